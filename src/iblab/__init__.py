@@ -1,0 +1,11 @@
+"""iblab: the implicit bias of gradient descent in two-layer networks, trained in the span
+of the data from Gram blocks, at a cost independent of the input dimension."""
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+from iblab.config import Config, ConfigError  # noqa: E402
+
+__all__ = ["Config", "ConfigError"]
+__version__ = "0.1.0"

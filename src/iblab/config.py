@@ -1,0 +1,369 @@
+"""Run configuration: pydantic models validated once, at the boundary.
+
+A config has five parts (data, model, init, train, record) and a seed. Every field is
+checked when the config is built; code downstream trusts it. Unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- data
+
+
+class Spectrum(_Strict):
+    """Covariance spectrum lambda_1..lambda_d of Gaussian inputs x = Sigma^{1/2} z.
+
+    isotropic: lambda_k = 1. power_law: lambda_k proportional to k^-exponent, scaled so that
+    tr Sigma = d. spiked: lambda_k = spikes[k] for the first len(spikes) coordinates, 1 after.
+    """
+
+    kind: Literal["isotropic", "power_law", "spiked"] = "isotropic"
+    exponent: float = Field(1.0, ge=0.0)
+    spikes: tuple[Annotated[float, Field(gt=0.0)], ...] = ()
+
+    @model_validator(mode="after")
+    def _check(self) -> Spectrum:
+        if self.kind == "spiked" and not self.spikes:
+            raise ValueError("spectrum.spikes: a spiked spectrum needs at least one spike")
+        return self
+
+
+class Labels(_Strict):
+    """How targets are made for Gaussian inputs.
+
+    noise: y ~ N(0, noise^2), independent of x. linear: y = <beta, x> + noise * xi, beta a
+    uniformly random unit vector. relu: y = relu(<beta, x>) + noise * xi. sign: y =
+    sign(<beta, x>) flipped with probability flip. random_sign: y uniform on {-1, +1}.
+    """
+
+    kind: Literal["noise", "linear", "relu", "sign", "random_sign"] = "noise"
+    noise: float = Field(1.0, ge=0.0)
+    flip: float = Field(0.0, ge=0.0, le=0.5)
+
+
+class _DataBase(_Strict):
+    n: int = Field(100, ge=1)
+    n_test: int = Field(0, ge=0)
+
+
+class GaussianData(_DataBase):
+    """Unscaled Gaussian inputs x ~ N(0, Sigma): ||x||^2 is about tr Sigma (= d by default)."""
+
+    kind: Literal["gaussian"] = "gaussian"
+    d: int = Field(1000, ge=1)
+    sample: Literal["explicit", "gram"] = "explicit"
+    spectrum: Spectrum = Spectrum()
+    labels: Labels = Labels()
+
+
+class MixtureData(_DataBase):
+    """Two clusters x = y~ mu + z, z ~ N(0, I_d), y~ uniform on {-1, +1}, ||mu|| = mean_norm
+    (or d ** mean_norm_exponent); the label is y~ flipped with probability label_noise."""
+
+    kind: Literal["mixture"] = "mixture"
+    d: int = Field(1000, ge=1)
+    sample: Literal["explicit", "gram"] = "explicit"
+    mean_norm: float | None = Field(None, ge=0.0)
+    mean_norm_exponent: float | None = None
+    label_noise: float = Field(0.0, ge=0.0, le=0.5)
+
+    @model_validator(mode="after")
+    def _check(self) -> MixtureData:
+        if (self.mean_norm is None) == (self.mean_norm_exponent is None):
+            raise ValueError(
+                "data.mean_norm / data.mean_norm_exponent: give exactly one of them "
+                f"(got mean_norm={self.mean_norm}, mean_norm_exponent={self.mean_norm_exponent})"
+            )
+        return self
+
+    @property
+    def mu_norm(self) -> float:
+        if self.mean_norm is not None:
+            return float(self.mean_norm)
+        return float(self.d) ** float(self.mean_norm_exponent)
+
+
+class OrthogonalData(_DataBase):
+    """Exactly orthogonal inputs: x_i = norm * e_i (i <= n) in R^d, d >= n (test rows after).
+
+    Labels follow data.labels evaluated on these inputs."""
+
+    kind: Literal["orthogonal"] = "orthogonal"
+    d: int = Field(1000, ge=1)
+    norm: float | None = Field(None, gt=0.0)  # default sqrt(d), the norm of a Gaussian input
+    labels: Labels = Labels()
+
+    @model_validator(mode="after")
+    def _check(self) -> OrthogonalData:
+        if self.d < self.n + self.n_test:
+            raise ValueError(
+                f"data.d: orthogonal data needs d >= n + n_test, got d={self.d}, "
+                f"n={self.n}, n_test={self.n_test}"
+            )
+        return self
+
+
+class FileData(_Strict):
+    """A user's arrays from .npy (X only), .npz (keys X, y, X_test, y_test), .csv or .parquet
+    (last column y), with optional separate test file."""
+
+    kind: Literal["file"] = "file"
+    path: Path
+    test_path: Path | None = None
+
+    @field_validator("path", "test_path")
+    @classmethod
+    def _exists(cls, p: Path | None, info) -> Path | None:
+        if p is not None and not Path(p).is_file():
+            raise ValueError(f"data.{info.field_name}: file does not exist: {str(p)!r}")
+        return p
+
+
+class DigitsData(_Strict):
+    """scikit-learn's 8x8 digits (d = 64), classes[0] -> label -1, classes[1] -> +1."""
+
+    kind: Literal["digits"] = "digits"
+    classes: tuple[int, int] = (0, 1)
+    n: int | None = Field(None, ge=1)  # None: every image of the two classes not held out
+    n_test: int = Field(0, ge=0)
+    standardize: bool = True
+
+    @field_validator("classes")
+    @classmethod
+    def _two_digits(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if v[0] == v[1] or not all(0 <= c <= 9 for c in v):
+            raise ValueError(f"data.classes: two different digits 0..9 expected, got {v}")
+        return v
+
+
+DataConfig = Annotated[
+    GaussianData | MixtureData | OrthogonalData | FileData | DigitsData,
+    Field(discriminator="kind"),
+]
+
+
+# ---------------------------------------------------------------- model, init
+
+
+class ModelConfig(_Strict):
+    """f(x) = sum_j a_j phi(<w_j, x> + b_j).
+
+    activation: relu, leaky_relu (slope gamma), smooth_leaky_relu (slope gamma, smoothing H:
+    quadratic on |z| <= 1/H, linear outside), linear. grad_at_zero: phi'(0); None means the
+    left derivative (0 for relu, gamma for leaky), as in PyTorch. second_layer: balanced,
+    random_sign, positive, or explicit values (length width). train_second_layer: train a too.
+    bias: an appended constant input coordinate (so b is trained as part of W).
+    """
+
+    width: int = Field(512, ge=1)
+    activation: Literal["relu", "leaky_relu", "smooth_leaky_relu", "linear"] = "relu"
+    slope: float = Field(0.1, ge=0.0, lt=1.0)
+    smoothing: float = Field(1.0, gt=0.0)
+    grad_at_zero: float | None = None
+    second_layer: Literal["balanced", "random_sign", "positive"] | tuple[float, ...] = "balanced"
+    train_second_layer: bool = False
+    bias: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelConfig:
+        if isinstance(self.second_layer, tuple) and len(self.second_layer) != self.width:
+            raise ValueError(
+                f"model.second_layer: {len(self.second_layer)} values given for width "
+                f"{self.width}"
+            )
+        if isinstance(self.second_layer, tuple) and not all(
+            math.isfinite(v) for v in self.second_layer
+        ):
+            raise ValueError("model.second_layer: values must be finite")
+        return self
+
+
+class InitConfig(_Strict):
+    """W_0 ~ N(0, (scale * base)^2), base: inv_sqrt_d = 1/sqrt(d), glorot = sqrt(2/(d+m))
+    (the std of Glorot's uniform law), one = 1; or zero (W_0 = 0)."""
+
+    scale: float = Field(1.0, ge=0.0)
+    base: Literal["inv_sqrt_d", "glorot", "one", "zero"] = "inv_sqrt_d"
+
+    def std(self, d: int, m: int) -> float:
+        base = {
+            "inv_sqrt_d": 1.0 / math.sqrt(d),
+            "glorot": math.sqrt(2.0 / (d + m)),
+            "one": 1.0,
+            "zero": 0.0,
+        }[self.base]
+        return self.scale * base
+
+
+# ---------------------------------------------------------------- training, recording
+
+
+class TrainConfig(_Strict):
+    """Optimisation. lr is the plain step: W <- W - lr * grad L(W).
+
+    loss: square = 1/(2n) sum (f - y)^2; logistic, exponential, hinge = 1/n sum l(y f).
+    optimizer: gd (full batch) or sgd (batches of batch_size drawn without replacement,
+    seeded from the config). momentum: heavy-ball coefficient in [0, 1). weight_decay: adds
+    weight_decay/2 * ||theta||^2 to the loss. schedule: constant; loss_normalized (lr / L,
+    capped at lr_max); inverse_time (lr / (1 + t / decay_steps)); cosine (to 0 at `steps`).
+    Stops after `steps` steps, when the loss falls below tol, or on NaN/inf (status diverged).
+    """
+
+    loss: Literal["square", "logistic", "exponential", "hinge"] = "square"
+    optimizer: Literal["gd", "sgd"] = "gd"
+    lr: float = Field(0.1, gt=0.0)
+    schedule: Literal["constant", "loss_normalized", "inverse_time", "cosine"] = "constant"
+    lr_max: float | None = Field(None, gt=0.0)
+    decay_steps: float = Field(1000.0, gt=0.0)
+    momentum: float = Field(0.0, ge=0.0, lt=1.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    batch_size: int | None = Field(None, ge=1)
+    steps: int = Field(1000, ge=0)
+    tol: float = Field(0.0, ge=0.0)
+    dtype: Literal["float64", "float32"] = "float64"
+
+    @field_validator("lr", "lr_max", "decay_steps", "weight_decay", "tol")
+    @classmethod
+    def _finite(cls, v: float | None, info) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError(f"train.{info.field_name}: must be finite, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.optimizer == "sgd" and self.batch_size is None:
+            raise ValueError("train.batch_size: sgd needs a batch size")
+        return self
+
+
+class RecordConfig(_Strict):
+    """Which steps are recorded: 0, 1, 2, then every `every` steps (or `per_decade`
+    geometrically spaced steps when geometric), and the last. coefficients: keep C_t (m x n)
+    at every record. spectrum: record the top singular values and stable rank of W."""
+
+    every: int = Field(10, ge=1)
+    geometric: bool = False
+    per_decade: int = Field(20, ge=1)
+    coefficients: bool = False
+    spectrum: bool = False
+    top_singular_values: int = Field(3, ge=1)
+
+
+class Config(_Strict):
+    seed: int = Field(0, ge=0)
+    data: DataConfig = GaussianData()
+    model: ModelConfig = ModelConfig()
+    init: InitConfig = InitConfig()
+    train: TrainConfig = TrainConfig()
+    record: RecordConfig = RecordConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_data_kind(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and isinstance(raw.get("data"), dict):
+            raw = {**raw, "data": {"kind": "gaussian", **raw["data"]}}
+        return raw
+
+    @model_validator(mode="after")
+    def _check(self) -> Config:
+        bs = self.train.batch_size
+        n = getattr(self.data, "n", None)
+        if bs is not None and n is not None and bs > n:
+            raise ValueError(f"train.batch_size: {bs} is larger than data.n = {n}")
+        return self
+
+    # ---- loading and identity
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> Config:
+        """Load a YAML file, apply `key.path=value` overrides, validate."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config: file does not exist: {str(path)!r}")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config: {path} is not valid YAML: {e}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"config: {path} must hold a mapping, got {type(raw).__name__}")
+        return cls.from_dict(raw, overrides)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], overrides: list[str] | None = None) -> Config:
+        raw = apply_overrides(raw, overrides or [])
+        return validate(raw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def fingerprint(self, *parts: str) -> str:
+        """SHA-256 of the canonical JSON of the named parts (all parts when none named)."""
+        full = self.to_dict()
+        chosen = {k: full[k] for k in parts} if parts else full
+        text = json.dumps(chosen, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; the message names the field and the value."""
+
+
+def _format_error(err: dict[str, Any]) -> str:
+    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
+    # Drop discriminator tags (e.g. 'gaussian') that pydantic inserts into the location.
+    parts = [p for p in loc.split(".") if p not in _DATA_KINDS]
+    loc = ".".join(parts)
+    msg = err["msg"].removeprefix("Value error, ")
+    if _NAMED.match(msg):
+        return msg  # the validator already named the field
+    value = err.get("input")
+    shown = repr(value) if not isinstance(value, dict) else "{...}"
+    if err["type"] == "missing":
+        return f"{loc}: required field is missing"
+    return f"{loc}: {msg} (got {shown})"
+
+
+_DATA_KINDS = {"gaussian", "mixture", "orthogonal", "file", "digits"}
+_NAMED = re.compile(r"^(seed|data|model|init|train|record)[\w.]*( / [\w.]+)*:")
+
+
+def validate(raw: dict[str, Any]) -> Config:
+    """Validate a plain dict into a Config, raising ConfigError with one readable line."""
+    from pydantic import ValidationError
+
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError("; ".join(_format_error(err) for err in e.errors())) from None
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of raw with each `a.b.c=value` applied (value parsed as YAML)."""
+    out = json.loads(json.dumps(raw, default=str))
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set: expected key.path=value, got {item!r}")
+        key, value = item.split("=", 1)
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            nxt = node.setdefault(p, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"--set {key}: {p!r} is not a section")
+            node = nxt
+        node[parts[-1]] = yaml.safe_load(value)
+    return out
