@@ -182,8 +182,7 @@ class ModelConfig(_Strict):
     def _check(self) -> ModelConfig:
         if isinstance(self.second_layer, tuple) and len(self.second_layer) != self.width:
             raise ValueError(
-                f"model.second_layer: {len(self.second_layer)} values given for width "
-                f"{self.width}"
+                f"model.second_layer: {len(self.second_layer)} values given for width {self.width}"
             )
         if isinstance(self.second_layer, tuple) and not all(
             math.isfinite(v) for v in self.second_layer

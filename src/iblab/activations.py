@@ -1,0 +1,52 @@
+"""Activations phi and their derivatives phi', as pure JAX functions of pre-activations."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax.numpy as jnp
+
+
+class Activation(NamedTuple):
+    """kind: relu, leaky_relu, smooth_leaky_relu or linear. slope: gamma in [0, 1).
+    smoothing: H (smooth_leaky_relu is quadratic on |z| <= 1/H). grad_at_zero: phi'(0) for
+    relu and leaky_relu; None means the left derivative (0 for relu, gamma for leaky)."""
+
+    kind: str = "relu"
+    slope: float = 0.1
+    smoothing: float = 1.0
+    grad_at_zero: float | None = None
+
+    @property
+    def gamma(self) -> float:
+        """Slope for negative inputs: 0 for relu, 1 for linear."""
+        return {"relu": 0.0, "linear": 1.0}.get(self.kind, self.slope)
+
+    @property
+    def homogeneous(self) -> bool:
+        """phi(c z) = c phi(z) for c > 0 (so margins scale with ||W||)."""
+        return self.kind != "smooth_leaky_relu"
+
+
+def phi(act: Activation, z):
+    """phi(z), elementwise."""
+    g = act.gamma
+    if act.kind == "smooth_leaky_relu":
+        h = act.smoothing
+        quad = (1 - g) * h / 4 * z**2 + (1 + g) / 2 * z + (1 - g) / (4 * h)
+        return jnp.where(z >= 1 / h, z, jnp.where(z <= -1 / h, g * z, quad))
+    if act.kind == "linear":
+        return z
+    return jnp.where(z > 0, z, g * z)
+
+
+def dphi(act: Activation, z):
+    """phi'(z), elementwise; phi'(0) follows act.grad_at_zero for relu and leaky_relu."""
+    g = act.gamma
+    if act.kind == "smooth_leaky_relu":
+        h = act.smoothing
+        return jnp.clip((1 - g) * h / 2 * z + (1 + g) / 2, g, 1.0)
+    if act.kind == "linear":
+        return jnp.ones_like(z)
+    at_zero = g if act.grad_at_zero is None else act.grad_at_zero
+    return jnp.where(z > 0, 1.0, jnp.where(z < 0, g, at_zero)).astype(z.dtype)

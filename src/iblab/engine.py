@@ -1,0 +1,255 @@
+"""The Gram-space training engine: a pure, jitted step and the scan over steps.
+
+Every optimiser here keeps W_t = s_t W_0 + C_t X, so a run needs only the Gram blocks
+K = X X^T (n, n), P0 = X W_0^T (n, m) and G0 = W_0 W_0^T (m, m): a step costs O(n^2 m),
+whatever the input dimension d. The gradient of the loss in W is G^T X with
+G = (dl/df / n) * phi'(Z) * a (n, m), so GD moves C by -lr G^T and leaves s alone; weight
+decay shrinks s and C alike; heavy-ball momentum keeps its velocity in the same form.
+
+`run` trains one problem; `compiled(spec)` returns a jitted, vmapped `run` over a batch of
+problems of one shape. Nothing here depends on what a run is batched with.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from iblab import gram, losses
+from iblab.activations import Activation, dphi, phi
+
+RUNNING, CONVERGED, DIVERGED = 0, 1, 2
+STATUS_NAMES = {RUNNING: "max_steps", CONVERGED: "converged", DIVERGED: "diverged"}
+
+
+class Spec(NamedTuple):
+    """Everything that shapes the compiled program (static)."""
+
+    activation: Activation
+    loss: str
+    schedule: str
+    train_second_layer: bool
+    batch_size: int | None  # None: full batch
+    steps: int
+    record_at: tuple[int, ...]
+    spectrum_k: int  # top singular values to record; 0: none
+    keep_coefficients: bool
+    dtype: str
+
+
+class Hyper(NamedTuple):
+    """Per-run scalars (batched)."""
+
+    lr: jax.Array
+    lr_max: jax.Array  # inf when uncapped
+    decay_steps: jax.Array
+    momentum: jax.Array
+    weight_decay: jax.Array
+    tol: jax.Array
+    key: jax.Array  # uint32[2], for mini-batches
+
+
+class Blocks(NamedTuple):
+    """One problem's arrays: y (n,), a0 (m,), K (n, n), P0 (n, m), G0 (m, m),
+    y_test (t,), K_test (t, n), P0_test (t, m)."""
+
+    y: jax.Array
+    a0: jax.Array
+    K: jax.Array
+    P0: jax.Array
+    G0: jax.Array
+    y_test: jax.Array
+    K_test: jax.Array
+    P0_test: jax.Array
+
+
+class State(NamedTuple):
+    t: jax.Array  # step count
+    s: jax.Array  # scale of W_0
+    C: jax.Array  # (m, n) data-span coefficients
+    a: jax.Array  # (m,) second layer
+    vs: jax.Array  # momentum buffers for s, C, a
+    vC: jax.Array
+    va: jax.Array
+    pattern: jax.Array  # (n, m) bool, activation pattern Z > 0 at the last evaluated step
+    last_change: jax.Array  # last step whose pattern differed from the step before
+    switched: jax.Array  # (n,) bool, point i's pattern ever changed
+    status: jax.Array  # RUNNING, CONVERGED or DIVERGED
+    stop_step: jax.Array  # step where the run stopped, -1 while running
+
+
+def batch_weights(key, t, n: int, batch_size: int | None, dtype):
+    """Per-example weights of step t, shape (n,): 1/n, or 1/B on the step's mini-batch.
+
+    Batches partition a fresh permutation of the n points each epoch (n // B batches;
+    the remainder of the permutation is left out of that epoch)."""
+    if batch_size is None:
+        return jnp.full((n,), 1.0 / n, dtype)
+    per_epoch = n // batch_size
+    perm = jax.random.permutation(jax.random.fold_in(key, t // per_epoch), n)
+    idx = lax.dynamic_slice(perm, ((t % per_epoch) * batch_size,), (batch_size,))
+    return jnp.zeros((n,), dtype).at[idx].set(1.0 / batch_size)
+
+
+def learning_rate(spec: Spec, hp: Hyper, t, loss):
+    """The step size at step t given the current full-batch loss."""
+    if spec.schedule == "loss_normalized":
+        return jnp.minimum(hp.lr / loss, hp.lr_max)
+    if spec.schedule == "inverse_time":
+        return hp.lr / (1.0 + t / hp.decay_steps)
+    if spec.schedule == "cosine":
+        return hp.lr * 0.5 * (1.0 + jnp.cos(jnp.pi * t / max(spec.steps, 1)))
+    return hp.lr
+
+
+def _forward(spec: Spec, s, C, a, K, P0):
+    Z = gram.preactivations(s, C, K, P0)
+    H = phi(spec.activation, Z)
+    return Z, H, H @ a
+
+
+def initial_state(spec: Spec, b: Blocks) -> State:
+    m, n = b.P0.shape[1], b.P0.shape[0]
+    dt = b.K.dtype
+    zero = jnp.zeros((), dt)
+    C = jnp.zeros((m, n), dt)
+    Z = b.P0
+    return State(
+        t=jnp.zeros((), jnp.int32),
+        s=jnp.ones((), dt),
+        C=C,
+        a=b.a0,
+        vs=zero,
+        vC=C,
+        va=jnp.zeros_like(b.a0),
+        pattern=Z > 0,
+        last_change=jnp.zeros((), jnp.int32),
+        switched=jnp.zeros((n,), bool),
+        status=jnp.zeros((), jnp.int32),
+        stop_step=jnp.full((), -1, jnp.int32),
+    )
+
+
+def step(spec: Spec, hp: Hyper, b: Blocks, st: State) -> State:
+    """One optimiser step (or a stop: converged below tol, diverged on NaN/inf)."""
+    n = b.K.shape[0]
+    Z, H, f = _forward(spec, st.s, st.C, st.a, b.K, b.P0)
+    loss = jnp.mean(losses.value(spec.loss, f, b.y))
+
+    pattern = Z > 0
+    changed_points = jnp.any(pattern != st.pattern, axis=1)
+    last_change = jnp.where(jnp.any(changed_points), st.t, st.last_change).astype(jnp.int32)
+    switched = st.switched | changed_points
+
+    w = batch_weights(hp.key, st.t, n, spec.batch_size, b.K.dtype)
+    r = losses.derivative(spec.loss, f, b.y) * w  # dL/df_i
+    G = (r[:, None] * dphi(spec.activation, Z)) * st.a[None, :]  # (n, m)
+    wd = hp.weight_decay
+    g_s = wd * st.s
+    g_C = G.T + wd * st.C
+    g_a = (H.T @ r + wd * st.a) if spec.train_second_layer else jnp.zeros_like(st.a)
+
+    mu = hp.momentum
+    vs, vC, va = mu * st.vs + g_s, mu * st.vC + g_C, mu * st.va + g_a
+    lr = learning_rate(spec, hp, st.t, loss)
+    s, C, a = st.s - lr * vs, st.C - lr * vC, st.a - lr * va
+
+    finite = jnp.isfinite(loss) & jnp.isfinite(s) & jnp.all(jnp.isfinite(C))
+    finite &= jnp.all(jnp.isfinite(a))
+    converged = loss <= hp.tol
+    status = jnp.where(converged, CONVERGED, jnp.where(finite, RUNNING, DIVERGED))
+    status = status.astype(jnp.int32)
+    moved = State(
+        st.t + 1, s, C, a, vs, vC, va, pattern, last_change, switched, status, st.stop_step
+    )
+    kept = st._replace(
+        pattern=pattern,
+        last_change=last_change,
+        switched=switched,
+        status=status,
+        stop_step=st.t,
+    )
+    return jax.tree.map(lambda x, y: jnp.where(status == RUNNING, x, y), moved, kept)
+
+
+def measure(spec: Spec, b: Blocks, st: State, prev_pattern) -> tuple[dict, jax.Array]:
+    """Figures recorded at one step; returns them and the current activation pattern."""
+    Z, _, f = _forward(spec, st.s, st.C, st.a, b.K, b.P0)
+    pattern = Z > 0
+    frob = jnp.sqrt(jnp.maximum(gram.frobenius_sq(st.s, st.C, b.K, b.P0, b.G0), 0.0))
+    out = {
+        "step": st.t,
+        "loss": jnp.mean(losses.value(spec.loss, f, b.y)),
+        "weight_norm": frob,
+        "second_layer_norm": jnp.linalg.norm(st.a),
+        "init_scale": st.s,
+        "pattern_changes": jnp.sum(pattern != prev_pattern),
+        "active_fraction": jnp.mean(pattern),
+    }
+    out |= _fit_figures(spec.loss, f, b.y, "", frob)
+    if b.K_test.shape[0] > 0:
+        _, _, f_test = _forward(spec, st.s, st.C, st.a, b.K_test, b.P0_test)
+        out["test_loss"] = jnp.mean(losses.value(spec.loss, f_test, b.y_test))
+        out |= _fit_figures(spec.loss, f_test, b.y_test, "test_", None)
+    if spec.spectrum_k:
+        ev = jnp.linalg.eigvalsh(gram.weight_gram(st.s, st.C, b.K, b.P0, b.G0))
+        ev = jnp.maximum(ev[::-1], 0.0)
+        out["stable_rank"] = jnp.sum(ev) / ev[0]
+        for i in range(min(spec.spectrum_k, ev.shape[0])):
+            out[f"sv{i + 1}"] = jnp.sqrt(ev[i])
+    if spec.keep_coefficients:
+        out |= {"C": st.C, "a": st.a}
+    return out, pattern
+
+
+def _fit_figures(loss: str, f, y, prefix: str, frob) -> dict:
+    if loss in losses.CLASSIFICATION:
+        q = y * f
+        out = {f"{prefix}accuracy": jnp.mean(q > 0)}
+        if frob is not None:
+            out |= {"min_margin": jnp.min(q), "normalized_margin": jnp.min(q) / frob}
+        return out
+    res = f - y
+    return {f"{prefix}residual_rms": jnp.sqrt(jnp.mean(res**2))} | (
+        {"residual_max": jnp.max(jnp.abs(res))} if not prefix else {}
+    )
+
+
+def run(spec: Spec, hp: Hyper, b: Blocks) -> tuple[dict, State]:
+    """Train one problem for spec.steps steps; records at spec.record_at (R steps).
+
+    Returns (records, final state): records maps a name to an array of shape (R, ...). After
+    a stop, later records repeat the stopped state (their `step` says where it stopped)."""
+    st0 = initial_state(spec, b)
+    targets = jnp.asarray(spec.record_at, jnp.int32)
+
+    def advance(carry, target):
+        st, prev_pattern = carry
+        st = lax.while_loop(
+            lambda s: (s.t < target) & (s.status == RUNNING),
+            lambda s: step(spec, hp, b, s),
+            st,
+        )
+        rec, pattern = measure(spec, b, st, prev_pattern)
+        return (st, pattern), rec
+
+    (st, _), records = lax.scan(advance, (st0, st0.pattern), targets)
+    # The final state's pattern has not been compared with the step before it yet.
+    Z_final = gram.preactivations(st.s, st.C, b.K, b.P0) > 0
+    changed = jnp.any(Z_final != st.pattern, axis=1)
+    evaluated = st.stop_step < 0  # a stopped run evaluated its final pattern already
+    st = st._replace(
+        last_change=jnp.where(evaluated & jnp.any(changed), st.t, st.last_change),
+        switched=st.switched | (changed & evaluated),
+    )
+    return records, st
+
+
+@functools.lru_cache(maxsize=64)
+def compiled(spec: Spec):
+    """jit(vmap(run)) for one spec: takes (Hyper, Blocks) with a leading batch axis."""
+    return jax.jit(jax.vmap(functools.partial(run, spec)))

@@ -1,0 +1,115 @@
+"""An independent full-space trainer: W in R^{m x d}, gradients from jax.grad.
+
+It shares no arithmetic with the Gram-space engine (no Gram blocks, no hand-written
+gradients) and exists to check the engine, and as the baseline in benchmarks. It needs
+explicit data. With a bias, inputs get an appended coordinate 1 and W the column b.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from iblab import losses
+from iblab.activations import Activation
+from iblab.config import Config
+from iblab.engine import batch_weights
+from iblab.problem import Problem
+from iblab.recording import record_steps
+from iblab.seeding import jax_seed_for
+
+
+def _activation_fn(act: Activation):
+    """phi with autodiff derivative; phi'(0) forced to grad_at_zero when one is set."""
+    g = {"relu": 0.0, "linear": 1.0}.get(act.kind, act.slope)
+    if act.kind == "linear":
+        return lambda z: z
+    if act.kind == "smooth_leaky_relu":
+        h = act.smoothing
+
+        def smooth(z):
+            quad = (1 - g) * h / 4 * z**2 + (1 + g) / 2 * z + (1 - g) / (4 * h)
+            return jnp.where(z >= 1 / h, z, jnp.where(z <= -1 / h, g * z, quad))
+
+        return smooth
+
+    @jax.custom_jvp
+    def piecewise(z):
+        return jnp.maximum(z, 0.0) + g * jnp.minimum(z, 0.0)
+
+    @piecewise.defjvp
+    def _jvp(primals, tangents):
+        (z,), (dz,) = primals, tangents
+        at_zero = g if act.grad_at_zero is None else act.grad_at_zero
+        slope = jnp.where(z > 0, 1.0, jnp.where(z < 0, g, at_zero))
+        return piecewise(z), slope * dz
+
+    return piecewise
+
+
+def train_fullspace(config: Config, problem: Problem) -> dict[str, np.ndarray]:
+    """Train on explicit arrays; returns {'step': (R,), 'W': (R, m, d'), 'a': (R, m)} at the
+    config's record steps, d' = d (+1 with bias). Runs the full step budget (no tol)."""
+    if problem.X is None:
+        raise ValueError("train_fullspace needs explicit data (sample: explicit)")
+    mc, tc = config.model, config.train
+    X, W = np.asarray(problem.X), np.asarray(problem.W0)
+    if problem.b0 is not None:
+        X = np.hstack([X, np.ones((X.shape[0], 1))])
+        W = np.hstack([W, problem.b0[:, None]])
+    act = Activation(mc.activation, mc.slope, mc.smoothing, mc.grad_at_zero)
+    X, y, W, a = jnp.asarray(X), jnp.asarray(problem.y), jnp.asarray(W), jnp.asarray(problem.a)
+    key = jax.random.PRNGKey(jax_seed_for(config, "batches"))
+    batch = tc.batch_size if tc.optimizer == "sgd" else None
+    step = _step_fn(act, tc.loss, tc.schedule, tc.steps, batch, mc.train_second_layer)
+    hp = (
+        tc.lr,
+        math.inf if tc.lr_max is None else tc.lr_max,
+        tc.decay_steps,
+        tc.momentum,
+        tc.weight_decay,
+    )
+    vW, va = jnp.zeros_like(W), jnp.zeros_like(a)
+    wanted = set(int(t) for t in record_steps(config.record, tc.steps))
+    out = {"step": [], "W": [], "a": []}
+    for t in range(tc.steps + 1):
+        if t in wanted:
+            out["step"].append(t)
+            out["W"].append(np.asarray(W))
+            out["a"].append(np.asarray(a))
+        if t < tc.steps:
+            W, a, vW, va = step(W, a, vW, va, X, y, key, t, hp)
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+@functools.lru_cache(maxsize=64)
+def _step_fn(act, loss_kind, schedule, steps, batch, train_a):
+    phi = _activation_fn(act)
+
+    def objective(W, a, X, y, w):
+        f = phi(X @ W.T) @ a
+        return jnp.sum(w * losses.value(loss_kind, f, y))
+
+    @jax.jit
+    def step(W, a, vW, va, X, y, key, t, hp):
+        lr, lr_max, decay, mu, wd = hp
+        n = X.shape[0]
+        full = objective(W, a, X, y, jnp.full((n,), 1.0 / n))
+        w = batch_weights(key, t, n, batch, X.dtype)
+        gW, ga = jax.grad(objective, argnums=(0, 1))(W, a, X, y, w)
+        gW = gW + wd * W
+        ga = ga + wd * a if train_a else jnp.zeros_like(a)
+        if schedule == "loss_normalized":
+            lr = jnp.minimum(lr / full, lr_max)
+        elif schedule == "inverse_time":
+            lr = lr / (1.0 + t / decay)
+        elif schedule == "cosine":
+            lr = lr * 0.5 * (1.0 + jnp.cos(jnp.pi * t / max(steps, 1)))
+        vW, va = mu * vW + gW, mu * va + ga
+        return W - lr * vW, a - lr * va, vW, va
+
+    return step

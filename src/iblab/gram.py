@@ -1,0 +1,29 @@
+"""Quantities of W = s W_0 + C X computed from Gram blocks alone.
+
+Shapes: C (m, n), K = X X^T (n, n), P0 = X W_0^T (n, m), G0 = W_0 W_0^T (m, m), s a scalar.
+Every function works on NumPy and JAX arrays alike (only `@`, `*`, `.T` and sums).
+"""
+
+from __future__ import annotations
+
+
+def preactivations(s, C, K, P0):
+    """X W^T = s X W_0^T + K C^T, shape (n, m). For test points pass (K_test, P0_test)."""
+    return s * P0 + K @ C.T
+
+
+def weight_gram(s, C, K, P0, G0):
+    """W W^T = s^2 G0 + s (C P0 + P0^T C^T) + C K C^T, shape (m, m)."""
+    CP = C @ P0
+    return s * s * G0 + s * (CP + CP.T) + C @ K @ C.T
+
+
+def frobenius_sq(s, C, K, P0, G0):
+    """||W||_F^2 = tr W W^T without forming the m x m matrix: O(m n^2)."""
+    trace_G0 = G0.trace() if hasattr(G0, "trace") else (G0 * 0).sum()
+    return s * s * trace_G0 + 2.0 * s * (C * P0.T).sum() + (C * (C @ K)).sum()
+
+
+def distance_sq(s1, C1, s2, C2, K, P0, G0):
+    """||W_1 - W_2||_F^2 for W_i = s_i W_0 + C_i X."""
+    return frobenius_sq(s1 - s2, C1 - C2, K, P0, G0)

@@ -1,0 +1,196 @@
+"""From configs to trained runs: build problems, group runs of one shape, batch them
+through the engine, and turn the records into histories and summaries."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from iblab import engine
+from iblab.activations import Activation
+from iblab.config import Config
+from iblab.problem import Problem
+from iblab.recording import record_steps
+from iblab.seeding import jax_seed_for
+
+BATCH_CHUNK = 32  # runs per compiled call; a smaller last chunk is padded to share the shape
+
+
+@dataclass
+class TrainResult:
+    """One trained run. history: one row per recorded step (column `step` first).
+    summary: final figures and `status` (converged, max_steps or diverged). C (m, n), s, a:
+    the final W = s W_0 + C X and second layer. coefficients: C at every recorded step
+    (R, m, n) when record.coefficients, else None."""
+
+    config: Config
+    problem: Problem
+    history: pd.DataFrame
+    summary: dict
+    C: np.ndarray
+    s: float
+    a: np.ndarray
+    coefficients: np.ndarray | None = None
+    second_layers: np.ndarray | None = None  # (R, m), with coefficients
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def W(self) -> np.ndarray:
+        """First layer (m, d), without the bias column; explicit data only."""
+        p = self.problem
+        if p.X is None:
+            raise ValueError("W: data were sampled as Gram blocks (sample: gram); no W exists")
+        return self.s * p.W0 + self.C @ p.X
+
+    @property
+    def b(self) -> np.ndarray | None:
+        """Biases (m,) when model.bias, else None."""
+        if self.problem.b0 is None:
+            return None
+        return self.s * self.problem.b0 + self.C.sum(axis=1)
+
+
+def spec_for(config: Config) -> engine.Spec:
+    """The static part of a run: what shapes its compiled program."""
+    mc, tc, rc = config.model, config.train, config.record
+    return engine.Spec(
+        activation=Activation(mc.activation, mc.slope, mc.smoothing, mc.grad_at_zero),
+        loss=tc.loss,
+        schedule=tc.schedule,
+        train_second_layer=mc.train_second_layer,
+        batch_size=tc.batch_size if tc.optimizer == "sgd" else None,
+        steps=tc.steps,
+        record_at=tuple(int(t) for t in record_steps(rc, tc.steps)),
+        spectrum_k=rc.top_singular_values if rc.spectrum else 0,
+        keep_coefficients=rc.coefficients,
+        dtype=tc.dtype,
+    )
+
+
+def _hyper(config: Config, dtype) -> engine.Hyper:
+    tc = config.train
+    key = jax.random.PRNGKey(jax_seed_for(config, "batches"))
+    as_dt = lambda v: np.asarray(v, dtype)  # noqa: E731
+    return engine.Hyper(
+        lr=as_dt(tc.lr),
+        lr_max=as_dt(math.inf if tc.lr_max is None else tc.lr_max),
+        decay_steps=as_dt(tc.decay_steps),
+        momentum=as_dt(tc.momentum),
+        weight_decay=as_dt(tc.weight_decay),
+        tol=as_dt(tc.tol),
+        key=np.asarray(key),
+    )
+
+
+def _blocks(p: Problem, dtype) -> engine.Blocks:
+    c = lambda v: np.asarray(v, dtype)  # noqa: E731
+    return engine.Blocks(
+        c(p.y), c(p.a), c(p.K), c(p.P0), c(p.G0), c(p.y_test), c(p.K_test), c(p.P0_test)
+    )
+
+
+def train(config: Config, problem: Problem | None = None) -> TrainResult:
+    """Train one run; `problem` overrides the data the config describes."""
+    return train_many([config], None if problem is None else [problem])[0]
+
+
+def train_many(
+    configs: Sequence[Config],
+    problems: Sequence[Problem] | None = None,
+    on_done: Callable[[int], None] | None = None,
+) -> list[TrainResult]:
+    """Train many runs; runs of one shape go through one compiled, vmapped program.
+
+    on_done(k) is called after each chunk of k runs finishes. Results come back in input
+    order, and each equals what the run gives alone."""
+    if problems is None:
+        from iblab.data import make_problem
+
+        problems = [make_problem(c) for c in configs]
+    groups: dict[tuple, list[int]] = {}
+    for i, (c, p) in enumerate(zip(configs, problems, strict=True)):
+        key = (spec_for(c), p.n, p.m, p.n_test)
+        groups.setdefault(key, []).append(i)
+
+    results: list[TrainResult | None] = [None] * len(configs)
+    for (spec, *_), idx in groups.items():
+        for start in range(0, len(idx), BATCH_CHUNK):
+            chunk = idx[start : start + BATCH_CHUNK]
+            t0 = time.perf_counter()
+            outs = _run_chunk(spec, [configs[i] for i in chunk], [problems[i] for i in chunk])
+            wall = (time.perf_counter() - t0) / len(chunk)
+            for i, out in zip(chunk, outs, strict=True):
+                results[i] = _result(configs[i], problems[i], spec, *out, wall)
+            if on_done is not None:
+                on_done(len(chunk))
+    return results  # type: ignore[return-value]
+
+
+def _run_chunk(spec, configs, problems):
+    dtype = np.float64 if spec.dtype == "float64" else np.float32
+    size = _padded_size(len(configs))
+    pad = size - len(configs)
+    hps = [_hyper(c, dtype) for c in configs] + [_hyper(configs[0], dtype)] * pad
+    bls = [_blocks(p, dtype) for p in problems] + [_blocks(problems[0], dtype)] * pad
+    stack = lambda xs: jax.tree.map(lambda *a: jnp.asarray(np.stack(a)), *xs)  # noqa: E731
+    records, state = engine.compiled(spec)(stack(hps), stack(bls))
+    records = jax.tree.map(np.asarray, records)
+    state = jax.tree.map(np.asarray, state)
+    return [
+        (jax.tree.map(lambda x, k=k: x[k], records), jax.tree.map(lambda x, k=k: x[k], state))
+        for k in range(len(configs))
+    ]
+
+
+def _padded_size(k: int) -> int:
+    """Batch sizes are powers of two (up to BATCH_CHUNK) so few shapes get compiled."""
+    return min(BATCH_CHUNK, 1 << (k - 1).bit_length()) if k > 1 else 1
+
+
+_COLUMN_ORDER = ("loss", "accuracy", "residual_rms", "residual_max", "weight_norm")
+
+
+def _result(config, problem, spec, records, state, wall) -> TrainResult:
+    C_hist = records.pop("C", None)
+    a_hist = records.pop("a", None)
+    hist = pd.DataFrame(
+        {k: np.asarray(v).tolist() if v.ndim > 1 else v for k, v in records.items()}
+    )
+    hist["step"] = hist["step"].astype(np.int64)
+    hist = hist[
+        ["step"]
+        + [c for c in _COLUMN_ORDER if c in hist]
+        + sorted(c for c in hist if c != "step" and c not in _COLUMN_ORDER)
+    ]
+    keep = ~hist["step"].duplicated().to_numpy()
+    hist = hist[keep].reset_index(drop=True)
+    status = engine.STATUS_NAMES[int(state.status)]
+    last = hist.iloc[-1].to_dict()
+    summary = {
+        "status": status,
+        "steps_run": int(state.t),
+        "stopped_at": int(state.stop_step) if int(state.stop_step) >= 0 else None,
+        **{k: float(v) for k, v in last.items() if k != "step"},
+        "stabilization_step": int(state.last_change),
+        "switched_fraction": float(np.mean(state.switched)),
+        "wall_time_s": wall,
+        **{f"data_{k}": v for k, v in problem.info.items()},
+    }
+    return TrainResult(
+        config=config,
+        problem=problem,
+        history=hist,
+        summary=summary,
+        C=np.asarray(state.C, np.float64),
+        s=float(state.s),
+        a=np.asarray(state.a, np.float64),
+        coefficients=None if C_hist is None else C_hist[keep],
+        second_layers=None if a_hist is None else a_hist[keep],
+    )
