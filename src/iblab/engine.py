@@ -235,6 +235,7 @@ def run(spec: Spec, hp: Hyper, b: Blocks) -> tuple[dict, State]:
             st,
         )
         rec, pattern = measure(spec, b, st, prev_pattern)
+        jax.debug.callback(_report_progress, target)
         return (st, pattern), rec
 
     (st, _), records = lax.scan(advance, (st0, st0.pattern), targets)
@@ -247,6 +248,21 @@ def run(spec: Spec, hp: Hyper, b: Blocks) -> tuple[dict, State]:
         switched=st.switched | (changed & evaluated),
     )
     return records, st
+
+
+_progress_hooks: list = []
+
+
+def _report_progress(step) -> None:
+    for hook in _progress_hooks:
+        hook(int(step))
+
+
+def on_progress(hook):
+    """Register hook(step), called from compiled runs each time a record step is reached;
+    returns a function that removes it."""
+    _progress_hooks.append(hook)
+    return lambda: _progress_hooks.remove(hook)
 
 
 @functools.lru_cache(maxsize=64)

@@ -1,0 +1,145 @@
+"""A user's arrays from disk: .npz (keys X, y, optional X_test, y_test), or .npy, .csv,
+.parquet holding one 2-D table whose last column is y (a .csv may have a header row).
+
+data.test_path, in any of these formats, holds the test set (a .npz there uses keys X, y).
+Everything is checked: NaN or inf, X not 2-D, y length, test columns; row numbers in the
+messages count from 0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from iblab.config import ConfigError, FileData
+from iblab.data._dataset import Dataset
+
+_SUFFIXES = (".npz", ".npy", ".csv", ".parquet")
+
+
+def _as_float(value, name: str, field: str, path: Path) -> np.ndarray:
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(
+            f"{field}: {name} holds non-numeric values (file {str(path)!r}): {e}"
+        ) from None
+
+
+def _table_from_frame(frame: pd.DataFrame, field: str, path: Path) -> np.ndarray:
+    return _as_float(frame.to_numpy(), "the table", field, path)
+
+
+def _read_csv(path: Path, field: str) -> np.ndarray:
+    frame = pd.read_csv(path, header=None)
+    try:
+        frame.iloc[0].astype(np.float64)
+    except (ValueError, TypeError):
+        frame = pd.read_csv(path, header=0)  # the first row is a header
+    except IndexError:
+        pass
+    return _table_from_frame(frame, field, path)
+
+
+def _split_table(table: np.ndarray, field: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    if table.ndim != 2 or table.shape[1] < 2:
+        raise ConfigError(
+            f"{field}: expected a 2-D table with features and a last column y, got shape "
+            f"{table.shape} (file {str(path)!r})"
+        )
+    return table[:, :-1], table[:, -1]
+
+
+def read_arrays(path: Path, field: str) -> dict[str, np.ndarray]:
+    """The arrays of one file, by name (X, y and, from a .npz, X_test, y_test), float64."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _SUFFIXES:
+        raise ConfigError(
+            f"{field}: unsupported file type {suffix!r} (expected one of "
+            f"{', '.join(_SUFFIXES)}): {str(path)!r}"
+        )
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [k for k in ("X", "y") if k not in archive.files]
+            if missing:
+                raise ConfigError(
+                    f"{field}: .npz file lacks key(s) {missing}, has {archive.files} "
+                    f"(file {str(path)!r})"
+                )
+            keys = [k for k in ("X", "y", "X_test", "y_test") if k in archive.files]
+            return {k: _as_float(archive[k], k, field, path) for k in keys}
+    if suffix == ".npy":
+        table = _as_float(np.load(path, allow_pickle=False), "the array", field, path)
+    elif suffix == ".csv":
+        table = _read_csv(path, field)
+    else:
+        table = _table_from_frame(pd.read_parquet(path), field, path)
+    X, y = _split_table(table, field, path)
+    return {"X": X, "y": y}
+
+
+def _check_finite(name: str, value: np.ndarray, field: str, path: Path) -> None:
+    bad = np.argwhere(~np.isfinite(value))
+    if bad.size:
+        first = tuple(bad[0])
+        what = "NaN" if np.isnan(value[first]) else "inf"
+        raise ConfigError(f"{field}: {name} contains {what} at row {first[0]} (file {str(path)!r})")
+
+
+def _check_pair(
+    X: np.ndarray, y: np.ndarray, names: tuple[str, str], field: str, path: Path
+) -> tuple[np.ndarray, np.ndarray]:
+    x_name, y_name = names
+    if X.ndim != 2:
+        raise ConfigError(
+            f"{field}: {x_name} must be 2-D, got shape {X.shape} (file {str(path)!r})"
+        )
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise ConfigError(
+            f"{field}: {y_name} has shape {y.shape} but {x_name} has {X.shape[0]} rows "
+            f"(file {str(path)!r})"
+        )
+    _check_finite(x_name, X, field, path)
+    _check_finite(y_name, y, field, path)
+    return X, y
+
+
+def file_dataset(data: FileData) -> Dataset:
+    """The training and test sets of data.path (and data.test_path), validated."""
+    main = read_arrays(data.path, "data.path")
+    X, y = _check_pair(main["X"], main["y"], ("X", "y"), "data.path", data.path)
+    if X.shape[0] == 0:
+        raise ConfigError(f"data.path: X has no rows (file {str(data.path)!r})")
+    has_inline_test = "X_test" in main or "y_test" in main
+    if has_inline_test and data.test_path is not None:
+        raise ConfigError(
+            f"data.test_path: {str(data.path)!r} already holds X_test/y_test; give test data "
+            "in one place only"
+        )
+    if has_inline_test:
+        if "X_test" not in main or "y_test" not in main:
+            raise ConfigError(f"data.path: X_test and y_test go together (file {str(data.path)!r})")
+        field, path = "data.path", data.path
+        X_test, y_test = main["X_test"], main["y_test"]
+        names = ("X_test", "y_test")
+    elif data.test_path is not None:
+        field, path = "data.test_path", data.test_path
+        test = read_arrays(path, field)
+        X_test, y_test = test["X"], test["y"]
+        names = ("X", "y")
+    else:
+        field, path, names = "data.path", data.path, ("X_test", "y_test")
+        X_test, y_test = np.zeros((0, X.shape[1])), np.zeros(0)
+    X_test, y_test = _check_pair(X_test, y_test, names, field, path)
+    if X_test.shape[1] != X.shape[1]:
+        raise ConfigError(
+            f"{field}: {names[0]} has {X_test.shape[1]} columns but X has {X.shape[1]} "
+            f"(file {str(path)!r})"
+        )
+    info = {"d": float(X.shape[1]), "tr_sigma": float(np.mean(np.sum(X * X, axis=1)))}
+    return Dataset(X, y, X_test, y_test, info)

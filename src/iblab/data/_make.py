@@ -1,0 +1,88 @@
+"""From a validated Config to the Problem the engine trains."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from iblab.config import Config, GaussianData, MixtureData
+from iblab.data._bias import fold_bias
+from iblab.data._dataset import Dataset
+from iblab.data._digits import digits_dataset
+from iblab.data._files import file_dataset
+from iblab.data._gaussian import gaussian_dataset, mixture_dataset, orthogonal_dataset
+from iblab.data._gram_sampling import gaussian_gram, init_gram, mixture_gram
+from iblab.data._init import explicit_init, init_std, initial_bias, second_layer
+from iblab.data._orthogonality import near_orthogonality
+from iblab.problem import Problem
+from iblab.seeding import rng_for
+
+_LEAKY = ("leaky_relu", "smooth_leaky_relu")
+
+
+def make_problem(config: Config) -> Problem:
+    """The Gram blocks, targets and second layer of config, in float64.
+
+    Data (inputs, labels, teacher) come from the "data" stream, W_0, b_0 and a random second
+    layer from the "init" stream, so one config always gives bit-identical arrays. Gaussian
+    and mixture data with sample = "gram" are sampled as Gram blocks at a cost independent of
+    d (X, X_test, W0 are then None); everything else is generated or read explicitly and
+    reduced to blocks. With model.bias, b_0 ~ N(0, std^2) like W_0's entries and every input
+    gets an appended coordinate 1, folded into the blocks (K += 1, P0 += b_0, G0 += b_0 b_0^T,
+    likewise for the test blocks, test_sqnorms += 1). info holds d, tr_sigma and the
+    near-orthogonality facts of the training inputs (computed without the bias coordinate).
+    """
+    data = config.data
+    if isinstance(data, GaussianData | MixtureData) and data.sample == "gram":
+        return _gram_problem(config)
+    return _explicit_problem(config, _dataset(config))
+
+
+def _dataset(config: Config) -> Dataset:
+    data, rng = config.data, rng_for(config, "data")
+    if data.kind == "gaussian":
+        return gaussian_dataset(data, rng)
+    if data.kind == "mixture":
+        return mixture_dataset(data, rng)
+    if data.kind == "orthogonal":
+        return orthogonal_dataset(data, rng)
+    if data.kind == "file":
+        return file_dataset(data)
+    return digits_dataset(data, rng)
+
+
+def _with_facts(config: Config, problem: Problem, info: dict) -> Problem:
+    gamma = config.model.slope if config.model.activation in _LEAKY else 1.0
+    facts = {**info, **near_orthogonality(problem.K, gamma)}
+    return dataclasses.replace(problem, info={k: float(v) for k, v in facts.items()})
+
+
+def _explicit_problem(config: Config, ds: Dataset) -> Problem:
+    W0, b0, a = explicit_init(config, ds.X.shape[1], rng_for(config, "init"))
+    problem = Problem.from_arrays(ds.X, ds.y, W0, a, X_test=ds.X_test, y_test=ds.y_test)
+    return fold_bias(_with_facts(config, problem, ds.info), b0)
+
+
+def _gram_problem(config: Config) -> Problem:
+    data = config.data
+    sample = gaussian_gram if data.kind == "gaussian" else mixture_gram
+    K_all, y_all, info = sample(data, rng_for(config, "data"))
+    rng = rng_for(config, "init")
+    std = init_std(config, data.d)
+    P_all, G0 = init_gram(K_all, data.d, std, config.model.width, rng)
+    b0 = initial_bias(config, std, rng)
+    a = second_layer(config.model, rng)
+    n = data.n
+    problem = Problem(
+        y=y_all[:n].copy(),
+        a=a,
+        K=K_all[:n, :n].copy(),
+        P0=P_all[:n].copy(),
+        G0=G0,
+        y_test=y_all[n:].copy(),
+        K_test=K_all[n:, :n].copy(),
+        P0_test=P_all[n:].copy(),
+        test_sqnorms=np.diag(K_all)[n:].copy(),
+    )
+    return fold_bias(_with_facts(config, problem, info), b0)

@@ -1,0 +1,100 @@
+"""Engine behaviour: stopping, divergence, recording, batching and seeding."""
+
+import numpy as np
+import pytest
+
+from iblab import Config, make_problem, train
+from iblab.config import RecordConfig
+from iblab.recording import record_steps
+from iblab.train import train_many
+
+BASE = {
+    "data": {"n": 8, "d": 40, "n_test": 4},
+    "model": {"width": 6},
+    "train": {"lr": 0.01, "steps": 40},
+    "record": {"every": 10},
+}
+
+
+def config(**parts):
+    raw = {k: dict(v) for k, v in BASE.items()}
+    for part, values in parts.items():
+        raw[part] = raw.get(part, {}) | values if isinstance(values, dict) else values
+    return Config.model_validate(raw)
+
+
+@pytest.mark.parametrize(
+    "record,steps,expected",
+    [
+        ({"every": 10}, 35, [0, 1, 2, 10, 20, 30, 35]),
+        ({"every": 1}, 3, [0, 1, 2, 3]),
+        ({"geometric": True, "per_decade": 2}, 100, [0, 1, 2, 3, 10, 32, 100]),
+        ({"every": 10}, 0, [0]),
+    ],
+)
+def test_record_steps(record, steps, expected):
+    assert record_steps(RecordConfig(**record), steps).tolist() == expected
+
+
+def test_history_starts_with_step_and_ends_at_last_step():
+    result = train(config())
+    assert result.history.columns[0] == "step"
+    assert result.history.step.tolist() == [0, 1, 2, 10, 20, 30, 40]
+    assert result.summary["status"] == "max_steps"
+    assert result.history.loss.iloc[-1] < result.history.loss.iloc[0]
+
+
+def test_divergence_is_a_status_not_an_exception():
+    result = train(config(train={"lr": 1e4, "steps": 200}))
+    assert result.summary["status"] == "diverged"
+    stop = result.summary["stopped_at"]
+    assert 0 <= stop < 200
+    assert result.history.step.iloc[-1] == stop
+    assert np.isfinite(result.C).all()
+
+
+def test_loss_tolerance_stops_early():
+    result = train(config(train={"lr": 0.02, "steps": 5000, "tol": 1e-3}))
+    assert result.summary["status"] == "converged"
+    assert result.summary["loss"] <= 1e-3
+    assert result.summary["steps_run"] < 5000
+    assert result.history.step.iloc[-1] == result.summary["steps_run"]
+
+
+def test_same_config_same_numbers_whatever_the_batch():
+    target = config(seed=3)
+    others = [config(seed=s, train={"lr": 0.005 * (s + 1)}) for s in range(5)]
+    alone = train(target)
+    batched = train_many(others[:2] + [target] + others[2:])[2]
+    np.testing.assert_allclose(batched.C, alone.C, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(batched.history.loss, alone.history.loss, rtol=1e-10)
+
+
+def test_seeds_derive_from_the_config():
+    p1, p2 = make_problem(config(seed=1)), make_problem(config(seed=1))
+    np.testing.assert_array_equal(p1.K, p2.K)
+    np.testing.assert_array_equal(p1.P0, p2.P0)
+    # A step-size change keeps the data and the initialisation; a new seed changes both.
+    p3 = make_problem(config(seed=1, train={"lr": 0.5}))
+    np.testing.assert_array_equal(p1.P0, p3.P0)
+    assert not np.allclose(make_problem(config(seed=2)).K, p1.K)
+
+
+def test_pattern_tracking():
+    result = train(config(train={"lr": 0.05, "steps": 40}))
+    s = result.summary
+    assert 0 <= s["stabilization_step"] <= 40
+    assert 0.0 <= s["switched_fraction"] <= 1.0
+    assert result.history.pattern_changes.iloc[0] == 0
+
+
+def test_explicit_W_matches_blocks():
+    result = train(config())
+    W, p = result.W, result.problem
+    np.testing.assert_allclose(p.X @ W.T, result.s * p.P0 + p.K @ result.C.T, rtol=1e-10)
+
+
+def test_gram_data_has_no_W():
+    result = train(config(data={"n": 8, "d": 40, "sample": "gram"}))
+    with pytest.raises(ValueError, match="sample: gram"):
+        _ = result.W
