@@ -118,8 +118,8 @@ class OrthogonalData(_DataBase):
 
 
 class FileData(_Strict):
-    """A user's arrays from .npy (X only), .npz (keys X, y, X_test, y_test), .csv or .parquet
-    (last column y), with optional separate test file."""
+    """A user's arrays from .npz (keys X, y, optional X_test, y_test), or .npy, .csv or
+    .parquet holding one 2-D table whose last column is y, with optional separate test file."""
 
     kind: Literal["file"] = "file"
     path: Path

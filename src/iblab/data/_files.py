@@ -1,5 +1,6 @@
 """A user's arrays from disk: .npz (keys X, y, optional X_test, y_test), or .npy, .csv,
-.parquet holding one 2-D table whose last column is y (a .csv may have a header row).
+.parquet holding one 2-D table whose last column is y (a .csv may have a header row,
+recognised by a non-numeric entry in the first row).
 
 data.test_path, in any of these formats, holds the test set (a .npz there uses keys X, y).
 Everything is checked: NaN or inf, X not 2-D, y length, test columns; row numbers in the
@@ -28,19 +29,27 @@ def _as_float(value, name: str, field: str, path: Path) -> np.ndarray:
         ) from None
 
 
-def _table_from_frame(frame: pd.DataFrame, field: str, path: Path) -> np.ndarray:
-    return _as_float(frame.to_numpy(), "the table", field, path)
-
-
-def _read_csv(path: Path, field: str) -> np.ndarray:
-    frame = pd.read_csv(path, header=None)
+def _is_numeric(row: pd.Series) -> bool:
     try:
-        frame.iloc[0].astype(np.float64)
+        row.astype(np.float64)
     except (ValueError, TypeError):
-        frame = pd.read_csv(path, header=0)  # the first row is a header
-    except IndexError:
-        pass
-    return _table_from_frame(frame, field, path)
+        return False
+    return True
+
+
+def _load(path: Path, suffix: str):
+    """The raw content of a file: a dict of arrays (.npz) or one table."""
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as archive:
+            return {k: archive[k] for k in archive.files}
+    if suffix == ".npy":
+        return np.load(path, allow_pickle=False)
+    if suffix == ".csv":
+        frame = pd.read_csv(path, header=None)
+        if not _is_numeric(frame.iloc[0]):
+            frame = pd.read_csv(path, header=0)  # the first row is a header
+        return frame.to_numpy()
+    return pd.read_parquet(path).to_numpy()
 
 
 def _split_table(table: np.ndarray, field: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -61,23 +70,19 @@ def read_arrays(path: Path, field: str) -> dict[str, np.ndarray]:
             f"{field}: unsupported file type {suffix!r} (expected one of "
             f"{', '.join(_SUFFIXES)}): {str(path)!r}"
         )
-    if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [k for k in ("X", "y") if k not in archive.files]
-            if missing:
-                raise ConfigError(
-                    f"{field}: .npz file lacks key(s) {missing}, has {archive.files} "
-                    f"(file {str(path)!r})"
-                )
-            keys = [k for k in ("X", "y", "X_test", "y_test") if k in archive.files]
-            return {k: _as_float(archive[k], k, field, path) for k in keys}
-    if suffix == ".npy":
-        table = _as_float(np.load(path, allow_pickle=False), "the array", field, path)
-    elif suffix == ".csv":
-        table = _read_csv(path, field)
-    else:
-        table = _table_from_frame(pd.read_parquet(path), field, path)
-    X, y = _split_table(table, field, path)
+    try:
+        raw = _load(path, suffix)
+    except (OSError, ValueError) as e:  # includes pandas' and pyarrow's parse errors
+        raise ConfigError(f"{field}: cannot read {str(path)!r}: {e}") from None
+    if isinstance(raw, dict):
+        missing = [k for k in ("X", "y") if k not in raw]
+        if missing:
+            raise ConfigError(
+                f"{field}: .npz file lacks key(s) {missing}, has {sorted(raw)} (file {str(path)!r})"
+            )
+        keys = [k for k in ("X", "y", "X_test", "y_test") if k in raw]
+        return {k: _as_float(raw[k], k, field, path) for k in keys}
+    X, y = _split_table(_as_float(raw, "the table", field, path), field, path)
     return {"X": X, "y": y}
 
 

@@ -30,8 +30,10 @@ def make_problem(config: Config) -> Problem:
     d (X, X_test, W0 are then None); everything else is generated or read explicitly and
     reduced to blocks. With model.bias, b_0 ~ N(0, std^2) like W_0's entries and every input
     gets an appended coordinate 1, folded into the blocks (K += 1, P0 += b_0, G0 += b_0 b_0^T,
-    likewise for the test blocks, test_sqnorms += 1). info holds d, tr_sigma and the
-    near-orthogonality facts of the training inputs (computed without the bias coordinate).
+    likewise for the test blocks, test_sqnorms += 1). info holds d; tr_sigma (tr Sigma for
+    Gaussian data, with tr_sigma_sq = tr Sigma^2; d, the noise covariance's trace, for
+    mixtures; norm^2 for orthogonal data; the mean ||x_i||^2 for file and digits data); and
+    near_orthogonality's facts of the training inputs, without the bias coordinate.
     """
     data = config.data
     if isinstance(data, GaussianData | MixtureData) and data.sample == "gram":
