@@ -1,0 +1,337 @@
+"""Minimum-norm references for regression with f(x) = sum_j a_j phi(<w_j, x>), a fixed.
+
+Lai, Wang, Tao, Muthukumar (COLT 2026): GD on squared loss ends near the minimum-norm global
+minimiser. Every reference is a point W_ref = s_ W_0 + C_ X given by Gram blocks alone
+(K = X X^T (n, n), P0 = X W_0^T (n, m)); s_ = 1 (distance measured from the initialisation)
+except `SingleNeuronQP(center="origin")`, where s_ = 0 (minimum ||w||).
+
+Estimators follow scikit-learn: `fit(...)` returns self, fitted attributes end in `_`.
+QPs are solved by Clarabel in an orthonormal basis of span X (see `_regression_qp`); every
+estimator reports KKT residuals `kkt_` computed independently from the returned point.
+"""
+
+from __future__ import annotations
+
+import clarabel
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from iblab.gram import distance_sq, preactivations
+from iblab.references._regression_qp import (
+    clarabel_settings,
+    gamma,
+    pinv_from_factor,
+    solve_span_qp,
+    span_factor,
+)
+
+__all__ = [
+    "MinNormLinear",
+    "SingleNeuronQP",
+    "PatternQP",
+    "pattern_of",
+    "gap",
+    "kkt_violations",
+]
+
+
+def _f64(*arrays):
+    return [np.asarray(x, dtype=np.float64) for x in arrays]
+
+
+def pattern_of(s, C, K, P0):
+    """Activation pattern of W = s W_0 + C X: boolean (n, m), pre-activation > 0."""
+    return np.asarray(preactivations(s, *_f64(C, K, P0))) > 0
+
+
+class MinNormLinear:
+    """Minimum-norm interpolator of the linear network f(x) = a^T W x = <v, x>, v = W^T a.
+
+    v_ = v0 + X^T alpha_ with alpha_ = K^+ (y - X v0) (the minimum-norm least-squares solution
+    when K is singular or y - X v0 is off its range). GD on the linear network with a fixed
+    moves W by a u^T only (the gradient is a r^T X / n), so v_t = v0 + ||a||^2 u_t and, with
+    u in span X, the limit is W_ = W0 + a alpha_^T X / ||a||^2, the point of minimum
+    ||W - W0||_F among all W with a^T W X^T = the least-squares fit. Hence
+    C_ = outer(a, alpha_) / ||a||^2 (m, n) and s_ = 1.
+
+    Fitted: C_ (m, n), s_, alpha_ (n,), residual_ (max_i |f(x_i) - y_i|; 0 when
+    interpolation is possible), objective_ = ||W_ - W0||_F^2 = alpha_^T K alpha_ / ||a||^2.
+    """
+
+    def __init__(self, rcond=1e-12):
+        self.rcond = rcond
+
+    def fit(self, K, P0, a, y):
+        """K (n, n), P0 (n, m), a (m,), y (n,)."""
+        K, P0, a, y = _f64(K, P0, a, y)
+        U, sig = span_factor(K, self.rcond)
+        fx0 = P0 @ a  # X v0 = X W0^T a
+        self.alpha_ = pinv_from_factor(U, sig) @ (y - fx0)
+        norm_a2 = float(a @ a)
+        self.C_ = np.outer(a, self.alpha_) / norm_a2
+        self.s_ = 1.0
+        self.residual_ = float(np.abs(fx0 + K @ self.alpha_ - y).max(initial=0.0))
+        self.objective_ = float(self.alpha_ @ K @ self.alpha_) / norm_a2
+        return self
+
+
+class _SpanQP:
+    """Shared fitting of the QP references; subclasses define the constraint structure."""
+
+    def __init__(self, tol=1e-12, max_iter=500, rcond=1e-12, polish=True, solver_options=None):
+        self.tol = tol
+        self.polish = polish
+        self.max_iter = max_iter
+        self.rcond = rcond
+        self.solver_options = solver_options
+
+    def _solve(self, s, K, P0, y, eq, E, M, sgn):
+        U, sig = span_factor(K, self.rcond)
+        settings = clarabel_settings(self.tol, self.max_iter, **(self.solver_options or {}))
+        res = solve_span_qp(K, U, sig, s, P0, y, eq, E, M, sgn, settings, self.polish)
+        self.s_ = float(s)
+        self.status_ = res["status"]
+        self.C_ = res["C"]
+        self.objective_ = res["objective"]
+        self.n_iter_ = res["iterations"]
+        self.solve_time_ = res["solve_time"]
+        self.dual_eq_, self.dual_ineq_ = res["nu"], res["lam"]
+        self.kkt_ = res["kkt"]
+        self.polished_ = res["polished"]
+        return self
+
+
+def _single_neuron_structure(y, a):
+    n = y.shape[0]
+    eq = y > 0
+    E = np.full((n, 1), float(a))
+    M = ~eq[:, None]
+    sgn = -np.ones((n, 1))
+    return eq, E, M, sgn
+
+
+class SingleNeuronQP(_SpanQP):
+    """Minimum-norm global minimiser of one ReLU neuron f(x) = a relu(<w, x>), a > 0 (a = 1).
+
+    The set of minimisers of the squared loss is {w : a <x_i, w> = y_i where y_i > 0,
+    <x_i, w> <= 0 where y_i <= 0} (zero loss when y >= 0; a point with y_i < 0 is best fit by
+    output 0). Among it, `center="init"` takes the point nearest w0, `center="origin"` the
+    point of least ||w||. With centre s w0 (s = 1 or 0), w = s w0 + X^T c: the constraints
+    involve w only through <x_i, w - centre>, so the component of w - centre orthogonal to
+    span X changes no constraint and only adds to the norm; at the optimum it is zero. The QP
+    in c (n,) is  min c^T K c  s.t.  s p0_i + (K c)_i = y_i / a (y_i > 0),
+    s p0_i + (K c)_i <= 0 (y_i <= 0),  p0 = P0[:, 0]. Infeasible when n > d can make the
+    polyhedron empty: then status_ = "infeasible" and C_ = None.
+
+    Fitted: C_ (1, n), s_, status_, objective_ = ||w_ - centre||^2, dual_ (n,) the
+    multipliers (free nu_i for y_i > 0, lam_i >= 0 for y_i <= 0) of
+    1/2 ||w - centre||^2 - sum nu_i (a z_i - y_i) - sum lam_i (-z_i), so stationarity is
+    c_i = a nu_i (y_i > 0), c_i = -lam_i (y_i <= 0); kkt_ (see `_regression_qp.kkt_residuals`),
+    n_iter_, solve_time_.
+    """
+
+    def __init__(
+        self, center="init", tol=1e-12, max_iter=500, rcond=1e-12, polish=True, solver_options=None
+    ):
+        super().__init__(tol, max_iter, rcond, polish, solver_options)
+        self.center = center
+
+    def fit(self, K, P0, y, a=1.0):
+        """K (n, n), P0 (n, 1) or (n,), y (n,), a > 0 the fixed output weight."""
+        if self.center not in ("init", "origin"):
+            raise ValueError(f"center must be 'init' or 'origin', got {self.center!r}")
+        if not float(a) > 0:
+            raise ValueError(f"a must be positive, got {a}")
+        K, P0, y = _f64(K, P0, y)
+        P0 = P0.reshape(-1, 1)
+        s = 1.0 if self.center == "init" else 0.0
+        self._solve(s, K, P0, y, *_single_neuron_structure(y, a))
+        eq = y > 0
+        self.dual_ = np.where(eq, self.dual_eq_, self.dual_ineq_[:, 0])
+        return self
+
+
+class PatternQP(_SpanQP):
+    """Minimum ||W - W0||_F interpolator among width-m ReLU networks with a given pattern.
+
+    Variables C (m, n), W = W0 + C X, Z = P0 + K C^T (n, m). Constraints: Z_ij >= 0 where
+    D_ij = 1, Z_ij <= 0 where D_ij = 0, and sum_j a_j D_ij Z_ij = y_i (interpolation with that
+    pattern). Objective ||C X||_F^2 = tr(C K C^T), solved as ||B||_F^2 with B = C F, K = F F^T
+    (m r variables, n m + n constraint rows). Measured on 2 CPU cores, n = 100, d = 1000:
+    m = 512 about 18 s (20-26 s with the polishing re-solve), m = 64 about 3 s.
+
+    Fitted: C_ (m, n) or None when infeasible, s_ = 1, status_, objective_ = ||W_ - W0||_F^2,
+    dual_eq_ (n,) nu, dual_ineq_ (n, m) lam >= 0 of
+    1/2 ||W - W0||^2 - sum_i nu_i (sum_j a_j D_ij Z_ij - y_i) - sum_ij lam_ij (2 D_ij - 1) Z_ij,
+    whose stationarity is C_ji = a_j D_ij nu_i + (2 D_ij - 1) lam_ij; kkt_, n_iter_, solve_time_.
+    """
+
+    def fit(self, K, P0, a, y, pattern):
+        """K (n, n), P0 (n, m), a (m,), y (n,), pattern (n, m) bool."""
+        K, P0, a, y = _f64(K, P0, a, y)
+        D = np.asarray(pattern, bool)
+        if D.shape != P0.shape:
+            raise ValueError(f"pattern shape {D.shape} != P0 shape {P0.shape}")
+        return self._solve(1.0, K, P0, y, *_pattern_structure(D, a))
+
+
+def _pattern_structure(D, a):
+    n, m = D.shape
+    return np.ones(n, bool), a[None, :] * D, np.ones((n, m), bool), np.where(D, 1.0, -1.0)
+
+
+def _ref_point(ref):
+    if isinstance(ref, tuple):
+        return float(ref[0]), np.asarray(ref[1], dtype=np.float64)
+    return float(ref.s_), np.asarray(ref.C_, dtype=np.float64)
+
+
+_ACTIVATIONS = {"relu": lambda z: np.maximum(z, 0.0), "linear": lambda z: z}
+
+
+def gap(s, C, ref, K, P0, G0, a=None, K_test=None, P0_test=None, activation="relu"):
+    """Distance between GD's W = s W0 + C X and a reference (an estimator or a pair (s, C)).
+
+    Returns a dict: distance = ||W - W_ref||_F, ref_distance = ||W_ref - W0||_F,
+    normalised = distance / ref_distance. With a (m,), K_test (t, n), P0_test (t, m) also
+    function_rms = RMS_x (f(x) - f_ref(x)), ref_function_rms = RMS_x (f_ref(x) - f_0(x)) and
+    function_normalised = their ratio, on the test points; `activation` is "relu",
+    "linear" or a callable, applied to both networks.
+    """
+    K, P0, G0, C = _f64(K, P0, G0, C)
+    s_ref, C_ref = _ref_point(ref)
+    zero = np.zeros_like(C_ref)
+    dist = np.sqrt(max(float(distance_sq(s, C, s_ref, C_ref, K, P0, G0)), 0.0))
+    ref_dist = np.sqrt(max(float(distance_sq(s_ref, C_ref, 1.0, zero, K, P0, G0)), 0.0))
+    out = dict(distance=dist, ref_distance=ref_dist, normalised=dist / ref_dist)
+    if K_test is not None:
+        if a is None or P0_test is None:
+            raise ValueError("the function-space gap needs a, K_test and P0_test")
+        phi = _ACTIVATIONS[activation] if isinstance(activation, str) else activation
+        K_test, P0_test, a = _f64(K_test, P0_test, a)
+
+        def f(s_, C_):
+            return phi(preactivations(s_, C_, K_test, P0_test)) @ a
+
+        f_ref = f(s_ref, C_ref)
+        rms = float(np.sqrt(np.mean((f(s, C) - f_ref) ** 2)))
+        ref_rms = float(np.sqrt(np.mean((f_ref - f(1.0, zero)) ** 2)))
+        out.update(function_rms=rms, ref_function_rms=ref_rms, function_normalised=rms / ref_rms)
+    return out
+
+
+def kkt_violations(s, C, K, P0, a, y, pattern=None, G0=None, atol=1e-8, rtol=1e-6, rcond=1e-12):
+    """How far GD's end point W = s W0 + C X is from being the min-norm point of its QP.
+
+    The QP: `PatternQP` with `pattern` (default: W's own pattern, `pattern_of`), or, when m = 1,
+    a_0 > 0 and pattern is None, `SingleNeuronQP(center="init")`. The end point is that QP's
+    solution iff it is feasible and W - W0 = Gamma X with Gamma_ji = E_ij nu_i + sgn_ij lam_ij
+    (E_ij = a_j D_ij, sgn_ij = 2 D_ij - 1; see the estimators), lam >= 0, and lam_ij = 0 on
+    every inequality with nonzero slack sgn_ij Z_ij.
+
+    Computed: the active set A = {(i, j): |Z_ij| <= atol}; multipliers nu (free) and lam >= 0
+    on A only (complementary slackness imposed) minimising ||W - W0 - Gamma X||_F (a small
+    QP; plain least squares when A is empty). Then, with R = C_eff - Gamma projected onto the
+    range of K (C_eff = C + (s - 1) P0^T K^+, the span part of W - W0):
+      stationarity, stationarity_rel: ||W - W0 - Gamma X||_F and over ||W - W0||_F; zero iff
+        W is the QP's minimiser (given feasibility). Needs G0 when s != 1.
+      primal_eq: max_i |f(x_i) - y_i| with the pattern; primal_ineq: max sign violation.
+      implied_multipliers (n, m): sgn_ij R_ji on inactive inequalities (zero elsewhere), the
+        multiplier an inactive constraint would need to absorb the stationarity residual.
+      cs_violated: count of inactive inequalities with |implied| > rtol * max |C_eff|;
+      dual_violated: how many of those need a negative multiplier;
+      cs_violation_max: max |implied_ij * slack_ij|; n_inequalities, n_active, nu, lam.
+    """
+    K, P0, a, y, C = _f64(K, P0, a, y, C)
+    n, m = P0.shape
+    if pattern is None and m == 1 and a[0] > 0:
+        eq, E, M, sgn = _single_neuron_structure(y, a[0])
+    else:
+        D = pattern_of(s, C, K, P0) if pattern is None else np.asarray(pattern, bool)
+        eq, E, M, sgn = _pattern_structure(D, a)
+    U, sig = span_factor(K, rcond)
+    Z = s * P0 + K @ C.T
+    C_eff = C + (s - 1.0) * P0.T @ pinv_from_factor(U, sig) if s != 1 else C
+    act = M & (np.abs(Z) <= atol)
+    nu, lam = _fit_multipliers(C_eff, K, eq, E, act, sgn)
+    Gam = gamma(nu, lam, eq, E, act, sgn)
+    if s != 1:
+        if G0 is None:
+            raise ValueError("kkt_violations needs G0 when s != 1")
+        G0 = np.asarray(G0, dtype=np.float64)
+        stat2 = distance_sq(s, C, 1.0, Gam, K, P0, G0)
+        size2 = distance_sq(s, C, 1.0, np.zeros_like(C), K, P0, G0)
+    else:
+        R = C - Gam
+        stat2, size2 = (R * (R @ K)).sum(), (C * (C @ K)).sum()
+    stat, size = np.sqrt(max(float(stat2), 0.0)), np.sqrt(max(float(size2), 0.0))
+    R = (C_eff - Gam) @ U @ U.T
+    inactive = M & ~act
+    implied = np.where(inactive, sgn * R.T, 0.0)
+    thresh = rtol * np.abs(C_eff).max(initial=0.0)
+    slack = sgn * Z
+    return dict(
+        stationarity=float(stat),
+        stationarity_rel=float(stat / size) if size > 0 else float(stat),
+        primal_eq=float(np.abs((E * Z).sum(1) - y)[eq].max(initial=0.0)),
+        primal_ineq=float(max(0.0, -slack[M].min(initial=0.0))),
+        n_inequalities=int(M.sum()),
+        n_active=int(act.sum()),
+        cs_violated=int((np.abs(implied) > thresh).sum()),
+        dual_violated=int((implied < -thresh).sum()),
+        cs_violation_max=float(np.abs(implied * slack).max(initial=0.0)),
+        implied_multipliers=implied,
+        nu=nu,
+        lam=lam,
+    )
+
+
+def _fit_multipliers(C, K, eq, E, act, sgn):
+    """nu (free, eq rows) and lam >= 0 (on act) minimising tr((C - Gam) K (C - Gam)^T).
+
+    Normal equations H theta = g of that least-squares problem, solved exactly on a free set:
+    first with every lam free; if some lam < 0, Clarabel's bounded solution names the lam at
+    their bound, and the rest is solved exactly again (an interior-point solution alone is
+    only ~1e-6 accurate when the residual vanishes). The candidate with the smaller residual
+    among the nonnegative ones is returned."""
+    n, m = E.shape
+    Eq = np.where(eq[:, None], E, 0.0)
+    KC = K @ C.T  # (n, m)
+    ai, aj = np.nonzero(act)
+    sg = sgn[ai, aj]
+    # Gram matrix of the design (columns: nu_i, then lam_ij on the active set) and its rhs.
+    H_nl = Eq[:, aj] * K[:, ai] * sg[None, :]
+    H_ll = (aj[:, None] == aj[None, :]) * K[np.ix_(ai, ai)] * np.outer(sg, sg)
+    H = np.block([[K * (Eq @ Eq.T), H_nl], [H_nl.T, H_ll]])
+    g = np.concatenate([(KC * Eq).sum(1), sg * KC[ai, aj]])
+    p, k = n, ai.size
+
+    def solve_on(free):
+        theta = np.zeros(p + k)
+        idx = np.flatnonzero(free)
+        Hf, gf = H[np.ix_(idx, idx)], g[idx]
+        try:  # H is a Gram matrix: Cholesky when it is definite, else pivoted QR
+            theta[idx] = sla.cho_solve(sla.cho_factor(Hf), gf)
+        except sla.LinAlgError:
+            theta[idx] = sla.lstsq(Hf, gf, lapack_driver="gelsy")[0]
+        return theta
+
+    def loss(theta):  # residual up to the constant ||C X||^2
+        return 0.5 * theta @ H @ theta - g @ theta
+
+    theta = solve_on(np.ones(p + k, bool))
+    if k and theta[p:].min() < 0:
+        Pm = sp.triu(sp.csc_matrix(0.5 * (H + H.T)), format="csc")
+        A = sp.hstack([sp.csc_matrix((k, p)), -sp.identity(k)], format="csc")
+        cone = [clarabel.NonnegativeConeT(k)]
+        sol = clarabel.DefaultSolver(Pm, -g, A, np.zeros(k), cone, clarabel_settings(1e-12))
+        x = np.asarray(sol.solve().x)
+        x[p:] = np.maximum(x[p:], 0.0)
+        bound = x[p:] <= 1e-9 * max(1.0, x[p:].max(initial=0.0))
+        theta = solve_on(np.concatenate([np.ones(p, bool), ~bound]))
+        if theta[p:].min() < 0 or loss(x) < loss(theta):
+            theta = x
+    lam = np.zeros((n, m))
+    lam[ai, aj] = theta[p:]
+    return theta[:p], lam
