@@ -80,7 +80,9 @@ def test_nan_in_user_data_is_rejected(tmp_path, config_file):
     X = np.ones((5, 3))
     X[2, 1] = np.nan
     np.savez(tmp_path / "data.npz", X=X, y=np.ones(5))
-    result = invoke("run", config_file, "--set", f"data={{kind: file, path: {tmp_path / 'data.npz'}}}")
+    result = invoke(
+        "run", config_file, "--set", f"data={{kind: file, path: {tmp_path / 'data.npz'}}}"
+    )
     assert result.exit_code == 2
     assert "data.path" in result.output and "NaN" in result.output
 
