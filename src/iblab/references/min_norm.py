@@ -204,7 +204,7 @@ def gap(s, C, ref, K, P0, G0, a=None, K_test=None, P0_test=None, activation="rel
     zero = np.zeros_like(C_ref)
     dist = np.sqrt(max(float(distance_sq(s, C, s_ref, C_ref, K, P0, G0)), 0.0))
     ref_dist = np.sqrt(max(float(distance_sq(s_ref, C_ref, 1.0, zero, K, P0, G0)), 0.0))
-    out = dict(distance=dist, ref_distance=ref_dist, normalised=dist / ref_dist)
+    out = dict(distance=dist, ref_distance=ref_dist, normalised=_ratio(dist, ref_dist))
     if K_test is not None:
         if a is None or P0_test is None:
             raise ValueError("the function-space gap needs a, K_test and P0_test")
@@ -217,7 +217,9 @@ def gap(s, C, ref, K, P0, G0, a=None, K_test=None, P0_test=None, activation="rel
         f_ref = f(s_ref, C_ref)
         rms = float(np.sqrt(np.mean((f(s, C) - f_ref) ** 2)))
         ref_rms = float(np.sqrt(np.mean((f_ref - f(1.0, zero)) ** 2)))
-        out.update(function_rms=rms, ref_function_rms=ref_rms, function_normalised=rms / ref_rms)
+        out.update(
+            function_rms=rms, ref_function_rms=ref_rms, function_normalised=_ratio(rms, ref_rms)
+        )
     return out
 
 
@@ -335,3 +337,8 @@ def _fit_multipliers(C, K, eq, E, act, sgn):
     lam = np.zeros((n, m))
     lam[ai, aj] = theta[p:]
     return theta[:p], lam
+
+
+def _ratio(num: float, den: float) -> float:
+    """num / den, nan when the reference did not move (den = 0, e.g. orthogonal data)."""
+    return num / den if den > 0 else float("nan")

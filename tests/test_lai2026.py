@@ -1,0 +1,98 @@
+"""Lai et al. (2026) reproduction: exact cases, the power-law fit, a tiny end-to-end run."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from iblab.experiments import lai2026
+from iblab.experiments._lai_runs import LaiSettings, RunSpec, run_all, single_neuron_labels
+from iblab.experiments.common import fit_power_law
+
+TINY = LaiSettings(
+    n=8,
+    ds=(100, 1000, 10_000),
+    n_values=(6, 8),
+    n_sweep_d=1000,
+    seeds=2,
+    n_test=8,
+    width=4,
+    width_seeds=1,
+    steps=600,
+    aniso_ds=(1000, 10_000),
+    aniso_seeds=1,
+    low_ds=(3,),
+    orthogonal_d=64,
+    extreme_seeds=1,
+    n_boot=50,
+)
+
+
+@pytest.mark.parametrize("how", ["init_active", "init_active_zero"])
+def test_orthogonal_single_neuron_gd_is_qp(how):
+    s = dataclasses.replace(TINY, single_labels=how, steps=2000)
+    specs = [RunSpec("o", "single", 8, 64, k, data_kind="orthogonal") for k in range(3)]
+    rows, results = run_all(s, specs)
+    for row, res in zip(rows, results, strict=True):
+        assert row["ref_status"] == "optimal" and row["interpolated"]
+        ref = row["_ref"]
+        p = res.problem
+        diff = (res.C - ref.C_) @ p.K @ (res.C - ref.C_).T  # ||W - W_ref||^2 (s = s_ref = 1)
+        assert np.sqrt(max(float(diff[0, 0]), 0.0)) < 1e-8
+        assert row["distance"] < 1e-8
+
+
+def test_single_neuron_labels():
+    y = np.array([1.0, -2.0, 3.0, -0.5])
+    p0 = np.array([0.1, 0.2, -0.3, -0.1])
+    np.testing.assert_array_equal(single_neuron_labels(y, p0, "init_active"), [1, 2, -3, -0.5])
+    np.testing.assert_array_equal(single_neuron_labels(y, p0, "init_active_zero"), [1, 2, 0, 0])
+    np.testing.assert_array_equal(single_neuron_labels(y, p0, "plain"), y)
+
+
+def test_linear_network_gd_limit_is_min_norm_interpolator():
+    s = dataclasses.replace(TINY, steps=3000, width=5)
+    specs = [RunSpec("lin", "linear", 8, d, 0) for d in (30, 300)]
+    rows, results = run_all(s, specs)
+    for row, res in zip(rows, results, strict=True):
+        assert res.summary["status"] == "converged"
+        ref = row["_ref"]
+        p = res.problem
+        R = res.C - ref.C_
+        assert np.sqrt(max(float((R * (R @ p.K)).sum()), 0.0)) < 1e-8
+        assert ref.residual_ < 1e-10
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fit_power_law_recovers_exponent(seed):
+    rng = np.random.default_rng(seed)
+    x = np.repeat(np.geomspace(1e-4, 1e-1, 8), 6)
+    y = 3.0 * x**0.5 * np.exp(0.1 * rng.standard_normal(x.size))
+    fit = fit_power_law(x, y, n_boot=300, seed=seed)
+    assert abs(fit.exponent - 0.5) < 0.05
+    assert fit.low <= fit.exponent <= fit.high
+    assert fit.low - 0.02 <= 0.5 <= fit.high + 0.02  # a 95% interval may just miss the truth
+    assert fit.high - fit.low < 0.1
+    assert fit.n_points == x.size
+
+
+def test_reproduce_tiny(tmp_path):
+    table = lai2026.reproduce(out=tmp_path, quick=True, settings=TINY)
+    for name in ("claims.md", "claims.csv", "runs.parquet", "settings.json"):
+        assert (tmp_path / name).is_file()
+    for fig in ("gap_vs_n_over_d", "gap_vs_n_over_trace", "stabilisation_vs_d", "extremes"):
+        assert (tmp_path / f"{fig}.png").is_file() and (tmp_path / f"{fig}.pdf").is_file()
+    runs = pd.read_parquet(tmp_path / "runs.parquet")
+    assert len(runs) == len(lai2026.build_runs(TINY))
+    for col in ("gap", "distance", "function_gap", "stabilization_step", "switched_fraction",
+                "final_loss", "interpolated", "kkt_stationarity_rel"):  # fmt: skip
+        assert col in runs
+    assert set(table.agrees) <= {"yes", "no"}
+    assert (
+        "| claim | paper | measured | agrees | criterion |" in (tmp_path / "claims.md").read_text()
+    )
+    orth = runs[(runs.group == "orthogonal") & (runs.reading == "single")]
+    assert (orth.gap < 1e-8).all()
