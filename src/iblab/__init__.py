@@ -8,7 +8,17 @@ jax.config.update("jax_enable_x64", True)
 from iblab.config import Config, ConfigError  # noqa: E402
 from iblab.data import make_problem  # noqa: E402
 from iblab.problem import Problem  # noqa: E402
+from iblab.store import load  # noqa: E402
 from iblab.train import TrainResult, train, train_many  # noqa: E402
 
-__all__ = ["Config", "ConfigError", "Problem", "TrainResult", "make_problem", "train", "train_many"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "Problem",
+    "TrainResult",
+    "load",
+    "make_problem",
+    "train",
+    "train_many",
+]
 __version__ = "0.1.0"

@@ -1,4 +1,5 @@
-"""The command line: `iblab run`, `iblab reproduce`.
+"""The command line: `iblab run`, `iblab reproduce`, `iblab sweep`, `iblab results`,
+`iblab query`, `iblab export`.
 
 Bad input prints one line naming the field and value, and exits with status 2."""
 
@@ -12,7 +13,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -93,6 +100,163 @@ def reproduce(
         fail(f"--out: {str(out)!r} exists and is not a directory")
     module = importlib.import_module(REPRODUCTIONS[name])
     module.reproduce(out=out, quick=quick)
+
+
+@app.command()
+def sweep(
+    sweep_file: Annotated[Path, typer.Argument(help="Sweep file (YAML): base, grid, zip, seeds.")],
+    out: Annotated[Path, typer.Option(help="Results directory (one Parquet file per run).")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the run count and a few configs; run nothing.")
+    ] = False,
+    executor: Annotated[str, typer.Option(help="local or dask.")] = "local",
+    workers: Annotated[
+        int | None,
+        typer.Option(help="local: worker processes (0: in-process); dask: LocalCluster workers."),
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="dask: scheduler address (default: start a LocalCluster).")
+    ] = None,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Run again the runs stored with status error.")
+    ] = False,
+    group_size: Annotated[int, typer.Option(help="Runs per unit of work (vmapped).")] = 32,
+) -> None:
+    """Run a sweep; runs with a result in OUT already are skipped (resume)."""
+    from iblab import executors
+    from iblab.config import ConfigError
+    from iblab.sweep import assignments, expand, load_sweep, run_sweep
+
+    try:
+        spec = load_sweep(sweep_file)
+        configs = expand(spec)
+        if executor not in ("local", "dask"):
+            raise ConfigError(f"--executor: expected local or dask, got {executor!r}")
+        if group_size < 1:
+            raise ConfigError(f"--group-size: must be >= 1, got {group_size}")
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"--out: {str(out)!r} exists and is not a directory")
+    except ConfigError as e:
+        fail(str(e))
+    if dry_run:
+        console.print(f"{len(configs)} runs")
+        for a, c in list(zip(assignments(spec), configs, strict=False))[:3]:
+            console.print(f"[bold]{a}[/bold]", highlight=False)
+            console.print(json.dumps(c.to_dict()), highlight=False, soft_wrap=True)
+        return
+    if executor == "dask":
+        runner = executors.Dask(address=scheduler, workers=workers)
+    else:
+        runner = executors.Local(workers=workers or 0)
+    columns = [
+        TextColumn("sweep"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f} runs"),
+        TextColumn("[red]{task.fields[failed]} failed[/red]"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("sweep", total=len(configs), failed=0, rate="")
+
+        def update(p) -> None:
+            bar.update(
+                task,
+                total=p.total,
+                completed=p.done,
+                failed=p.failed,
+                rate=f"{p.rate:.1f} runs/s",
+            )
+
+        result = run_sweep(
+            configs,
+            out,
+            runner,
+            retry_failed=retry_failed,
+            group_size=group_size,
+            on_progress=update,
+        )
+    console.print(
+        f"{result.done} runs done in {result.elapsed_s:.1f} s ({result.rate:.1f} runs/s), "
+        f"{result.skipped} already in {out}, {result.failed} failed"
+        + (f", {result.lost} lost (re-run to resume)" if result.lost else "")
+    )
+    for status, count in sorted(result.statuses.items()):
+        console.print(f"  {status}: {count}")
+    if result.lost:
+        raise typer.Exit(1)
+
+
+@app.command()
+def results(directory: Annotated[Path, typer.Argument(help="Results directory.")]) -> None:
+    """Summarise a results directory: runs per status, and the last errors."""
+    from iblab import store
+
+    if not directory.is_dir():
+        fail(f"directory: {str(directory)!r} is not a directory")
+    counts = store.summarize(directory)
+    table = Table(title=f"{int(counts.runs.sum())} runs in {directory}")
+    table.add_column("status")
+    table.add_column("runs", justify="right")
+    for r in counts.itertuples():
+        table.add_row(str(r.status), str(r.runs))
+    console.print(table)
+    errors = (
+        store.query(directory, "SELECT run_id, message FROM runs WHERE status = 'error' LIMIT 5")
+        if "error" in set(counts.status)
+        else None
+    )
+    if errors is not None:
+        for r in errors.itertuples():
+            console.print(f"[red]{r.run_id}[/red] {r.message}", highlight=False)
+
+
+@app.command()
+def query(
+    directory: Annotated[Path, typer.Argument(help="Results directory.")],
+    sql: Annotated[str, typer.Argument(help="SQL over the views runs and history.")],
+    csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table.")] = False,
+) -> None:
+    """Run SQL (DuckDB) over all runs: views `runs` (one row per run) and `history`."""
+    import duckdb
+
+    from iblab import store
+
+    if not directory.is_dir():
+        fail(f"directory: {str(directory)!r} is not a directory")
+    try:
+        df = store.query(directory, sql)
+    except duckdb.Error as e:
+        fail(f"sql: {str(e).splitlines()[0]}")
+    if csv:
+        sys.stdout.write(df.to_csv(index=False))
+        return
+    table = Table(show_header=True)
+    for col in df.columns:
+        table.add_column(str(col), overflow="fold")
+    for row in df.itertuples(index=False):
+        table.add_row(*(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row))
+    console.print(table)
+
+
+@app.command()
+def export(
+    directory: Annotated[Path, typer.Argument(help="Results directory.")],
+    grid: Annotated[str, typer.Option(help="Config keys of the grid, comma-separated.")],
+    to: Annotated[Path, typer.Option(help="NetCDF file to write.")],
+) -> None:
+    """Export a dense grid of runs to xarray / NetCDF (one dimension per grid key)."""
+    from iblab import store
+
+    if not directory.is_dir():
+        fail(f"directory: {str(directory)!r} is not a directory")
+    try:
+        ds = store.to_xarray(directory, [k.strip() for k in grid.split(",") if k.strip()])
+    except ValueError as e:
+        fail(str(e))
+    ds.to_netcdf(to)
+    console.print(f"wrote {to}: {dict(ds.sizes)}")
 
 
 def main() -> None:  # pragma: no cover

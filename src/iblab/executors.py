@@ -1,0 +1,123 @@
+"""Where a sweep's groups of runs are trained: in this process, in worker processes, or on
+a Dask cluster.
+
+A group (runs of one shape) is the unit of work. Workers train it and send back one Arrow
+table per run; the process that runs the sweep writes them to the store. So the store has
+one writer, needs no shared file system, and a group lost with its worker is simply trained
+again (Dask reschedules it) or left for the next resume.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterator, Sequence
+
+import pyarrow as pa
+
+from iblab.config import Config
+
+Outcome = list[tuple[str, pa.Table]] | BaseException
+
+
+def train_group(configs: Sequence[Config]) -> list[tuple[str, pa.Table]]:
+    """Train runs of one shape together; each run's (run_id, table).
+
+    If the batch raises, the runs are trained one by one, so one bad run fails alone and
+    is stored with status `error` and its message."""
+    from iblab import store
+    from iblab.train import train_many
+
+    try:
+        results = train_many(list(configs))
+        return [
+            (store.run_id(c), store.run_table(c.to_dict(), store.run_id(c), r.summary, r.history))
+            for c, r in zip(configs, results, strict=True)
+        ]
+    except Exception as e:
+        if len(configs) == 1:
+            return [_failed(configs[0], e)]
+    return [record for c in configs for record in train_group([c])]
+
+
+def _failed(config: Config, error: Exception) -> tuple[str, pa.Table]:
+    from iblab import store
+
+    rid = store.run_id(config)
+    summary = {"status": "error", "traceback": traceback.format_exc(limit=-8)}
+    message = f"{type(error).__name__}: {error}".splitlines()[0]
+    return rid, store.run_table(config.to_dict(), rid, summary, None, message)
+
+
+class Local:
+    """Train in this process (workers=0) or in `workers` spawned processes."""
+
+    def __init__(self, workers: int = 0):
+        self.workers = workers
+
+    def map_unordered(self, groups: Sequence[list[Config]]) -> Iterator[tuple[list, Outcome]]:
+        if self.workers <= 0:
+            for g in groups:
+                yield g, train_group(g)
+            return
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
+        try:
+            futures = {pool.submit(train_group, g): g for g in groups}
+            for f in as_completed(futures):
+                yield futures[f], _outcome(f)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+class Dask:
+    """Train on a dask.distributed cluster: a Client, a scheduler address, or (neither
+    given) a LocalCluster of `workers` single-threaded processes."""
+
+    def __init__(self, address: str | None = None, client=None, workers: int | None = None):
+        self.address, self.client, self.workers = address, client, workers
+
+    def _connect(self):
+        from distributed import Client, LocalCluster
+
+        if self.client is not None:
+            return self.client, None
+        if self.address is not None:
+            client = Client(self.address)
+            return client, client
+        cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True)
+        client = Client(cluster)
+        return client, _Closing(client, cluster)
+
+    def map_unordered(self, groups: Sequence[list[Config]]) -> Iterator[tuple[list, Outcome]]:
+        from distributed import as_completed
+
+        client, owned = self._connect()
+        futures = []
+        try:
+            futures = [client.submit(train_group, g, pure=False) for g in groups]
+            by_key = {f.key: g for f, g in zip(futures, groups, strict=True)}
+            for f in as_completed(futures):
+                yield by_key[f.key], _outcome(f)
+                f.release()
+        finally:
+            client.cancel(futures)
+            if owned is not None:
+                owned.close()
+
+
+def _outcome(future) -> Outcome:
+    try:
+        return future.result()
+    except Exception as e:  # the worker or the transport failed, not the run
+        return e
+
+
+class _Closing:
+    def __init__(self, *things):
+        self.things = things
+
+    def close(self) -> None:
+        for t in self.things:
+            t.close()

@@ -1,0 +1,268 @@
+"""Sweeps: a base config and axes, expanded to runs, grouped by shape, run, stored.
+
+A sweep file (YAML) has the keys `base` (a config path, relative to the sweep file or the
+working directory, or a config inline), `grid` (Cartesian axes), `zip` (parallel axes of one
+length) and `seeds` (a count n for seeds 0..n-1, or a list). Axis keys are config key paths
+such as `data.d` or `init.scale`. Every expanded config is validated before anything runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from iblab import store
+from iblab.config import Config, ConfigError, validate
+
+SWEEP_KEYS = ("base", "grid", "zip", "seeds")
+GROUP_SIZE = 32  # runs per unit of work; the engine vmaps up to 32 runs per call
+INDEX_EVERY = 500  # index the store after this many new results
+
+
+class SweepError(ConfigError):
+    """An invalid sweep file; the message names the key and the value."""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    base: dict[str, Any]
+    grid: dict[str, list] = field(default_factory=dict)
+    zip: dict[str, list] = field(default_factory=dict)
+    seeds: tuple[int, ...] | None = None
+
+    def __len__(self) -> int:
+        n = 1
+        for values in self.grid.values():
+            n *= len(values)
+        if self.zip:
+            n *= len(next(iter(self.zip.values())))
+        return n * (len(self.seeds) if self.seeds is not None else 1)
+
+
+# ---------------------------------------------------------------- reading and expanding
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read a sweep file; check its structure (not yet the configs it expands to)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SweepError(f"sweep: file does not exist: {str(path)!r}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise SweepError(f"sweep: {path} is not valid YAML: {e}") from None
+    return parse_sweep(raw, root=path.parent)
+
+
+def parse_sweep(raw: Any, root: str | Path = ".") -> Sweep:
+    """Build a Sweep from a mapping; a `base` path is looked up under root, then cwd."""
+    if not isinstance(raw, dict):
+        raise SweepError(f"sweep: expected a mapping, got {type(raw).__name__}")
+    unknown = [k for k in raw if k not in SWEEP_KEYS]
+    if unknown:
+        raise SweepError(f"sweep: unknown key {unknown[0]!r} (expected {', '.join(SWEEP_KEYS)})")
+    grid = _axes(raw.get("grid"), "grid")
+    zipped = _axes(raw.get("zip"), "zip")
+    lengths = {k: len(v) for k, v in zipped.items()}
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{k}: {n}" for k, n in lengths.items())
+        raise SweepError(f"sweep: zip axes must have one length, got {shown}")
+    both = set(grid) & set(zipped)
+    if both:
+        raise SweepError(f"sweep: {sorted(both)[0]} is both a grid and a zip axis")
+    seeds = _seeds(raw.get("seeds"))
+    if seeds is not None and "seed" in set(grid) | set(zipped):
+        raise SweepError("sweep: seed is an axis and `seeds` is given; use one")
+    return Sweep(_base(raw.get("base"), Path(root)), grid, zipped, seeds)
+
+
+def _base(base: Any, root: Path) -> dict[str, Any]:
+    if base is None:
+        return {}
+    if isinstance(base, dict):
+        return base
+    if not isinstance(base, str):
+        raise SweepError(f"sweep.base: a config path or mapping expected, got {base!r}")
+    for candidate in (root / base, Path(base)):
+        if candidate.is_file():
+            raw = yaml.safe_load(candidate.read_text()) or {}
+            if not isinstance(raw, dict):
+                raise SweepError(f"sweep.base: {base} must hold a mapping")
+            return raw
+    raise SweepError(f"sweep.base: file does not exist: {base!r}")
+
+
+def _axes(axes: Any, name: str) -> dict[str, list]:
+    if axes is None:
+        return {}
+    if not isinstance(axes, dict):
+        raise SweepError(f"sweep.{name}: a mapping of key path -> list expected")
+    for key, values in axes.items():
+        if not isinstance(values, list) or not values:
+            raise SweepError(f"sweep.{name}.{key}: a non-empty list expected, got {values!r}")
+    return {str(k): v for k, v in axes.items()}
+
+
+def _seeds(seeds: Any) -> tuple[int, ...] | None:
+    if seeds is None:
+        return None
+    if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds >= 1:
+        return tuple(range(seeds))
+    if (
+        isinstance(seeds, list)
+        and seeds
+        and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+    ):
+        return tuple(seeds)
+    raise SweepError(f"sweep.seeds: a count >= 1 or a list of seeds >= 0 expected, got {seeds!r}")
+
+
+def assignments(sweep: Sweep) -> list[dict[str, Any]]:
+    """The key path -> value assignments of each run, grid-major, then zip, then seed."""
+    grid_keys = list(sweep.grid)
+    zip_rows = [
+        dict(zip(sweep.zip, row, strict=True)) for row in zip(*sweep.zip.values(), strict=True)
+    ]
+    seeds = [{"seed": s} for s in sweep.seeds] if sweep.seeds is not None else [{}]
+    out = []
+    for values in itertools.product(*sweep.grid.values()):
+        point = dict(zip(grid_keys, values, strict=True))
+        for row in zip_rows or [{}]:
+            for seed in seeds:
+                out.append(point | row | seed)
+    return out
+
+
+def expand(sweep: Sweep) -> list[Config]:
+    """Every run's validated config (duplicates removed), or SweepError naming the run."""
+    configs, seen = [], set()
+    for assignment in assignments(sweep):
+        raw = json.loads(json.dumps(sweep.base, default=str))
+        for key, value in assignment.items():
+            _set(raw, key, value)
+        try:
+            config = validate(raw)
+        except ConfigError as e:
+            shown = ", ".join(f"{k}={v!r}" for k, v in assignment.items())
+            raise SweepError(f"sweep: run {{{shown}}}: {e}") from None
+        rid = store.run_id(config)
+        if rid not in seen:
+            seen.add(rid)
+            configs.append(config)
+    return configs
+
+
+def _set(raw: dict, key: str, value: Any) -> None:
+    node = raw
+    parts = key.split(".")
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise SweepError(f"sweep: axis {key}: {p!r} is not a section")
+    node[parts[-1]] = value
+
+
+def plan(configs: Sequence[Config], group_size: int = GROUP_SIZE) -> list[list[Config]]:
+    """Groups of runs of one shape (one compiled program), at most group_size each."""
+    from iblab.train import spec_for
+
+    by_shape: dict[tuple, list[Config]] = {}
+    for c in configs:
+        data = c.data
+        shape = (spec_for(c), data.kind, getattr(data, "n", None), getattr(data, "n_test", 0))
+        shape += (c.model.width,)
+        by_shape.setdefault(shape, []).append(c)
+    return [chunk for runs in by_shape.values() for chunk in _balanced(runs, group_size)]
+
+
+def _balanced(runs: list, size: int) -> list[list]:
+    """Split into the fewest chunks of at most `size`, of near-equal lengths (so they pad to
+    one batch shape)."""
+    k = -(-len(runs) // size)
+    bounds = [round(i * len(runs) / k) for i in range(k + 1)]
+    return [runs[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+# ---------------------------------------------------------------- running
+
+
+@dataclass
+class Progress:
+    """Where a sweep stands: runs to do this time, done so far, failed among them."""
+
+    total: int
+    skipped: int
+    done: int = 0
+    failed: int = 0
+    lost: int = 0
+    statuses: Counter = field(default_factory=Counter)
+    elapsed_s: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+FAILED = ("diverged", "error")
+
+
+def run_sweep(
+    configs: Iterable[Config] | Sweep,
+    out: str | Path,
+    executor=None,
+    retry_failed: bool = False,
+    group_size: int = GROUP_SIZE,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> Progress:
+    """Run every config without a valid result in `out`; write one file per run.
+
+    executor: iblab.executors.Local (default, in-process) or Dask. retry_failed: run again
+    the runs stored with status error. Interrupting loses only the runs in flight."""
+    from iblab.executors import Local
+
+    if isinstance(configs, Sweep):
+        configs = expand(configs)
+    configs = list(configs)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stored = store.finished(out)
+    todo = [
+        c
+        for c in configs
+        if (s := stored.get(store.run_id(c))) is None or (retry_failed and s == "error")
+    ]
+    progress = Progress(total=len(todo), skipped=len(configs) - len(todo))
+    groups = plan(todo, group_size)
+    executor = executor if executor is not None else Local()
+    unindexed: dict = {}
+    t0 = time.perf_counter()
+    try:
+        for group, outcome in executor.map_unordered(groups):
+            if isinstance(outcome, BaseException):
+                progress.lost += len(group)
+                continue
+            for rid, table in outcome:
+                path = store.write_run(out, table)
+                unindexed[rid] = (table, path.stat().st_mtime_ns)
+                status = table.column("status")[0].as_py()
+                progress.statuses[status] += 1
+                progress.failed += status in FAILED
+                progress.done += 1
+            if len(unindexed) >= INDEX_EVERY:
+                store.add_to_index(out, unindexed)
+                unindexed = {}
+            progress.elapsed_s = time.perf_counter() - t0
+            if on_progress is not None:
+                on_progress(progress)
+    finally:
+        store.add_to_index(out, unindexed)
+        progress.elapsed_s = time.perf_counter() - t0
+    return progress

@@ -1,0 +1,221 @@
+"""Sweeps: expansion, validation before running, resume, failures, executors, kills."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from iblab import store
+from iblab.cli import app
+from iblab.sweep import SweepError, expand, parse_sweep, plan, run_sweep
+
+BASE = {
+    "data": {"n": 6, "d": 20},
+    "model": {"width": 4},
+    "init": {"scale": 1.0},
+    "train": {"lr": 0.05, "steps": 20},
+    "record": {"every": 5},
+}
+# 4 x 5 x 10 = 200 runs of one shape (one compiled program).
+SWEEP = {
+    "base": BASE,
+    "grid": {"init.scale": [0.01, 0.1, 1.0, 3.0], "train.lr": [0.01, 0.03, 0.1, 0.3, 1.0]},
+    "seeds": 10,
+}
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def write_sweep(path, raw=SWEEP):
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The 200-run sweep, uninterrupted, in-process."""
+    out = tmp_path_factory.mktemp("reference")
+    progress = run_sweep(parse_sweep(SWEEP), out)
+    assert progress.done == 200 and progress.failed == 0
+    return out
+
+
+def assert_same_runs(a, b, rtol=1e-10):
+    ra, rb = store.load(a), store.load(b)
+    assert sorted(p.name for p in a.glob("*.parquet")) == sorted(
+        p.name for p in b.glob("*.parquet")
+    )
+    runs_a, runs_b = (r.runs.drop(columns="wall_time_s").set_index("run_id") for r in (ra, rb))
+    assert runs_a.index.is_unique and set(runs_a.index) == set(runs_b.index)
+    runs_b = runs_b.loc[runs_a.index, runs_a.columns]
+    numeric = runs_a.select_dtypes("number").columns
+    np.testing.assert_allclose(runs_a[numeric], runs_b[numeric], rtol=rtol, atol=0)
+    assert (runs_a.status == runs_b.status).all()
+    ha = ra.history.sort_values(["run_id", "step"]).reset_index(drop=True)
+    hb = rb.history.sort_values(["run_id", "step"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(ha, hb, rtol=rtol, atol=0)
+
+
+# ---------------------------------------------------------------- expansion
+
+
+def test_expand_grid_zip_seeds():
+    sweep = parse_sweep(
+        {
+            "base": BASE,
+            "grid": {"data.d": [20, 40], "init.scale": [1e-3, 1.0, 2.0]},
+            "zip": {"data.n": [4, 6], "train.lr": [0.1, 0.05]},
+            "seeds": [3, 7],
+        }
+    )
+    configs = expand(sweep)
+    assert len(sweep) == len(configs) == 2 * 3 * 2 * 2
+    pairs = {(c.data.n, c.train.lr) for c in configs}
+    assert pairs == {(4, 0.1), (6, 0.05)}
+    assert {c.seed for c in configs} == {3, 7}
+    assert {(c.data.d, c.init.scale) for c in configs} == {
+        (d, s) for d in (20, 40) for s in (1e-3, 1.0, 2.0)
+    }
+    assert len({store.run_id(c) for c in configs}) == len(configs)
+    assert sum(len(g) for g in plan(configs)) == len(configs)
+    assert all(len({(c.data.n, c.train.steps) for c in g}) == 1 for g in plan(configs))
+
+
+def test_base_path_is_relative_to_the_sweep_file(tmp_path):
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "base.yaml").write_text(yaml.safe_dump(BASE))
+    path = write_sweep(tmp_path / "s.yaml", {"base": "configs/base.yaml", "seeds": 3})
+    result = invoke("sweep", path, "--out", tmp_path / "out", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "3 runs" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "change,named",
+    [
+        ({"grid": {"data.foo": [1, 2]}}, "data.foo"),
+        ({"grid": {"init.scale": [1.0, -1.0]}}, "init.scale"),
+        ({"zip": {"data.n": [4, 6], "train.lr": [0.1]}}, "zip"),
+        ({"grdi": {"data.d": [20]}}, "grdi"),
+        ({"seeds": 0}, "seeds"),
+        ({"grid": {"train.lr": []}}, "train.lr"),
+        ({"base": "missing.yaml"}, "missing.yaml"),
+    ],
+)
+def test_bad_sweep_fails_before_any_run(tmp_path, change, named):
+    path = write_sweep(tmp_path / "s.yaml", SWEEP | change)
+    result = invoke("sweep", path, "--out", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert named in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not list((tmp_path / "out").glob("*.parquet")) if (tmp_path / "out").exists() else True
+
+
+def test_bad_axis_key_message_names_it():
+    with pytest.raises(SweepError, match=r"data\.foo: Extra inputs are not permitted"):
+        expand(parse_sweep({"base": BASE, "grid": {"data.foo": [1]}}))
+
+
+# ---------------------------------------------------------------- running
+
+
+def test_rerun_skips_finished_runs_and_a_changed_config_is_new(reference, tmp_path):
+    again = run_sweep(parse_sweep(SWEEP), reference)
+    assert (again.done, again.skipped) == (0, 200)
+    changed = parse_sweep(SWEEP | {"base": BASE | {"train": {"lr": 0.05, "steps": 21}}})
+    out = tmp_path / "copy"
+    out.mkdir()
+    for p in reference.glob("*.parquet"):
+        (out / p.name).write_bytes(p.read_bytes())
+    partial = expand(parse_sweep(SWEEP))[:5] + expand(changed)[:3]
+    progress = run_sweep(partial, out)
+    assert (progress.done, progress.skipped) == (3, 5)
+
+
+def test_failures_are_results_and_the_sweep_goes_on(tmp_path):
+    bad_file = tmp_path / "bad.npz"
+    bad_file.write_text("not an npz file")
+    configs = expand(parse_sweep({"base": BASE, "seeds": 3}))
+    configs += expand(parse_sweep({"base": BASE, "grid": {"train.lr": [1e30]}}))
+    configs += expand(
+        parse_sweep({"base": BASE | {"data": {"kind": "file", "path": str(bad_file)}}})
+    )
+    progress = run_sweep(configs, tmp_path / "out", group_size=8)
+    assert progress.done == 5 and progress.failed == 2
+    assert progress.statuses == {"max_steps": 3, "diverged": 1, "error": 1}
+    runs = store.load(tmp_path / "out").runs.set_index("status")
+    assert runs.loc["error", "message"] and "traceback" in runs.columns
+    assert runs.loc["diverged", "message"] == ""
+    result = invoke("results", tmp_path / "out")
+    assert result.exit_code == 0 and "error" in result.output and "diverged" in result.output
+    # Errors are results: a re-run skips them unless asked to retry.
+    assert run_sweep(configs, tmp_path / "out").done == 0
+    assert run_sweep(configs, tmp_path / "out", retry_failed=True).done == 1
+
+
+def test_sigkill_mid_sweep_then_resume_matches_uninterrupted(reference, tmp_path):
+    path = write_sweep(tmp_path / "s.yaml")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-c", "from iblab.cli import app; app()", "sweep", str(path)]
+    cmd += ["--out", str(out), "--group-size", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list(out.glob("*.parquet"))) < 20:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_with = len(list(out.glob("*.parquet")))
+    assert 20 <= killed_with < 200, killed_with
+    result = invoke("sweep", path, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert f"{200 - killed_with} runs done" in result.output
+    assert_same_runs(reference, out)
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True)
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def test_dask_local_cluster_gives_the_same_results(reference, tmp_path, dask_client):
+    from iblab.executors import Dask
+
+    progress = run_sweep(parse_sweep(SWEEP), tmp_path, Dask(client=dask_client))
+    assert progress.done == 200 and progress.lost == 0
+    assert_same_runs(reference, tmp_path)
+
+
+def test_a_killed_dask_worker_loses_no_runs(reference, tmp_path, dask_client):
+    from iblab.executors import Dask
+
+    victim = sorted(dask_client.scheduler_info()["workers"])[0]
+    killed = []
+
+    pid = dask_client.run(os.getpid, workers=[victim])[victim]
+
+    def kill_once(progress):
+        if not killed:
+            killed.append(progress.done)
+            os.kill(pid, signal.SIGKILL)
+
+    progress = run_sweep(
+        parse_sweep(SWEEP), tmp_path, Dask(client=dask_client), group_size=8, on_progress=kill_once
+    )
+    assert killed and killed[0] < 200
+    assert progress.done == 200 and progress.lost == 0
+    assert_same_runs(reference, tmp_path)
