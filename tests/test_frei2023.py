@@ -1,0 +1,143 @@
+"""Frei et al. (2023) reproduction: the one-step stable-rank drop, diagnose(), and a tiny
+end-to-end run of reproduce()."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from iblab.config import Config
+from iblab.experiments import frei2023
+from iblab.experiments.frei2023 import FreiSettings, diagnose
+from iblab.problem import Problem
+from iblab.train import train
+
+N, M, D = 20, 16, 2000
+
+
+def _config(**train) -> Config:
+    return Config.from_dict(
+        {
+            "seed": 3,
+            "data": {
+                "kind": "gaussian",
+                "n": N,
+                "n_test": 40,
+                "d": D,
+                "sample": "gram",
+                "labels": {"kind": "random_sign"},
+            },
+            "model": {"width": M, "activation": "leaky_relu", "slope": 0.1},
+            "init": {"scale": 1e-6, "base": "glorot"},
+            "train": {"loss": "logistic", "lr": N / D, "steps": 30} | train,
+            "record": {"geometric": True, "per_decade": 2, "spectrum": True},
+        }
+    )
+
+
+def test_one_gd_step_from_small_init_makes_stable_rank_small():
+    result = train(_config())
+    h = result.history.set_index("step")
+    assert result.problem.info["R_min"] ** 2 > 10 * result.problem.info["p_max"]
+    assert h.loc[0, "stable_rank"] > 5.0  # a Gaussian 16 x 2000 matrix: about m d / (...)^2
+    assert h.loc[1, "stable_rank"] < 3.0
+    assert h.loc[1:, "stable_rank"].max() < 3.0
+
+
+def test_diagnose_on_user_arrays_gives_finite_columns():
+    """Explicit arrays (a user's own data) through the same blocks; long enough to separate."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((N, D))
+    y = np.sign(rng.standard_normal(N))
+    X_test = rng.standard_normal((30, D))
+    W0 = 1e-6 * rng.standard_normal((M, D)) / np.sqrt(D)
+    a = np.where(np.arange(M) < M // 2, 1.0, -1.0) / np.sqrt(M)
+    problem = Problem.from_arrays(X, y, W0, a, X_test=X_test, y_test=np.sign(X_test[:, 0]))
+    cfg = _config(steps=40, schedule="loss_normalized", lr_max=1e3 * N / D)
+    cfg = Config.from_dict(
+        cfg.to_dict() | {"record": cfg.record.model_dump() | {"coefficients": True}}
+    )
+    result = train(cfg, problem)
+    df = diagnose(result)
+    assert len(df) == len(result.history)
+    assert list(df["step"]) == list(result.history["step"])
+    always = ["stable_rank", "rank2_residual", "cosine_svm", "linear_test_agreement"]
+    assert np.isfinite(df[always].to_numpy(float)).all()
+    last = df.iloc[-1].drop(["kkt_valid"])
+    assert np.isfinite(last.to_numpy(float)).all(), last
+    assert last["accuracy"] == 1.0
+    assert 0.0 <= last["kkt_residual"] < 1.0
+    assert -1.0 <= last["cosine_svm"] <= 1.0
+
+
+def test_diagnose_without_coefficients_gives_the_final_row():
+    result = train(_config(steps=5))
+    df = diagnose(result)
+    assert len(df) == 1 and df["step"].iloc[0] == 5
+
+
+TINY = FreiSettings(
+    n=N,
+    width=M,
+    dims=(2000, 20000),
+    init_scales=(1e-6, 1.0),
+    seeds=1,
+    n_test=40,
+    steps=20,
+    per_decade=2,
+    random_label_dims=(),
+    random_label_seeds=0,
+    long_dims=(2000,),
+    long_scales=(1e-6,),
+    long_seeds=1,
+    long_random_label_dims=(2000,),
+    long_random_label_seeds=1,
+    long_steps=20,
+    long_per_decade=2,
+    top_singular_values=2,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("frei")
+    frei2023.reproduce(out=out, settings=TINY)
+    return out
+
+
+def test_reproduce_writes_claims_runs_and_figures(tiny_out):
+    assert (tiny_out / "claims.md").read_text().startswith("# Frei")
+    for name in ("stable_rank_vs_step", "kkt_alignment_vs_step", "test_accuracy_vs_d"):
+        for ext in ("png", "pdf"):
+            assert (tiny_out / f"{name}.{ext}").stat().st_size > 0
+    runs = pd.read_parquet(tiny_out / "runs.parquet")
+    assert len(runs) == len(frei2023.plan(TINY)) == 6
+    for col in (
+        "R_min",
+        "R_max",
+        "p",
+        "orthogonality_ratio",
+        "stable_rank_step0",
+        "stable_rank_step1",
+        "stable_rank_final",
+        "cosine_svm_final",
+        "kkt_residual_final",
+    ):
+        assert col in runs
+    assert np.isfinite(runs["stable_rank_step1"]).all()
+    claims = pd.read_csv(tiny_out / "claims.csv")
+    assert set(claims["agrees"]) <= {"yes", "no"}
+    assert len(claims) >= 8
+
+
+def test_claims_are_decided_by_the_measurements(tiny_out):
+    """The same runs judged against impossible thresholds disagree."""
+    runs = pd.read_parquet(tiny_out / "runs.parquet")
+    strict = dataclasses.replace(frei2023.CRITERIA, low_rank=0.5, cosine_min=1.1)
+    lenient = dataclasses.replace(frei2023.CRITERIA, low_rank=1e9)
+    by = lambda cs: {c.claim: c.agrees for c in cs}  # noqa: E731
+    strict_c = by(frei2023.make_claims(runs, TINY, strict))
+    lenient_c = by(frei2023.make_claims(runs, TINY, lenient))
+    one_step = next(k for k in strict_c if k.startswith("One GD step"))
+    assert strict_c[one_step] is False and lenient_c[one_step] is True
