@@ -49,14 +49,19 @@ def make_figures(df: pd.DataFrame, fits: dict, dyn: dict, s, out: Path) -> list[
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, groups in zip(axes, (("d_single", "n_single"), ("d_width",)), strict=True):
+    panels = (("d_single", "n_single"), ("d_width", "d_width_small_lr"))
+    for ax, groups in zip(axes, panels, strict=True):
         for k, group in enumerate(groups):
             g = df[df.group == group]
             if len(g):
                 _scatter_fit(ax, g, "n_over_d", fits.get(f"{group}:gap"), group, colors[k])
         _loglog(ax, "n / d")
     axes[0].set_title("single neuron (QP reference); dotted: slope 1/2", fontsize=9)
-    axes[1].set_title(f"width m = {s.width} (pattern QP at GD's final pattern)", fontsize=9)
+    axes[1].set_title(
+        f"width m = {s.width} (pattern QP at GD's final pattern); lr factors {s.lr_factor} "
+        f"(d_width) and {s.small_lr_factor} (d_width_small_lr)",
+        fontsize=8,
+    )
     fig.suptitle("gap vs n/d (v: gap at numerical zero, x: no global minimum reached)",
                  fontsize=9)  # fmt: skip
     paths += save_figure(fig, out, "gap_vs_n_over_d")
@@ -119,6 +124,23 @@ def make_figures(df: pd.DataFrame, fits: dict, dyn: dict, s, out: Path) -> list[
     ax.set_ylabel("relative gap (x: no global minimum / QP infeasible, plotted at 10)")
     ax.set_title("extremes: exactly orthogonal vs low-dimensional correlated inputs", fontsize=9)
     paths += save_figure(fig, out, "extremes")
+
+    lr = df[df.group == "lr_sweep"]
+    if len(lr):
+        fig, ax = plt.subplots(figsize=(6, 4.2))
+        for k, kind in enumerate(("orthogonal", "gaussian")):
+            g = lr[lr.lr_data == kind]
+            if not len(g):
+                continue
+            label = "orthogonal" if kind == "orthogonal" else f"Gaussian d={s.lr_sweep_d}"
+            fit = fits.get(f"lr_sweep:{kind}")
+            _scatter_fit(ax, g, "lr_factor", fit, label, colors[k])
+        xs = np.geomspace(lr.lr_factor.min(), lr.lr_factor.max(), 20)
+        top = lr[lr.lr_data == "orthogonal"]["gap"].median() if len(lr) else 1.0
+        ax.plot(xs, top * xs / xs.max(), color="grey", ls="--", lw=0.8, label="slope 1")
+        _loglog(ax, "lr factor (lr = factor * n / ||K||_2)")
+        ax.set_title(f"width m = {s.width}: gap vs step size (n = {s.n})", fontsize=9)
+        paths += save_figure(fig, out, "gap_vs_lr")
 
     if dyn:
         fig, axes = plt.subplots(1, 3, figsize=(14, 4))

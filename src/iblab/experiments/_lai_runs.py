@@ -76,8 +76,26 @@ class LaiSettings:
     spiked spectrum low_spikes, n > d); orthogonal: exactly orthogonal inputs with
     ||x_i||^2 = orthogonal_d, d = orthogonal_d.
 
-    Width-m references: pattern QPs at GD's final pattern and at the initial pattern, for
-    at most qp_width_runs runs per sweep point (each is a Clarabel solve).
+    Width-m references: pattern QPs at GD's final pattern and at the initial pattern (the
+    latter only for the default-lr d sweep and the extremes; each is a Clarabel solve).
+
+    Step size (discretisation). On exactly orthogonal inputs gradient flow ends at the
+    min-norm point (Boursier et al. 2022): a pre-activation that reaches 0 stops there. GD
+    with a finite step overshoots 0 by up to one step, so its gap has a floor of order lr
+    (measured: relative gap ~ 0.08 lr_factor at m = n = 32). lr_sweep_factors: the width-m
+    runs on orthogonal inputs (d = orthogonal_d) and on Gaussian inputs at d = lr_sweep_d,
+    lr_sweep_seeds seeds each, at every factor (group "lr_sweep"): the gap-vs-lr row and
+    figure. small_lr_factor: the width-m d sweep is repeated at this factor (group
+    "d_width_small_lr", dimensions small_lr_ds, default ds), a gradient-flow proxy; its
+    exponent is a separate claims row next to the default-lr one. Every small-lr run gets
+    the step budget steps * lr_factor / min(lr_sweep_factors + (small_lr_factor,)) (lr *
+    steps as at the default lr, for the smallest factor; one budget so that they share one
+    compiled program) and stops at `tol` like every run.
+
+    Single-neuron labels not conditioned on the initialisation ("plain") are not a reading
+    of the reproduction: a point with y_i > 0 and <w_0, x_i> <= 0 receives no gradient and,
+    on nearly orthogonal data, stays dead, so with n = 32 nearly every run (all but ~2^-16
+    of them at n/2 positive labels) ends away from a global minimum and leaves the fit.
     """
 
     n: int = 32
@@ -110,6 +128,11 @@ class LaiSettings:
     record_coefficients: bool = True
     n_boot: int = 1000
     extra_readings: tuple[str, ...] = field(default=())
+    small_lr_factor: float = 0.02
+    small_lr_ds: tuple[int, ...] | None = None
+    lr_sweep_factors: tuple[float, ...] = (0.5, 0.1, 0.02, 0.005)
+    lr_sweep_d: int = 10_000
+    lr_sweep_seeds: int = 2
 
     @classmethod
     def quick(cls) -> LaiSettings:
@@ -128,7 +151,9 @@ class LaiSettings:
 
     @classmethod
     def full(cls) -> LaiSettings:
-        """The full run (its measured time is in the README)."""
+        """The full run (its measured time is in the README and in its settings.json).
+        Width 64: each width-m pattern QP (m n = 4096 variables) takes a few seconds; at
+        width 128 the QPs alone passed the time budget."""
         return cls(
             n=64,
             ds=(300, 1000, 3000, 10_000, 30_000, 100_000, 300_000, 1_000_000),
@@ -136,13 +161,19 @@ class LaiSettings:
             n_sweep_d=100_000,
             seeds=12,
             n_test=128,
-            width=128,
+            width=64,
             width_seeds=4,
+            lr_sweep_seeds=3,
             aniso_ds=(1000, 3000, 10_000, 100_000, 1_000_000),
             aniso_seeds=6,
             extreme_seeds=4,
             steps=8000,
         )
+
+    def small_lr_steps(self) -> int:
+        """The step budget of every small-lr run (see the class docstring)."""
+        smallest = min((*self.lr_sweep_factors, self.small_lr_factor))
+        return int(math.ceil(self.steps * max(self.lr_factor / smallest, 1.0)))
 
     def describe(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
@@ -163,6 +194,13 @@ class RunSpec:
     spectrum: Spectrum = Spectrum()
     data_kind: Literal["gaussian", "orthogonal"] = "gaussian"
     tags: dict = field(default_factory=dict)
+    lr_factor: float | None = None  # None: LaiSettings.lr_factor
+    steps: int | None = None  # None: LaiSettings.steps
+    init_qp: bool = True  # width m: also the pattern QP at the initial pattern
+
+
+def lr_factor_of(s: LaiSettings, r: RunSpec) -> float:
+    return s.lr_factor if r.lr_factor is None else r.lr_factor
 
 
 def tr_sigma(spec: RunSpec) -> float:
@@ -192,8 +230,8 @@ def make_config(s: LaiSettings, r: RunSpec) -> Config:
         "train": {
             "loss": "square",
             "optimizer": "gd",
-            "lr": s.lr_factor * r.n / tr_sigma(r),
-            "steps": s.steps,
+            "lr": lr_factor_of(s, r) * r.n / tr_sigma(r),
+            "steps": s.steps if r.steps is None else r.steps,
             "tol": s.tol,
             "dtype": "float64",
         },
@@ -220,7 +258,7 @@ def stable_config(s: LaiSettings, r: RunSpec, config: Config, p: Problem) -> Con
     the data and the initialisation (they are seeded without train)."""
     top = float(np.linalg.eigvalsh(p.K)[-1])
     raw = config.to_dict()
-    raw["train"]["lr"] = s.lr_factor * r.n / top
+    raw["train"]["lr"] = lr_factor_of(s, r) * r.n / top
     return Config.from_dict(raw)
 
 
@@ -280,6 +318,8 @@ def evaluate(s: LaiSettings, r: RunSpec, res: TrainResult, with_qp: bool = True)
         "tr_sigma": tr_sigma(r),
         "n_over_d": r.n / r.d,
         "n_over_tr_sigma": r.n / tr_sigma(r),
+        "lr_factor": lr_factor_of(s, r),
+        "step_budget": int(res.config.train.steps),
         "final_loss": loss,
         "fit_residual": fit_residual,
         "interpolated": bool(fit_residual <= s.interp_residual),
@@ -303,13 +343,16 @@ def evaluate(s: LaiSettings, r: RunSpec, res: TrainResult, with_qp: bool = True)
         ref = PatternQP().fit(p.K, p.P0, p.a, p.y, D)
         row["ref_status"] = ref.status_
         row |= _gap_row("", res, ref, "width") if ref.C_ is not None else _nan_gap("")
-        ref0 = PatternQP().fit(p.K, p.P0, p.a, p.y, p.P0 > 0)
-        row["init_ref_status"] = ref0.status_
-        row |= (
-            _gap_row("init_ref_", res, ref0, "width")
-            if ref0.C_ is not None
-            else _nan_gap("init_ref_")
-        )
+        if r.init_qp:
+            ref0 = PatternQP().fit(p.K, p.P0, p.a, p.y, p.P0 > 0)
+            row["init_ref_status"] = ref0.status_
+            row |= (
+                _gap_row("init_ref_", res, ref0, "width")
+                if ref0.C_ is not None
+                else _nan_gap("init_ref_")
+            )
+        else:
+            row |= _nan_gap("init_ref_")
         row["pattern_final_vs_init"] = int((D != (p.P0 > 0)).sum())
     else:
         ref = None

@@ -41,7 +41,7 @@ def write_claims(claims: Sequence[Claim], out: Path, title: str) -> pd.DataFrame
     ]
     for r in df.itertuples():
         cells = [r.claim, r.paper, r.measured, r.agrees, r.criterion]
-        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     (out / "claims.md").write_text("\n".join(lines) + "\n")
     return df
 
