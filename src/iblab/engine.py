@@ -6,13 +6,23 @@ whatever the input dimension d. The gradient of the loss in W is G^T X with
 G = (dl/df / n) * phi'(Z) * a (n, m), so GD moves C by -lr G^T and leaves s alone; weight
 decay shrinks s and C alike; heavy-ball momentum keeps its velocity in the same form.
 
-`run` trains one problem; `compiled(spec)` returns a jitted, vmapped `run` over a batch of
-problems of one shape. Nothing here depends on what a run is batched with.
+`run` trains one problem; `compiled(spec)` returns a jitted `run` over a batch of problems
+of one shape (the same numbers as vmap(run)). Nothing here depends on what a run is batched
+with.
+
+Performance notes (benchmarks/roofline.py measures the step against the machine's GEMM
+peak): inside the loop the coefficients are held transposed, Ct = C^T (n, m), so the one
+O(n^2 m) product K @ Ct and every elementwise op after it share the (n, m) layout of P0 and
+Z, with no transposes. The batched loop is written by hand rather than vmap(while_loop): its
+predicate is "any run still going", and when every run takes its step (the usual case) the
+new state is taken as is, with no per-run select over the (n, m) arrays. Runs too large to
+share the cache (GROUP_BYTES) are trained in groups one after another.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from typing import NamedTuple
 
 import jax
@@ -68,9 +78,12 @@ class Blocks(NamedTuple):
 
 
 class State(NamedTuple):
+    """The optimiser state. `run` returns C and vC as (m, n); inside the loop they are held
+    transposed, (n, m) (see the module note)."""
+
     t: jax.Array  # step count
     s: jax.Array  # scale of W_0
-    C: jax.Array  # (m, n) data-span coefficients
+    C: jax.Array  # (m, n) data-span coefficients; (n, m) inside the loop
     a: jax.Array  # (m,) second layer
     vs: jax.Array  # momentum buffers for s, C, a
     vC: jax.Array
@@ -98,7 +111,8 @@ def batch_weights(key, t, n: int, batch_size: int | None, dtype):
 def learning_rate(spec: Spec, hp: Hyper, t, loss):
     """The step size at step t given the current full-batch loss."""
     if spec.schedule == "loss_normalized":
-        return jnp.minimum(hp.lr / loss, hp.lr_max)
+        # A loss of exactly 0 (underflow) has a zero gradient: step 0, not inf * 0 = NaN.
+        return jnp.where(loss > 0, jnp.minimum(hp.lr / loss, hp.lr_max), 0.0)
     if spec.schedule == "inverse_time":
         return hp.lr / (1.0 + t / hp.decay_steps)
     if spec.schedule == "cosine":
@@ -106,8 +120,9 @@ def learning_rate(spec: Spec, hp: Hyper, t, loss):
     return hp.lr
 
 
-def _forward(spec: Spec, s, C, a, K, P0):
-    Z = gram.preactivations(s, C, K, P0)
+def _forward(spec: Spec, s, Ct, a, K, P0):
+    """Pre-activations, activations and outputs from the transposed coefficients Ct (n, m)."""
+    Z = s * P0 + K @ Ct  # = gram.preactivations(s, Ct.T, K, P0)
     H = phi(spec.activation, Z)
     return Z, H, H @ a
 
@@ -116,7 +131,7 @@ def initial_state(spec: Spec, b: Blocks) -> State:
     m, n = b.P0.shape[1], b.P0.shape[0]
     dt = b.K.dtype
     zero = jnp.zeros((), dt)
-    C = jnp.zeros((m, n), dt)
+    C = jnp.zeros((n, m), dt)  # held transposed inside the loop
     Z = b.P0
     return State(
         t=jnp.zeros((), jnp.int32),
@@ -135,7 +150,24 @@ def initial_state(spec: Spec, b: Blocks) -> State:
 
 
 def step(spec: Spec, hp: Hyper, b: Blocks, st: State) -> State:
-    """One optimiser step (or a stop: converged below tol, diverged on NaN/inf)."""
+    """One optimiser step (or a stop: converged below tol, diverged on NaN/inf).
+    st.C and st.vC are held transposed, (n, m)."""
+    moved, kept = _propose(spec, hp, b, st)
+    return _pick(moved.status == RUNNING, moved, kept)
+
+
+def _pick(take, x: State, y: State) -> State:
+    """x where take, else y (take has the shape of x.t: scalar, or (batch,))."""
+
+    def where(u, v):
+        return jnp.where(take.reshape(take.shape + (1,) * (u.ndim - take.ndim)), u, v)
+
+    return jax.tree.map(where, x, y)
+
+
+def _propose(spec: Spec, hp: Hyper, b: Blocks, st: State) -> tuple[State, State]:
+    """The state after a step (`moved`) and the state if the step is refused (`kept`:
+    the same parameters, with this step's pattern, status and stop step)."""
     n = b.K.shape[0]
     Z, H, f = _forward(spec, st.s, st.C, st.a, b.K, b.P0)
     loss = jnp.mean(losses.value(spec.loss, f, b.y))
@@ -150,7 +182,7 @@ def step(spec: Spec, hp: Hyper, b: Blocks, st: State) -> State:
     G = (r[:, None] * dphi(spec.activation, Z)) * st.a[None, :]  # (n, m)
     wd = hp.weight_decay
     g_s = wd * st.s
-    g_C = G.T + wd * st.C
+    g_C = G + wd * st.C  # (n, m), transposed
     g_a = (H.T @ r + wd * st.a) if spec.train_second_layer else jnp.zeros_like(st.a)
 
     mu = hp.momentum
@@ -173,14 +205,16 @@ def step(spec: Spec, hp: Hyper, b: Blocks, st: State) -> State:
         status=status,
         stop_step=st.t,
     )
-    return jax.tree.map(lambda x, y: jnp.where(status == RUNNING, x, y), moved, kept)
+    return moved, kept
 
 
 def measure(spec: Spec, b: Blocks, st: State, prev_pattern) -> tuple[dict, jax.Array]:
-    """Figures recorded at one step; returns them and the current activation pattern."""
+    """Figures recorded at one step (st in the loop's layout); returns them and the current
+    activation pattern."""
     Z, _, f = _forward(spec, st.s, st.C, st.a, b.K, b.P0)
     pattern = Z > 0
-    frob = jnp.sqrt(jnp.maximum(gram.frobenius_sq(st.s, st.C, b.K, b.P0, b.G0), 0.0))
+    C = st.C.T  # (m, n)
+    frob = jnp.sqrt(jnp.maximum(gram.frobenius_sq(st.s, C, b.K, b.P0, b.G0), 0.0))
     out = {
         "step": st.t,
         "loss": jnp.mean(losses.value(spec.loss, f, b.y)),
@@ -196,13 +230,13 @@ def measure(spec: Spec, b: Blocks, st: State, prev_pattern) -> tuple[dict, jax.A
         out["test_loss"] = jnp.mean(losses.value(spec.loss, f_test, b.y_test))
         out |= _fit_figures(spec.loss, f_test, b.y_test, "test_", None)
     if spec.spectrum_k:
-        ev = jnp.linalg.eigvalsh(gram.weight_gram(st.s, st.C, b.K, b.P0, b.G0))
+        ev = jnp.linalg.eigvalsh(gram.weight_gram(st.s, C, b.K, b.P0, b.G0))
         ev = jnp.maximum(ev[::-1], 0.0)
         out["stable_rank"] = jnp.sum(ev) / ev[0]
         for i in range(min(spec.spectrum_k, ev.shape[0])):
             out[f"sv{i + 1}"] = jnp.sqrt(ev[i])
     if spec.keep_coefficients:
-        out |= {"C": st.C, "a": st.a}
+        out |= {"C": C, "a": st.a}
     return out, pattern
 
 
@@ -224,30 +258,62 @@ def run(spec: Spec, hp: Hyper, b: Blocks) -> tuple[dict, State]:
 
     Returns (records, final state): records maps a name to an array of shape (R, ...). After
     a stop, later records repeat the stopped state (their `step` says where it stopped)."""
-    st0 = initial_state(spec, b)
+    records, st = run_batched(spec, *jax.tree.map(lambda x: x[None], (hp, b)))
+    return jax.tree.map(lambda x: x[0], (records, st))
+
+
+def run_batched(spec: Spec, hp: Hyper, b: Blocks, group=(0, 1)) -> tuple[dict, State]:
+    """`run` over a leading batch axis of hp and b: the same numbers as vmap(run).
+    group: (index, count) when this batch is one of `count` trained one after another; the
+    progress hooks then see steps scaled so that they still go from 0 to spec.steps once.
+
+    The loop to each record step runs while any run is below it and still running (running
+    runs share their step count); a run that is not is left as it is."""
+    propose = jax.vmap(functools.partial(_propose, spec))
+    vmeasure = jax.vmap(functools.partial(measure, spec))
+    st0 = jax.vmap(functools.partial(initial_state, spec))(b)
     targets = jnp.asarray(spec.record_at, jnp.int32)
+
+    def body(st, target):
+        moved, kept = propose(hp, b, st)
+        active = (st.t < target) & (st.status == RUNNING)
+        ok = active & (moved.status == RUNNING)
+        # Usually every run takes its step: then no select over the (n, m) arrays at all.
+        return lax.cond(
+            jnp.all(ok),
+            lambda: moved,
+            lambda: _pick(ok, moved, _pick(active, kept, st)),
+        )
 
     def advance(carry, target):
         st, prev_pattern = carry
         st = lax.while_loop(
-            lambda s: (s.t < target) & (s.status == RUNNING),
-            lambda s: step(spec, hp, b, s),
+            lambda s: jnp.any((s.t < target) & (s.status == RUNNING)),
+            lambda s: body(s, target),
             st,
         )
-        rec, pattern = measure(spec, b, st, prev_pattern)
-        jax.debug.callback(_report_progress, target)
+        rec, pattern = vmeasure(b, st, prev_pattern)
+        done = (group[0] * spec.steps + target) // group[1]
+        jax.debug.callback(_report_progress, done)
         return (st, pattern), rec
 
     (st, _), records = lax.scan(advance, (st0, st0.pattern), targets)
-    # The final state's pattern has not been compared with the step before it yet.
-    Z_final = gram.preactivations(st.s, st.C, b.K, b.P0) > 0
+    records = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), records)  # (batch, R, ...)
+    return records, jax.vmap(_finish)(b, st)
+
+
+def _finish(b: Blocks, st: State) -> State:
+    """The final state in the public layout (C, vC as (m, n)), its pattern compared with the
+    step before it."""
+    Z_final = gram.preactivations(st.s, st.C.T, b.K, b.P0) > 0
     changed = jnp.any(Z_final != st.pattern, axis=1)
     evaluated = st.stop_step < 0  # a stopped run evaluated its final pattern already
-    st = st._replace(
+    return st._replace(
+        C=st.C.T,
+        vC=st.vC.T,
         last_change=jnp.where(evaluated & jnp.any(changed), st.t, st.last_change),
         switched=st.switched | (changed & evaluated),
     )
-    return records, st
 
 
 _progress_hooks: list = []
@@ -267,5 +333,33 @@ def on_progress(hook):
 
 @functools.lru_cache(maxsize=64)
 def compiled(spec: Spec):
-    """jit(vmap(run)) for one spec: takes (Hyper, Blocks) with a leading batch axis."""
-    return jax.jit(jax.vmap(functools.partial(run, spec)))
+    """The batched run for one spec, jitted: takes (Hyper, Blocks) with a leading batch axis
+    and gives what jit(vmap(run)) gives."""
+    return jax.jit(functools.partial(_run_in_groups, spec))
+
+
+# Runs whose (n, m) arrays together pass this many bytes are trained in groups one after
+# another (lax.map), each group batched: a step makes several passes over those arrays, and
+# they should stay in the CPU's cache between passes. Small runs are batched all together.
+GROUP_BYTES = int(os.environ.get("IBLAB_GROUP_BYTES", 1 << 20))
+
+
+def _group_size(batch: int, n: int, m: int, itemsize: int) -> int:
+    """The largest divisor of batch whose runs' (n, m) arrays fit in GROUP_BYTES (>= 1)."""
+    fit = max(1, GROUP_BYTES // (n * m * itemsize))
+    return max(g for g in range(1, batch + 1) if batch % g == 0 and g <= fit)
+
+
+def _run_in_groups(spec: Spec, hp: Hyper, b: Blocks) -> tuple[dict, State]:
+    batch, n, m = b.P0.shape
+    g = _group_size(batch, n, m, b.P0.dtype.itemsize)
+    if g == batch:
+        return run_batched(spec, hp, b)
+    split = lambda x: x.reshape((batch // g, g) + x.shape[1:])  # noqa: E731
+    join = lambda x: x.reshape((batch,) + x.shape[2:])  # noqa: E731
+    index = jnp.arange(batch // g, dtype=jnp.int32)
+    out = lax.map(
+        lambda args: run_batched(spec, *args[1:], group=(args[0], batch // g)),
+        (index, *jax.tree.map(split, (hp, b))),
+    )
+    return jax.tree.map(join, out)

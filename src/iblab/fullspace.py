@@ -104,7 +104,7 @@ def _step_fn(act, loss_kind, schedule, steps, batch, train_a):
         gW = gW + wd * W
         ga = ga + wd * a if train_a else jnp.zeros_like(a)
         if schedule == "loss_normalized":
-            lr = jnp.minimum(lr / full, lr_max)
+            lr = jnp.where(full > 0, jnp.minimum(lr / full, lr_max), 0.0)
         elif schedule == "inverse_time":
             lr = lr / (1.0 + t / decay)
         elif schedule == "cosine":
