@@ -71,8 +71,9 @@ def step_cell(batch: int, dtype: str, steps: int, repeats: int) -> dict:
     npdt = np.float64 if dtype == "float64" else np.float32
     stack = lambda x: jnp.asarray(np.stack([x] * batch))  # noqa: E731
     hp = jax.tree.map(stack, _hyper(cfg, npdt))
-    blocks = jax.tree.map(stack, _blocks(problem, npdt))
-    fn = engine.compiled(spec_for(cfg))
+    spec = spec_for(cfg)
+    blocks = jax.tree.map(stack, _blocks(problem, spec, npdt))
+    fn = engine.compiled(spec)
     t0 = time.perf_counter()
     jax.block_until_ready(fn(hp, blocks))
     first = time.perf_counter() - t0

@@ -64,14 +64,16 @@ class Hyper(NamedTuple):
 
 
 class Blocks(NamedTuple):
-    """One problem's arrays: y (n,), a0 (m,), K (n, n), P0 (n, m), G0 (m, m),
-    y_test (t,), K_test (t, n), P0_test (t, m)."""
+    """One problem's arrays: y (n,), a0 (m,), K (n, n), P0 (n, m), G0 (m, m) (or (0, 0) when
+    the spectrum is not recorded), G0_trace = tr G0 (), y_test (t,), K_test (t, n),
+    P0_test (t, m)."""
 
     y: jax.Array
     a0: jax.Array
     K: jax.Array
     P0: jax.Array
     G0: jax.Array
+    G0_trace: jax.Array
     y_test: jax.Array
     K_test: jax.Array
     P0_test: jax.Array
@@ -214,7 +216,7 @@ def measure(spec: Spec, b: Blocks, st: State, prev_pattern) -> tuple[dict, jax.A
     Z, _, f = _forward(spec, st.s, st.C, st.a, b.K, b.P0)
     pattern = Z > 0
     C = st.C.T  # (m, n)
-    frob = jnp.sqrt(jnp.maximum(gram.frobenius_sq(st.s, C, b.K, b.P0, b.G0), 0.0))
+    frob = jnp.sqrt(jnp.maximum(gram.frobenius_sq(st.s, C, b.K, b.P0, b.G0_trace), 0.0))
     out = {
         "step": st.t,
         "loss": jnp.mean(losses.value(spec.loss, f, b.y)),

@@ -19,8 +19,9 @@ def weight_gram(s, C, K, P0, G0):
 
 
 def frobenius_sq(s, C, K, P0, G0):
-    """||W||_F^2 = tr W W^T without forming the m x m matrix: O(m n^2)."""
-    trace_G0 = G0.trace() if hasattr(G0, "trace") else (G0 * 0).sum()
+    """||W||_F^2 = tr W W^T without forming the m x m matrix: O(m n^2). G0 may be the
+    (m, m) block or just its trace (a scalar), which is all this needs."""
+    trace_G0 = G0.trace() if getattr(G0, "ndim", 0) == 2 else G0
     return s * s * trace_G0 + 2.0 * s * (C * P0.T).sum() + (C * (C @ K)).sum()
 
 

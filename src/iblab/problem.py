@@ -7,6 +7,7 @@ appended constant coordinate 1 and W_0 an appended column b_0, already folded in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -17,7 +18,6 @@ class Problem:
     a: np.ndarray  # (m,) second layer at initialisation
     K: np.ndarray  # (n, n) X X^T
     P0: np.ndarray  # (n, m) X W_0^T
-    G0: np.ndarray  # (m, m) W_0 W_0^T
     y_test: np.ndarray  # (t,)
     K_test: np.ndarray  # (t, n) X_test X^T
     P0_test: np.ndarray  # (t, m) X_test W_0^T
@@ -28,6 +28,25 @@ class Problem:
     W0: np.ndarray | None = None  # (m, d)
     b0: np.ndarray | None = None  # (m,) initial bias, when model.bias
     info: dict = field(default_factory=dict)  # scalar facts about the data (floats)
+    # W_0 W_0^T (m, m) when it was sampled (Gram data, bias folded in); None: formed from the
+    # explicit W0 on first use, since that costs O(m^2 d) and training needs only its trace.
+    sampled_G0: np.ndarray | None = None
+
+    @cached_property
+    def G0(self) -> np.ndarray:
+        """W_0 W_0^T (m, m), bias folded in."""
+        if self.sampled_G0 is not None:
+            return self.sampled_G0
+        G0 = self.W0 @ self.W0.T
+        return G0 if self.b0 is None else G0 + np.outer(self.b0, self.b0)
+
+    @cached_property
+    def G0_trace(self) -> float:
+        """tr W_0 W_0^T = ||W_0||_F^2 (with b_0), without forming the m x m block."""
+        if self.sampled_G0 is not None:
+            return float(np.trace(self.sampled_G0))
+        extra = 0.0 if self.b0 is None else float(self.b0 @ self.b0)
+        return float(np.einsum("ij,ij->", self.W0, self.W0)) + extra
 
     @property
     def n(self) -> int:
@@ -35,7 +54,7 @@ class Problem:
 
     @property
     def m(self) -> int:
-        return self.G0.shape[0]
+        return self.P0.shape[1]
 
     @property
     def n_test(self) -> int:
@@ -61,20 +80,18 @@ class Problem:
             X_test = np.zeros((0, d))
             y_test = np.zeros(0)
         X_test = np.asarray(X_test, dtype=np.float64)
-        K, P0, G0 = X @ X.T, X @ W0.T, W0 @ W0.T
+        K, P0 = X @ X.T, X @ W0.T
         K_test, P0_test = X_test @ X.T, X_test @ W0.T
         test_sqnorms = np.einsum("ij,ij->i", X_test, X_test)
         if b0 is not None:
             K, K_test = K + 1.0, K_test + 1.0
             P0, P0_test = P0 + b0[None, :], P0_test + b0[None, :]
-            G0 = G0 + np.outer(b0, b0)
             test_sqnorms = test_sqnorms + 1.0
         return cls(
             y=np.asarray(y, dtype=np.float64),
             a=np.asarray(a, dtype=np.float64),
             K=K,
             P0=P0,
-            G0=G0,
             y_test=np.asarray(y_test, dtype=np.float64),
             K_test=K_test,
             P0_test=P0_test,

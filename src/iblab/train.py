@@ -89,11 +89,15 @@ def _hyper(config: Config, dtype) -> engine.Hyper:
     )
 
 
-def _blocks(p: Problem, dtype) -> engine.Blocks:
+def _blocks(p: Problem, spec: engine.Spec, dtype) -> engine.Blocks:
+    """The engine's arrays; W_0 W_0^T (O(m^2 d) for explicit data) only when the spectrum
+    is recorded, its trace otherwise."""
     c = lambda v: np.asarray(v, dtype)  # noqa: E731
+    G0 = p.G0 if spec.spectrum_k else np.zeros((0, 0))
     return engine.Blocks(
-        c(p.y), c(p.a), c(p.K), c(p.P0), c(p.G0), c(p.y_test), c(p.K_test), c(p.P0_test)
-    )
+        c(p.y), c(p.a), c(p.K), c(p.P0), c(G0), c(p.G0_trace), c(p.y_test), c(p.K_test),
+        c(p.P0_test),
+    )  # fmt: skip
 
 
 def train(config: Config, problem: Problem | None = None) -> TrainResult:
@@ -138,7 +142,7 @@ def _run_chunk(spec, configs, problems):
     size = _padded_size(len(configs))
     pad = size - len(configs)
     hps = [_hyper(c, dtype) for c in configs] + [_hyper(configs[0], dtype)] * pad
-    bls = [_blocks(p, dtype) for p in problems] + [_blocks(problems[0], dtype)] * pad
+    bls = [_blocks(p, spec, dtype) for p in problems] + [_blocks(problems[0], spec, dtype)] * pad
     stack = lambda xs: jax.tree.map(lambda *a: jnp.asarray(np.stack(a)), *xs)  # noqa: E731
     records, state = engine.compiled(spec)(stack(hps), stack(bls))
     records = jax.tree.map(np.asarray, records)

@@ -18,7 +18,7 @@ def fold_bias(problem: Problem, b0: np.ndarray | None) -> Problem:
         problem,
         K=problem.K + 1.0,
         P0=problem.P0 + b0[None, :],
-        G0=problem.G0 + np.outer(b0, b0),
+        sampled_G0=None if problem.sampled_G0 is None else problem.sampled_G0 + np.outer(b0, b0),
         K_test=problem.K_test + 1.0,
         P0_test=problem.P0_test + b0[None, :],
         test_sqnorms=problem.test_sqnorms + 1.0,

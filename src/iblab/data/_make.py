@@ -81,7 +81,7 @@ def _gram_problem(config: Config) -> Problem:
         a=a,
         K=K_all[:n, :n].copy(),
         P0=P_all[:n].copy(),
-        G0=G0,
+        sampled_G0=G0,
         y_test=y_all[n:].copy(),
         K_test=K_all[n:, :n].copy(),
         P0_test=P_all[n:].copy(),

@@ -282,7 +282,7 @@ def rescaled(problem: Problem, scale: float) -> Problem:
     return dataclasses.replace(
         problem,
         P0=problem.P0 * scale,
-        G0=problem.G0 * scale**2,
+        sampled_G0=problem.G0 * scale**2,
         P0_test=problem.P0_test * scale,
     )
 
