@@ -290,13 +290,7 @@ class Config(_Strict):
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> Config:
         """Load a YAML file, apply `key.path=value` overrides, validate."""
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config: file does not exist: {str(path)!r}")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"config: {path} is not valid YAML: {e}") from None
+        raw = read_yaml(path, "config", ConfigError)
         if not isinstance(raw, dict):
             raise ConfigError(f"config: {path} must hold a mapping, got {type(raw).__name__}")
         return cls.from_dict(raw, overrides)
@@ -348,6 +342,18 @@ def validate(raw: dict[str, Any]) -> Config:
         return Config.model_validate(raw)
     except ValidationError as e:
         raise ConfigError("; ".join(_format_error(err) for err in e.errors())) from None
+
+
+def read_yaml(path: str | Path, what: str, error: type[Exception]) -> Any:
+    """The YAML document in path, raising `error` with one line naming `what` when the file
+    is missing or is not valid YAML. An empty file reads as {}."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what}: file does not exist: {str(path)!r}")
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise error(f"{what}: {path} is not valid YAML: {e}") from None
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

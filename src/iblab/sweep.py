@@ -17,10 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from iblab import store
-from iblab.config import Config, ConfigError, validate
+from iblab.config import Config, ConfigError, read_yaml, validate
 
 SWEEP_KEYS = ("base", "grid", "zip", "seeds")
 GROUP_SIZE = 32  # runs per unit of work; the engine vmaps up to 32 runs per call
@@ -53,13 +51,7 @@ class Sweep:
 def load_sweep(path: str | Path) -> Sweep:
     """Read a sweep file; check its structure (not yet the configs it expands to)."""
     path = Path(path)
-    if not path.is_file():
-        raise SweepError(f"sweep: file does not exist: {str(path)!r}")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise SweepError(f"sweep: {path} is not valid YAML: {e}") from None
-    return parse_sweep(raw, root=path.parent)
+    return parse_sweep(read_yaml(path, "sweep", SweepError), root=path.parent)
 
 
 def parse_sweep(raw: Any, root: str | Path = ".") -> Sweep:
@@ -93,7 +85,7 @@ def _base(base: Any, root: Path) -> dict[str, Any]:
         raise SweepError(f"sweep.base: a config path or mapping expected, got {base!r}")
     for candidate in (root / base, Path(base)):
         if candidate.is_file():
-            raw = yaml.safe_load(candidate.read_text()) or {}
+            raw = read_yaml(candidate, "sweep.base", SweepError)
             if not isinstance(raw, dict):
                 raise SweepError(f"sweep.base: {base} must hold a mapping")
             return raw
