@@ -72,7 +72,7 @@ TITLE = "Frei, Vardi, Bartlett, Srebro, Hu (ICLR 2023): implicit bias of leaky R
 class FreiSettings:
     """What the reproduction runs.
 
-    Given by the paper (or the issue that specifies this reproduction): n = 100 training
+    Given by the paper or fixed as this reproduction's defaults: n = 100 training
     points, width m = 512, leaky ReLU with gamma = 0.1, logistic loss, only the first layer
     trained, the two-cluster mixture x = y~ mu + z with ||mu|| = d^beta and label noise,
     isotropic Gaussian inputs with random labels, GD with a constant step, init scales from
