@@ -34,6 +34,18 @@ RESULTS = Path(__file__).resolve().parent / "results"
 _MARK = "@@BENCH_RESULT@@"
 
 
+def gaussian_arrays(n: int, d: int, m: int, seed: int = 0):
+    """X (n, d), y (n,), W_0 (m, d) with N(0, 1/d) entries, a (m,) balanced +-1/sqrt(m)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = rng.standard_normal(n)
+    W0 = rng.standard_normal((m, d)) / d**0.5
+    a = np.where(np.arange(m) < m // 2, 1.0, -1.0) / m**0.5
+    return X, y, W0, a
+
+
 def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> dict:
     """Time fn: `warmup` untimed calls, then `repeats` timed ones. Returns medians and all
     repeats (seconds), and the last call's return value under 'value'."""

@@ -16,7 +16,6 @@ per way). Run: python -m benchmarks ensemble [--quick]
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 
@@ -31,12 +30,7 @@ TORCH_SEEDS_QUICK, TORCH_STEPS_QUICK = 1, 50
 
 
 def data(seed: int):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((N, D))
-    y = rng.standard_normal(N)
-    W0 = rng.standard_normal((M, D)) / math.sqrt(D)
-    a = np.where(np.arange(M) < M // 2, 1.0, -1.0) / math.sqrt(M)
-    return X, y, W0, a
+    return bc.gaussian_arrays(N, D, M, seed)
 
 
 def _config(seed: int):

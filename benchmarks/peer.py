@@ -18,7 +18,6 @@ RSS per cell). Run: python -m benchmarks peer [--quick]
 
 from __future__ import annotations
 
-import math
 import statistics
 import tempfile
 import time
@@ -39,13 +38,7 @@ TOL = {"float64": 1e-8, "float32": 1e-3}
 
 
 def data(d: int, seed: int = 0):
-    """X (n, d), y (n,), W_0 (m, d) with N(0, 1/d) entries, a (m,) balanced +-1/sqrt(m)."""
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((N, d))
-    y = rng.standard_normal(N)
-    W0 = rng.standard_normal((M, d)) / math.sqrt(d)
-    a = np.where(np.arange(M) < M // 2, 1.0, -1.0) / math.sqrt(M)
-    return X, y, W0, a
+    return bc.gaussian_arrays(N, d, M, seed)
 
 
 def _config(d: int, dtype: str, steps: int):

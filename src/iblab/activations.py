@@ -17,6 +17,11 @@ class Activation(NamedTuple):
     smoothing: float = 1.0
     grad_at_zero: float | None = None
 
+    @classmethod
+    def of(cls, model) -> Activation:
+        """The activation a ModelConfig describes."""
+        return cls(model.activation, model.slope, model.smoothing, model.grad_at_zero)
+
     @property
     def gamma(self) -> float:
         """Slope for negative inputs: 0 for relu, 1 for linear."""

@@ -151,13 +151,6 @@ def initial_state(spec: Spec, b: Blocks) -> State:
     )
 
 
-def step(spec: Spec, hp: Hyper, b: Blocks, st: State) -> State:
-    """One optimiser step (or a stop: converged below tol, diverged on NaN/inf).
-    st.C and st.vC are held transposed, (n, m)."""
-    moved, kept = _propose(spec, hp, b, st)
-    return _pick(moved.status == RUNNING, moved, kept)
-
-
 def _pick(take, x: State, y: State) -> State:
     """x where take, else y (take has the shape of x.t: scalar, or (batch,))."""
 
@@ -168,8 +161,10 @@ def _pick(take, x: State, y: State) -> State:
 
 
 def _propose(spec: Spec, hp: Hyper, b: Blocks, st: State) -> tuple[State, State]:
-    """The state after a step (`moved`) and the state if the step is refused (`kept`:
-    the same parameters, with this step's pattern, status and stop step)."""
+    """One optimiser step: the state after it (`moved`) and the state if it is refused
+    (`kept`: the same parameters, with this step's pattern, status and stop step), refused
+    when the loss is below tol (converged) or the update is not finite (diverged). st.C and
+    st.vC are held transposed, (n, m)."""
     n = b.K.shape[0]
     Z, H, f = _forward(spec, st.s, st.C, st.a, b.K, b.P0)
     loss = jnp.mean(losses.value(spec.loss, f, b.y))

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from iblab import losses
-from iblab.activations import Activation
+from iblab.activations import Activation, phi
 from iblab.config import Config
 from iblab.engine import batch_weights
 from iblab.problem import Problem
@@ -24,28 +24,20 @@ from iblab.seeding import jax_seed_for
 
 
 def _activation_fn(act: Activation):
-    """phi with autodiff derivative; phi'(0) forced to grad_at_zero when one is set."""
-    g = {"relu": 0.0, "linear": 1.0}.get(act.kind, act.slope)
-    if act.kind == "linear":
-        return lambda z: z
-    if act.kind == "smooth_leaky_relu":
-        h = act.smoothing
-
-        def smooth(z):
-            quad = (1 - g) * h / 4 * z**2 + (1 + g) / 2 * z + (1 - g) / (4 * h)
-            return jnp.where(z >= 1 / h, z, jnp.where(z <= -1 / h, g * z, quad))
-
-        return smooth
+    """phi (the model's definition) differentiated by autodiff, never by `dphi`; for relu
+    and leaky_relu with grad_at_zero set, a custom JVP forces that value of phi'(0)."""
+    value = functools.partial(phi, act)
+    if act.kind not in ("relu", "leaky_relu") or act.grad_at_zero is None:
+        return value  # autodiff of the where-form gives the left derivative at 0
 
     @jax.custom_jvp
     def piecewise(z):
-        return jnp.maximum(z, 0.0) + g * jnp.minimum(z, 0.0)
+        return value(z)
 
     @piecewise.defjvp
     def _jvp(primals, tangents):
         (z,), (dz,) = primals, tangents
-        at_zero = g if act.grad_at_zero is None else act.grad_at_zero
-        slope = jnp.where(z > 0, 1.0, jnp.where(z < 0, g, at_zero))
+        slope = jnp.where(z > 0, 1.0, jnp.where(z < 0, act.gamma, act.grad_at_zero))
         return piecewise(z), slope * dz
 
     return piecewise
@@ -61,7 +53,7 @@ def train_fullspace(config: Config, problem: Problem) -> dict[str, np.ndarray]:
     if problem.b0 is not None:
         X = np.hstack([X, np.ones((X.shape[0], 1))])
         W = np.hstack([W, problem.b0[:, None]])
-    act = Activation(mc.activation, mc.slope, mc.smoothing, mc.grad_at_zero)
+    act = Activation.of(mc)
     X, y, W, a = jnp.asarray(X), jnp.asarray(problem.y), jnp.asarray(W), jnp.asarray(problem.a)
     key = jax.random.PRNGKey(jax_seed_for(config, "batches"))
     batch = tc.batch_size if tc.optimizer == "sgd" else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -39,7 +39,6 @@ class TrainResult:
     a: np.ndarray
     coefficients: np.ndarray | None = None
     second_layers: np.ndarray | None = None  # (R, m), with coefficients
-    extras: dict = field(default_factory=dict)
 
     @property
     def W(self) -> np.ndarray:
@@ -61,7 +60,7 @@ def spec_for(config: Config) -> engine.Spec:
     """The static part of a run: what shapes its compiled program."""
     mc, tc, rc = config.model, config.train, config.record
     return engine.Spec(
-        activation=Activation(mc.activation, mc.slope, mc.smoothing, mc.grad_at_zero),
+        activation=Activation.of(mc),
         loss=tc.loss,
         schedule=tc.schedule,
         train_second_layer=mc.train_second_layer,
@@ -131,7 +130,7 @@ def train_many(
             outs = _run_chunk(spec, [configs[i] for i in chunk], [problems[i] for i in chunk])
             wall = (time.perf_counter() - t0) / len(chunk)
             for i, out in zip(chunk, outs, strict=True):
-                results[i] = _result(configs[i], problems[i], spec, *out, wall)
+                results[i] = _result(configs[i], problems[i], *out, wall)
             if on_done is not None:
                 on_done(len(chunk))
     return results  # type: ignore[return-value]
@@ -161,12 +160,10 @@ def _padded_size(k: int) -> int:
 _COLUMN_ORDER = ("loss", "accuracy", "residual_rms", "residual_max", "weight_norm")
 
 
-def _result(config, problem, spec, records, state, wall) -> TrainResult:
+def _result(config, problem, records, state, wall) -> TrainResult:
     C_hist = records.pop("C", None)
     a_hist = records.pop("a", None)
-    hist = pd.DataFrame(
-        {k: np.asarray(v).tolist() if v.ndim > 1 else v for k, v in records.items()}
-    )
+    hist = pd.DataFrame(records)  # every remaining record is one scalar per step
     hist["step"] = hist["step"].astype(np.int64)
     hist = hist[
         ["step"]

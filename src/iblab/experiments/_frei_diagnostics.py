@@ -39,8 +39,7 @@ COLUMNS = (
 
 
 def activation_of(config) -> Activation:
-    mc = config.model
-    return Activation(mc.activation, mc.slope, mc.smoothing, mc.grad_at_zero)
+    return Activation.of(config.model)
 
 
 def _numpy(fn):

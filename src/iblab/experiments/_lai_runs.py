@@ -209,7 +209,10 @@ def tr_sigma(spec: RunSpec) -> float:
     return float(traces(spec.spectrum, spec.d)[0])
 
 
-def make_config(s: LaiSettings, r: RunSpec) -> Config:
+def make_config(s: LaiSettings, r: RunSpec, lr: float = 1.0) -> Config:
+    """The run's config. Its data and initialisation do not depend on lr (they are seeded
+    without the train part), so the problem can be made first and lr set from it
+    (`stable_lr`)."""
     width = s.width if r.reading in ("width", "linear") else 1
     labels = {"kind": s.labels, "noise": s.label_noise}
     data: dict = {"n": r.n, "n_test": s.n_test, "d": r.d, "labels": labels}
@@ -230,7 +233,7 @@ def make_config(s: LaiSettings, r: RunSpec) -> Config:
         "train": {
             "loss": "square",
             "optimizer": "gd",
-            "lr": lr_factor_of(s, r) * r.n / tr_sigma(r),
+            "lr": lr,
             "steps": s.steps if r.steps is None else r.steps,
             "tol": s.tol,
             "dtype": "float64",
@@ -252,14 +255,10 @@ def single_neuron_labels(y: np.ndarray, p0: np.ndarray, how: str) -> np.ndarray:
     return np.where(p0 > 0, np.abs(y), neg * np.abs(y))
 
 
-def stable_config(s: LaiSettings, r: RunSpec, config: Config, p: Problem) -> Config:
-    """config with lr = lr_factor * n / ||K||_2 (||K||_2 ~ tr Sigma for high-dimensional
-    data; for low-dimensional correlated data n / tr Sigma would diverge). Changing lr keeps
-    the data and the initialisation (they are seeded without train)."""
-    top = float(np.linalg.eigvalsh(p.K)[-1])
-    raw = config.to_dict()
-    raw["train"]["lr"] = lr_factor_of(s, r) * r.n / top
-    return Config.from_dict(raw)
+def stable_lr(s: LaiSettings, r: RunSpec, p: Problem) -> float:
+    """lr = lr_factor * n / ||K||_2 (||K||_2 ~ tr Sigma for high-dimensional data; for
+    low-dimensional correlated data n / tr Sigma would diverge)."""
+    return lr_factor_of(s, r) * r.n / float(np.linalg.eigvalsh(p.K)[-1])
 
 
 def make_lai_problem(s: LaiSettings, r: RunSpec, config: Config) -> Problem:
@@ -408,7 +407,7 @@ def run_all(s: LaiSettings, specs: list[RunSpec], qp_filter=None, progress=None)
     """Train every run (batched per shape) and evaluate it; returns (rows, results)."""
     configs = [make_config(s, r) for r in specs]
     problems = [make_lai_problem(s, r, c) for r, c in zip(specs, configs, strict=True)]
-    configs = [stable_config(s, r, c, p) for r, c, p in zip(specs, configs, problems, strict=True)]
+    configs = [make_config(s, r, stable_lr(s, r, p)) for r, p in zip(specs, problems, strict=True)]
     results = train_many(configs, problems)
     rows = []
     for r, res in zip(specs, results, strict=True):
