@@ -1,12 +1,13 @@
 """Roofline: achieved FLOP/s of the engine's step against this machine's dense matmul peak.
 
 Peak: the median FLOP/s of a 2048 x 2048 GEMM (2 * 2048^3 flops) in numpy and in JAX, the
-larger of the two, per dtype. Step: engine.compiled(spec) called directly (no train()
-bookkeeping) for n = 100, m = 512 (ReLU, square loss, GD, sampled Gram data), batched over
-1 and 16 runs, float64 and float32, timed over STEPS steps. Flops counted per run and step:
-2 n^2 m for Z = s P0 + K C^T (the one O(n^2 m) product) plus 12 n m for the rest (add s P0,
-phi, phi', f = H a, G = r phi' a, momentum buffer, weight decay and the update, each a
-multiply-add per entry or cheaper). Each (batch, dtype) runs in its own process.
+larger of the two, per dtype. Step: train_many on prebuilt problems (no Gram sampling in the
+timing) for n = 100, m = 512 (ReLU, square loss, GD, sampled Gram data), 1 and 16 runs,
+float64 and float32, timed over STEPS steps; 16 runs are split over the cores as train_many
+does (train.THREADS compiled calls side by side). Flops counted per run and step: 2 n^2 m
+for Z = s P0 + K C^T (the one O(n^2 m) product) plus 10 n m for the rest (add s P0, phi,
+f = H a, phi', G = r phi' a and the update C - lr G, each a multiply-add per entry or
+cheaper). Each (batch, dtype) runs in its own process.
 Run: python -m benchmarks roofline [--quick]
 """
 
@@ -24,7 +25,7 @@ TARGET = 0.30  # of peak, batch 16
 
 
 def step_flops(n: int = N, m: int = M) -> int:
-    return 2 * n * n * m + 12 * n * m
+    return 2 * n * n * m + 10 * n * m
 
 
 def peak_cell(repeats: int) -> dict:
@@ -52,11 +53,8 @@ def peak_cell(repeats: int) -> dict:
 
 
 def step_cell(batch: int, dtype: str, steps: int, repeats: int) -> dict:
-    import jax
-    import jax.numpy as jnp
-
-    from iblab import Config, engine, make_problem
-    from iblab.train import _blocks, _hyper, spec_for
+    from iblab import Config, make_problem, train_many
+    from iblab.train import THREADS
 
     cfg = Config.model_validate(
         {
@@ -67,23 +65,18 @@ def step_cell(batch: int, dtype: str, steps: int, repeats: int) -> dict:
             "record": {"every": steps},
         }
     )
-    problem = make_problem(cfg)
-    npdt = np.float64 if dtype == "float64" else np.float32
-    stack = lambda x: jnp.asarray(np.stack([x] * batch))  # noqa: E731
-    hp = jax.tree.map(stack, _hyper(cfg, npdt))
-    spec = spec_for(cfg)
-    blocks = jax.tree.map(stack, _blocks(problem, spec, npdt))
-    fn = engine.compiled(spec)
+    configs, problems = [cfg] * batch, [make_problem(cfg)] * batch
     t0 = time.perf_counter()
-    jax.block_until_ready(fn(hp, blocks))
+    train_many(configs, problems)
     first = time.perf_counter() - t0
-    t = bc.timed(lambda: jax.block_until_ready(fn(hp, blocks)), repeats, warmup=0)
+    t = bc.timed(lambda: train_many(configs, problems), repeats, warmup=0)
     t.pop("value")
     per_step = t["wall_s"] / steps
     return {
         "batch": batch,
         "dtype": dtype,
         "steps": steps,
+        "threads": min(THREADS, batch),
         "step_us": per_step * 1e6,
         "run_step_us": per_step / batch * 1e6,
         "gflops": step_flops() * batch / per_step / 1e9,

@@ -1,12 +1,16 @@
 """Engine behaviour: stopping, divergence, recording, batching and seeding."""
 
+import importlib
+
 import numpy as np
 import pytest
 
 from iblab import Config, make_problem, train
 from iblab.config import RecordConfig
 from iblab.recording import record_steps
-from iblab.train import train_many
+from iblab.train import _chunks, train_many
+
+train_module = importlib.import_module("iblab.train")  # the module; iblab.train is the function
 
 BASE = {
     "data": {"n": 8, "d": 40, "n_test": 4},
@@ -61,13 +65,25 @@ def test_loss_tolerance_stops_early():
     assert result.history.step.iloc[-1] == result.summary["steps_run"]
 
 
-def test_same_config_same_numbers_whatever_the_batch():
+@pytest.mark.parametrize("threads", [1, 2])
+def test_same_config_same_numbers_whatever_the_batch(threads, monkeypatch):
+    monkeypatch.setattr(train_module, "THREADS", threads)
     target = config(seed=3)
     others = [config(seed=s, train={"lr": 0.005 * (s + 1)}) for s in range(5)]
     alone = train(target)
     batched = train_many(others[:2] + [target] + others[2:])[2]
     np.testing.assert_allclose(batched.C, alone.C, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(batched.history.loss, alone.history.loss, rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "runs,threads,sizes", [(1, 2, [1]), (5, 2, [3, 2]), (64, 2, [32, 32]), (100, 1, [32] * 3 + [4])]
+)
+def test_runs_are_split_over_cores_in_chunks(runs, threads, sizes, monkeypatch):
+    monkeypatch.setattr(train_module, "THREADS", threads)
+    chunks = _chunks(list(range(runs)))
+    assert [len(c) for c in chunks] == sizes
+    assert sum(chunks, []) == list(range(runs))
 
 
 def test_seeds_derive_from_the_config():
@@ -88,9 +104,11 @@ def test_pattern_tracking():
     assert result.history.pattern_changes.iloc[0] == 0
 
 
-def test_explicit_W_matches_blocks():
-    result = train(config())
+@pytest.mark.parametrize("weight_decay", [0.0, 0.5])  # s = 1, s < 1
+def test_explicit_W_matches_blocks(weight_decay):
+    result = train(config(train={"lr": 0.01, "steps": 40, "weight_decay": weight_decay}))
     W, p = result.W, result.problem
+    assert (result.s < 1) == (weight_decay > 0)
     np.testing.assert_allclose(p.X @ W.T, result.s * p.P0 + p.K @ result.C.T, rtol=1e-10)
 
 

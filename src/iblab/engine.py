@@ -43,6 +43,8 @@ class Spec(NamedTuple):
     loss: str
     schedule: str
     train_second_layer: bool
+    momentum: bool  # heavy-ball buffers in use (else they stay 0 and are never touched)
+    weight_decay: bool
     batch_size: int | None  # None: full batch
     steps: int
     record_at: tuple[int, ...]
@@ -87,7 +89,7 @@ class State(NamedTuple):
     s: jax.Array  # scale of W_0
     C: jax.Array  # (m, n) data-span coefficients; (n, m) inside the loop
     a: jax.Array  # (m,) second layer
-    vs: jax.Array  # momentum buffers for s, C, a
+    vs: jax.Array  # momentum buffers for s, C, a (0 without momentum)
     vC: jax.Array
     va: jax.Array
     pattern: jax.Array  # (n, m) bool, activation pattern Z > 0 at the last evaluated step
@@ -177,15 +179,18 @@ def _propose(spec: Spec, hp: Hyper, b: Blocks, st: State) -> tuple[State, State]
     w = batch_weights(hp.key, st.t, n, spec.batch_size, b.K.dtype)
     r = losses.derivative(spec.loss, f, b.y) * w  # dL/df_i
     G = (r[:, None] * dphi(spec.activation, Z)) * st.a[None, :]  # (n, m)
-    wd = hp.weight_decay
-    g_s = wd * st.s
-    g_C = G + wd * st.C  # (n, m), transposed
-    g_a = (H.T @ r + wd * st.a) if spec.train_second_layer else jnp.zeros_like(st.a)
-
-    mu = hp.momentum
-    vs, vC, va = mu * st.vs + g_s, mu * st.vC + g_C, mu * st.va + g_a
+    g_C, g_a = G, (H.T @ r) if spec.train_second_layer else jnp.zeros_like(st.a)
+    g_s = jnp.zeros_like(st.s)
+    if spec.weight_decay:
+        wd = hp.weight_decay
+        g_s, g_C, g_a = wd * st.s, g_C + wd * st.C, g_a + wd * st.a
+    vs, vC, va = st.vs, st.vC, st.va
+    if spec.momentum:
+        mu = hp.momentum
+        vs, vC, va = mu * vs + g_s, mu * vC + g_C, mu * va + g_a
+        g_s, g_C, g_a = vs, vC, va
     lr = learning_rate(spec, hp, st.t, loss)
-    s, C, a = st.s - lr * vs, st.C - lr * vC, st.a - lr * va
+    s, C, a = st.s - lr * g_s, st.C - lr * g_C, st.a - lr * g_a
 
     finite = jnp.isfinite(loss) & jnp.isfinite(s) & jnp.all(jnp.isfinite(C))
     finite &= jnp.all(jnp.isfinite(a))
