@@ -2,7 +2,8 @@
 lr = 50 / d), three ways:
 
 * iblab batched: train_many over the 64 runs (runs of one shape share one compiled,
-  batched program; train_many feeds it in chunks of train.BATCH_CHUNK runs);
+  batched program; train_many feeds it in chunks of at most train.BATCH_CHUNK runs, one
+  chunk per core at a time);
 * iblab one at a time: train() per run (one compiled program, reused);
 * the PyTorch loop (peer.two_layer + SGD) per seed, in float64 and float32. It runs
   TORCH_SEEDS seeds for TORCH_STEPS steps (timed in chunks) and is extrapolated:

@@ -10,10 +10,11 @@ PyTorch's step is O(n m d) and the same every step (full batch, no data loading)
 2,000-step time is measured over k steps (all 2,000 at d = 10^3; fewer at larger d, see
 TORCH_STEPS) in equal chunks and extrapolated: median time per step x 2,000. iblab runs the
 full 2,000 steps. iblab's end-to-end time includes forming the Gram blocks from X and W_0
-(Problem.from_arrays: K, P0 in O(n d (n + m)) and G0 = W_0 W_0^T in O(m^2 d)) and forming
-W at the end (O(m n d)); its engine time is train() alone. JIT compilation is excluded from
-both (one untimed warm-up call) and reported apart. Every cell runs in its own process (peak
-RSS per cell). Run: python -m benchmarks peer [--quick]
+(Problem.from_arrays: K, P0 in O(n d (n + m)) and tr W_0 W_0^T in O(m d); W_0 W_0^T itself
+is formed only when asked for) and forming W at the end (O(m n d), one BLAS call); its
+engine time is train() alone. JIT compilation is excluded from both (one untimed warm-up
+call) and reported apart. Every cell runs in its own process (peak RSS per cell).
+Run: python -m benchmarks peer [--quick]
 """
 
 from __future__ import annotations

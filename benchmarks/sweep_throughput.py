@@ -1,7 +1,8 @@
 """Sweep throughput: runs per second of a 1,000-run sweep, batched vs one run at a time.
 
 n = 50, d = 10^4 (Gram-sampled), m = 64, 500 GD steps, results written to a store in both
-modes. `batched`: run_sweep in-process (runs of one shape vmapped, 32 per call);
+modes. `batched`: run_sweep in-process (runs of one shape batched, up to 32 per compiled
+call, the calls side by side on the cores);
 `one at a time`: train(config) per run, then the same write. Compilation is excluded
 (one warm-up run of each shape first). Prints a table, writes JSON.
 Run: python -m benchmarks.sweep_throughput [--runs 1000] [--out FILE]
