@@ -87,7 +87,7 @@ def iblab_cell(batched: bool, repeats: int, runs: int = RUNS) -> dict:
 def torch_cell(dtype: str, seeds: int, steps: int, chunks: int) -> dict:
     import torch
 
-    from benchmarks.peer import two_layer
+    from benchmarks.peer import sgd_steps, two_layer
 
     tdt = {"float32": torch.float32, "float64": torch.float64}[dtype]
     per_step = []
@@ -97,11 +97,7 @@ def torch_cell(dtype: str, seeds: int, steps: int, chunks: int) -> dict:
         opt = torch.optim.SGD(model.parameters(), lr=LR)
 
         def run(k, model=model, opt=opt, X=X, y=y):
-            for _ in range(k):
-                opt.zero_grad(set_to_none=True)
-                loss = 0.5 * torch.mean((model(X) - y) ** 2)
-                loss.backward()
-                opt.step()
+            sgd_steps(model, opt, X, y, k)
 
         run(1)
         for _ in range(chunks):

@@ -75,6 +75,19 @@ def two_layer(W0, a):
     return TwoLayer()
 
 
+def sgd_steps(model, opt, X, y, k: int) -> float:
+    """k steps of the researcher's loop: full batch, loss 0.5 * mean((f(X) - y)^2), autograd,
+    opt.step(). Returns the loss of the last step (before its update)."""
+    import torch
+
+    for _ in range(k):
+        opt.zero_grad(set_to_none=True)
+        loss = 0.5 * torch.mean((model(X) - y) ** 2)
+        loss.backward()
+        opt.step()
+    return loss.item()
+
+
 # ------------------------------------------------------------------ cells (own process)
 
 
@@ -140,19 +153,14 @@ def torch_cell(d: int, dtype: str, steps: int, chunks: int, refs: dict) -> dict:
     opt = torch.optim.SGD(model.parameters(), lr=LR_SCALE / d)
 
     def run(k: int) -> float:
-        for _ in range(k):
-            opt.zero_grad(set_to_none=True)
-            loss = 0.5 * torch.mean((model(Xt) - yt) ** 2)
-            loss.backward()
-            opt.step()
-        return float(loss)
+        return sgd_steps(model, opt, Xt, yt, k)
 
     run(1)  # warm-up (allocator, kernels), then back to W_0
     with torch.no_grad():
         model.first.weight.copy_(torch.as_tensor(W0, dtype=tdt))
     per_chunk = steps // chunks
     times, cpu = [], []
-    loss0 = float(0.5 * torch.mean((model(Xt) - yt) ** 2))
+    loss0 = (0.5 * torch.mean((model(Xt) - yt) ** 2)).item()
     for _ in range(chunks):
         w0, c0 = time.perf_counter(), time.process_time()
         loss = run(per_chunk)

@@ -142,20 +142,14 @@ def train_many(
         pairs = zip(chunk, outs, strict=True)
         return [_result(configs[i], problems[i], *out, wall) for i, out in pairs]
 
-    def done(chunk, chunk_results):
-        for i, r in zip(chunk, chunk_results, strict=True):
-            results[i] = r
-        if on_done is not None:
-            on_done(len(chunk))
-
-    if len(jobs) == 1 or THREADS == 1:
-        for spec, chunk in jobs:
-            done(chunk, run(spec, chunk))
-        return results  # type: ignore[return-value]
-    with ThreadPoolExecutor(min(THREADS, len(jobs))) as pool:
+    with ThreadPoolExecutor(max(1, min(THREADS, len(jobs)))) as pool:
         futures = {pool.submit(run, spec, chunk): chunk for spec, chunk in jobs}
         for future in as_completed(futures):
-            done(futures[future], future.result())
+            chunk = futures[future]
+            for i, r in zip(chunk, future.result(), strict=True):
+                results[i] = r
+            if on_done is not None:
+                on_done(len(chunk))
     return results  # type: ignore[return-value]
 
 
