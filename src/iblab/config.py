@@ -220,11 +220,19 @@ class TrainConfig(_Strict):
     weight_decay/2 * ||theta||^2 to the loss. schedule: constant; loss_normalized (lr / L,
     capped at lr_max); inverse_time (lr / (1 + t / decay_steps)); cosine (to 0 at `steps`).
     Stops after `steps` steps, when the loss falls below tol, or on NaN/inf (status diverged).
+
+    optimizer gradient_flow: the exact flow dW/dt = -grad L(W) (and da/dt when the second
+    layer trains) up to flow time `time` (.inf: until the loss reaches tol or the flow stops
+    changing); lr, schedule, momentum, weight decay and batches do not apply, and `steps`
+    bounds the work: the most activation switches followed (piecewise-linear activations,
+    fixed second layer) or adaptive solver steps taken (otherwise) before stopping with
+    status max_steps. The flow always runs in float64.
     """
 
     loss: Literal["square", "logistic", "exponential", "hinge"] = "square"
-    optimizer: Literal["gd", "sgd"] = "gd"
+    optimizer: Literal["gd", "sgd", "gradient_flow"] = "gd"
     lr: float = Field(0.1, gt=0.0)
+    time: float = Field(math.inf, gt=0.0)
     schedule: Literal["constant", "loss_normalized", "inverse_time", "cosine"] = "constant"
     lr_max: float | None = Field(None, gt=0.0)
     decay_steps: float = Field(1000.0, gt=0.0)
@@ -246,7 +254,38 @@ class TrainConfig(_Strict):
     def _check(self) -> TrainConfig:
         if self.optimizer == "sgd" and self.batch_size is None:
             raise ValueError("train.batch_size: sgd needs a batch size")
+        if self.optimizer == "gradient_flow":
+            self._check_flow()
+        elif "time" in self.model_fields_set:
+            raise ValueError(
+                f"train.time: only gradient_flow has a flow time (optimizer {self.optimizer!r} "
+                "runs for train.steps)"
+            )
         return self
+
+    def _check_flow(self) -> None:
+        """Options that have no meaning for the exact flow are errors, not silently ignored."""
+        unused = {
+            "schedule": (self.schedule, "constant"),
+            "momentum": (self.momentum, 0.0),
+            "weight_decay": (self.weight_decay, 0.0),
+            "batch_size": (self.batch_size, None),
+            "lr_max": (self.lr_max, None),
+        }
+        for name, (value, default) in unused.items():
+            if value != default:
+                raise ValueError(
+                    f"train.{name}: gradient_flow takes no {name} (got {value!r}); remove it "
+                    "or use optimizer: gd"
+                )
+        if self.dtype != "float64":
+            raise ValueError(f"train.dtype: gradient_flow runs in float64 (got {self.dtype!r})")
+        if self.loss == "hinge":
+            raise ValueError(
+                "train.loss: gradient_flow does not support the hinge loss (its gradient jumps "
+                "at margin 1, where the flow would slide on every point); use logistic, "
+                "exponential or square"
+            )
 
 
 class RecordConfig(_Strict):
@@ -283,6 +322,14 @@ class Config(_Strict):
         n = getattr(self.data, "n", None)
         if bs is not None and n is not None and bs > n:
             raise ValueError(f"train.batch_size: {bs} is larger than data.n = {n}")
+        zero_init = self.init.scale == 0 or self.init.base == "zero"
+        piecewise = self.model.activation in ("relu", "leaky_relu")
+        if self.train.optimizer == "gradient_flow" and zero_init and piecewise:
+            raise ValueError(
+                f"init.scale: gradient_flow with {self.model.activation} needs a nonzero "
+                "initialisation (from W_0 = 0 every pre-activation sits on its kink and the "
+                "flow is not defined); use init.scale > 0 or a smooth activation"
+            )
         return self
 
     # ---- loading and identity

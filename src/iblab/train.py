@@ -45,6 +45,7 @@ class TrainResult:
     a: np.ndarray
     coefficients: np.ndarray | None = None
     second_layers: np.ndarray | None = None  # (R, m), with coefficients
+    events: pd.DataFrame | None = None  # gradient_flow: every activation switch
 
     @property
     def W(self) -> np.ndarray:
@@ -128,14 +129,23 @@ def train_many(
 
         problems = [make_problem(c) for c in configs]
     groups: dict[tuple, list[int]] = {}
+    flows = []
     for i, (c, p) in enumerate(zip(configs, problems, strict=True)):
+        if c.train.optimizer == "gradient_flow":
+            flows.append(i)
+            continue
         key = (spec_for(c), p.n, p.m, p.n_test)
         groups.setdefault(key, []).append(i)
 
     jobs = [(spec, chunk) for (spec, *_), idx in groups.items() for chunk in _chunks(idx)]
+    jobs += [(None, [i]) for i in flows]
     results: list[TrainResult | None] = [None] * len(configs)
 
     def run(spec, chunk):
+        if spec is None:  # gradient flow: one run, its own integrator
+            from iblab.flow import train_flow
+
+            return [train_flow(configs[chunk[0]], problems[chunk[0]])]
         t0 = time.perf_counter()
         outs = _run_chunk(spec, [configs[i] for i in chunk], [problems[i] for i in chunk])
         wall = (time.perf_counter() - t0) / len(chunk)

@@ -1,0 +1,135 @@
+"""The dual coordinates u(x) along one region, for the square loss (closed form) and for the
+classification losses (an adaptive 8th-order solver in log time).
+
+A path has its own variable x: x = t - t0 for the square loss, x = log(1 + t / t_s) for the
+classification losses (flow times of 1e30 and more in a bounded number of solver steps). It
+yields increasing chunks of x at which events are looked for, and evaluates inside the
+latest chunk: du(x) (T, n), r(x) = dL/df (T, n), loss(x) (T,), time(x) (T,).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.integrate import DOP853
+
+from iblab.flow._regions import Region
+
+# float64 stand-in for t = inf in log time: the classification loss is then of order 1e-300.
+T_MAX = 1e300
+
+
+class SquarePath:
+    """Square loss: f = f0 - H u, du/dt = (f - y) / n, so with H = V diag(lam) V^T and
+    c = V^T (f0 - y): u(t) = V [c (1 - exp(-lam t / n)) / lam] and r(t) = V [c exp(-lam t / n)]
+    / n. Modes with lam <= 1e-13 lam_max move nothing (H = J J^T: u in null(H) leaves W)."""
+
+    def __init__(self, region: Region, f0, y, t0: float, t_end: float):
+        n = len(y)
+        lam, V = np.linalg.eigh(region.H)
+        lam = np.maximum(lam, 0.0)
+        top = lam.max(initial=0.0)
+        self.pos = lam > 1e-13 * top if top > 0 else np.zeros_like(lam, bool)
+        self.n, self.lam, self.V, self.c = n, lam, V, V.T @ (f0 - y)
+        self.t0, self.x_end = t0, t_end - t0
+        if self.pos.any():
+            fast, slow = n / lam[self.pos].max(), n / lam[self.pos].min()
+            # 4 points per doubling, from a tenth of the fastest time scale until the slowest
+            # mode has decayed by e^-40; then the end (which may be inf).
+            k = np.arange(int(4 * math.log2(400 * slow / fast)) + 2)
+            grid = 0.1 * fast * 2.0 ** (k / 4)
+            grid = grid[grid < self.x_end]
+        else:
+            grid = np.zeros(0)
+        self.grid = np.concatenate([[0.0], grid, [self.x_end]])
+        # Past this point nothing changes in float64 (records stop; the end may be t = inf).
+        self.x_settled = self.grid[-2] if np.isinf(self.x_end) else self.x_end
+
+    def chunks(self, size: int = 8):
+        for start in range(0, len(self.grid), size):
+            yield self.grid[start : start + size]
+
+    def du(self, x):
+        x = np.asarray(x, float)[:, None]
+        lam, c = self.lam[self.pos], self.c[self.pos]
+        E = -np.expm1(-x * lam / self.n) / lam
+        return (E * c) @ self.V[:, self.pos].T
+
+    def r(self, x):
+        x = np.asarray(x, float)[:, None]
+        with np.errstate(invalid="ignore"):
+            decay = np.where(self.pos, np.exp(-x * self.lam / self.n), 1.0)
+        return (decay * self.c) @ self.V.T / self.n
+
+    def loss(self, x):
+        return 0.5 * self.n * np.sum(self.r(x) ** 2, axis=-1)
+
+    def time(self, x):
+        return self.t0 + np.asarray(x, float)
+
+    def x_at(self, t):
+        return np.asarray(t, float) - self.t0
+
+
+class LogTimePath:
+    """Logistic or exponential loss: du/dt = l'(f0 - H u) / n, integrated in x = log(1 + t /
+    t_s) by DOP853 (rtol 1e-12), each step's 7th-order interpolant giving the chunk."""
+
+    def __init__(self, region: Region, f0, y, loss: str, t_s: float, t0: float, t_end: float):
+        self.H, self.f0, self.y, self.loss_kind = region.H, f0, y, loss
+        self.n, self.t_s, self.log_ts = len(y), t_s, math.log(t_s)
+        self.x0 = math.log1p(t0 / t_s)
+        self.x_end = math.log1p(min(t_end, T_MAX) / t_s)
+        scale = self.n / max(float(np.max(np.diag(region.H), initial=0.0)), 1e-300)
+        self.solver = DOP853(
+            self._rhs, self.x0, np.zeros(self.n), self.x_end, rtol=1e-12, atol=1e-12 * scale
+        )
+        self.steps = 0
+        self._dense = None
+
+    def _log_force(self, f):
+        """(sign, log |l'(f)|) elementwise: l'(f) = -y sigma(-y f) or -y exp(-y f)."""
+        q = self.y * f
+        log_mag = -np.logaddexp(0.0, q) if self.loss_kind == "logistic" else -q
+        return -self.y, log_mag
+
+    def _rhs(self, x, u):
+        # du/dx = (t_s + t) l'(f) / n, formed in logs so that neither factor overflows.
+        sign, log_mag = self._log_force(self.f0 - self.H @ u)
+        return sign * np.exp(self.log_ts + x + log_mag) / self.n
+
+    def chunks(self):
+        yield np.array([self.x0])
+        while self.solver.status == "running":
+            x_old = self.solver.t
+            message = self.solver.step()
+            if self.solver.status == "failed":
+                raise FloatingPointError(f"gradient flow: the ODE solver failed: {message}")
+            self.steps += 1
+            self._dense = self.solver.dense_output()
+            yield x_old + (self.solver.t - x_old) * np.array([0.25, 0.5, 0.75, 1.0])
+
+    def du(self, x):
+        x = np.asarray(x, float)
+        if self._dense is None:
+            return np.zeros((len(x), self.n))
+        return np.asarray(self._dense(x)).T.reshape(len(x), self.n)
+
+    def outputs(self, x):
+        return self.f0 - self.du(x) @ self.H
+
+    def r(self, x):
+        sign, log_mag = self._log_force(self.outputs(x))
+        return sign * np.exp(log_mag) / self.n
+
+    def loss(self, x):
+        q = self.y * self.outputs(x)
+        per = np.logaddexp(0.0, -q) if self.loss_kind == "logistic" else np.exp(-q)
+        return per.mean(axis=-1)
+
+    def time(self, x):
+        return self.t_s * np.expm1(np.asarray(x, float))
+
+    def x_at(self, t):
+        return np.log1p(np.asarray(t, float) / self.t_s)

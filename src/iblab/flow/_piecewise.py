@@ -1,0 +1,266 @@
+"""Exact gradient flow for relu, leaky_relu and linear networks with a fixed second layer.
+
+The flow is followed region by region (see `_regions`): inside one, the dual coordinates
+move in closed form (square loss) or by an 8th-order solver in log time (logistic,
+exponential); every pre-activation is linear in them, so an event (a pre-activation reaching
+its kink, a sliding entry's Filippov weight leaving [gamma, 1], the loss reaching tol) is the
+root of a smooth scalar function along the path. Events are bracketed on the path's chunks
+(with a check for a dip below 0 between two points, from the sign of the derivative at both
+ends) and located by Brent's method to about machine precision. At a kink the entry crosses
+when the flow on the other side carries it on, and slides (held at 0) when it pushes it back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize
+
+from iblab.flow._paths import LogTimePath, SquarePath
+from iblab.flow._regions import Region
+
+# A sliding entry is released once its Filippov weight leaves [gamma, 1] by this much: weights
+# exactly on an end (e.g. theta = 0 for relu on orthogonal inputs) are not released by rounding.
+THETA_SLACK = 1e-12
+_SAME_TIME_LIMIT = 10_000  # events at one instant before giving up (a chattering boundary)
+
+
+@dataclass
+class FlowOutcome:
+    C: np.ndarray  # (m, n) at the end
+    time: float
+    status: str  # converged (loss <= tol or the exact t = inf limit), max_steps, or time
+    events: list = field(default_factory=list)  # (time, point, neuron, direction, kind)
+    solver_steps: int = 0
+
+
+@dataclass
+class _Problem:
+    K: np.ndarray
+    P0: np.ndarray
+    a: np.ndarray
+    y: np.ndarray
+    loss: str
+    gamma: float
+    tol: float
+
+
+def flow_piecewise(
+    K, P0, a, y, *, loss: str, gamma: float, time: float, tol: float, max_events: int,
+    record_times: np.ndarray, on_record: Callable[[float, np.ndarray, int], None],
+) -> FlowOutcome:  # fmt: skip
+    """Follow the flow from C = 0 to flow time `time` (inf allowed), the loss reaching tol,
+    or `max_events` events. on_record(t, C, events_so_far) is called at each record time in
+    [0, end) and once at the end."""
+    pb = _Problem(*(np.asarray(v, np.float64) for v in (K, P0, a, y)), loss, gamma, tol)
+    n, m = pb.P0.shape
+    C = np.zeros((m, n))
+    D = np.where(pb.P0 > 0, 1.0, gamma)
+    S = np.zeros((n, m), bool)
+    armed = np.ones((3, n, m), bool)  # cross, release up, release down: may fire at once
+    out = FlowOutcome(C, 0.0, "time")
+    records = _Records(np.asarray(record_times, float), on_record)
+    t, same_time, t_s = 0.0, 0, None
+    while True:
+        Z = pb.P0 + pb.K @ C.T
+        region = Region(pb.K, pb.a, D, S, gamma)
+        f0 = region.outputs(Z)
+        if t_s is None:  # the log-time unit: the fastest time scale at the start
+            t_s = len(y) / max(float(np.max(np.diag(region.H), initial=0.0)), 1e-300)
+        if loss == "square":
+            path = SquarePath(region, f0, pb.y, t, time)
+        else:
+            path = LogTimePath(region, f0, pb.y, loss, t_s, t, time)
+
+        def emit(x, path=path, C0=C, region=region):
+            records.emit(path, x, C0, region, len(out.events))
+
+        hit = _detect(region, path, Z, pb, armed, emit)
+        out.solver_steps += getattr(path, "steps", 0)
+        if hit is None:  # no event before the path's end
+            x_end = path.x_end
+            C = C + region.coef_delta(path.du([x_end])[0]).T
+            t = float(path.time(x_end))
+            if loss == "square" and np.isinf(t):
+                out.status = "converged"  # the exact t -> inf limit
+            break
+        x, k = hit
+        C = C + region.coef_delta(path.du([x])[0]).T
+        t_new = float(path.time(x))
+        same_time = same_time + 1 if t_new == t else 0
+        t = t_new
+        kind, i, j = region.describe(k)
+        if kind == "tol":
+            out.status = "converged"
+            break
+        if len(out.events) >= max_events or same_time > _SAME_TIME_LIMIT:
+            out.status = "max_steps"
+            break
+        Z = pb.P0 + pb.K @ C.T
+        r = _force(pb, region.outputs(Z))
+        direction = _switch(kind, i, j, D, S, r, pb)
+        armed[:, i, j] = False
+        out.events.append((t, i, j, direction, "slide" if direction == 0 else kind))
+    out.C, out.time = C, t
+    records.finish(t, C, len(out.events))
+    return out
+
+
+def _force(pb: _Problem, f):
+    """r = dL/df (n,)."""
+    if pb.loss == "square":
+        return (f - pb.y) / len(f)
+    q = pb.y * f
+    mag = np.exp(-np.logaddexp(0.0, q)) if pb.loss == "logistic" else np.exp(-q)
+    return -pb.y * mag / len(f)
+
+
+def _switch(kind, i, j, D, S, r, pb: _Problem) -> int:
+    """Apply an event to (D, S) in place; the direction: +1 to the upper side, -1 to the lower
+    side, 0 held on the kink (sliding)."""
+    if kind == "release_up" or kind == "release_down":
+        S[i, j] = False
+        D[i, j] = 1.0 if kind == "release_up" else pb.gamma
+        return 1 if kind == "release_up" else -1
+    new = pb.gamma if D[i, j] == 1.0 else 1.0
+    D2 = D.copy()
+    D2[i, j] = new
+    trial = Region(pb.K, pb.a, D2, S, pb.gamma)
+    velocity = pb.K[i] @ trial.coef_delta_column(r, j)  # dZ_ij/dt on the other side
+    side = 1.0 if new == 1.0 else -1.0
+    if velocity * side > 0:  # the other side carries the entry on: it crosses
+        D[i, j] = new
+        return int(side)
+    S[i, j] = True  # the other side pushes it back: hold it on the kink
+    return 0
+
+
+class _Records:
+    """Calls on_record at the record times as the flow passes them."""
+
+    def __init__(self, times, on_record):
+        self.times, self.on_record, self.next = np.sort(times), on_record, 0
+
+    def emit(self, path, x_hi, C0, region, n_events):
+        """Records with time < path.time(x_hi), not yet emitted (x inside the latest chunk)."""
+        t_hi = float(path.time(min(x_hi, getattr(path, "x_settled", np.inf))))
+        while self.next < len(self.times) and self.times[self.next] < t_hi:
+            t = float(self.times[self.next])
+            u = path.du(path.x_at([t]))[0]
+            self.on_record(t, C0 + region.coef_delta(u).T, n_events)
+            self.next += 1
+
+    def finish(self, t, C, n_events):
+        while self.next < len(self.times) and self.times[self.next] < t:
+            self.next += 1  # passed without being emitted: only when a region ended early
+        self.on_record(t, C, n_events)
+
+
+def _values(region: Region, path, Z0, pb: _Problem, xs):
+    """Event functions (T, F) and the derivative sign of the crossing functions (T, n m)."""
+    K = pb.K
+    U, R = path.du(xs), path.r(xs)
+    Zs = Z0 + np.matmul(K, region.coef_delta(U))
+    F = region.functions(Zs, R, path.loss(xs), pb.tol)
+    ns = region.n_sliding()
+    if ns:
+        F[:, -1 - 2 * ns : -1] += THETA_SLACK
+    if pb.gamma == 1.0:  # linear: no kink
+        F[:, : Z0.size] = np.inf
+    dZ = np.matmul(K, region.coef_delta(R)) * region.side
+    return F, dZ.reshape(len(xs), -1)
+
+
+def _armed_mask(region: Region, armed) -> np.ndarray:
+    entries = region.sliding_entries()
+    up = [armed[1, i, j] for i, j in entries]
+    down = [armed[2, i, j] for i, j in entries]
+    return np.concatenate([armed[0].ravel(), up, down, [True]]).astype(bool)
+
+
+def _detect(region: Region, path, Z0, pb: _Problem, armed, emit):
+    """The first event along the path: (x, function index), or None. Calls emit(x) as the
+    path advances, so that records before the event are taken. Marks functions seen > 0 as
+    armed; an unarmed function at the region's start does not fire there."""
+    mask = _armed_mask(region, armed)
+    prev = None
+    for xs in path.chunks():
+        F, dG = _values(region, path, Z0, pb, xs)
+        _update_armed(region, armed, F)
+        if prev is None:
+            now = np.flatnonzero((F[0] <= 0) & mask)
+            if len(now):
+                return xs[0], int(now[np.argmin(F[0][now])])
+        else:
+            xs = np.concatenate([[prev[0]], xs])
+            F = np.concatenate([prev[1][None], F])
+            dG = np.concatenate([prev[2][None], dG])
+        for k in range(len(xs) - 1):
+            hit = _first_in(region, path, Z0, pb, xs[k], xs[k + 1], F[k], F[k + 1], dG[k : k + 2])
+            if hit is not None:
+                emit(hit[0])
+                return hit
+        emit(xs[-1])
+        prev = (xs[-1], F[-1], dG[-1])
+    return None
+
+
+def _update_armed(region, armed, F):
+    positive = (F > 0).any(axis=0)
+    n, m = armed.shape[1:]
+    armed[0] |= positive[: n * m].reshape(n, m)
+    entries = region.sliding_entries()
+    ns = len(entries)
+    for e, (i, j) in enumerate(entries):
+        armed[1, i, j] |= positive[n * m + e]
+        armed[2, i, j] |= positive[n * m + ns + e]
+
+
+def _first_in(region, path, Z0, pb, xa, xb, Fa, Fb, dG):
+    """The earliest root in [xa, xb] of the functions that fall from > 0 to <= 0 there, or
+    that dip below 0 between two positive ends (derivative < 0 at xa and > 0 at xb)."""
+    brackets = {int(k): xb for k in np.flatnonzero((Fa > 0) & (Fb <= 0))}
+    nm = dG.shape[1]
+    dips = np.flatnonzero((Fa[:nm] > 0) & (Fb[:nm] > 0) & (dG[0] < 0) & (dG[1] > 0))
+    if not np.isfinite(xb):
+        dips = dips[:0]
+    for k in dips:
+        g = lambda x, k=k: _one(region, path, Z0, pb, x, k)  # noqa: E731
+        low = optimize.minimize_scalar(g, bounds=(xa, xb), method="bounded")
+        if low.fun <= 0:
+            brackets[int(k)] = low.x
+    if not brackets:
+        return None
+    if not np.isfinite(xb):  # a root in [x, inf): find a finite upper end
+        for k in list(brackets):
+            hi = max(2.0 * xa, 1.0)
+            while np.isfinite(hi) and _one(region, path, Z0, pb, hi, k) > 0:
+                hi *= 2.0
+            if not np.isfinite(hi):
+                del brackets[k]  # reaches its kink only in the limit
+            else:
+                brackets[k] = hi
+        if not brackets:
+            return None
+    roots = []
+    for k, hi in brackets.items():
+        g = lambda x, k=k: _one(region, path, Z0, pb, x, k)  # noqa: E731
+        roots.append((optimize.brentq(g, xa, hi, xtol=1e-300, rtol=8.9e-16), k))
+    return min(roots)
+
+
+def _one(region: Region, path, Z0, pb: _Problem, x, k):
+    """Event function k at one x: O(n^2) for an entry, not the O(n^2 m) of all of them."""
+    kind, i, j = region.describe(k)
+    if kind == "cross":
+        u = path.du([x])[0]
+        return region.side[i, j] * (Z0[i, j] + pb.K[i] @ region.coef_delta_column(u, j))
+    if kind == "tol":
+        return float(path.loss([x])[0]) - pb.tol
+    entries = region.sliding_entries()
+    theta = region.theta(path.r([x]))[0][entries.index((i, j))]
+    theta = 0.5 * (1 + pb.gamma) if np.isnan(theta) else theta
+    value = 1.0 - theta if kind == "release_up" else theta - pb.gamma
+    return value + THETA_SLACK

@@ -1,0 +1,108 @@
+"""One region of the piecewise-linear flow: fixed activation sides and sliding set.
+
+Shapes: n points, m neurons; C (m, n), Z = P0 + K C^T (n, m). D (n, m) is the slope of each
+entry's side (1, or gamma below the kink) and S (n, m) marks entries held on the kink
+(sliding). With a fixed second layer a and r = dL/df (n,), inside the region the flow moves C
+only through n dual coordinates u (du/dt = r):
+
+    C_j(u) = C_j(0) - a_j Pi_j (D~_j * u),    D~ = D with the sliding entries set to 0,
+
+where Pi_j = I - E_S K_SS^{-1} K_S,: (S = neuron j's sliding points) keeps those entries on
+the kink; this is Filippov's sliding velocity, the gradient projected onto the kink. Outputs
+are affine in u, f(u) = f(0) - H u, with H = sum_j a_j^2 diag(D~_j) K Pi_j diag(D~_j)
+(symmetric PSD). A sliding entry (i, j) moves its own coefficient as -a_j theta_ij r_i, and
+stays on the kink while its Filippov weight theta_ij lies in [gamma, 1].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import linalg
+
+
+class Region:
+    """The affine dynamics of one region (all arrays float64)."""
+
+    def __init__(self, K, a, D, S, gamma: float):
+        self.K, self.a, self.gamma = K, a, gamma
+        self.D, self.S = D, S
+        self.Dt = np.where(S, 0.0, D)
+        Da = self.Dt * a
+        H = K * (Da @ Da.T)
+        self.sliding: list[tuple[int, np.ndarray, np.ndarray]] = []  # (j, points, M_j)
+        for j in np.flatnonzero(S.any(axis=0)):
+            idx = np.flatnonzero(S[:, j])
+            M = linalg.solve(K[np.ix_(idx, idx)], K[idx], assume_a="pos")  # K_SS^-1 K_S: (s, n)
+            H -= a[j] ** 2 * np.outer(self.Dt[:, j], self.Dt[:, j]) * (K[:, idx] @ M)
+            self.sliding.append((int(j), idx, M))
+        self.H = 0.5 * (H + H.T)
+        self.side = np.where(D == 1.0, 1.0, -1.0)  # +1 above the kink, -1 below
+
+    # ---- moves
+
+    def coef_delta(self, v):
+        """Change of C^T (..., n, m) for dual moves v (..., n)."""
+        Ct = -(v[..., :, None] * self.Dt) * self.a
+        for j, idx, M in self.sliding:
+            Ct[..., idx, j] += self.a[j] * ((v * self.Dt[:, j]) @ M.T)
+        return Ct
+
+    def coef_delta_column(self, v, j: int):
+        """Column j of coef_delta(v) for one v (n,): the change of C_j (n,)."""
+        col = -self.a[j] * self.Dt[:, j] * v
+        for jj, idx, M in self.sliding:
+            if jj == j:
+                col[idx] += self.a[j] * (M @ (v * self.Dt[:, j]))
+        return col
+
+    def outputs(self, Z):
+        """f (n,) of the region's affine model at pre-activations Z (n, m)."""
+        return (self.Dt * Z) @ self.a
+
+    # ---- event functions: an event is one of them falling from > 0 to <= 0
+
+    def n_functions(self) -> int:
+        return self.side.size + 2 * self.n_sliding() + 1
+
+    def n_sliding(self) -> int:
+        return sum(len(idx) for _, idx, _ in self.sliding)
+
+    def sliding_entries(self) -> list[tuple[int, int]]:
+        return [(int(i), j) for j, idx, _ in self.sliding for i in idx]
+
+    def theta(self, r):
+        """Filippov weights of the sliding entries (..., n_sliding), in sliding_entries order;
+        nan where the entry's point has r_i = 0 (no force on it)."""
+        parts = []
+        for j, idx, M in self.sliding:
+            w = -((r * self.Dt[:, j]) @ M.T)
+            ri = r[..., idx]
+            safe = np.where(ri != 0, ri, 1.0)
+            parts.append(np.where(ri != 0, w / safe, np.nan))
+        if not parts:
+            return np.zeros(r.shape[:-1] + (0,))
+        return np.concatenate(parts, axis=-1)
+
+    def functions(self, Z, r, loss, tol: float):
+        """All event functions (..., F): side * Z for entries off the kink (inf on it),
+        1 - theta and theta - gamma for sliding entries (release above / below), loss - tol.
+        Z (..., n, m), r (..., n), loss (...)."""
+        g = np.where(self.S, np.inf, self.side * Z).reshape(Z.shape[:-2] + (-1,))
+        th = np.nan_to_num(self.theta(r), nan=0.5 * (1 + self.gamma))
+        return np.concatenate(
+            [g, 1.0 - th, th - self.gamma, (np.asarray(loss) - tol)[..., None]], axis=-1
+        )
+
+    def describe(self, k: int) -> tuple[str, int, int]:
+        """What function k is: ('cross' | 'release_up' | 'release_down' | 'tol', i, j)."""
+        n, m = self.side.shape
+        if k < n * m:
+            return "cross", k // m, k % m
+        k -= n * m
+        entries = self.sliding_entries()
+        if k < len(entries):
+            return "release_up", *entries[k]
+        k -= len(entries)
+        if k < len(entries):
+            return "release_down", *entries[k]
+        return "tol", -1, -1

@@ -1,0 +1,135 @@
+"""Gradient flow for every other model (smooth_leaky_relu, a trained second layer): the
+Gram-space state (C^T (n, m), a (m,)) integrated by diffrax's Dopri8 with a PID step-size
+controller (rtol 1e-12).
+
+The variable is x = t for the square loss and x = log(1 + t / t_s) for the classification
+losses, whose flow slows like 1/t: dtheta/dx = (t_s + t) dtheta/dt, with (t_s + t) l'(f)
+formed in logs so that flow times of 1e30 and beyond take a bounded number of steps. The run
+stops at the end time, when the loss reaches tol, or, with time = inf and the square loss,
+at a steady state. For relu and leaky_relu with a trained second layer the right-hand side
+has kinks; the solver steps through them with its error control (no event location).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from iblab import engine, losses
+from iblab.activations import Activation, dphi, phi
+from iblab.flow._paths import T_MAX
+
+
+def _rhs(act: Activation, loss: str, train_a: bool, log_time: bool):
+    def rhs(x, state, args):
+        Ct, a = state
+        K, P0, y, log_ts, _ = args
+        Z = P0 + K @ Ct
+        f = phi(act, Z) @ a
+        n = y.shape[0]
+        if log_time:  # (t_s + t) dL/df = -y exp(log t_s + x - softplus(q)) / n
+            q = y * f
+            log_mag = -jnp.logaddexp(0.0, q) if loss == "logistic" else -q
+            r = -y * jnp.exp(log_ts + x + log_mag) / n
+        else:
+            r = losses.derivative(loss, f, y) / n
+        dCt = -(r[:, None] * dphi(act, Z)) * a[None, :]
+        da = -(phi(act, Z).T @ r) if train_a else jnp.zeros_like(a)
+        return dCt, da
+
+    return rhs
+
+
+@functools.lru_cache(maxsize=32)
+def _solver(act: Activation, loss: str, train_a: bool, max_steps: int):
+    import diffrax
+
+    log_time = loss != "square"
+    term = diffrax.ODETerm(_rhs(act, loss, train_a, log_time))
+
+    def stop(t, state, args, **kwargs):
+        Ct, a = state
+        K, P0, y, _, tol = args
+        f = phi(act, P0 + K @ Ct) @ a
+        return jnp.mean(losses.value(loss, f, y)) <= tol
+
+    @jax.jit
+    def solve(state0, args, x1, xs):
+        steady = diffrax.steady_state_event(rtol=1e-14, atol=1e-300)
+
+        def cond(t, y, args, **kw):
+            done = stop(t, y, args, **kw)
+            if not log_time:
+                done = done | steady(t, y, args, terms=term, **kw)
+            return done
+
+        return diffrax.diffeqsolve(
+            term,
+            diffrax.Dopri8(),
+            t0=jnp.zeros((), xs.dtype),
+            t1=x1,
+            dt0=None,
+            y0=state0,
+            args=args,
+            saveat=diffrax.SaveAt(ts=xs, t1=True, dense=True),
+            stepsize_controller=diffrax.PIDController(rtol=1e-12, atol=1e-14),
+            event=diffrax.Event(cond),
+            max_steps=max_steps,
+            throw=False,
+        )
+
+    return solve, log_time
+
+
+def flow_smooth(K, P0, a, y, *, activation: Activation, loss: str, train_second_layer: bool,
+                time: float, tol: float, max_steps: int, record_times, t_s: float):  # fmt: skip
+    """Integrate from C = 0; returns (times (R,), Ct (R, n, m), a (R, m), final index, status,
+    dense evaluate(t) -> (Ct, a), solver steps). Records after a stop are dropped; the last
+    row is the end state."""
+    solve, log_time = _solver(activation, loss, train_second_layer, max_steps)
+    n, m = P0.shape
+    f64 = lambda v: jnp.asarray(v, jnp.float64)  # noqa: E731
+    to_x = (lambda t: np.log1p(np.asarray(t, float) / t_s)) if log_time else np.asarray
+    end = min(time, T_MAX) if log_time else time
+    x1 = float(to_x(end)) if math.isfinite(end) else 1e300
+    times = np.asarray(record_times, float)
+    xs = to_x(times)
+    state0 = (jnp.zeros((n, m), jnp.float64), f64(a))
+    args = (f64(K), f64(P0), f64(y), f64(math.log(t_s)), f64(tol))
+    sol = solve(state0, args, f64(x1), f64(xs))
+    x_stop = float(sol.ts[-1])
+    keep = np.asarray(xs) < x_stop
+    Ct = np.concatenate([np.asarray(sol.ys[0][:-1])[keep], np.asarray(sol.ys[0][-1:])])
+    A = np.concatenate([np.asarray(sol.ys[1][:-1])[keep], np.asarray(sol.ys[1][-1:])])
+    t_stop = float(t_s * math.expm1(x_stop)) if log_time else x_stop
+    import diffrax
+
+    if sol.result == diffrax.RESULTS.event_occurred:
+        status = "converged"
+    elif sol.result == diffrax.RESULTS.successful:
+        status = "max_time"
+    else:
+        status = "max_steps"
+    if not np.isfinite(Ct).all() or not np.isfinite(A).all():
+        status = "diverged"
+    out_times = np.concatenate([times[keep], [t_stop]])
+
+    def evaluate(t):
+        value = sol.evaluate(f64(float(to_x(t))))
+        return np.asarray(value[0]), np.asarray(value[1])
+
+    return out_times, Ct, A, status, evaluate, int(sol.stats["num_steps"])
+
+
+def engine_state(Ct, a, index: int) -> engine.State:
+    """A State holding one flow state, for engine.measure (only t, s, C, a are read)."""
+    zero = jnp.zeros(())
+    return engine.State(
+        t=jnp.asarray(index, jnp.int32), s=jnp.ones((), jnp.float64), C=jnp.asarray(Ct),
+        a=jnp.asarray(a), vs=zero, vC=zero, va=zero, pattern=zero, last_change=zero,
+        switched=zero, status=zero, stop_step=zero,
+    )  # fmt: skip
