@@ -30,7 +30,12 @@ def train_group(configs: Sequence[Config]) -> list[tuple[str, pa.Table]]:
     try:
         results = train_many(list(configs))
         return [
-            (store.run_id(c), store.run_table(c.to_dict(), store.run_id(c), r.summary, r.history))
+            (
+                store.run_id(c),
+                store.run_table(
+                    c.to_dict(), store.run_id(c), r.summary, r.history, events=r.events
+                ),
+            )
             for c, r in zip(configs, results, strict=True)
         ]
     except Exception as e:

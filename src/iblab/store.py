@@ -27,6 +27,7 @@ from iblab.experiments.common import flatten
 FORMAT = "1"
 RUN_ID_LENGTH = 24
 HISTORY_PREFIX = "history."
+EVENT_PREFIX = "event."
 _META_RUN_ID = b"iblab.run_id"
 _META_FORMAT = b"iblab.format"
 _GLOB = "[0-9a-f]*.parquet"
@@ -50,21 +51,23 @@ def run_table(
     summary: dict[str, Any],
     history: pd.DataFrame | None = None,
     message: str = "",
+    events: pd.DataFrame | None = None,
 ) -> pa.Table:
-    """One run as a table: its `run` row, then its `history` rows."""
+    """One run as a table: its `run` row, then its `history` rows, then (gradient flow) its
+    `event` rows."""
     row = {"run_id": rid, "kind": "run", "status": summary.get("status", "error")}
     row["message"] = message
     row |= flatten(config, "config.")
     row["config_json"] = json.dumps(config, sort_keys=True)
     row |= {k: _scalar(v) for k, v in summary.items() if k != "status"}
-    table = pa.Table.from_pylist([row])
-    if history is not None and len(history):
-        hist = pa.Table.from_pandas(history, preserve_index=False)
-        hist = hist.rename_columns([HISTORY_PREFIX + c for c in hist.column_names])
-        k = hist.num_rows
-        hist = hist.add_column(0, "kind", pa.array(["history"] * k))
-        hist = hist.add_column(0, "run_id", pa.array([rid] * k))
-        table = pa.concat_tables([table, hist], promote_options="default")
+    tables = [pa.Table.from_pylist([row])]
+    for kind, rows in (("history", history), ("event", events)):
+        if rows is not None and len(rows):
+            part = pa.Table.from_pandas(rows, preserve_index=False)
+            part = part.rename_columns([f"{kind}.{c}" for c in part.column_names])
+            part = part.add_column(0, "kind", pa.array([kind] * part.num_rows))
+            tables.append(part.add_column(0, "run_id", pa.array([rid] * part.num_rows)))
+    table = pa.concat_tables(tables, promote_options="default")
     return table.replace_schema_metadata({_META_RUN_ID: rid.encode(), _META_FORMAT: FORMAT})
 
 
@@ -262,19 +265,27 @@ def finished(directory: str | Path) -> dict[str, str]:
 
 
 def connect(directory: str | Path):
-    """A DuckDB connection with the views `runs` and `history` over the directory."""
+    """A DuckDB connection with the views `runs`, `history` and `events` (the activation
+    switches of gradient-flow runs: run_id, time, point, neuron, direction, kind)."""
     con = _open(Path(directory))
     columns = [r[0] for r in con.execute("DESCRIBE _all").fetchall()]
-    run_cols = [c for c in columns if c != "kind" and not c.startswith(HISTORY_PREFIX)]
-    hist_cols = [c for c in columns if c.startswith(HISTORY_PREFIX)]
-    select_runs = ", ".join(_q(c) for c in run_cols)
-    select_hist = ", ".join(
-        ['"run_id"']
-        + [f"{_q(c)} AS {_q(c[len(HISTORY_PREFIX) :])}" for c in hist_cols]
-        + (["NULL::BIGINT AS step"] if HISTORY_PREFIX + "step" not in hist_cols else [])
+    prefixes = (HISTORY_PREFIX, EVENT_PREFIX)
+    run_cols = [c for c in columns if c != "kind" and not c.startswith(prefixes)]
+    con.execute(
+        f"CREATE VIEW runs AS SELECT {', '.join(map(_q, run_cols))} FROM _all WHERE kind = 'run'"
     )
-    con.execute(f"CREATE VIEW runs AS SELECT {select_runs} FROM _all WHERE kind = 'run'")
-    con.execute(f"CREATE VIEW history AS SELECT {select_hist} FROM _all WHERE kind = 'history'")
+    for view, prefix, kind, always in (
+        ("history", HISTORY_PREFIX, "history", "step::BIGINT"),
+        ("events", EVENT_PREFIX, "event", "time::DOUBLE"),
+    ):
+        always, sql_type = always.split("::")
+        cols = [c for c in columns if c.startswith(prefix)]
+        select = ", ".join(
+            ['"run_id"']
+            + [f"{_q(c)} AS {_q(c[len(prefix) :])}" for c in cols]
+            + ([f"NULL::{sql_type} AS {always}"] if prefix + always not in cols else [])
+        )
+        con.execute(f"CREATE VIEW {view} AS SELECT {select} FROM _all WHERE kind = '{kind}'")
     return con
 
 

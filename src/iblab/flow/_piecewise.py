@@ -31,7 +31,7 @@ _SAME_TIME_LIMIT = 10_000  # events at one instant before giving up (a chatterin
 class FlowOutcome:
     C: np.ndarray  # (m, n) at the end
     time: float
-    status: str  # converged (loss <= tol or the exact t = inf limit), max_steps, or time
+    status: str  # converged (loss <= tol or the exact t = inf limit), max_steps or max_time
     events: list = field(default_factory=list)  # (time, point, neuron, direction, kind)
     solver_steps: int = 0
 
@@ -60,7 +60,7 @@ def flow_piecewise(
     D = np.where(pb.P0 > 0, 1.0, gamma)
     S = np.zeros((n, m), bool)
     armed = np.ones((3, n, m), bool)  # cross, release up, release down: may fire at once
-    out = FlowOutcome(C, 0.0, "time")
+    out = FlowOutcome(C, 0.0, "max_time")
     records = _Records(np.asarray(record_times, float), on_record)
     t, same_time, t_s = 0.0, 0, None
     while True:
@@ -188,7 +188,6 @@ def _detect(region: Region, path, Z0, pb: _Problem, armed, emit):
     prev = None
     for xs in path.chunks():
         F, dG = _values(region, path, Z0, pb, xs)
-        _update_armed(region, armed, F)
         if prev is None:
             now = np.flatnonzero((F[0] <= 0) & mask)
             if len(now):
@@ -198,6 +197,7 @@ def _detect(region: Region, path, Z0, pb: _Problem, armed, emit):
             F = np.concatenate([prev[1][None], F])
             dG = np.concatenate([prev[2][None], dG])
         for k in range(len(xs) - 1):
+            _update_armed(region, armed, F[k])  # seen > 0 on the way: may fire at a later start
             hit = _first_in(region, path, Z0, pb, xs[k], xs[k + 1], F[k], F[k + 1], dG[k : k + 2])
             if hit is not None:
                 emit(hit[0])
@@ -208,7 +208,7 @@ def _detect(region: Region, path, Z0, pb: _Problem, armed, emit):
 
 
 def _update_armed(region, armed, F):
-    positive = (F > 0).any(axis=0)
+    positive = F > 0
     n, m = armed.shape[1:]
     armed[0] |= positive[: n * m].reshape(n, m)
     entries = region.sliding_entries()
@@ -223,7 +223,9 @@ def _first_in(region, path, Z0, pb, xa, xb, Fa, Fb, dG):
     that dip below 0 between two positive ends (derivative < 0 at xa and > 0 at xb)."""
     brackets = {int(k): xb for k in np.flatnonzero((Fa > 0) & (Fb <= 0))}
     nm = dG.shape[1]
-    dips = np.flatnonzero((Fa[:nm] > 0) & (Fb[:nm] > 0) & (dG[0] < 0) & (dG[1] > 0))
+    dips = np.flatnonzero(
+        np.isfinite(Fa[:nm]) & (Fa[:nm] > 0) & (Fb[:nm] > 0) & (dG[0] < 0) & (dG[1] > 0)
+    )
     if not np.isfinite(xb):
         dips = dips[:0]
     for k in dips:
@@ -247,8 +249,11 @@ def _first_in(region, path, Z0, pb, xa, xb, Fa, Fb, dG):
     roots = []
     for k, hi in brackets.items():
         g = lambda x, k=k: _one(region, path, Z0, pb, x, k)  # noqa: E731
-        roots.append((optimize.brentq(g, xa, hi, xtol=1e-300, rtol=8.9e-16), k))
-    return min(roots)
+        if g(xa) <= 0:  # the full and the one-entry evaluations differ in the last bits
+            roots.append((xa, k))
+        elif g(hi) <= 0:
+            roots.append((optimize.brentq(g, xa, hi, xtol=1e-300, rtol=8.9e-16), k))
+    return min(roots) if roots else None
 
 
 def _one(region: Region, path, Z0, pb: _Problem, x, k):

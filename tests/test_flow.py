@@ -1,0 +1,251 @@
+"""The exact gradient flow (`optimizer: gradient_flow`) against closed forms, a hand-solved
+sliding example, an independent full-space ODE solve, and GD in its small-step limit."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import integrate, linalg, optimize
+
+from iblab import Config, ConfigError, make_problem, train
+from iblab.activations import Activation, phi
+from iblab.config import validate
+from iblab.problem import Problem
+from iblab.references import MinNormLinear, PatternQP
+
+
+def flow_config(**parts):
+    raw = {
+        "data": {"kind": "orthogonal", "n": 16, "d": 40, "labels": {"noise": 0.3}},
+        "model": {"width": 12},
+        "train": {"optimizer": "gradient_flow", "loss": "square"},
+        "record": {"per_decade": 2},
+    }
+    for part, values in parts.items():
+        raw[part] = raw.get(part, {}) | values if isinstance(values, dict) else values
+    return Config.model_validate(raw)
+
+
+def relative(x, ref):
+    return np.linalg.norm(x - ref) / np.linalg.norm(ref)
+
+
+def orthogonal_limit(p: Problem) -> np.ndarray:
+    """Closed form on x_i = rho e_i: point i moves every neuron active on it by -a_j u_i x_i
+    until that neuron reaches 0, where it stays; u_i solves f_i(u_i) = y_i."""
+    rho2 = p.K[0, 0]
+    C = np.zeros((p.m, p.n))
+    for i in range(p.n):
+        A = p.P0[i] > 0
+        a, z0 = p.a[A], p.P0[i, A]
+        dead_at = z0 / (a * rho2)  # the u at which each active neuron reaches 0
+
+        def stop(u, a=a, dead_at=dead_at):
+            return np.where(a > 0, np.minimum(u, dead_at), np.maximum(u, dead_at))
+
+        f = lambda u, a=a, z0=z0, i=i, stop=stop: a @ (z0 - a * rho2 * stop(u)) - p.y[i]  # noqa: E731
+        if f(1e6) > 0 or f(-1e6) < 0:  # y_i out of reach: u_i runs off, every mover dies
+            u = np.inf if f(1e6) > 0 else -np.inf
+        else:
+            u = optimize.brentq(f, -1e6, 1e6, xtol=1e-300, rtol=1e-15)
+        C[A, i] = -a * stop(u)
+    return C
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_orthogonal_relu_ends_at_closed_form_and_pattern_min_norm(seed):
+    config = flow_config(seed=seed)
+    p = make_problem(config)
+    result = train(config, p)
+    assert result.summary["status"] == "converged"
+    assert relative(result.C, orthogonal_limit(p)) < 1e-9
+    pattern = (p.P0 + p.K @ result.C.T) > 1e-12  # entries held at 0 count as inactive
+    qp = PatternQP().fit(p.K, p.P0, p.a, p.y, pattern)
+    if result.summary["loss"] < 1e-25:  # every point interpolated: the pattern QP is feasible
+        assert relative(result.C, qp.C_) < 1e-9
+    else:
+        assert qp.C_ is None
+    # Every switch on orthogonal inputs is a neuron reaching 0 and staying there.
+    assert len(result.events) > 0 and (result.events.direction == 0).all()
+    assert result.summary["stabilization_time"] == result.events.time.max()
+
+
+def two_point_problem(rho=0.6, y=(-0.5, 3.0)):
+    """One relu neuron (a = 1) on two unit inputs with <x_1, x_2> = rho, active on both."""
+    X = np.array([[1.0, 0.0], [rho, np.sqrt(1 - rho**2)]])
+    W0 = np.array([[0.8, 0.5]])
+    return Problem.from_arrays(X, np.array(y), W0, np.ones(1))
+
+
+def test_two_point_sliding_matches_hand_solution():
+    # By hand: while both points are active, f = Z = P0 - K u with du/dt = (f - y) / 2, so
+    # e(t) = expm(-K t / 2) e0. Point 1's target is negative: Z_1 falls to 0 at t1. Below the
+    # kink only point 2 acts on Z_1, with velocity -rho r_2 > 0, so it pushes back: the neuron
+    # slides, W moves along x_2 - rho x_1 (orthogonal to x_1), and e_2 decays at rate
+    # (1 - rho^2) / 2 while Z_1 stays 0.
+    rho, y = 0.6, np.array([-0.5, 3.0])
+    p = two_point_problem(rho, tuple(y))
+    K, e0 = p.K, p.P0[:, 0] - y
+    e = lambda t: linalg.expm(-K * t / 2) @ e0  # noqa: E731
+    u = lambda t: np.linalg.solve(K, e0 - e(t))  # noqa: E731
+    t1 = optimize.brentq(lambda t: e(t)[0] + y[0], 0.0, 50.0, xtol=1e-300, rtol=1e-15)
+    C1 = -u(t1)  # C = -u (a = 1, both active)
+    for T in [0.5 * t1, 2.0 * t1, 5.0 * t1, np.inf]:
+        e2 = e(t1)[1] * np.exp(-(1 - rho**2) * (T - t1) / 2)
+        C_hand = -u(T) if T < t1 else C1 - (e(t1)[1] - e2) / (1 - rho**2) * np.array([-rho, 1.0])
+        config = flow_config(
+            data={"kind": "orthogonal", "n": 2, "d": 2}, model={"width": 1},
+            train={"time": float(T)},
+        )  # fmt: skip
+        result = train(config, p)
+        assert relative(result.C[0], C_hand) < 1e-12, T
+        if T > t1:
+            assert len(result.events) == 1
+            event = result.events.iloc[0]
+            assert (event.point, event.neuron, event.direction, event.kind) == (0, 0, 0, "slide")
+            assert abs(event.time - t1) < 1e-12 * t1
+            assert abs(p.P0[0, 0] + K[0] @ result.C[0]) < 1e-14  # held on the kink
+
+
+def fullspace_flow(p: Problem, act: Activation, loss: str, T: float, train_a: bool):
+    """W(T) (and a(T)) from scipy's solve_ivp on (W, a) in R^{m x d + m}, gradients by jax."""
+    X, y = jnp.asarray(p.X), jnp.asarray(p.y)
+    m, d = p.W0.shape
+
+    def objective(theta):
+        W, a = theta[: m * d].reshape(m, d), theta[m * d :]
+        f = phi(act, X @ W.T) @ a
+        per = jnp.logaddexp(0.0, -y * f) if loss == "logistic" else 0.5 * (f - y) ** 2
+        return jnp.mean(per)
+
+    grad = jax.jit(jax.grad(objective))
+    mask = np.ones(m * d + m)
+    mask[m * d :] = 1.0 if train_a else 0.0
+    rhs = lambda t, th: -np.asarray(grad(jnp.asarray(th))) * mask  # noqa: E731
+    th0 = np.concatenate([p.W0.ravel(), p.a])
+    sol = integrate.solve_ivp(rhs, (0.0, T), th0, method="DOP853", rtol=1e-12, atol=1e-14)
+    return sol.y[: m * d, -1].reshape(m, d), sol.y[m * d :, -1]
+
+
+SMALL = {"kind": "gaussian", "n": 5, "d": 8, "labels": {"kind": "sign"}}
+
+
+@pytest.mark.parametrize("train_a", [False, True])
+def test_smooth_leaky_relu_logistic_matches_fullspace_solve(train_a):
+    act = {"activation": "smooth_leaky_relu", "slope": 0.2, "smoothing": 2.0, "width": 3}
+    for T in [0.5, 5.0, 50.0]:
+        config = flow_config(
+            data=SMALL, model=act | {"train_second_layer": train_a},
+            train={"loss": "logistic", "time": T}, init={"scale": 2.0},
+        )  # fmt: skip
+        result = train(config)
+        W_ref, a_ref = fullspace_flow(
+            result.problem, Activation.of(config.model), "logistic", T, train_a
+        )
+        assert relative(result.W, W_ref) < 1e-7, T
+        assert relative(result.a, a_ref) < 1e-7, T
+
+
+def test_leaky_relu_logistic_events_match_fullspace_solve():
+    # The event-driven integrator (log time, switches located by root finding) against a
+    # full-space solve that steps through the kinks with its own error control. Up to T = 6
+    # this run crosses six kinks and slides on none (a full-space solver would chatter there).
+    config = flow_config(
+        data=SMALL | {"n": 6}, model={"activation": "leaky_relu", "slope": 0.1, "width": 4},
+        train={"loss": "logistic", "time": 6.0}, init={"scale": 3.0}, seed=4,
+    )  # fmt: skip
+    result = train(config)
+    assert len(result.events) == 6 and (result.events.kind == "cross").all()
+    W_ref, _ = fullspace_flow(result.problem, Activation.of(config.model), "logistic", 6.0, False)
+    assert relative(result.W, W_ref) < 1e-6
+
+
+def test_logistic_flow_reaches_huge_times_in_bounded_steps():
+    config = flow_config(
+        data=SMALL | {"n": 6}, model={"activation": "leaky_relu", "width": 4},
+        train={"loss": "logistic", "time": 1e30, "steps": 100}, init={"scale": 3.0},
+    )  # fmt: skip
+    result = train(config)
+    assert result.summary["flow_time"] == pytest.approx(1e30, rel=1e-9)
+    assert result.summary["status"] == "max_time"
+    assert result.summary["solver_steps"] < 5000
+    assert result.summary["accuracy"] == 1.0
+    assert result.summary["loss"] < 1e-25
+    assert np.all(np.diff(result.history.loss) <= 1e-12 * result.history.loss[:-1])
+    assert result.history.time.iloc[-1] == pytest.approx(1e30, rel=1e-9)
+
+
+def test_tol_stops_at_the_loss():
+    config = flow_config(train={"tol": 1e-3}, seed=1)
+    result = train(config)
+    assert result.summary["status"] == "converged"
+    assert result.summary["loss"] == pytest.approx(1e-3, rel=1e-9)
+
+
+def test_linear_network_matches_closed_form():
+    # f = a^T W x with a fixed: e(t) = expm(-|a|^2 K t / n) e0 and W(t) = W0 - a u(t)^T X,
+    # u(t) = (|a|^2 K)^-1 (e0 - e(t)); at t = inf the min-norm linear interpolator.
+    config = flow_config(
+        data={"kind": "gaussian", "n": 6, "d": 12}, model={"activation": "linear", "width": 3}
+    )
+    p = make_problem(config)
+    A2, n = p.a @ p.a, p.n
+    e0 = p.P0 @ p.a - p.y
+    for T in [0.1, 1.0, np.inf]:
+        result = train(config.model_copy(update={"train": config.train.model_copy(
+            update={"time": T})}), p)  # fmt: skip
+        if np.isinf(T):
+            ref = MinNormLinear().fit(p.K, p.P0, p.a, p.y).C_
+        else:
+            e = linalg.expm(-A2 * p.K * T / n) @ e0
+            ref = -np.outer(p.a, np.linalg.solve(A2 * p.K, e0 - e))
+        assert relative(result.C, ref) < 1e-10, T
+        assert len(result.events) == 0
+
+
+def test_gd_converges_to_the_flow_at_least_linearly():
+    base = {
+        "data": {"kind": "gaussian", "n": 8, "d": 200, "sample": "gram", "labels": {}},
+        "model": {"width": 8},
+        "init": {"scale": 1.0},
+        "train": {"loss": "square", "tol": 1e-24},
+    }
+    flow = train(validate(base | {"train": base["train"] | {"optimizer": "gradient_flow"}}))
+    assert flow.summary["status"] == "converged"
+    p = flow.problem
+    # lr factors 0.05 .. 0.003: below the larger steps' pre-asymptotic regime, where GD's
+    # overshoots at this run's 17 switches and slides are not yet small.
+    lr0 = 0.05 * p.n / np.linalg.eigvalsh(p.K).max()
+    gaps = []
+    for k in range(5):
+        lr = lr0 / 2**k
+        gd = train(validate(base | {"train": base["train"] | {"lr": lr, "steps": 400_000}}), p)
+        assert gd.summary["status"] == "converged"
+        dist = np.sqrt(np.sum((gd.C - flow.C) * ((gd.C - flow.C) @ p.K)))
+        gaps.append(dist / np.sqrt(np.sum(flow.C * (flow.C @ p.K))))
+    ratios = np.array(gaps[:-1]) / np.array(gaps[1:])
+    assert np.all(ratios > 1.8), gaps  # halving lr at least (about) halves the gap
+
+
+@pytest.mark.parametrize(
+    "train,message",
+    [
+        ({"momentum": 0.9}, "train.momentum: gradient_flow takes no momentum"),
+        ({"schedule": "cosine"}, "train.schedule: gradient_flow takes no schedule"),
+        ({"loss": "hinge"}, "train.loss: gradient_flow does not support the hinge loss"),
+        ({"dtype": "float32"}, "train.dtype: gradient_flow runs in float64"),
+        ({"optimizer": "gd", "time": 3.0}, "train.time: only gradient_flow has a flow time"),
+        ({"time": -1.0}, "train.time"),
+    ],
+)
+def test_invalid_flow_settings_are_one_line_errors(train, message):
+    raw = {"train": {"optimizer": "gradient_flow"} | train}
+    with pytest.raises(ConfigError, match=message) as info:
+        validate(raw)
+    assert "\n" not in str(info.value)
+
+
+def test_flow_from_zero_init_with_a_kink_is_an_error():
+    raw = {"train": {"optimizer": "gradient_flow"}, "init": {"base": "zero"}}
+    with pytest.raises(ConfigError, match="init.scale: gradient_flow with relu needs a nonzero"):
+        validate(raw)
