@@ -71,6 +71,9 @@ class SquarePath:
     def x_at(self, t):
         return np.asarray(t, float) - self.t0
 
+    def dt_dx(self, x):
+        return np.ones(np.shape(x))
+
 
 class LogTimePath:
     """Logistic or exponential loss: du/dt = l'(f0 - H u) / n, integrated in x = log(1 + t /
@@ -133,3 +136,6 @@ class LogTimePath:
 
     def x_at(self, t):
         return np.log1p(np.asarray(t, float) / self.t_s)
+
+    def dt_dx(self, x):
+        return self.t_s * np.exp(np.asarray(x, float))

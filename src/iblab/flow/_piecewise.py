@@ -62,10 +62,10 @@ def flow_piecewise(
     armed = np.ones((3, n, m), bool)  # cross, release up, release down: may fire at once
     out = FlowOutcome(C, 0.0, "max_time")
     records = _Records(np.asarray(record_times, float), on_record)
-    t, same_time, t_s = 0.0, 0, None
+    t, same_time, t_s, projections = 0.0, 0, None, {}
     while True:
         Z = pb.P0 + pb.K @ C.T
-        region = Region(pb.K, pb.a, D, S, gamma)
+        region = Region(pb.K, pb.a, D, S, gamma, projections)
         f0 = region.outputs(Z)
         if t_s is None:  # the log-time unit: the fastest time scale at the start
             t_s = len(y) / max(float(np.max(np.diag(region.H), initial=0.0)), 1e-300)
@@ -100,7 +100,7 @@ def flow_piecewise(
             break
         Z = pb.P0 + pb.K @ C.T
         r = _force(pb, region.outputs(Z))
-        direction = _switch(kind, i, j, D, S, r, pb)
+        direction = _switch(kind, i, j, D, S, r, pb, region)
         armed[:, i, j] = False
         out.events.append((t, i, j, direction, "slide" if direction == 0 else kind))
     out.C, out.time = C, t
@@ -117,7 +117,7 @@ def _force(pb: _Problem, f):
     return -pb.y * mag / len(f)
 
 
-def _switch(kind, i, j, D, S, r, pb: _Problem) -> int:
+def _switch(kind, i, j, D, S, r, pb: _Problem, region: Region) -> int:
     """Apply an event to (D, S) in place; the direction: +1 to the upper side, -1 to the lower
     side, 0 held on the kink (sliding)."""
     if kind == "release_up" or kind == "release_down":
@@ -125,10 +125,9 @@ def _switch(kind, i, j, D, S, r, pb: _Problem) -> int:
         D[i, j] = 1.0 if kind == "release_up" else pb.gamma
         return 1 if kind == "release_up" else -1
     new = pb.gamma if D[i, j] == 1.0 else 1.0
-    D2 = D.copy()
-    D2[i, j] = new
-    trial = Region(pb.K, pb.a, D2, S, pb.gamma)
-    velocity = pb.K[i] @ trial.coef_delta_column(r, j)  # dZ_ij/dt on the other side
+    slopes = region.Dt[:, j].copy()
+    slopes[i] = new
+    velocity = pb.K[i] @ region.coef_delta_column(r, j, slopes)  # dZ_ij/dt on the other side
     side = 1.0 if new == 1.0 else -1.0
     if velocity * side > 0:  # the other side carries the entry on: it crosses
         D[i, j] = new
@@ -169,7 +168,8 @@ def _values(region: Region, path, Z0, pb: _Problem, xs):
         F[:, -1 - 2 * ns : -1] += THETA_SLACK
     if pb.gamma == 1.0:  # linear: no kink
         F[:, : Z0.size] = np.inf
-    dZ = np.matmul(K, region.coef_delta(R)) * region.side
+    dZ = np.matmul(K, region.coef_delta(R)) * region.side  # d(side Z)/dt
+    dZ *= path.dt_dx(xs)[:, None, None]
     return F, dZ.reshape(len(xs), -1)
 
 
@@ -228,6 +228,9 @@ def _first_in(region, path, Z0, pb, xa, xb, Fa, Fb, dG):
     )
     if not np.isfinite(xb):
         dips = dips[:0]
+    elif len(dips):  # look closer only where the cubic through the ends dips towards 0
+        low = _hermite_min(Fa[dips], Fb[dips], dG[0, dips], dG[1, dips], xb - xa)
+        dips = dips[low < 0.5 * np.minimum(Fa[dips], Fb[dips])]
     for k in dips:
         g = lambda x, k=k: _one(region, path, Z0, pb, x, k)  # noqa: E731
         low = optimize.minimize_scalar(g, bounds=(xa, xb), method="bounded")
@@ -256,6 +259,14 @@ def _first_in(region, path, Z0, pb, xa, xb, Fa, Fb, dG):
     return min(roots) if roots else None
 
 
+def _hermite_min(fa, fb, da, db, h, samples=17):
+    """Smallest value of the cubic Hermite interpolants on [0, h] (sampled), elementwise."""
+    s = np.linspace(0.0, 1.0, samples)[:, None]
+    h00, h10 = 2 * s**3 - 3 * s**2 + 1, s**3 - 2 * s**2 + s
+    h01, h11 = -2 * s**3 + 3 * s**2, s**3 - s**2
+    return (h00 * fa + h10 * h * da + h01 * fb + h11 * h * db).min(axis=0)
+
+
 def _one(region: Region, path, Z0, pb: _Problem, x, k):
     """Event function k at one x: O(n^2) for an entry, not the O(n^2 m) of all of them."""
     kind, i, j = region.describe(k)
@@ -264,8 +275,7 @@ def _one(region: Region, path, Z0, pb: _Problem, x, k):
         return region.side[i, j] * (Z0[i, j] + pb.K[i] @ region.coef_delta_column(u, j))
     if kind == "tol":
         return float(path.loss([x])[0]) - pb.tol
-    entries = region.sliding_entries()
-    theta = region.theta(path.r([x]))[0][entries.index((i, j))]
+    theta = region.theta_entry(path.r([x])[0], i, j)
     theta = 0.5 * (1 + pb.gamma) if np.isnan(theta) else theta
     value = 1.0 - theta if kind == "release_up" else theta - pb.gamma
     return value + THETA_SLACK

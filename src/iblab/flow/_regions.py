@@ -23,19 +23,27 @@ from scipy import linalg
 class Region:
     """The affine dynamics of one region (all arrays float64)."""
 
-    def __init__(self, K, a, D, S, gamma: float):
+    def __init__(self, K, a, D, S, gamma: float, projections: dict | None = None):
+        """projections: a cache {sliding points: K_SS^-1 K_S,:} shared between regions."""
         self.K, self.a, self.gamma = K, a, gamma
         self.D, self.S = D, S
         self.Dt = np.where(S, 0.0, D)
         Da = self.Dt * a
         H = K * (Da @ Da.T)
+        cache = {} if projections is None else projections
         self.sliding: list[tuple[int, np.ndarray, np.ndarray]] = []  # (j, points, M_j)
         for j in np.flatnonzero(S.any(axis=0)):
             idx = np.flatnonzero(S[:, j])
-            M = linalg.solve(K[np.ix_(idx, idx)], K[idx], assume_a="pos")  # K_SS^-1 K_S: (s, n)
+            key = idx.tobytes()
+            if key not in cache:  # K_SS^-1 K_S,: (s, n)
+                cache[key] = linalg.solve(K[np.ix_(idx, idx)], K[idx], assume_a="pos")
+            M = cache[key]
             H -= a[j] ** 2 * np.outer(self.Dt[:, j], self.Dt[:, j]) * (K[:, idx] @ M)
             self.sliding.append((int(j), idx, M))
         self.H = 0.5 * (H + H.T)
+        self.entries = [(int(i), j) for j, idx, _ in self.sliding for i in idx]
+        self._where = {e: (k, j) for k, (j, idx, M) in enumerate(self.sliding) for e in
+                       [(int(i), j) for i in idx]}  # fmt: skip
         self.side = np.where(D == 1.0, 1.0, -1.0)  # +1 above the kink, -1 below
 
     # ---- moves
@@ -47,12 +55,14 @@ class Region:
             Ct[..., idx, j] += self.a[j] * ((v * self.Dt[:, j]) @ M.T)
         return Ct
 
-    def coef_delta_column(self, v, j: int):
-        """Column j of coef_delta(v) for one v (n,): the change of C_j (n,)."""
-        col = -self.a[j] * self.Dt[:, j] * v
+    def coef_delta_column(self, v, j: int, slopes=None):
+        """Column j of coef_delta(v) for one v (n,): the change of C_j (n,). slopes (n,)
+        replaces D~_j (to try a switch without building a region)."""
+        d = self.Dt[:, j] if slopes is None else slopes
+        col = -self.a[j] * d * v
         for jj, idx, M in self.sliding:
             if jj == j:
-                col[idx] += self.a[j] * (M @ (v * self.Dt[:, j]))
+                col[idx] += self.a[j] * (M @ (v * d))
         return col
 
     def outputs(self, Z):
@@ -65,10 +75,17 @@ class Region:
         return self.side.size + 2 * self.n_sliding() + 1
 
     def n_sliding(self) -> int:
-        return sum(len(idx) for _, idx, _ in self.sliding)
+        return len(self.entries)
 
     def sliding_entries(self) -> list[tuple[int, int]]:
-        return [(int(i), j) for j, idx, _ in self.sliding for i in idx]
+        return self.entries
+
+    def theta_entry(self, r, i: int, j: int) -> float:
+        """theta of one sliding entry for one r (n,); nan when r_i = 0."""
+        k, _ = self._where[(i, j)]
+        _, idx, M = self.sliding[k]
+        row = M[int(np.flatnonzero(idx == i)[0])]
+        return -(row @ (r * self.Dt[:, j])) / r[i] if r[i] != 0 else np.nan
 
     def theta(self, r):
         """Filippov weights of the sliding entries (..., n_sliding), in sliding_entries order;
@@ -89,9 +106,9 @@ class Region:
         Z (..., n, m), r (..., n), loss (...)."""
         g = np.where(self.S, np.inf, self.side * Z).reshape(Z.shape[:-2] + (-1,))
         th = np.nan_to_num(self.theta(r), nan=0.5 * (1 + self.gamma))
-        return np.concatenate(
-            [g, 1.0 - th, th - self.gamma, (np.asarray(loss) - tol)[..., None]], axis=-1
-        )
+        # tol = 0 is no event: a loss of exactly 0 is only float64 underflow.
+        stop = (np.asarray(loss) - tol) if tol > 0 else np.full(np.shape(loss), np.inf)
+        return np.concatenate([g, 1.0 - th, th - self.gamma, stop[..., None]], axis=-1)
 
     def describe(self, k: int) -> tuple[str, int, int]:
         """What function k is: ('cross' | 'release_up' | 'release_down' | 'tol', i, j)."""
