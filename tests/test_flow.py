@@ -4,11 +4,15 @@ sliding example, an independent full-space ODE solve, and GD in its small-step l
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
 from scipy import integrate, linalg, optimize
+from typer.testing import CliRunner
 
-from iblab import Config, ConfigError, make_problem, train
+from iblab import Config, ConfigError, make_problem, store, train, train_many
 from iblab.activations import Activation, phi
+from iblab.cli import app
 from iblab.config import validate
 from iblab.problem import Problem
 from iblab.references import MinNormLinear, PatternQP
@@ -249,3 +253,60 @@ def test_flow_from_zero_init_with_a_kink_is_an_error():
     raw = {"train": {"optimizer": "gradient_flow"}, "init": {"base": "zero"}}
     with pytest.raises(ConfigError, match="init.scale: gradient_flow with relu needs a nonzero"):
         validate(raw)
+
+
+FLOW_RUN = {
+    "data": {"kind": "gaussian", "n": 10, "d": 300, "sample": "gram"},
+    "model": {"width": 8},
+    "init": {"scale": 1.0},
+    "train": {"optimizer": "gradient_flow", "loss": "square"},
+    "record": {"per_decade": 3, "spectrum": True},
+}
+
+
+def test_history_has_time_and_gd_figures_and_events_log():
+    result = train(validate(FLOW_RUN))
+    gd = train(validate(FLOW_RUN | {"train": {"lr": 0.01, "steps": 5}}))
+    h = result.history
+    assert list(h.columns[:3]) == ["step", "time", "events"]
+    assert set(gd.history.columns) - {"init_scale"} <= set(h.columns)
+    assert h.time.iloc[0] == 0 and np.all(np.diff(h.time) > 0) and np.isinf(h.time.iloc[-1])
+    assert h.events.is_monotonic_increasing and h.events.iloc[-1] == len(result.events)
+    assert list(result.events.columns) == ["time", "point", "neuron", "direction", "kind"]
+    assert result.events.time.is_monotonic_increasing
+    # The last switch is the stabilisation time, and no switch happens after it.
+    assert result.summary["stabilization_time"] == result.events.time.iloc[-1]
+
+
+def test_same_config_same_flow_whatever_it_is_batched_with():
+    alone = train(validate(FLOW_RUN))
+    others = [validate(FLOW_RUN | {"seed": s}) for s in (1, 2)]
+    gd = validate(FLOW_RUN | {"train": {"lr": 0.01, "steps": 5}})
+    batched = train_many([others[0], gd, validate(FLOW_RUN), others[1]])[2]
+    np.testing.assert_array_equal(batched.C, alone.C)
+    pd.testing.assert_frame_equal(batched.events, alone.events)
+
+
+def test_flow_runs_in_a_sweep_and_the_store_keeps_its_events(tmp_path):
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump({"base": FLOW_RUN, "grid": {"data.d": [300, 3000]}}))
+    result = CliRunner().invoke(app, ["sweep", str(sweep), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    runs = store.query(tmp_path / "out", "SELECT run_id, events, status FROM runs")
+    events = store.query(tmp_path / "out", "SELECT run_id, count(*) AS k FROM events GROUP BY 1")
+    assert len(runs) == 2 and (runs.status == "converged").all()
+    merged = runs.merge(events, on="run_id")
+    assert (merged.events == merged.k).all()
+    history = store.load(tmp_path / "out").history
+    assert "time" in history and history.groupby("run_id").time.max().eq(np.inf).all()
+
+
+def test_cli_run_writes_events(tmp_path):
+    path = tmp_path / "flow.yaml"
+    path.write_text(yaml.safe_dump(FLOW_RUN))
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_parquet(tmp_path / "out" / "events.parquet")) > 0
+    bad = CliRunner().invoke(app, ["run", str(path), "--set", "train.momentum=0.5"])
+    assert bad.exit_code == 2
+    assert bad.output.strip().count("\n") == 0 and "train.momentum" in bad.output

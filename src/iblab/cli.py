@@ -40,7 +40,8 @@ def run(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Directory for history and summary.")] = None,
 ) -> None:
-    """Train one run; print its summary; write history.parquet and summary.json to OUT."""
+    """Train one run; print its summary; write history.parquet and summary.json (and, for
+    gradient flow, events.parquet) to OUT."""
     from iblab import engine
     from iblab.config import Config, ConfigError
     from iblab.data import make_problem
@@ -72,7 +73,11 @@ def run(
         result.history.to_parquet(out / "history.parquet", index=False)
         summary = {"config": cfg.to_dict(), "summary": result.summary}
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-        console.print(f"wrote {out / 'history.parquet'} and {out / 'summary.json'}")
+        written = ["history.parquet", "summary.json"]
+        if result.events is not None:  # gradient flow: every activation switch
+            result.events.to_parquet(out / "events.parquet", index=False)
+            written.append("events.parquet")
+        console.print(f"wrote {', '.join(str(out / name) for name in written)}")
 
 
 def _print_summary(summary: dict) -> None:

@@ -74,7 +74,9 @@ def train_flow(config: Config, problem: Problem):
             coefs.append(np.asarray(rec.pop("C")))
             seconds.append(np.asarray(rec.pop("a")))
         rec.pop("step")
-        rows.append({"time": t, "events": n_events} | {k: np.asarray(v) for k, v in rec.items()})
+        rows.append(
+            {"time": t, "events": n_events} | {k: np.asarray(v).item() for k, v in rec.items()}
+        )
 
     p = problem
     if is_piecewise(config):
