@@ -310,3 +310,11 @@ def test_cli_run_writes_events(tmp_path):
     bad = CliRunner().invoke(app, ["run", str(path), "--set", "train.momentum=0.5"])
     assert bad.exit_code == 2
     assert bad.output.strip().count("\n") == 0 and "train.momentum" in bad.output
+
+
+def test_gd_configs_keep_their_identity_and_flow_configs_round_trip():
+    assert "time" not in validate({}).to_dict()["train"]  # run ids of GD runs are unchanged
+    for train_part in [{"optimizer": "gradient_flow"}, {"optimizer": "gradient_flow", "time": 2.5}]:
+        config = validate({"train": train_part})
+        assert validate(config.to_dict()) == config
+    assert validate({"train": {"optimizer": "gradient_flow"}}).train.flow_time == np.inf

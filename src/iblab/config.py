@@ -232,7 +232,7 @@ class TrainConfig(_Strict):
     loss: Literal["square", "logistic", "exponential", "hinge"] = "square"
     optimizer: Literal["gd", "sgd", "gradient_flow"] = "gd"
     lr: float = Field(0.1, gt=0.0)
-    time: float = Field(math.inf, gt=0.0)
+    time: float | None = Field(None, gt=0.0)  # gradient_flow only; None: .inf
     schedule: Literal["constant", "loss_normalized", "inverse_time", "cosine"] = "constant"
     lr_max: float | None = Field(None, gt=0.0)
     decay_steps: float = Field(1000.0, gt=0.0)
@@ -256,12 +256,17 @@ class TrainConfig(_Strict):
             raise ValueError("train.batch_size: sgd needs a batch size")
         if self.optimizer == "gradient_flow":
             self._check_flow()
-        elif "time" in self.model_fields_set:
+        elif self.time is not None:
             raise ValueError(
                 f"train.time: only gradient_flow has a flow time (optimizer {self.optimizer!r} "
                 "runs for train.steps)"
             )
         return self
+
+    @property
+    def flow_time(self) -> float:
+        """The flow time to integrate to (inf when `time` is not given)."""
+        return math.inf if self.time is None else self.time
 
     def _check_flow(self) -> None:
         """Options that have no meaning for the exact flow are errors, not silently ignored."""
@@ -348,7 +353,10 @@ class Config(_Strict):
         return validate(raw)
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        out = self.model_dump(mode="json")
+        if out["train"]["time"] is None:  # GD configs keep the identity they had before it
+            del out["train"]["time"]
+        return out
 
     def fingerprint(self, *parts: str) -> str:
         """SHA-256 of the canonical JSON of the named parts (all parts when none named)."""

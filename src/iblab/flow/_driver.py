@@ -37,7 +37,7 @@ def time_unit(p: Problem, act: Activation) -> float:
 def record_times(config: Config, unit: float) -> np.ndarray:
     """0, then `per_decade` geometrically spaced flow times per decade from unit / 100 up to
     (not including) the end time (1e300 for time = inf)."""
-    end = min(config.train.time, T_MAX)
+    end = min(config.train.flow_time, T_MAX)
     lo = 1e-2 * unit
     if end <= lo:
         return np.zeros(1)
@@ -81,7 +81,7 @@ def train_flow(config: Config, problem: Problem):
     p = problem
     if is_piecewise(config):
         out = flow_piecewise(
-            p.K, p.P0, p.a, p.y, loss=tc.loss, gamma=act.gamma, time=tc.time, tol=tc.tol,
+            p.K, p.P0, p.a, p.y, loss=tc.loss, gamma=act.gamma, time=tc.flow_time, tol=tc.tol,
             max_events=tc.steps, record_times=times,
             on_record=lambda t, C, k: take(t, C.T, p.a, k),
         )  # fmt: skip
@@ -90,7 +90,7 @@ def train_flow(config: Config, problem: Problem):
     else:
         t_rec, Ct, A, status, evaluate, solver_steps = flow_smooth(
             p.K, p.P0, p.a, p.y, activation=act, loss=tc.loss,
-            train_second_layer=config.model.train_second_layer, time=tc.time, tol=tc.tol,
+            train_second_layer=config.model.train_second_layer, time=tc.flow_time, tol=tc.tol,
             max_steps=max(tc.steps, 1), record_times=times, t_s=unit,
         )  # fmt: skip
         for t, c, a_t in zip(t_rec, Ct, A, strict=True):
