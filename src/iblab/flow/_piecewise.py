@@ -159,18 +159,18 @@ class _Records:
 
 def _values(region: Region, path, Z0, pb: _Problem, xs):
     """Event functions (T, F) and the derivative sign of the crossing functions (T, n m)."""
-    K = pb.K
     U, R = path.du(xs), path.r(xs)
-    Zs = Z0 + np.matmul(K, region.coef_delta(U))
+    T = len(xs)
+    moves = np.matmul(pb.K, region.coef_delta(np.concatenate([U, R])))  # Z - Z0 and dZ/dt
+    Zs = Z0 + moves[:T]
     F = region.functions(Zs, R, path.loss(xs), pb.tol)
     ns = region.n_sliding()
     if ns:
         F[:, -1 - 2 * ns : -1] += THETA_SLACK
     if pb.gamma == 1.0:  # linear: no kink
         F[:, : Z0.size] = np.inf
-    dZ = np.matmul(K, region.coef_delta(R)) * region.side  # d(side Z)/dt
-    dZ *= path.dt_dx(xs)[:, None, None]
-    return F, dZ.reshape(len(xs), -1)
+    dZ = moves[T:] * region.side * path.dt_dx(xs)[:, None, None]  # d(side Z)/dx
+    return F, dZ.reshape(T, -1)
 
 
 def _armed_mask(region: Region, armed) -> np.ndarray:
