@@ -318,3 +318,11 @@ def test_gd_configs_keep_their_identity_and_flow_configs_round_trip():
         config = validate({"train": train_part})
         assert validate(config.to_dict()) == config
     assert validate({"train": {"optimizer": "gradient_flow"}}).train.flow_time == np.inf
+
+
+def test_square_loss_without_an_exact_limit_needs_a_time_or_tol():
+    raw = {"model": {"activation": "smooth_leaky_relu"}, "train": {"optimizer": "gradient_flow"}}
+    with pytest.raises(ConfigError, match="train.time: gradient_flow of the square loss"):
+        validate(raw)
+    validate(raw | {"train": raw["train"] | {"tol": 1e-12}})
+    validate(raw | {"train": raw["train"] | {"time": 10.0}})

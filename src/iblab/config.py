@@ -329,6 +329,15 @@ class Config(_Strict):
             raise ValueError(f"train.batch_size: {bs} is larger than data.n = {n}")
         zero_init = self.init.scale == 0 or self.init.base == "zero"
         piecewise = self.model.activation in ("relu", "leaky_relu")
+        tc = self.train
+        if tc.optimizer == "gradient_flow" and not self.event_driven_flow:
+            if tc.loss == "square" and tc.time is None and tc.tol == 0:
+                raise ValueError(
+                    "train.time: gradient_flow of the square loss with this model "
+                    f"({self.model.activation}, train_second_layer="
+                    f"{self.model.train_second_layer}) has no exact t -> inf limit; give a "
+                    "finite train.time or train.tol > 0"
+                )
         if self.train.optimizer == "gradient_flow" and zero_init and piecewise:
             raise ValueError(
                 f"init.scale: gradient_flow with {self.model.activation} needs a nonzero "
@@ -336,6 +345,13 @@ class Config(_Strict):
                 "flow is not defined); use init.scale > 0 or a smooth activation"
             )
         return self
+
+    @property
+    def event_driven_flow(self) -> bool:
+        """Whether gradient_flow follows this model exactly, switch by switch (relu,
+        leaky_relu or linear with a fixed second layer), rather than by the ODE solver."""
+        kind = self.model.activation
+        return kind in ("relu", "leaky_relu", "linear") and not self.model.train_second_layer
 
     # ---- loading and identity
 

@@ -8,6 +8,6 @@ located to about machine precision and kept in `TrainResult.events`. Everything 
 through an adaptive ODE solver on the Gram-space state (`_smooth`, diffrax).
 """
 
-from iblab.flow._driver import is_piecewise, record_times, train_flow
+from iblab.flow._driver import record_times, train_flow
 
-__all__ = ["is_piecewise", "record_times", "train_flow"]
+__all__ = ["record_times", "train_flow"]

@@ -21,12 +21,6 @@ from iblab.problem import Problem
 EVENT_COLUMNS = ["time", "point", "neuron", "direction", "kind"]
 
 
-def is_piecewise(config: Config) -> bool:
-    """Whether the event-driven integrator applies (else the general ODE solver)."""
-    kind = config.model.activation
-    return kind in ("relu", "leaky_relu", "linear") and not config.model.train_second_layer
-
-
 def time_unit(p: Problem, act: Activation) -> float:
     """The fastest time scale at the start, n / max_i H_ii (H_ii = K_ii sum_j a_j^2 phi'^2)."""
     slopes = np.asarray(dphi(act, p.P0))
@@ -79,7 +73,7 @@ def train_flow(config: Config, problem: Problem):
         )
 
     p = problem
-    if is_piecewise(config):
+    if config.event_driven_flow:
         out = flow_piecewise(
             p.K, p.P0, p.a, p.y, loss=tc.loss, gamma=act.gamma, time=tc.flow_time, tol=tc.tol,
             max_events=tc.steps, record_times=times,

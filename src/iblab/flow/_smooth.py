@@ -5,9 +5,11 @@ controller (rtol 1e-12).
 The variable is x = t for the square loss and x = log(1 + t / t_s) for the classification
 losses, whose flow slows like 1/t: dtheta/dx = (t_s + t) dtheta/dt, with (t_s + t) l'(f)
 formed in logs so that flow times of 1e30 and beyond take a bounded number of steps. The run
-stops at the end time, when the loss reaches tol, or, with time = inf and the square loss,
-at a steady state. For relu and leaky_relu with a trained second layer the right-hand side
-has kinks; the solver steps through them with its error control (no event location).
+stops at the end time or when the loss reaches tol (the square loss with time = inf needs
+tol > 0: this solver has no exact t -> inf limit). For relu and leaky_relu with a trained
+second layer the right-hand side has kinks; the solver steps through them with its error
+control (no event location), and where the flow slides along a kink it stalls: the run then
+ends with status max_steps at the last record it reached.
 """
 
 from __future__ import annotations
@@ -59,14 +61,6 @@ def _solver(act: Activation, loss: str, train_a: bool, max_steps: int):
 
     @jax.jit
     def solve(state0, args, x1, xs):
-        steady = diffrax.steady_state_event(rtol=1e-14, atol=1e-300)
-
-        def cond(t, y, args, **kw):
-            done = stop(t, y, args, **kw)
-            if not log_time:
-                done = done | steady(t, y, args, terms=term, **kw)
-            return done
-
         return diffrax.diffeqsolve(
             term,
             diffrax.Dopri8(),
@@ -77,7 +71,7 @@ def _solver(act: Activation, loss: str, train_a: bool, max_steps: int):
             args=args,
             saveat=diffrax.SaveAt(ts=xs, t1=True, dense=True),
             stepsize_controller=diffrax.PIDController(rtol=1e-12, atol=1e-14),
-            event=diffrax.Event(cond),
+            event=diffrax.Event(stop),
             max_steps=max_steps,
             throw=False,
         )
@@ -94,35 +88,36 @@ def flow_smooth(K, P0, a, y, *, activation: Activation, loss: str, train_second_
     n, m = P0.shape
     f64 = lambda v: jnp.asarray(v, jnp.float64)  # noqa: E731
     to_x = (lambda t: np.log1p(np.asarray(t, float) / t_s)) if log_time else np.asarray
-    end = min(time, T_MAX) if log_time else time
-    x1 = float(to_x(end)) if math.isfinite(end) else 1e300
+    x1 = float(to_x(min(time, T_MAX)))
     times = np.asarray(record_times, float)
     xs = to_x(times)
     state0 = (jnp.zeros((n, m), jnp.float64), f64(a))
     args = (f64(K), f64(P0), f64(y), f64(math.log(t_s)), f64(tol))
     sol = solve(state0, args, f64(x1), f64(xs))
-    x_stop = float(sol.ts[-1])
-    keep = np.asarray(xs) < x_stop
-    Ct = np.concatenate([np.asarray(sol.ys[0][:-1])[keep], np.asarray(sol.ys[0][-1:])])
-    A = np.concatenate([np.asarray(sol.ys[1][:-1])[keep], np.asarray(sol.ys[1][-1:])])
-    t_stop = float(t_s * math.expm1(x_stop)) if log_time else x_stop
     import diffrax
 
+    ts, Ct, A = (np.asarray(v) for v in (sol.ts, *sol.ys))
+    reached = np.isfinite(ts)  # diffrax leaves the saves it did not reach at inf
+    finite = reached & np.isfinite(Ct).all(axis=(1, 2)) & np.isfinite(A).all(axis=1)
     if sol.result == diffrax.RESULTS.event_occurred:
         status = "converged"
     elif sol.result == diffrax.RESULTS.successful:
         status = "max_time"
-    else:
+    else:  # max_steps (e.g. stalled where a relu kink slides): end at the last state reached
         status = "max_steps"
-    if not np.isfinite(Ct).all() or not np.isfinite(A).all():
+    if not finite[reached].all():
         status = "diverged"
-    out_times = np.concatenate([times[keep], [t_stop]])
+    last = np.flatnonzero(finite)[-1]
+    keep = np.flatnonzero(finite[:-1] & (ts[:-1] < ts[last]))
+    rows = np.concatenate([keep, [last]])
+    x_rows = ts[rows]
+    t_rows = t_s * np.expm1(x_rows) if log_time else x_rows
 
     def evaluate(t):
         value = sol.evaluate(f64(float(to_x(t))))
         return np.asarray(value[0]), np.asarray(value[1])
 
-    return out_times, Ct, A, status, evaluate, int(sol.stats["num_steps"])
+    return t_rows, Ct[rows], A[rows], status, evaluate, int(sol.stats["num_steps"])
 
 
 def engine_state(Ct, a, index: int) -> engine.State:
