@@ -119,7 +119,11 @@ def fullspace_flow(p: Problem, act: Activation, loss: str, T: float, train_a: bo
     def objective(theta):
         W, a = theta[: m * d].reshape(m, d), theta[m * d :]
         f = phi(act, X @ W.T) @ a
-        per = jnp.logaddexp(0.0, -y * f) if loss == "logistic" else 0.5 * (f - y) ** 2
+        per = {
+            "logistic": lambda: jnp.logaddexp(0.0, -y * f),
+            "exponential": lambda: jnp.exp(-y * f),
+            "square": lambda: 0.5 * (f - y) ** 2,
+        }[loss]()
         return jnp.mean(per)
 
     grad = jax.jit(jax.grad(objective))
@@ -162,6 +166,16 @@ def test_leaky_relu_logistic_events_match_fullspace_solve():
     assert len(result.events) == 6 and (result.events.kind == "cross").all()
     W_ref, _ = fullspace_flow(result.problem, Activation.of(config.model), "logistic", 6.0, False)
     assert relative(result.W, W_ref) < 1e-6
+
+
+@pytest.mark.parametrize("loss", ["exponential", "logistic"])
+def test_linear_network_classification_matches_fullspace_solve(loss):
+    config = flow_config(
+        data=SMALL, model={"activation": "linear", "width": 3}, train={"loss": loss, "time": 30.0}
+    )
+    result = train(config)
+    W_ref, _ = fullspace_flow(result.problem, Activation.of(config.model), loss, 30.0, False)
+    assert relative(result.W, W_ref) < 1e-8
 
 
 def test_logistic_flow_reaches_huge_times_in_bounded_steps():
