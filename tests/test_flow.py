@@ -340,3 +340,61 @@ def test_square_loss_without_an_exact_limit_needs_a_time_or_tol():
         validate(raw)
     validate(raw | {"train": raw["train"] | {"tol": 1e-12}})
     validate(raw | {"train": raw["train"] | {"time": 10.0}})
+
+
+def random_problem(seed, n, d, m, classification):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)) / np.sqrt(d)
+    W0 = rng.standard_normal((m, d)) / np.sqrt(d)
+    a = rng.choice([-1.0, 1.0], m) / np.sqrt(m)
+    y = np.sign(rng.standard_normal(n)) if classification else rng.standard_normal(n)
+    return Problem.from_arrays(X, y, W0, a)
+
+
+def numpy_gd(p: Problem, loss: str, T: float, lr: float) -> np.ndarray:
+    """Plain full-space GD on relu with a fixed second layer, to time T: W (m, d)."""
+    X, y, a, W = p.X, p.y, p.a, p.W0.copy()
+    for _ in range(int(round(T / lr))):
+        Z = X @ W.T
+        f = np.maximum(Z, 0) @ a
+        r = (f - y) if loss == "square" else -y / (1 + np.exp(y * f))
+        W -= lr * (((r / len(y))[:, None] * (Z > 0)) * a).T @ X
+    return W
+
+
+@pytest.mark.parametrize(
+    "seed,loss,T,lr",
+    [
+        # A switch reversed at the same instant by another entry's release (seed 1).
+        (1, "logistic", 15.0, 1e-3),
+        # A release where a held point's residual passes through 0, between grid points.
+        (2, "square", 300.0, 4e-3),
+    ],
+)
+def test_interacting_switches_match_small_step_gd(seed, loss, T, lr):
+    p = random_problem(seed, 6, 8, 3, loss != "square")
+    config = flow_config(
+        data={"kind": "orthogonal", "n": 6, "d": 8}, model={"width": 3},
+        train={"loss": loss, "time": T},
+    )  # fmt: skip
+    result = train(config, p)
+    assert (result.events.kind != "cross").any()  # slides and releases happen here
+    assert relative(result.W, numpy_gd(p, loss, T, lr)) < 1e-3  # GD's own error is O(lr)
+
+
+def test_rounding_level_residuals_release_nothing():
+    # Once points are interpolated their residuals sit at rounding level; the last genuine
+    # switch of this run is at t = 1736.6, later "releases" would be noise.
+    p = random_problem(0, 6, 3, 4, False)
+    config = flow_config(data={"kind": "orthogonal", "n": 6, "d": 8}, model={"width": 4})
+    result = train(config, p)
+    assert result.summary["stabilization_time"] < 2000
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_more_points_on_a_kink_than_dimensions(seed):
+    # n > d: a neuron can hold more points on its kink than rank(K) (a singular K_SS).
+    config = flow_config(data={"kind": "gaussian", "n": 10, "d": 2}, model={"width": 5}, seed=seed)
+    result = train(config)
+    assert result.summary["status"] in ("converged", "max_time")
+    assert np.isfinite(result.C).all()

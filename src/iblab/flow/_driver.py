@@ -129,6 +129,6 @@ def _sign_changes(p: Problem, act: Activation, times, Ct, A, evaluate) -> pd.Dat
         for i, j in zip(*np.nonzero((Z[k] > 0) != (Z[k + 1] > 0)), strict=True):
             z = lambda t, i=i, j=j: p.P0[i, j] + p.K[i] @ evaluate(t)[0][:, j]  # noqa: E731
             lo, hi = float(times[k]), float(times[k + 1])
-            t = optimize.brentq(z, lo, hi, xtol=1e-300) if z(lo) * z(hi) < 0 else hi
+            t = optimize.brentq(z, lo, hi, xtol=4e-16 * hi) if z(lo) * z(hi) < 0 else hi
             rows.append((t, int(i), int(j), 1 if Z[k + 1, i, j] > 0 else -1, "cross"))
     return pd.DataFrame(sorted(rows), columns=EVENT_COLUMNS)

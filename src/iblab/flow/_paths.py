@@ -32,7 +32,7 @@ class SquarePath:
         top = lam.max(initial=0.0)
         self.pos = lam > 1e-13 * top if top > 0 else np.zeros_like(lam, bool)
         self.n, self.lam, self.V, self.c = n, lam, V, V.T @ (f0 - y)
-        self.t0, self.x_end = t0, t_end - t0
+        self.t0, self.x0, self.x_end = t0, 0.0, t_end - t0
         if self.pos.any():
             fast, slow = n / lam[self.pos].max(), n / lam[self.pos].min()
             # 4 points per doubling, from a tenth of the fastest time scale until the slowest

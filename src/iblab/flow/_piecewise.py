@@ -21,9 +21,6 @@ from scipy import optimize
 from iblab.flow._paths import LogTimePath, SquarePath
 from iblab.flow._regions import Region
 
-# A sliding entry is released once its Filippov weight leaves [gamma, 1] by this much: weights
-# exactly on an end (e.g. theta = 0 for relu on orthogonal inputs) are not released by rounding.
-THETA_SLACK = 1e-12
 _SAME_TIME_LIMIT = 10_000  # events at one instant before giving up (a chattering boundary)
 
 
@@ -67,6 +64,7 @@ def flow_piecewise(
         Z = pb.P0 + pb.K @ C.T
         region = Region(pb.K, pb.a, D, S, gamma, projections)
         f0 = region.outputs(Z)
+        region.set_release_signs(_force(pb, f0))
         if t_s is None:  # the log-time unit: the fastest time scale at the start
             t_s = len(y) / max(float(np.max(np.diag(region.H), initial=0.0)), 1e-300)
         if loss == "square":
@@ -144,7 +142,9 @@ class _Records:
 
     def emit(self, path, x_hi, C0, region, n_events):
         """Records with time < path.time(x_hi), not yet emitted (x inside the latest chunk)."""
-        t_hi = float(path.time(min(x_hi, getattr(path, "x_settled", np.inf))))
+        if np.isinf(x_hi):  # the rest of a settled square-loss path: records stop there
+            x_hi = getattr(path, "x_settled", x_hi)
+        t_hi = float(path.time(x_hi))
         while self.next < len(self.times) and self.times[self.next] < t_hi:
             t = float(self.times[self.next])
             u = path.du(path.x_at([t]))[0]
@@ -164,11 +164,6 @@ def _values(region: Region, path, Z0, pb: _Problem, xs):
     moves = np.matmul(pb.K, region.coef_delta(np.concatenate([U, R])))  # Z - Z0 and dZ/dt
     Zs = Z0 + moves[:T]
     F = region.functions(Zs, R, path.loss(xs), pb.tol)
-    ns = region.n_sliding()
-    if ns:
-        F[:, -1 - 2 * ns : -1] += THETA_SLACK
-    if pb.gamma == 1.0:  # linear: no kink
-        F[:, : Z0.size] = np.inf
     dZ = moves[T:] * region.side * path.dt_dx(xs)[:, None, None]  # d(side Z)/dx
     return F, dZ.reshape(T, -1)
 
@@ -189,7 +184,7 @@ def _detect(region: Region, path, Z0, pb: _Problem, armed, emit):
     for xs in path.chunks():
         F, dG = _values(region, path, Z0, pb, xs)
         if prev is None:
-            now = np.flatnonzero((F[0] <= 0) & mask)
+            now = np.flatnonzero(_fires_at_start(F[0], dG[0], mask, Z0))
             if len(now):
                 return xs[0], int(now[np.argmin(F[0][now])])
         else:
@@ -205,6 +200,18 @@ def _detect(region: Region, path, Z0, pb: _Problem, armed, emit):
         emit(xs[-1])
         prev = (xs[-1], F[-1], dG[-1])
     return None
+
+
+def _fires_at_start(F0, dG0, mask, Z0):
+    """Functions that fire at the region's start: armed ones at or below 0, and unarmed ones
+    (entries switched at this instant) that another switch at the same instant has reversed:
+    a crossing entry on its kink now moving back across, a held entry now outside [gamma, 1]."""
+    nm = Z0.size
+    fires = (F0 <= 0) & mask
+    at_kink = np.abs(F0[:nm]) <= 1e-12 * np.max(np.abs(Z0), initial=0.0)
+    fires[:nm] |= ~mask[:nm] & at_kink & (dG0 < 0)
+    fires[nm:-1] |= ~mask[nm:-1] & (F0[nm:-1] < 0)
+    return fires
 
 
 def _update_armed(region, armed, F):
@@ -255,7 +262,8 @@ def _first_in(region, path, Z0, pb, xa, xb, Fa, Fb, dG):
         if g(xa) <= 0:  # the full and the one-entry evaluations differ in the last bits
             roots.append((xa, k))
         elif g(hi) <= 0:
-            roots.append((optimize.brentq(g, xa, hi, xtol=1e-300, rtol=8.9e-16), k))
+            xtol = 4e-16 * max(abs(xa), abs(hi))  # about one ulp of the interval's scale
+            roots.append((optimize.brentq(g, xa, hi, xtol=xtol, rtol=8.9e-16, maxiter=300), k))
     return min(roots) if roots else None
 
 
@@ -275,7 +283,6 @@ def _one(region: Region, path, Z0, pb: _Problem, x, k):
         return region.side[i, j] * (Z0[i, j] + pb.K[i] @ region.coef_delta_column(u, j))
     if kind == "tol":
         return float(path.loss([x])[0]) - pb.tol
-    theta = region.theta_entry(path.r([x])[0], i, j)
-    theta = 0.5 * (1 + pb.gamma) if np.isnan(theta) else theta
-    value = 1.0 - theta if kind == "release_up" else theta - pb.gamma
-    return value + THETA_SLACK
+    up, down = region.release_functions(path.r([x])[0])
+    e = region.sliding_entries().index((i, j))
+    return (up if kind == "release_up" else down)[e]

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
+RELEASE_SLACK = 1e-12
+
 
 class Region:
     """The affine dynamics of one region (all arrays float64)."""
@@ -35,8 +37,8 @@ class Region:
         for j in np.flatnonzero(S.any(axis=0)):
             idx = np.flatnonzero(S[:, j])
             key = idx.tobytes()
-            if key not in cache:  # K_SS^-1 K_S,: (s, n)
-                cache[key] = linalg.solve(K[np.ix_(idx, idx)], K[idx], assume_a="pos")
+            if key not in cache:  # K_SS^+ K_S,: (s, n); pinv: more points than rank(K)
+                cache[key] = linalg.pinvh(K[np.ix_(idx, idx)], rtol=1e-12) @ K[idx]
             M = cache[key]
             H -= a[j] ** 2 * np.outer(self.Dt[:, j], self.Dt[:, j]) * (K[:, idx] @ M)
             self.sliding.append((int(j), idx, M))
@@ -80,35 +82,51 @@ class Region:
     def sliding_entries(self) -> list[tuple[int, int]]:
         return self.entries
 
-    def theta_entry(self, r, i: int, j: int) -> float:
-        """theta of one sliding entry for one r (n,); nan when r_i = 0."""
-        k, _ = self._where[(i, j)]
-        _, idx, M = self.sliding[k]
-        row = M[int(np.flatnonzero(idx == i)[0])]
-        return -(row @ (r * self.Dt[:, j])) / r[i] if r[i] != 0 else np.nan
-
     def theta(self, r):
         """Filippov weights of the sliding entries (..., n_sliding), in sliding_entries order;
         nan where the entry's point has r_i = 0 (no force on it)."""
-        parts = []
+        w, ri = self._weights(r)
+        safe = np.where(ri != 0, ri, 1.0)
+        return np.where(ri != 0, w / safe, np.nan)
+
+    def _weights(self, r):
+        """(theta r_i, r_i) of the sliding entries, (..., n_sliding) each."""
+        parts, rs = [], []
         for j, idx, M in self.sliding:
-            w = -((r * self.Dt[:, j]) @ M.T)
-            ri = r[..., idx]
-            safe = np.where(ri != 0, ri, 1.0)
-            parts.append(np.where(ri != 0, w / safe, np.nan))
+            parts.append(-((r * self.Dt[:, j]) @ M.T))
+            rs.append(r[..., idx])
         if not parts:
-            return np.zeros(r.shape[:-1] + (0,))
-        return np.concatenate(parts, axis=-1)
+            empty = np.zeros(r.shape[:-1] + (0,))
+            return empty, empty
+        return np.concatenate(parts, axis=-1), np.concatenate(rs, axis=-1)
+
+    def set_release_signs(self, r0):
+        """sign(r_i) of each sliding entry's point at the region's start (+1 where 0)."""
+        _, ri = self._weights(r0)
+        self.release_sign = np.where(ri < 0, -1.0, 1.0)
+
+    def release_functions(self, r):
+        """(1 - theta) |r_i| and (theta - gamma) |r_i| (..., n_sliding each), written with
+        the start's sign of r_i so that they stay continuous where r_i passes 0 (theta has a
+        pole there and leaves [gamma, 1] on the way). Shifted up by 1e-12 max_k |r_k|, so
+        that residuals at rounding level do not release anything."""
+        w, ri = self._weights(r)
+        s = self.release_sign
+        # (+ the smallest normal number: once r underflows to 0 there is no force at all)
+        slack = RELEASE_SLACK * np.max(np.abs(r), axis=-1, keepdims=True) + np.finfo(float).tiny
+        return (ri - w) * s + slack, (w - self.gamma * ri) * s + slack
 
     def functions(self, Z, r, loss, tol: float):
-        """All event functions (..., F): side * Z for entries off the kink (inf on it),
-        1 - theta and theta - gamma for sliding entries (release above / below), loss - tol.
+        """All event functions (..., F): side * Z for entries off the kink (inf on it), the
+        two release functions of each sliding entry, and loss - tol.
         Z (..., n, m), r (..., n), loss (...)."""
         g = np.where(self.S, np.inf, self.side * Z).reshape(Z.shape[:-2] + (-1,))
-        th = np.nan_to_num(self.theta(r), nan=0.5 * (1 + self.gamma))
+        if self.gamma == 1.0:  # linear: no kink
+            g = np.full_like(g, np.inf)
+        up, down = self.release_functions(r)
         # tol = 0 is no event: a loss of exactly 0 is only float64 underflow.
         stop = (np.asarray(loss) - tol) if tol > 0 else np.full(np.shape(loss), np.inf)
-        return np.concatenate([g, 1.0 - th, th - self.gamma, stop[..., None]], axis=-1)
+        return np.concatenate([g, up, down, stop[..., None]], axis=-1)
 
     def describe(self, k: int) -> tuple[str, int, int]:
         """What function k is: ('cross' | 'release_up' | 'release_down' | 'tol', i, j)."""
