@@ -64,7 +64,6 @@ def flow_piecewise(
         Z = pb.P0 + pb.K @ C.T
         region = Region(pb.K, pb.a, D, S, gamma, projections)
         f0 = region.outputs(Z)
-        region.set_release_signs(_force(pb, f0))
         if t_s is None:  # the log-time unit: the fastest time scale at the start
             t_s = len(y) / max(float(np.max(np.diag(region.H), initial=0.0)), 1e-300)
         if loss == "square":

@@ -85,36 +85,36 @@ class Region:
     def theta(self, r):
         """Filippov weights of the sliding entries (..., n_sliding), in sliding_entries order;
         nan where the entry's point has r_i = 0 (no force on it)."""
-        w, ri = self._weights(r)
+        w, ri, _ = self._weights(r)
         safe = np.where(ri != 0, ri, 1.0)
         return np.where(ri != 0, w / safe, np.nan)
 
     def _weights(self, r):
-        """(theta r_i, r_i) of the sliding entries, (..., n_sliding) each."""
-        parts, rs = [], []
+        """(theta r_i, r_i, a_j) of the sliding entries, (..., n_sliding) each."""
+        parts, rs, aj = [], [], []
         for j, idx, M in self.sliding:
             parts.append(-((r * self.Dt[:, j]) @ M.T))
             rs.append(r[..., idx])
+            aj.append(np.full(len(idx), self.a[j]))
         if not parts:
             empty = np.zeros(r.shape[:-1] + (0,))
-            return empty, empty
-        return np.concatenate(parts, axis=-1), np.concatenate(rs, axis=-1)
-
-    def set_release_signs(self, r0):
-        """sign(r_i) of each sliding entry's point at the region's start (+1 where 0)."""
-        _, ri = self._weights(r0)
-        self.release_sign = np.where(ri < 0, -1.0, 1.0)
+            return empty, empty, np.zeros(0)
+        return (np.concatenate(parts, axis=-1), np.concatenate(rs, axis=-1),
+                np.concatenate(aj))  # fmt: skip
 
     def release_functions(self, r):
-        """(1 - theta) |r_i| and (theta - gamma) |r_i| (..., n_sliding each), written with
-        the start's sign of r_i so that they stay continuous where r_i passes 0 (theta has a
-        pole there and leaves [gamma, 1] on the way). Shifted up by 1e-12 max_k |r_k|, so
-        that residuals at rounding level do not release anything."""
-        w, ri = self._weights(r)
-        s = self.release_sign
-        # (+ the smallest normal number: once r underflows to 0 there is no force at all)
-        slack = RELEASE_SLACK * np.max(np.abs(r), axis=-1, keepdims=True) + np.finfo(float).tiny
-        return (ri - w) * s + slack, (w - self.gamma * ri) * s + slack
+        """Release functions of the sliding entries (..., n_sliding each): up = a_j (1 -
+        theta) r_i and down = a_j (theta - gamma) r_i, proportional to minus the velocity of
+        Z_ij if the entry were let go above the kink, and to the velocity below it. The entry
+        stays held while both are >= 0 (both sides push it onto the kink); once one falls
+        below 0 the flow carries it off to that side. Both are linear in r, so they stay
+        continuous where r_i passes 0 (where theta has a pole). Shifted up by 1e-12 |a_j|
+        max_k |r_k|, so that residuals at rounding level (or underflowed to 0) release nothing.
+        """
+        w, ri, aj = self._weights(r)
+        slack = RELEASE_SLACK * np.abs(aj) * np.max(np.abs(r), axis=-1, keepdims=True)
+        slack = slack + np.finfo(float).tiny
+        return aj * (ri - w) + slack, aj * (w - self.gamma * ri) + slack
 
     def functions(self, Z, r, loss, tol: float):
         """All event functions (..., F): side * Z for entries off the kink (inf on it), the
