@@ -398,3 +398,19 @@ def test_more_points_on_a_kink_than_dimensions(seed):
     result = train(config)
     assert result.summary["status"] in ("converged", "max_time")
     assert np.isfinite(result.C).all()
+
+
+def test_no_chattering_at_the_instant_an_entry_is_let_go():
+    # An entry released where its release function crosses 0 leaves with a velocity at
+    # rounding level; taking that for a reversal made this run alternate slide / release at
+    # one instant until the event budget ran out.
+    config = validate({
+        "data": {"kind": "gaussian", "n": 64, "d": 100_000, "sample": "gram"},
+        "model": {"width": 64}, "init": {"scale": 1.0},
+        "train": {"optimizer": "gradient_flow", "tol": 1e-20, "steps": 2000},
+        "record": {"per_decade": 1},
+    })  # fmt: skip
+    result = train(config)
+    assert result.summary["status"] == "converged"
+    assert result.summary["events"] < 1000
+    assert result.events.groupby("time").size().max() < 10

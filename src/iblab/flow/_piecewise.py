@@ -21,6 +21,7 @@ from scipy import optimize
 from iblab.flow._paths import LogTimePath, SquarePath
 from iblab.flow._regions import Region
 
+REVERSED = 1e-9  # relative size of a velocity that reverses a switch made at this instant
 _SAME_TIME_LIMIT = 10_000  # events at one instant before giving up (a chattering boundary)
 
 
@@ -207,9 +208,13 @@ def _fires_at_start(F0, dG0, mask, Z0):
     a crossing entry on its kink now moving back across, a held entry now outside [gamma, 1]."""
     nm = Z0.size
     fires = (F0 <= 0) & mask
+    # Reversed means clearly so: an entry let go exactly where its release function crossed 0
+    # leaves with a velocity at rounding level, whose sign must not send it straight back.
     at_kink = np.abs(F0[:nm]) <= 1e-12 * np.max(np.abs(Z0), initial=0.0)
-    fires[:nm] |= ~mask[:nm] & at_kink & (dG0 < 0)
-    fires[nm:-1] |= ~mask[nm:-1] & (F0[nm:-1] < 0)
+    fires[:nm] |= ~mask[:nm] & at_kink & (dG0 < -REVERSED * np.max(np.abs(dG0), initial=0.0))
+    release = F0[nm:-1]
+    scale = np.max(np.abs(release), initial=0.0)
+    fires[nm:-1] |= ~mask[nm:-1] & (release < -REVERSED * scale)
     return fires
 
 
