@@ -44,8 +44,6 @@ class Region:
             self.sliding.append((int(j), idx, M))
         self.H = 0.5 * (H + H.T)
         self.entries = [(int(i), j) for j, idx, _ in self.sliding for i in idx]
-        self._where = {e: (k, j) for k, (j, idx, M) in enumerate(self.sliding) for e in
-                       [(int(i), j) for i in idx]}  # fmt: skip
         self.side = np.where(D == 1.0, 1.0, -1.0)  # +1 above the kink, -1 below
 
     # ---- moves
@@ -73,21 +71,11 @@ class Region:
 
     # ---- event functions: an event is one of them falling from > 0 to <= 0
 
-    def n_functions(self) -> int:
-        return self.side.size + 2 * self.n_sliding() + 1
-
     def n_sliding(self) -> int:
         return len(self.entries)
 
     def sliding_entries(self) -> list[tuple[int, int]]:
         return self.entries
-
-    def theta(self, r):
-        """Filippov weights of the sliding entries (..., n_sliding), in sliding_entries order;
-        nan where the entry's point has r_i = 0 (no force on it)."""
-        w, ri, _ = self._weights(r)
-        safe = np.where(ri != 0, ri, 1.0)
-        return np.where(ri != 0, w / safe, np.nan)
 
     def _weights(self, r):
         """(theta r_i, r_i, a_j) of the sliding entries, (..., n_sliding) each."""
