@@ -287,6 +287,5 @@ def _one(region: Region, path, Z0, pb: _Problem, x, k):
         return region.side[i, j] * (Z0[i, j] + pb.K[i] @ region.coef_delta_column(u, j))
     if kind == "tol":
         return float(path.loss([x])[0]) - pb.tol
-    up, down = region.release_functions(path.r([x])[0])
     e = region.sliding_entries().index((i, j))
-    return (up if kind == "release_up" else down)[e]
+    return region.release_function(path.r([x])[0], e, kind == "release_up")

@@ -26,7 +26,8 @@ class Region:
     """The affine dynamics of one region (all arrays float64)."""
 
     def __init__(self, K, a, D, S, gamma: float, projections: dict | None = None):
-        """projections: a cache {sliding points: K_SS^-1 K_S,:} shared between regions."""
+        """projections: a cache {sliding points: (M = K_SS^+ K_S,:, K_:,S M)} shared between
+        regions."""
         self.K, self.a, self.gamma = K, a, gamma
         self.D, self.S = D, S
         self.Dt = np.where(S, 0.0, D)
@@ -37,13 +38,20 @@ class Region:
         for j in np.flatnonzero(S.any(axis=0)):
             idx = np.flatnonzero(S[:, j])
             key = idx.tobytes()
-            if key not in cache:  # K_SS^+ K_S,: (s, n); pinv: more points than rank(K)
-                cache[key] = linalg.pinvh(K[np.ix_(idx, idx)], rtol=1e-12) @ K[idx]
-            M = cache[key]
-            H -= a[j] ** 2 * np.outer(self.Dt[:, j], self.Dt[:, j]) * (K[:, idx] @ M)
+            if key not in cache:  # pinv: a neuron may hold more points than rank(K)
+                M = linalg.pinvh(K[np.ix_(idx, idx)], rtol=1e-12) @ K[idx]  # (s, n)
+                cache[key] = (M, K[:, idx] @ M)
+            M, Q = cache[key]
+            d = a[j] * self.Dt[:, j]
+            H -= d[:, None] * Q * d[None, :]
             self.sliding.append((int(j), idx, M))
         self.H = 0.5 * (H + H.T)
         self.entries = [(int(i), j) for j, idx, _ in self.sliding for i in idx]
+        # theta r_i of every sliding entry is linear in r: w = r @ self._to_w.T (n_sliding, n)
+        rows = [-(M * self.Dt[:, j]) for j, _, M in self.sliding]
+        self._to_w = np.concatenate(rows) if rows else np.zeros((0, len(D)))
+        self._points = np.array([i for i, _ in self.entries], int)
+        self._a = np.array([a[j] for _, j in self.entries], float)
         self.side = np.where(D == 1.0, 1.0, -1.0)  # +1 above the kink, -1 below
 
     # ---- moves
@@ -77,19 +85,6 @@ class Region:
     def sliding_entries(self) -> list[tuple[int, int]]:
         return self.entries
 
-    def _weights(self, r):
-        """(theta r_i, r_i, a_j) of the sliding entries, (..., n_sliding) each."""
-        parts, rs, aj = [], [], []
-        for j, idx, M in self.sliding:
-            parts.append(-((r * self.Dt[:, j]) @ M.T))
-            rs.append(r[..., idx])
-            aj.append(np.full(len(idx), self.a[j]))
-        if not parts:
-            empty = np.zeros(r.shape[:-1] + (0,))
-            return empty, empty, np.zeros(0)
-        return (np.concatenate(parts, axis=-1), np.concatenate(rs, axis=-1),
-                np.concatenate(aj))  # fmt: skip
-
     def release_functions(self, r):
         """Release functions of the sliding entries (..., n_sliding each): up = a_j (1 -
         theta) r_i and down = a_j (theta - gamma) r_i, proportional to minus the velocity of
@@ -99,10 +94,19 @@ class Region:
         continuous where r_i passes 0 (where theta has a pole). Shifted up by 1e-12 |a_j|
         max_k |r_k|, so that residuals at rounding level (or underflowed to 0) release nothing.
         """
-        w, ri, aj = self._weights(r)
-        slack = RELEASE_SLACK * np.abs(aj) * np.max(np.abs(r), axis=-1, keepdims=True)
+        return self._release(r, self._to_w, self._points, self._a)
+
+    def release_function(self, r, e: int, up: bool):
+        """One release function of sliding entry e (in sliding_entries order), r (n,)."""
+        s = slice(e, e + 1)
+        pair = self._release(r, self._to_w[s], self._points[s], self._a[s])
+        return float(pair[0 if up else 1][0])
+
+    def _release(self, r, to_w, points, a):
+        w, ri = r @ to_w.T, r[..., points]
+        slack = RELEASE_SLACK * np.abs(a) * np.max(np.abs(r), axis=-1, keepdims=True)
         slack = slack + np.finfo(float).tiny
-        return aj * (ri - w) + slack, aj * (w - self.gamma * ri) + slack
+        return a * (ri - w) + slack, a * (w - self.gamma * ri) + slack
 
     def functions(self, Z, r, loss, tol: float):
         """All event functions (..., F): side * Z for entries off the kink (inf on it), the
