@@ -52,6 +52,7 @@ class Region:
         self._to_w = np.concatenate(rows) if rows else np.zeros((0, len(D)))
         self._points = np.array([i for i, _ in self.entries], int)
         self._a = np.array([a[j] for _, j in self.entries], float)
+        self._neurons = np.array([j for _, j in self.entries], int)
         self.side = np.where(D == 1.0, 1.0, -1.0)  # +1 above the kink, -1 below
 
     # ---- moves
@@ -59,8 +60,8 @@ class Region:
     def coef_delta(self, v):
         """Change of C^T (..., n, m) for dual moves v (..., n)."""
         Ct = -(v[..., :, None] * self.Dt) * self.a
-        for j, idx, M in self.sliding:
-            Ct[..., idx, j] += self.a[j] * ((v * self.Dt[:, j]) @ M.T)
+        if self.entries:  # held entries take a_j (M_j (D~_j * v))_i = -a_j (v @ to_w.T)
+            Ct[..., self._points, self._neurons] -= self._a * (v @ self._to_w.T)
         return Ct
 
     def coef_delta_column(self, v, j: int, slopes=None):
