@@ -414,3 +414,17 @@ def test_no_chattering_at_the_instant_an_entry_is_let_go():
     assert result.summary["status"] == "converged"
     assert result.summary["events"] < 1000
     assert result.events.groupby("time").size().max() < 10
+
+
+def test_a_neuron_reaching_the_origin_is_flagged():
+    # d < n: neuron 0 slides along a line held by two points and passes through w_0 = 0 at
+    # t = 20.015, where the flow need not be unique (GD escapes it); the summary says when.
+    rng = np.random.default_rng(796928)
+    X, W0 = rng.normal(size=(12, 3)) / np.sqrt(3), rng.normal(size=(2, 3)) / np.sqrt(3)
+    a, y = rng.choice([-1.0, 1.0], 2) / np.sqrt(2), rng.normal(size=12)
+    p = Problem.from_arrays(X, y, W0, a)
+    config = flow_config(data={"kind": "orthogonal", "n": 12, "d": 12}, model={"width": 2},
+                         train={"time": 10.0})  # fmt: skip
+    assert np.isnan(train(config, p).summary["singular_time"])
+    later = config.model_copy(update={"train": config.train.model_copy(update={"time": 40.0})})
+    assert train(later, p).summary["singular_time"] == pytest.approx(20.0150475, rel=1e-7)

@@ -81,6 +81,7 @@ def train_flow(config: Config, problem: Problem):
         )  # fmt: skip
         C, a, t_end, status, solver_steps = out.C, p.a, out.time, out.status, out.solver_steps
         events = pd.DataFrame(out.events, columns=EVENT_COLUMNS)
+        singular_time = out.singular_time
     else:
         t_rec, Ct, A, status, evaluate, solver_steps = flow_smooth(
             p.K, p.P0, p.a, p.y, activation=act, loss=tc.loss,
@@ -91,6 +92,7 @@ def train_flow(config: Config, problem: Problem):
             take(t, c, a_t, 0)
         events = _sign_changes(p, act, t_rec, Ct, A, evaluate)
         C, a, t_end = Ct[-1].T, A[-1], float(t_rec[-1])
+        singular_time = float("nan")
         counts = np.searchsorted(events.time.to_numpy(), t_rec, "right")
         for row, k in zip(rows, counts, strict=True):
             row["events"] = int(k)
@@ -105,6 +107,7 @@ def train_flow(config: Config, problem: Problem):
         "solver_steps": solver_steps,
         **{k: float(v) for k, v in last.items() if k not in ("step", "time", "events")},
         "stabilization_time": float(events.time.max()) if len(events) else 0.0,
+        "singular_time": singular_time,
         "switched_fraction": float(events.point.nunique() / p.n) if len(events) else 0.0,
         "wall_time_s": clock.perf_counter() - started,
         **{f"data_{k}": v for k, v in p.info.items()},

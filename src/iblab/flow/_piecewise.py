@@ -32,6 +32,7 @@ class FlowOutcome:
     status: str  # converged (loss <= tol or the exact t = inf limit), max_steps or max_time
     events: list = field(default_factory=list)  # (time, point, neuron, direction, kind)
     solver_steps: int = 0
+    singular_time: float = float("nan")  # first time a held set was linearly dependent
 
 
 @dataclass
@@ -61,10 +62,14 @@ def flow_piecewise(
     out = FlowOutcome(C, 0.0, "max_time")
     records = _Records(np.asarray(record_times, float), on_record)
     t, same_time, t_s, projections = 0.0, 0, None, {}
+    rank_K = int(np.linalg.matrix_rank(pb.K, hermitian=True))
     while True:
         Z = pb.P0 + pb.K @ C.T
-        region = Region(pb.K, pb.a, D, S, gamma, projections)
+        region = Region(pb.K, pb.a, D, S, gamma, projections, rank_K)
         f0 = region.outputs(Z)
+        at_origin = np.all(np.abs(Z) <= 1e-12 * np.max(np.abs(Z)), axis=0).any()
+        if (region.singular or at_origin) and np.isnan(out.singular_time):
+            out.singular_time = t  # a neuron at w_j = 0 (in span X) or pinned there
         if t_s is None:  # the log-time unit: the fastest time scale at the start
             t_s = len(y) / max(float(np.max(np.diag(region.H), initial=0.0)), 1e-300)
         if loss == "square":

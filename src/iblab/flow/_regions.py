@@ -25,23 +25,31 @@ RELEASE_SLACK = 1e-12
 class Region:
     """The affine dynamics of one region (all arrays float64)."""
 
-    def __init__(self, K, a, D, S, gamma: float, projections: dict | None = None):
-        """projections: a cache {sliding points: (M = K_SS^+ K_S,:, K_:,S M)} shared between
-        regions."""
+    def __init__(
+        self, K, a, D, S, gamma: float, projections: dict | None = None, rank_K: int | None = None
+    ):
+        """projections: a cache {sliding points: (M = K_SS^+ K_S,:, K_:,S M, rank deficient)}
+        shared between regions."""
         self.K, self.a, self.gamma = K, a, gamma
         self.D, self.S = D, S
         self.Dt = np.where(S, 0.0, D)
         Da = self.Dt * a
         H = K * (Da @ Da.T)
         cache = {} if projections is None else projections
+        # A neuron holds points whose inputs are linearly dependent, or span all of span X
+        # (its weight is pinned, e.g. at 0; only when d < n). The flow need not be unique there.
+        self.singular = False
         self.sliding: list[tuple[int, np.ndarray, np.ndarray]] = []  # (j, points, M_j)
         for j in np.flatnonzero(S.any(axis=0)):
             idx = np.flatnonzero(S[:, j])
             key = idx.tobytes()
             if key not in cache:  # pinv: a neuron may hold more points than rank(K)
-                M = linalg.pinvh(K[np.ix_(idx, idx)], rtol=1e-12) @ K[idx]  # (s, n)
-                cache[key] = (M, K[:, idx] @ M)
-            M, Q = cache[key]
+                inv, rank = linalg.pinvh(K[np.ix_(idx, idx)], rtol=1e-12, return_rank=True)
+                M = inv @ K[idx]  # (s, n)
+                pinned = rank_K is not None and rank >= rank_K  # W_j fixed in span X
+                cache[key] = (M, K[:, idx] @ M, rank < len(idx) or pinned)
+            M, Q, deficient = cache[key]
+            self.singular |= deficient
             d = a[j] * self.Dt[:, j]
             H -= d[:, None] * Q * d[None, :]
             self.sliding.append((int(j), idx, M))
