@@ -77,7 +77,7 @@ def train_flow(config: Config, problem: Problem):
         out = flow_piecewise(
             p.K, p.P0, p.a, p.y, loss=tc.loss, gamma=act.gamma, time=tc.flow_time, tol=tc.tol,
             max_events=tc.steps, record_times=times,
-            on_record=lambda t, C, k: take(t, C.T, p.a, k),
+            on_record=lambda t, C, k: take(t, C.T, p.a, k), t_s=unit,
         )  # fmt: skip
         C, a, t_end, status, solver_steps = out.C, p.a, out.time, out.status, out.solver_steps
         events = pd.DataFrame(out.events, columns=EVENT_COLUMNS)

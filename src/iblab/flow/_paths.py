@@ -20,6 +20,21 @@ from iblab.flow._regions import Region
 T_MAX = 1e300
 
 
+def log_force(loss: str, f, y):
+    """(sign, log |l'(f)|) elementwise for logistic (l' = -y sigma(-y f)) or exponential
+    (l' = -y exp(-y f)) loss: the log keeps (t_s + t) l' finite when t is huge."""
+    q = y * f
+    return -y, (-np.logaddexp(0.0, q) if loss == "logistic" else -q)
+
+
+def force(loss: str, f, y):
+    """r = dL/df = l'(f) / n (..., n), in NumPy: the hot-path twin of losses.derivative."""
+    if loss == "square":
+        return (f - y) / y.shape[-1]
+    sign, log_mag = log_force(loss, f, y)
+    return sign * np.exp(log_mag) / y.shape[-1]
+
+
 class SquarePath:
     """Square loss: f = f0 - H u, du/dt = (f - y) / n, so with H = V diag(lam) V^T and
     c = V^T (f0 - y): u(t) = V [c (1 - exp(-lam t / n)) / lam] and r(t) = V [c exp(-lam t / n)]
@@ -91,15 +106,9 @@ class LogTimePath:
         self.steps = 0
         self._dense = None
 
-    def _log_force(self, f):
-        """(sign, log |l'(f)|) elementwise: l'(f) = -y sigma(-y f) or -y exp(-y f)."""
-        q = self.y * f
-        log_mag = -np.logaddexp(0.0, q) if self.loss_kind == "logistic" else -q
-        return -self.y, log_mag
-
     def _rhs(self, x, u):
         # du/dx = (t_s + t) l'(f) / n, formed in logs so that neither factor overflows.
-        sign, log_mag = self._log_force(self.f0 - self.H @ u)
+        sign, log_mag = log_force(self.loss_kind, self.f0 - self.H @ u, self.y)
         return sign * np.exp(self.log_ts + x + log_mag) / self.n
 
     def chunks(self):
@@ -123,8 +132,7 @@ class LogTimePath:
         return self.f0 - self.du(x) @ self.H
 
     def r(self, x):
-        sign, log_mag = self._log_force(self.outputs(x))
-        return sign * np.exp(log_mag) / self.n
+        return force(self.loss_kind, self.outputs(x), self.y)
 
     def loss(self, x):
         q = self.y * self.outputs(x)

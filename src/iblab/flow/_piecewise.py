@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize
 
-from iblab.flow._paths import LogTimePath, SquarePath
+from iblab.flow._paths import LogTimePath, SquarePath, force
 from iblab.flow._regions import Region
 
 REVERSED = 1e-9  # relative size of a velocity that reverses a switch made at this instant
@@ -48,11 +48,11 @@ class _Problem:
 
 def flow_piecewise(
     K, P0, a, y, *, loss: str, gamma: float, time: float, tol: float, max_events: int,
-    record_times: np.ndarray, on_record: Callable[[float, np.ndarray, int], None],
+    record_times: np.ndarray, on_record: Callable[[float, np.ndarray, int], None], t_s: float,
 ) -> FlowOutcome:  # fmt: skip
     """Follow the flow from C = 0 to flow time `time` (inf allowed), the loss reaching tol,
     or `max_events` events. on_record(t, C, events_so_far) is called at each record time in
-    [0, end) and once at the end."""
+    [0, end) and once at the end. t_s: the unit of log time (classification losses)."""
     pb = _Problem(*(np.asarray(v, np.float64) for v in (K, P0, a, y)), loss, gamma, tol)
     n, m = pb.P0.shape
     C = np.zeros((m, n))
@@ -61,7 +61,7 @@ def flow_piecewise(
     armed = np.ones((3, n, m), bool)  # cross, release up, release down: may fire at once
     out = FlowOutcome(C, 0.0, "max_time")
     records = _Records(np.asarray(record_times, float), on_record)
-    t, same_time, t_s, projections = 0.0, 0, None, {}
+    t, same_time, projections = 0.0, 0, {}
     rank_K = int(np.linalg.matrix_rank(pb.K, hermitian=True))
     while True:
         Z = pb.P0 + pb.K @ C.T
@@ -70,8 +70,6 @@ def flow_piecewise(
         at_origin = np.all(np.abs(Z) <= 1e-12 * np.max(np.abs(Z)), axis=0).any()
         if (region.singular or at_origin) and np.isnan(out.singular_time):
             out.singular_time = t  # a neuron at w_j = 0 (in span X) or pinned there
-        if t_s is None:  # the log-time unit: the fastest time scale at the start
-            t_s = len(y) / max(float(np.max(np.diag(region.H), initial=0.0)), 1e-300)
         if loss == "square":
             path = SquarePath(region, f0, pb.y, t, time)
         else:
@@ -102,22 +100,13 @@ def flow_piecewise(
             out.status = "max_steps"
             break
         Z = pb.P0 + pb.K @ C.T
-        r = _force(pb, region.outputs(Z))
+        r = force(pb.loss, region.outputs(Z), pb.y)
         direction = _switch(kind, i, j, D, S, r, pb, region)
         armed[:, i, j] = False
         out.events.append((t, i, j, direction, "slide" if direction == 0 else kind))
     out.C, out.time = C, t
     records.finish(t, C, len(out.events))
     return out
-
-
-def _force(pb: _Problem, f):
-    """r = dL/df (n,)."""
-    if pb.loss == "square":
-        return (f - pb.y) / len(f)
-    q = pb.y * f
-    mag = np.exp(-np.logaddexp(0.0, q)) if pb.loss == "logistic" else np.exp(-q)
-    return -pb.y * mag / len(f)
 
 
 def _switch(kind, i, j, D, S, r, pb: _Problem, region: Region) -> int:
@@ -174,10 +163,8 @@ def _values(region: Region, path, Z0, pb: _Problem, xs):
 
 
 def _armed_mask(region: Region, armed) -> np.ndarray:
-    entries = region.sliding_entries()
-    up = [armed[1, i, j] for i, j in entries]
-    down = [armed[2, i, j] for i, j in entries]
-    return np.concatenate([armed[0].ravel(), up, down, [True]]).astype(bool)
+    held = (region.points, region.neurons)
+    return np.concatenate([armed[0].ravel(), armed[1][held], armed[2][held], [True]])
 
 
 def _detect(region: Region, path, Z0, pb: _Problem, armed, emit):
@@ -226,12 +213,11 @@ def _fires_at_start(F0, dG0, mask, Z0):
 def _update_armed(region, armed, F):
     positive = F > 0
     n, m = armed.shape[1:]
+    ns = region.n_sliding()
+    held = (region.points, region.neurons)
     armed[0] |= positive[: n * m].reshape(n, m)
-    entries = region.sliding_entries()
-    ns = len(entries)
-    for e, (i, j) in enumerate(entries):
-        armed[1, i, j] |= positive[n * m + e]
-        armed[2, i, j] |= positive[n * m + ns + e]
+    armed[1][held] |= positive[n * m : n * m + ns]
+    armed[2][held] |= positive[n * m + ns : n * m + 2 * ns]
 
 
 def _first_in(region, path, Z0, pb, xa, xb, Fa, Fb, dG):

@@ -58,9 +58,9 @@ class Region:
         # theta r_i of every sliding entry is linear in r: w = r @ self._to_w.T (n_sliding, n)
         rows = [-(M * self.Dt[:, j]) for j, _, M in self.sliding]
         self._to_w = np.concatenate(rows) if rows else np.zeros((0, len(D)))
-        self._points = np.array([i for i, _ in self.entries], int)
+        self.points = np.array([i for i, _ in self.entries], int)
         self._a = np.array([a[j] for _, j in self.entries], float)
-        self._neurons = np.array([j for _, j in self.entries], int)
+        self.neurons = np.array([j for _, j in self.entries], int)
         self.side = np.where(D == 1.0, 1.0, -1.0)  # +1 above the kink, -1 below
 
     # ---- moves
@@ -69,7 +69,7 @@ class Region:
         """Change of C^T (..., n, m) for dual moves v (..., n)."""
         Ct = -(v[..., :, None] * self.Dt) * self.a
         if self.entries:  # held entries take a_j (M_j (D~_j * v))_i = -a_j (v @ to_w.T)
-            Ct[..., self._points, self._neurons] -= self._a * (v @ self._to_w.T)
+            Ct[..., self.points, self.neurons] -= self._a * (v @ self._to_w.T)
         return Ct
 
     def coef_delta_column(self, v, j: int, slopes=None):
@@ -103,12 +103,12 @@ class Region:
         continuous where r_i passes 0 (where theta has a pole). Shifted up by 1e-12 |a_j|
         max_k |r_k|, so that residuals at rounding level (or underflowed to 0) release nothing.
         """
-        return self._release(r, self._to_w, self._points, self._a)
+        return self._release(r, self._to_w, self.points, self._a)
 
     def release_function(self, r, e: int, up: bool):
         """One release function of sliding entry e (in sliding_entries order), r (n,)."""
         s = slice(e, e + 1)
-        pair = self._release(r, self._to_w[s], self._points[s], self._a[s])
+        pair = self._release(r, self._to_w[s], self.points[s], self._a[s])
         return float(pair[0 if up else 1][0])
 
     def _release(self, r, to_w, points, a):

@@ -81,9 +81,9 @@ def _solver(act: Activation, loss: str, train_a: bool, max_steps: int):
 
 def flow_smooth(K, P0, a, y, *, activation: Activation, loss: str, train_second_layer: bool,
                 time: float, tol: float, max_steps: int, record_times, t_s: float):  # fmt: skip
-    """Integrate from C = 0; returns (times (R,), Ct (R, n, m), a (R, m), final index, status,
-    dense evaluate(t) -> (Ct, a), solver steps). Records after a stop are dropped; the last
-    row is the end state."""
+    """Integrate from C = 0; returns (times (R,), Ct (R, n, m), a (R, m), status, dense
+    evaluate(t) -> (Ct, a), solver steps). Records after a stop are dropped; the last row is
+    the end state."""
     solve, log_time = _solver(activation, loss, train_second_layer, max_steps)
     n, m = P0.shape
     f64 = lambda v: jnp.asarray(v, jnp.float64)  # noqa: E731
