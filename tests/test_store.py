@@ -61,16 +61,16 @@ def test_views_runs_and_history(tmp_path):
 
 def test_index_follows_new_rewritten_and_deleted_files(tmp_path):
     put(tmp_path, config(0), loss=0.5)
-    assert store.query(tmp_path, "SELECT loss FROM runs").loss.tolist() == [0.5]
+    assert store.load(tmp_path).runs.loss.tolist() == [0.5]
     assert list((tmp_path / store.INDEX_DIR).glob("seg-*.parquet"))
     path = put(tmp_path, config(0), loss=0.25)  # rewritten (e.g. a retried run)
     put(tmp_path, config(1), loss=0.75)
-    assert sorted(store.query(tmp_path, "SELECT loss FROM runs").loss) == [0.25, 0.75]
+    assert sorted(store.load(tmp_path).runs.loss) == [0.25, 0.75]
     path.unlink()
-    assert store.query(tmp_path, "SELECT loss FROM runs").loss.tolist() == [0.75]
+    assert store.load(tmp_path).runs.loss.tolist() == [0.75]
     for seed in range(2, 2 + store.MAX_SEGMENTS + 2):  # many segments get merged
         put(tmp_path, config(seed))
-        store.query(tmp_path, "SELECT 1")
+        store.finished(tmp_path)
     assert len(list((tmp_path / store.INDEX_DIR).glob("seg-*.parquet"))) <= store.MAX_SEGMENTS
     assert len(store.load(tmp_path).runs) == store.MAX_SEGMENTS + 3
 

@@ -6,8 +6,10 @@ Bad input prints one line naming the field and value, and exits with status 2.""
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -26,10 +28,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console()
 
 
-def fail(message: str) -> None:
-    """One line on stderr, exit status 2."""
+def fail(message: str, status: int = 2) -> None:
+    """One line on stderr; exit status 2 (bad input) unless given."""
     Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
+    raise typer.Exit(status)
 
 
 @app.command()
@@ -42,16 +44,16 @@ def run(
 ) -> None:
     """Train one run; print its summary; write history.parquet and summary.json (and, for
     gradient flow, events.parquet) to OUT."""
-    from iblab import engine
+    from iblab import engine, store
     from iblab.config import Config, ConfigError
     from iblab.data import make_problem
     from iblab.train import train
 
     try:
         cfg = Config.from_yaml(config, set_ or [])
-        if out is not None and out.exists() and not out.is_dir():
-            raise ConfigError(f"--out: {str(out)!r} exists and is not a directory")
         problem = make_problem(cfg)
+        if out is not None:
+            store.check_writable(out)
     except ConfigError as e:
         fail(str(e))
     columns = [
@@ -68,16 +70,39 @@ def run(
         finally:
             remove()
     _print_summary(result.summary)
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        result.history.to_parquet(out / "history.parquet", index=False)
-        summary = {"config": cfg.to_dict(), "summary": result.summary}
-        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-        written = ["history.parquet", "summary.json"]
-        if result.events is not None:  # gradient flow: every activation switch
-            result.events.to_parquet(out / "events.parquet", index=False)
-            written.append("events.parquet")
-        console.print(f"wrote {', '.join(str(out / name) for name in written)}")
+    if out is None:
+        return
+    try:
+        written = _write_run_files(out, cfg, result)
+    except OSError as e:
+        try:
+            spill = Path(tempfile.mkdtemp(prefix="iblab-run-"))
+            _write_run_files(spill, cfg, result)
+        except OSError:
+            fail(
+                f"--out: writing to {str(out)!r} failed ({e.strerror or e}), and so did "
+                "writing anywhere else",
+                status=1,
+            )
+        fail(
+            f"--out: writing to {str(out)!r} failed ({e.strerror or e}); wrote the run to "
+            f"{spill} instead",
+            status=1,
+        )
+    console.print(f"wrote {', '.join(str(out / name) for name in written)}")
+
+
+def _write_run_files(out: Path, cfg, result) -> list[str]:
+    """history.parquet, summary.json and (gradient flow) events.parquet; their names."""
+    out.mkdir(parents=True, exist_ok=True)
+    result.history.to_parquet(out / "history.parquet", index=False)
+    summary = {"config": cfg.to_dict(), "summary": result.summary}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    written = ["history.parquet", "summary.json"]
+    if result.events is not None:  # gradient flow: every activation switch
+        result.events.to_parquet(out / "events.parquet", index=False)
+        written.append("events.parquet")
+    return written
 
 
 def _print_summary(summary: dict) -> None:
@@ -126,26 +151,31 @@ def sweep(
         bool, typer.Option("--retry-failed", help="Run again the runs stored with status error.")
     ] = False,
     group_size: Annotated[int, typer.Option(help="Runs per unit of work (vmapped).")] = 32,
+    force: Annotated[
+        bool, typer.Option("--force", help="Run a sweep of more than 100,000 runs.")
+    ] = False,
 ) -> None:
     """Run a sweep; runs with a result in OUT already are skipped (resume)."""
-    from iblab import executors
+    from iblab import executors, store
     from iblab.config import ConfigError
-    from iblab.sweep import assignments, expand, load_sweep, run_sweep
+    from iblab.sweep import MAX_RUNS, assignments, expand, load_sweep, run_sweep
 
     try:
-        spec = load_sweep(sweep_file)
-        configs = expand(spec)
         if executor not in ("local", "dask"):
             raise ConfigError(f"--executor: expected local or dask, got {executor!r}")
         if group_size < 1:
             raise ConfigError(f"--group-size: must be >= 1, got {group_size}")
-        if out.exists() and not out.is_dir():
-            raise ConfigError(f"--out: {str(out)!r} exists and is not a directory")
+        if workers is not None and workers < 0:
+            raise ConfigError(f"--workers: must be >= 0, got {workers}")
+        spec = load_sweep(sweep_file)
+        configs = expand(spec, limit=None if force else MAX_RUNS)
+        if not dry_run:
+            store.check_writable(out)
     except ConfigError as e:
         fail(str(e))
     if dry_run:
         console.print(f"{len(configs)} runs")
-        for a, c in list(zip(assignments(spec), configs, strict=False))[:3]:
+        for a, c in itertools.islice(zip(assignments(spec), configs, strict=False), 3):
             console.print(f"[bold]{a}[/bold]", highlight=False)
             console.print(json.dumps(c.to_dict()), highlight=False, soft_wrap=True)
         return
@@ -174,14 +204,17 @@ def sweep(
                 rate=f"{p.rate:.1f} runs/s",
             )
 
-        result = run_sweep(
-            configs,
-            out,
-            runner,
-            retry_failed=retry_failed,
-            group_size=group_size,
-            on_progress=update,
-        )
+        try:
+            result = run_sweep(
+                configs,
+                out,
+                runner,
+                retry_failed=retry_failed,
+                group_size=group_size,
+                on_progress=update,
+            )
+        except store.StoreWriteError as e:
+            fail(str(e), status=1)
     console.print(
         f"{result.done} runs done in {result.elapsed_s:.1f} s ({result.rate:.1f} runs/s), "
         f"{result.skipped} already in {out}, {result.failed} failed"

@@ -14,11 +14,37 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+# Upper bounds: past these a run cannot fit in memory or finish (see iblab.budget for the
+# memory a particular config needs, checked before it runs).
+MAX_SIZE = 10**7  # n, n_test, width, batch size
+MAX_DIMENSION = 10**15  # d (explicit data is bounded far lower, by memory)
+MAX_STEPS = 10**9  # train.steps, record.every: hours of training even at n = m = 1
+MAX_MAGNITUDE = 1e12  # scales of the data (norms, spikes, label noise) and smoothing
+MAX_INIT_SCALE = 1e6
+MAX_EXPONENT = 10.0  # spectrum and mean-norm exponents
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):  # YAML `true` would otherwise be taken as 1
+        raise ValueError("expected a number, got a boolean")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_bool)]
+Real = Annotated[float, BeforeValidator(_not_bool)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------- data
@@ -32,8 +58,8 @@ class Spectrum(_Strict):
     """
 
     kind: Literal["isotropic", "power_law", "spiked"] = "isotropic"
-    exponent: float = Field(1.0, ge=0.0)
-    spikes: tuple[Annotated[float, Field(gt=0.0)], ...] = ()
+    exponent: Real = Field(1.0, ge=0.0, le=MAX_EXPONENT)
+    spikes: tuple[Annotated[Real, Field(gt=0.0, le=1e12)], ...] = ()
 
     @model_validator(mode="after")
     def _check(self) -> Spectrum:
@@ -51,20 +77,20 @@ class Labels(_Strict):
     """
 
     kind: Literal["noise", "linear", "relu", "sign", "random_sign"] = "noise"
-    noise: float = Field(1.0, ge=0.0)
-    flip: float = Field(0.0, ge=0.0, le=0.5)
+    noise: Real = Field(1.0, ge=0.0, le=MAX_MAGNITUDE)
+    flip: Real = Field(0.0, ge=0.0, le=0.5)
 
 
 class _DataBase(_Strict):
-    n: int = Field(100, ge=1)
-    n_test: int = Field(0, ge=0)
+    n: Int = Field(100, ge=1, le=MAX_SIZE)
+    n_test: Int = Field(0, ge=0, le=MAX_SIZE)
 
 
 class GaussianData(_DataBase):
     """Unscaled Gaussian inputs x ~ N(0, Sigma): ||x||^2 is about tr Sigma (= d by default)."""
 
     kind: Literal["gaussian"] = "gaussian"
-    d: int = Field(1000, ge=1)
+    d: Int = Field(1000, ge=1, le=MAX_DIMENSION)
     sample: Literal["explicit", "gram"] = "explicit"
     spectrum: Spectrum = Spectrum()
     labels: Labels = Labels()
@@ -75,11 +101,11 @@ class MixtureData(_DataBase):
     (or d ** mean_norm_exponent); the label is y~ flipped with probability label_noise."""
 
     kind: Literal["mixture"] = "mixture"
-    d: int = Field(1000, ge=1)
+    d: Int = Field(1000, ge=1, le=MAX_DIMENSION)
     sample: Literal["explicit", "gram"] = "explicit"
-    mean_norm: float | None = Field(None, ge=0.0)
-    mean_norm_exponent: float | None = None
-    label_noise: float = Field(0.0, ge=0.0, le=0.5)
+    mean_norm: Real | None = Field(None, ge=0.0, le=MAX_MAGNITUDE)
+    mean_norm_exponent: Real | None = Field(None, ge=-MAX_EXPONENT, le=MAX_EXPONENT)
+    label_noise: Real = Field(0.0, ge=0.0, le=0.5)
 
     @model_validator(mode="after")
     def _check(self) -> MixtureData:
@@ -87,6 +113,11 @@ class MixtureData(_DataBase):
             raise ValueError(
                 "data.mean_norm / data.mean_norm_exponent: give exactly one of them "
                 f"(got mean_norm={self.mean_norm}, mean_norm_exponent={self.mean_norm_exponent})"
+            )
+        if self.mu_norm > MAX_MAGNITUDE:
+            raise ValueError(
+                f"data.mean_norm_exponent: d ** {self.mean_norm_exponent} = {self.mu_norm:.3g} "
+                f"exceeds {MAX_MAGNITUDE:.0e}"
             )
         return self
 
@@ -103,8 +134,10 @@ class OrthogonalData(_DataBase):
     Labels follow data.labels evaluated on these inputs."""
 
     kind: Literal["orthogonal"] = "orthogonal"
-    d: int = Field(1000, ge=1)
-    norm: float | None = Field(None, gt=0.0)  # default sqrt(d), the norm of a Gaussian input
+    d: Int = Field(1000, ge=1, le=MAX_DIMENSION)
+    norm: Real | None = Field(
+        None, gt=0.0, le=MAX_MAGNITUDE
+    )  # default sqrt(d), the norm of a Gaussian input
     labels: Labels = Labels()
 
     @model_validator(mode="after")
@@ -124,6 +157,9 @@ class FileData(_Strict):
     kind: Literal["file"] = "file"
     path: Path
     test_path: Path | None = None
+    # SHA-256 of the files' contents (path, then test_path), filled in when the config is
+    # built: a run's identity follows the data, not the file name. Given, it must match.
+    sha256: str | None = None
 
     @field_validator("path", "test_path")
     @classmethod
@@ -132,14 +168,46 @@ class FileData(_Strict):
             raise ValueError(f"data.{info.field_name}: file does not exist: {str(p)!r}")
         return p
 
+    @model_validator(mode="after")
+    def _hash(self) -> FileData:
+        digest = content_sha256([self.path] + ([self.test_path] if self.test_path else []))
+        if self.sha256 is not None and self.sha256 != digest:
+            raise ValueError(
+                f"data.sha256: {str(self.path)!r} no longer holds the data of this config "
+                f"(its contents hash to {digest[:12]}..., the config says {self.sha256[:12]}...)"
+            )
+        object.__setattr__(self, "sha256", digest)  # frozen model: set once, here
+        return self
+
+
+_HASHES: dict[tuple, str] = {}  # (path, inode, size, mtime) -> digest of the file's contents
+
+
+def content_sha256(paths: list[Path]) -> str:
+    """SHA-256 over the contents of the files, in order (each file hashed once per version)."""
+    total = hashlib.sha256()
+    for path in paths:
+        st = Path(path).stat()
+        key = (str(Path(path).resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+        if key not in _HASHES:
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            _HASHES[key] = h.hexdigest()
+        total.update(_HASHES[key].encode())
+    return total.hexdigest()
+
 
 class DigitsData(_Strict):
     """scikit-learn's 8x8 digits (d = 64), classes[0] -> label -1, classes[1] -> +1."""
 
     kind: Literal["digits"] = "digits"
-    classes: tuple[int, int] = (0, 1)
-    n: int | None = Field(None, ge=1)  # None: every image of the two classes not held out
-    n_test: int = Field(0, ge=0)
+    classes: tuple[Int, Int] = (0, 1)
+    n: Int | None = Field(
+        None, ge=1, le=MAX_SIZE
+    )  # None: every image of the two classes not held out
+    n_test: Int = Field(0, ge=0, le=MAX_SIZE)
     standardize: bool = True
 
     @field_validator("classes")
@@ -169,12 +237,12 @@ class ModelConfig(_Strict):
     bias: an appended constant input coordinate (so b is trained as part of W).
     """
 
-    width: int = Field(512, ge=1)
+    width: Int = Field(512, ge=1, le=MAX_SIZE)
     activation: Literal["relu", "leaky_relu", "smooth_leaky_relu", "linear"] = "relu"
-    slope: float = Field(0.1, ge=0.0, lt=1.0)
-    smoothing: float = Field(1.0, gt=0.0)
-    grad_at_zero: float | None = None
-    second_layer: Literal["balanced", "random_sign", "positive"] | tuple[float, ...] = "balanced"
+    slope: Real = Field(0.1, ge=0.0, lt=1.0)
+    smoothing: Real = Field(1.0, gt=0.0, le=MAX_MAGNITUDE)
+    grad_at_zero: Real | None = Field(None, ge=0.0, le=1.0)
+    second_layer: Literal["balanced", "random_sign", "positive"] | tuple[Real, ...] = "balanced"
     train_second_layer: bool = False
     bias: bool = False
 
@@ -195,7 +263,7 @@ class InitConfig(_Strict):
     """W_0 ~ N(0, (scale * base)^2), base: inv_sqrt_d = 1/sqrt(d), glorot = sqrt(2/(d+m))
     (the std of Glorot's uniform law), one = 1; or zero (W_0 = 0)."""
 
-    scale: float = Field(1.0, ge=0.0)
+    scale: Real = Field(1.0, ge=0.0, le=MAX_INIT_SCALE)
     base: Literal["inv_sqrt_d", "glorot", "one", "zero"] = "inv_sqrt_d"
 
     def std(self, d: int, m: int) -> float:
@@ -231,16 +299,18 @@ class TrainConfig(_Strict):
 
     loss: Literal["square", "logistic", "exponential", "hinge"] = "square"
     optimizer: Literal["gd", "sgd", "gradient_flow"] = "gd"
-    lr: float = Field(0.1, gt=0.0)
-    time: float | None = Field(None, gt=0.0)  # gradient_flow only; None: .inf
+    lr: Real = Field(0.1, gt=0.0)
+    time: Annotated[float, Field(gt=0.0, allow_inf_nan=True), BeforeValidator(_not_bool)] | None = (
+        None  # gradient_flow only; None: .inf
+    )
     schedule: Literal["constant", "loss_normalized", "inverse_time", "cosine"] = "constant"
-    lr_max: float | None = Field(None, gt=0.0)
-    decay_steps: float = Field(1000.0, gt=0.0)
-    momentum: float = Field(0.0, ge=0.0, lt=1.0)
-    weight_decay: float = Field(0.0, ge=0.0)
-    batch_size: int | None = Field(None, ge=1)
-    steps: int = Field(1000, ge=0)
-    tol: float = Field(0.0, ge=0.0)
+    lr_max: Real | None = Field(None, gt=0.0)
+    decay_steps: Real = Field(1000.0, gt=0.0)
+    momentum: Real = Field(0.0, ge=0.0, lt=1.0)
+    weight_decay: Real = Field(0.0, ge=0.0)
+    batch_size: Int | None = Field(None, ge=1, le=MAX_SIZE)
+    steps: Int = Field(1000, ge=0, le=MAX_STEPS)
+    tol: Real = Field(0.0, ge=0.0)
     dtype: Literal["float64", "float32"] = "float64"
 
     @field_validator("lr", "lr_max", "decay_steps", "weight_decay", "tol")
@@ -298,16 +368,16 @@ class RecordConfig(_Strict):
     geometrically spaced steps when geometric), and the last. coefficients: keep C_t (m x n)
     at every record. spectrum: record the top singular values and stable rank of W."""
 
-    every: int = Field(10, ge=1)
+    every: Int = Field(10, ge=1, le=MAX_STEPS)
     geometric: bool = False
-    per_decade: int = Field(20, ge=1)
+    per_decade: Int = Field(20, ge=1, le=1000)
     coefficients: bool = False
     spectrum: bool = False
-    top_singular_values: int = Field(3, ge=1)
+    top_singular_values: Int = Field(3, ge=1, le=MAX_SIZE)
 
 
 class Config(_Strict):
-    seed: int = Field(0, ge=0)
+    seed: Int = Field(0, ge=0, le=2**63 - 1)
     data: DataConfig = GaussianData()
     model: ModelConfig = ModelConfig()
     init: InitConfig = InitConfig()
@@ -417,14 +487,78 @@ def validate(raw: dict[str, Any]) -> Config:
 
 def read_yaml(path: str | Path, what: str, error: type[Exception]) -> Any:
     """The YAML document in path, raising `error` with one line naming `what` when the file
-    is missing or is not valid YAML. An empty file reads as {}."""
+    is missing, empty, not UTF-8, not valid YAML (duplicate keys included), or holds what a
+    config cannot (non-string keys, dates, recursive or runaway aliases)."""
     path = Path(path)
     if not path.is_file():
         raise error(f"{what}: file does not exist: {str(path)!r}")
     try:
-        return yaml.safe_load(path.read_text()) or {}
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise error(
+            f"{what}: {str(path)!r} is not UTF-8 text ({e.reason} at byte {e.start})"
+        ) from None
+    try:
+        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as e:
-        raise error(f"{what}: {path} is not valid YAML: {e}") from None
+        raise error(f"{what}: {str(path)!r} is not valid YAML: {_one_line(e)}") from None
+    if raw is None:
+        raise error(f"{what}: {str(path)!r} is empty")
+    check_plain(raw, what, error)
+    return raw
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys."""
+
+    def construct_mapping(self, node, deep=False):
+        self.flatten_mapping(node)
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"unhashable key {key!r}", key_node.start_mark
+                ) from None
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+MAX_VALUES = 1_000_000  # values a config or sweep file may expand to, aliases counted out
+
+
+def check_plain(raw: Any, what: str, error: type[Exception]) -> None:
+    """Raise `error` unless raw is plain data (str keys; str, number, bool, None, lists and
+    mappings) of at most MAX_VALUES values once aliases are expanded, without cycles."""
+    count = 0
+    stack: list[tuple[Any, str, tuple[int, ...]]] = [(raw, what, ())]
+    while stack:
+        node, where, path = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise error(f"{what}: more than {MAX_VALUES} values (runaway YAML aliases?)")
+        if isinstance(node, dict | list):
+            if id(node) in path:
+                raise error(f"{where}: refers to itself (a recursive YAML alias)")
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, value in items:
+                if isinstance(node, dict) and not isinstance(key, str):
+                    raise error(
+                        f"{where}: key {key!r} is a {type(key).__name__}, not a name; quote it"
+                    )
+                stack.append((value, f"{where}.{key}", path + (id(node),)))
+        elif not (node is None or isinstance(node, str | int | float | bool)):
+            raise error(f"{where}: {type(node).__name__} values are not allowed (got {node!r})")
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -434,12 +568,19 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         if "=" not in item:
             raise ConfigError(f"--set: expected key.path=value, got {item!r}")
         key, value = item.split("=", 1)
-        node = out
         parts = key.strip().split(".")
+        if not all(parts):
+            raise ConfigError(f"--set: {key!r} is not a key path like train.lr")
+        try:
+            parsed = yaml.load(value, Loader=_Loader)  # noqa: S506
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {key}: cannot parse {value!r}: {_one_line(e)}") from None
+        check_plain(parsed, f"--set {key}", ConfigError)
+        node = out
         for p in parts[:-1]:
             nxt = node.setdefault(p, {})
             if not isinstance(nxt, dict):
                 raise ConfigError(f"--set {key}: {p!r} is not a section")
             node = nxt
-        node[parts[-1]] = yaml.safe_load(value)
+        node[parts[-1]] = parsed
     return out

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from iblab import gram, losses
+from iblab import gram, losses, metrics
 from iblab.activations import Activation, dphi, phi
 
 RUNNING, CONVERGED, DIVERGED = 0, 1, 2
@@ -216,7 +216,7 @@ def measure(spec: Spec, b: Blocks, st: State, prev_pattern) -> tuple[dict, jax.A
     Z, _, f = _forward(spec, st.s, st.C, st.a, b.K, b.P0)
     pattern = Z > 0
     C = st.C.T  # (m, n)
-    frob = jnp.sqrt(jnp.maximum(gram.frobenius_sq(st.s, C, b.K, b.P0, b.G0_trace), 0.0))
+    frob = metrics.frobenius_norm(st.s, C, b.K, b.P0, b.G0_trace)
     out = {
         "step": st.t,
         "loss": jnp.mean(losses.value(spec.loss, f, b.y)),
@@ -272,7 +272,13 @@ def run_batched(spec: Spec, hp: Hyper, b: Blocks, group=(0, 1)) -> tuple[dict, S
     The loop to each record step runs while any run is below it and still running (running
     runs share their step count); a run that is not is left as it is."""
     propose = jax.vmap(functools.partial(_propose, spec))
-    vmeasure = jax.vmap(functools.partial(measure, spec))
+
+    # Records are measured run by run (lax.map, not vmap): a reduction such as ||W||_F then
+    # compiles to the same code whatever the batch size, so a run's figures are bitwise the
+    # same alone and batched.
+    def vmeasure(b, st, prev_pattern):
+        return lax.map(lambda args: measure(spec, *args), (b, st, prev_pattern))
+
     st0 = jax.vmap(functools.partial(initial_state, spec))(b)
     targets = jnp.asarray(spec.record_at, jnp.int32)
 

@@ -9,6 +9,9 @@ again (Dask reschedules it) or left for the next resume.
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 import traceback
 from collections.abc import Iterator, Sequence
 
@@ -67,7 +70,12 @@ class Local:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
+        pool = ProcessPoolExecutor(
+            self.workers,
+            mp_context=mp.get_context("spawn"),
+            initializer=exit_with_parent,
+            initargs=(os.getpid(),),
+        )
         try:
             futures = {pool.submit(train_group, g): g for g in groups}
             for f in as_completed(futures):
@@ -110,6 +118,18 @@ class Dask:
             client.cancel(futures)
             if owned is not None:
                 owned.close()
+
+
+def exit_with_parent(parent: int, every_s: float = 0.2) -> None:
+    """Worker initialiser: end this process soon after `parent` is gone (even after
+    kill -9 of the parent, which no cleanup handler sees)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _outcome(future) -> Outcome:

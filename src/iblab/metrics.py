@@ -56,9 +56,15 @@ def stable_rank(s, C, K, P0, G0):
 
 
 def frobenius_norm(s, C, K, P0, G0):
-    """||W||_F, a scalar."""
+    """||W||_F, a scalar: inf only when the norm itself overflows.
+
+    (s, C) are divided by their largest magnitude before squaring, so a W whose entries
+    are near 1e200 still has a finite norm (and NaN in (s, C) gives NaN, never 0)."""
     xp = _xp(C)
-    return xp.sqrt(xp.clip(frobenius_sq(s, C, K, P0, G0), 0.0, None))
+    scale = xp.maximum(xp.abs(s), xp.max(xp.abs(C), initial=0.0))
+    unit = xp.where((scale > 0) & xp.isfinite(scale), scale, 1.0)
+    sq = xp.maximum(frobenius_sq(s / unit, C / unit, K, P0, G0), 0.0)
+    return xp.where(xp.isfinite(scale), unit * xp.sqrt(sq), scale)[()]
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import math
 import os
 import time
 import uuid
+import zlib
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -82,13 +83,70 @@ def write_run(directory: str | Path, table: pa.Table) -> Path:
     directory = Path(directory)
     rid = table.schema.metadata[_META_RUN_ID].decode()
     final = path_for(directory, rid)
-    tmp = directory / f".{rid}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    _write_atomic(table, final)
+    return final
+
+
+class StoreWriteError(OSError):
+    """Results could not be written; the message says where what was trained went."""
+
+
+def check_writable(directory: str | Path) -> None:
+    """Create directory if needed and try writing a file in it; ConfigError (one line,
+    naming --out) when that fails, before any training."""
+    from iblab.config import ConfigError
+
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"--out: {str(directory)!r} exists and is not a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".probe.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(
+            f"--out: cannot write to {str(directory)!r} ({e.strerror or e})"
+        ) from None
+
+
+def _write_atomic(table: pa.Table, final: Path) -> None:
+    # The temporary name carries the writer's pid, so a file left by a killed writer can
+    # be told from one still being written (remove_stale_temporaries).
+    tmp = final.parent / f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         pq.write_table(table, tmp)
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
-    return final
+
+
+def remove_stale_temporaries(directory: str | Path) -> int:
+    """Delete the temporary files of writers that no longer run; how many were deleted."""
+    removed = 0
+    for folder in (Path(directory), Path(directory) / INDEX_DIR):
+        for tmp in folder.glob(".*.tmp"):
+            pid = tmp.name.split(".")[-3]
+            if pid.isdigit() and not _alive(int(pid)):
+                tmp.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stamp(path: Path) -> str:
+    """A file's size and CRC-32 of its contents: what the index trusts a file by."""
+    data = Path(path).read_bytes()
+    return f"{len(data)}:{zlib.crc32(data):08x}"
 
 
 def read_run(path: Path) -> pa.Table | None:
@@ -106,18 +164,20 @@ def read_run(path: Path) -> pa.Table | None:
 # ---------------------------------------------------------------- the index
 #
 # Opening 10^4 small files costs seconds, so the store keeps a derived index under
-# _index/: segments that each hold the tables of some runs, tagged with the modification
-# time of the file they came from. A run counts when its file exists and an index entry
-# matches its mtime; files without one are read and indexed when the store is opened.
-# Deleting _index/ is always safe.
+# _index/: segments that each hold the tables of some runs, tagged with the stamp (size and
+# content checksum) of the file they came from. A run counts when its file exists and an
+# index entry matches its stamp; files without one are read and indexed when the store is
+# opened. A segment that cannot be read is ignored (and deleted when the store is writable);
+# its runs are indexed again from their files. Deleting _index/ is always safe.
 
 INDEX_DIR = "_index"
 MAX_SEGMENTS = 16
-_MTIME = "_mtime_ns"
+_STAMP = "_stamp"
+_SEGMENT_COLUMNS = {"run_id", "kind", "status", _STAMP}
 
 
-def scan(directory: str | Path) -> dict[str, int]:
-    """Result files present: run_id -> modification time (ns)."""
+def scan(directory: str | Path) -> dict[str, str]:
+    """Result files present: run_id -> stamp (size and content checksum)."""
     out = {}
     try:
         entries = os.scandir(directory)
@@ -127,40 +187,46 @@ def scan(directory: str | Path) -> dict[str, int]:
         for e in it:
             if e.name.endswith(".parquet") and e.name[:1] not in "._":
                 try:
-                    out[e.name[: -len(".parquet")]] = e.stat().st_mtime_ns
+                    out[e.name[: -len(".parquet")]] = stamp(Path(e.path))
                 except FileNotFoundError:
                     pass
     return out
 
 
-def add_to_index(directory: str | Path, tables: dict[str, tuple[pa.Table, int]]) -> None:
-    """Write one index segment holding the given runs (run_id -> (table, file mtime))."""
+def add_to_index(directory: str | Path, tables: dict[str, tuple[pa.Table, str]]) -> None:
+    """Write one index segment holding the given runs (run_id -> (table, file stamp))."""
     if not tables:
         return
-    _write_segment(Path(directory), _with_mtime(tables))
+    _write_segment(Path(directory), _with_stamp(tables))
 
 
 def _write_segment(directory: Path, table: pa.Table) -> None:
     seg_dir = directory / INDEX_DIR
     seg_dir.mkdir(exist_ok=True)
     name = f"seg-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
-    tmp = seg_dir / f".{name}.tmp"
-    try:
-        pq.write_table(table.replace_schema_metadata(None), tmp)
-        os.replace(tmp, seg_dir / name)
-    finally:
-        tmp.unlink(missing_ok=True)
+    _write_atomic(table.replace_schema_metadata(None), seg_dir / name)
 
 
-def _segments(directory: Path) -> list[Path]:
-    return sorted((directory / INDEX_DIR).glob("seg-*.parquet"))
+def _segments(directory: Path, write: bool) -> list[Path]:
+    """The index segments that can be read and have the index's columns."""
+    good = []
+    for path in sorted((directory / INDEX_DIR).glob("seg-*.parquet")):
+        try:
+            ok = _SEGMENT_COLUMNS <= set(pq.read_schema(path).names)
+        except (OSError, pa.ArrowException):
+            ok = False
+        if ok:
+            good.append(path)
+        elif write:
+            path.unlink(missing_ok=True)
+    return good
 
 
-def _indexed(con, segments: list[Path]) -> set[tuple[str, int]]:
+def _indexed(con, segments: list[Path]) -> set[tuple[str, str]]:
     if not segments:
         return set()
     rows = con.execute(
-        f"SELECT DISTINCT run_id, {_MTIME} FROM {_read(segments)} WHERE kind = 'run'"
+        f"SELECT DISTINCT run_id, {_STAMP} FROM {_read(segments)} WHERE kind = 'run'"
     ).fetchall()
     return set(rows)
 
@@ -171,41 +237,42 @@ def _read(paths: list[Path], filename: bool = False) -> str:
     return f"read_parquet([{files}], union_by_name=true{extra})"
 
 
-def _open(directory: Path):
-    """A DuckDB connection with the view _all: the rows of every current run."""
+def _open(directory: Path, write: bool = True):
+    """A DuckDB connection with the view _all: the rows of every current run. write: index
+    new files and merge segments (a read-only store, or write=False, keeps them in memory)."""
     import duckdb
 
     con = duckdb.connect()
     present = scan(directory)
-    segments = _segments(directory)
+    segments = _segments(directory, write)
     indexed = _indexed(con, segments)
     fresh = _read_files(
         directory, [r for r, m in present.items() if (r, m) not in indexed], present
     )
-    if fresh:
+    if fresh and write:
         try:
             add_to_index(directory, fresh)
-            segments, fresh = _segments(directory), {}
+            segments, fresh = _segments(directory, write), {}
         except OSError:
             pass  # a read-only store: keep the fresh runs in memory
-    table = pa.table({"run_id": list(present), "mtime": pa.array(present.values(), pa.int64())})
+    table = pa.table({"run_id": list(present), "stamp": pa.array(present.values(), pa.string())})
     con.register("_present", table)
     _views(con, segments, fresh)
-    if len(segments) > MAX_SEGMENTS:
+    if write and len(segments) > MAX_SEGMENTS:
         try:
             merged = _arrow(con.sql("SELECT * EXCLUDE (filename) FROM _current"))
             _write_segment(directory, merged)
             for p in segments:
                 p.unlink(missing_ok=True)
-            _views(con, _segments(directory), fresh)
+            _views(con, _segments(directory, write), fresh)
         except OSError:
             pass
     return con
 
 
-def _with_mtime(tables: dict[str, tuple[pa.Table, int]]) -> pa.Table:
+def _with_stamp(tables: dict[str, tuple[pa.Table, str]]) -> pa.Table:
     parts = [
-        t.append_column(_MTIME, pa.array([m] * t.num_rows, pa.int64())) for t, m in tables.values()
+        t.append_column(_STAMP, pa.array([m] * t.num_rows, pa.string())) for t, m in tables.values()
     ]
     return pa.concat_tables(parts, promote_options="permissive")
 
@@ -213,7 +280,7 @@ def _with_mtime(tables: dict[str, tuple[pa.Table, int]]) -> pa.Table:
 def _views(con, segments: list[Path], fresh: dict) -> None:
     sources = [f"SELECT * FROM {_read(segments, filename=True)}"] if segments else []
     if fresh:
-        con.register("_fresh", _with_mtime(fresh))
+        con.register("_fresh", _with_stamp(fresh))
         sources.append("SELECT *, 'memory' AS filename FROM _fresh")
     if not sources:
         con.execute(
@@ -226,7 +293,7 @@ def _views(con, segments: list[Path], fresh: dict) -> None:
     con.execute(
         "CREATE OR REPLACE VIEW _chosen AS "
         "SELECT s.run_id, min(s.filename) AS filename FROM _seg s "
-        f"JOIN _present p ON s.run_id = p.run_id AND s.{_MTIME} = p.mtime "
+        f"JOIN _present p ON s.run_id = p.run_id AND s.{_STAMP} = p.stamp "
         "WHERE s.kind = 'run' GROUP BY s.run_id"
     )
     con.execute(
@@ -234,11 +301,11 @@ def _views(con, segments: list[Path], fresh: dict) -> None:
         "SEMI JOIN _chosen c ON s.run_id = c.run_id AND s.filename = c.filename"
     )
     con.execute(
-        f"CREATE OR REPLACE VIEW _all AS SELECT * EXCLUDE (filename, {_MTIME}) FROM _current"
+        f"CREATE OR REPLACE VIEW _all AS SELECT * EXCLUDE (filename, {_STAMP}) FROM _current"
     )
 
 
-def _read_files(directory: Path, rids: list[str], present: dict[str, int]) -> dict:
+def _read_files(directory: Path, rids: list[str], present: dict[str, str]) -> dict:
     tables = [read_run(path_for(directory, r)) for r in rids]
     return {r: (t, present[r]) for r, t in zip(rids, tables, strict=True) if t is not None}
 
@@ -264,10 +331,14 @@ def finished(directory: str | Path) -> dict[str, str]:
 # ---------------------------------------------------------------- queries
 
 
-def connect(directory: str | Path):
+def connect(directory: str | Path, read_only: bool = False):
     """A DuckDB connection with the views `runs`, `history` and `events` (the activation
-    switches of gradient-flow runs: run_id, time, point, neuron, direction, kind)."""
-    con = _open(Path(directory))
+    switches of gradient-flow runs: run_id, time, point, neuron, direction, kind).
+
+    read_only: the three are in-memory tables and the connection can touch no file at all
+    (DuckDB's enable_external_access = false, locked): no COPY ... TO, no reading files
+    outside the store, no ATTACH, no extension installs; the store is not even indexed."""
+    con = _open(Path(directory), write=not read_only)
     columns = [r[0] for r in con.execute("DESCRIBE _all").fetchall()]
     prefixes = (HISTORY_PREFIX, EVENT_PREFIX)
     run_cols = [c for c in columns if c != "kind" and not c.startswith(prefixes)]
@@ -286,7 +357,27 @@ def connect(directory: str | Path):
             + ([f"NULL::{sql_type} AS {always}"] if prefix + always not in cols else [])
         )
         con.execute(f"CREATE VIEW {view} AS SELECT {select} FROM _all WHERE kind = '{kind}'")
+    if read_only:
+        _seal(con)
     return con
+
+
+def _seal(con) -> None:
+    """Turn the views into in-memory tables, then cut the connection off from every file."""
+    views = ("runs", "history", "events")
+    for v in views:
+        con.execute(f"CREATE TABLE _table_{v} AS SELECT * FROM {v}")
+    for v in (*views, "_all", "_current", "_chosen", "_seg"):
+        con.execute(f"DROP VIEW IF EXISTS {v}")
+    for v in views:
+        con.execute(f"ALTER TABLE _table_{v} RENAME TO {v}")
+    for name in ("_present", "_fresh"):
+        try:
+            con.unregister(name)
+        except Exception:  # noqa: BLE001 (not registered: nothing to remove)
+            pass
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
 
 
 def _q(name: str) -> str:
@@ -298,8 +389,9 @@ def _sql_str(s: str) -> str:
 
 
 def query(directory: str | Path, sql: str) -> pd.DataFrame:
-    """Run SQL over the views `runs` and `history`; return a DataFrame."""
-    con = connect(directory)
+    """Run SQL over the tables `runs`, `history` and `events`, read-only (see `connect`);
+    return a DataFrame."""
+    con = connect(directory, read_only=True)
     try:
         return con.execute(sql).df()
     finally:

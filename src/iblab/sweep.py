@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import itertools
 import json
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iblab import store
+from iblab import budget, store
 from iblab.config import Config, ConfigError, read_yaml, validate
 
 SWEEP_KEYS = ("base", "grid", "zip", "seeds")
+MAX_RUNS = 100_000  # a sweep of more runs needs force=True (`iblab sweep --force`)
 GROUP_SIZE = 32  # runs per unit of work; the engine vmaps up to 32 runs per call
 INDEX_EVERY = 500  # index the store after this many new results
 
@@ -117,24 +119,36 @@ def _seeds(seeds: Any) -> tuple[int, ...] | None:
     raise SweepError(f"sweep.seeds: a count >= 1 or a list of seeds >= 0 expected, got {seeds!r}")
 
 
-def assignments(sweep: Sweep) -> list[dict[str, Any]]:
+def assignments(sweep: Sweep) -> Iterator[dict[str, Any]]:
     """The key path -> value assignments of each run, grid-major, then zip, then seed."""
     grid_keys = list(sweep.grid)
     zip_rows = [
         dict(zip(sweep.zip, row, strict=True)) for row in zip(*sweep.zip.values(), strict=True)
     ]
     seeds = [{"seed": s} for s in sweep.seeds] if sweep.seeds is not None else [{}]
-    out = []
     for values in itertools.product(*sweep.grid.values()):
         point = dict(zip(grid_keys, values, strict=True))
         for row in zip_rows or [{}]:
             for seed in seeds:
-                out.append(point | row | seed)
-    return out
+                yield point | row | seed
 
 
-def expand(sweep: Sweep) -> list[Config]:
-    """Every run's validated config (duplicates removed), or SweepError naming the run."""
+def check_size(sweep: Sweep, limit: int | None = MAX_RUNS) -> int:
+    """The sweep's run count (before duplicates are removed), counted without expanding it;
+    SweepError past `limit` (None: no limit)."""
+    count = len(sweep)
+    if limit is not None and count > limit:
+        raise SweepError(
+            f"sweep: {count} runs is more than the limit of {limit}; split the sweep, or "
+            "pass --force to run it anyway"
+        )
+    return count
+
+
+def expand(sweep: Sweep, limit: int | None = MAX_RUNS) -> list[Config]:
+    """Every run's validated config (duplicates removed), or SweepError naming the run.
+    Refuses a sweep of more than `limit` runs before expanding anything."""
+    check_size(sweep, limit)
     configs, seen = [], set()
     for assignment in assignments(sweep):
         raw = json.loads(json.dumps(sweep.base, default=str))
@@ -142,6 +156,7 @@ def expand(sweep: Sweep) -> list[Config]:
             _set(raw, key, value)
         try:
             config = validate(raw)
+            budget.check(config)
         except ConfigError as e:
             shown = ", ".join(f"{k}={v!r}" for k, v in assignment.items())
             raise SweepError(f"sweep: run {{{shown}}}: {e}") from None
@@ -224,7 +239,8 @@ def run_sweep(
         configs = expand(configs)
     configs = list(configs)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    store.check_writable(out)
+    store.remove_stale_temporaries(out)
     stored = store.finished(out)
     todo = [
         c
@@ -235,6 +251,7 @@ def run_sweep(
     groups = plan(todo, group_size)
     executor = executor if executor is not None else Local()
     unindexed: dict = {}
+    writer = _Writer(out)
     t0 = time.perf_counter()
     try:
         for group, outcome in executor.map_unordered(groups):
@@ -242,19 +259,66 @@ def run_sweep(
                 progress.lost += len(group)
                 continue
             for rid, table in outcome:
-                path = store.write_run(out, table)
-                unindexed[rid] = (table, path.stat().st_mtime_ns)
+                stamp = writer.write(table)
+                if stamp is not None:
+                    unindexed[rid] = (table, stamp)
                 status = table.column("status")[0].as_py()
                 progress.statuses[status] += 1
                 progress.failed += status in FAILED
                 progress.done += 1
             if len(unindexed) >= INDEX_EVERY:
-                store.add_to_index(out, unindexed)
+                _index(out, unindexed)
                 unindexed = {}
             progress.elapsed_s = time.perf_counter() - t0
             if on_progress is not None:
                 on_progress(progress)
     finally:
-        store.add_to_index(out, unindexed)
+        _index(out, unindexed)
         progress.elapsed_s = time.perf_counter() - t0
+    writer.raise_if_failed()
     return progress
+
+
+def _index(out: Path, tables: dict) -> None:
+    try:
+        store.add_to_index(out, tables)
+    except OSError:
+        pass  # the index is derived: the next open rebuilds it from the run files
+
+
+class _Writer:
+    """Writes runs into the store; when that fails (disk full, store made read-only), writes
+    the rest into a spill directory instead, so nothing trained is lost."""
+
+    def __init__(self, out: Path):
+        self.out, self.spill, self.error, self.spilled = out, None, None, 0
+
+    def write(self, table) -> str | None:
+        """The stamp of the file written into the store, None when it went to the spill."""
+        if self.error is None:
+            try:
+                return store.stamp(store.write_run(self.out, table))
+            except OSError as e:
+                self.error = e
+        try:
+            if self.spill is None:
+                self.spill = Path(tempfile.mkdtemp(prefix="iblab-unwritten-"))
+            store.write_run(self.spill, table)
+            self.spilled += 1
+        except OSError:
+            pass  # counted in the message below as lost
+        return None
+
+    def raise_if_failed(self) -> None:
+        if self.error is None:
+            return
+        reason = self.error.strerror or str(self.error)
+        where = (
+            f"{self.spilled} trained runs were written to {self.spill} instead; move them "
+            f"into {self.out} to keep them"
+            if self.spilled
+            else "the runs trained since could not be written anywhere"
+        )
+        raise store.StoreWriteError(
+            f"--out: writing to {str(self.out)!r} failed ({reason}); {where}"
+        )

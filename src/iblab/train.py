@@ -208,6 +208,8 @@ def _result(config, problem, records, state, wall) -> TrainResult:
     hist = hist[keep].reset_index(drop=True)
     status = engine.STATUS_NAMES[int(state.status)]
     last = hist.iloc[-1].to_dict()
+    if not all(math.isfinite(last[k]) for k in ("loss", "weight_norm")):
+        status = "diverged"  # finite (s, C, a) whose loss or norm overflowed
     summary = {
         "status": status,
         "steps_run": int(state.t),

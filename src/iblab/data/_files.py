@@ -9,6 +9,7 @@ messages count from 0.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,10 @@ _SUFFIXES = (".npz", ".npy", ".csv", ".parquet")
 
 
 def _as_float(value, name: str, field: str, path: Path) -> np.ndarray:
+    if np.iscomplexobj(value):
+        raise ConfigError(
+            f"{field}: {name} holds complex values (file {str(path)!r}); iblab trains on real data"
+        )
     try:
         return np.asarray(value, dtype=np.float64)
     except (ValueError, TypeError) as e:
@@ -72,8 +77,9 @@ def read_arrays(path: Path, field: str) -> dict[str, np.ndarray]:
         )
     try:
         raw = _load(path, suffix)
-    except (OSError, ValueError) as e:  # includes pandas' and pyarrow's parse errors
-        raise ConfigError(f"{field}: cannot read {str(path)!r}: {e}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # incl. parse errors
+        reason = " ".join(str(e).split()) or type(e).__name__
+        raise ConfigError(f"{field}: cannot read {str(path)!r}: {reason}") from None
     if isinstance(raw, dict):
         missing = [k for k in ("X", "y") if k not in raw]
         if missing:
@@ -118,8 +124,9 @@ def file_dataset(data: FileData) -> Dataset:
     """The training and test sets of data.path (and data.test_path), validated."""
     main = read_arrays(data.path, "data.path")
     X, y = _check_pair(main["X"], main["y"], ("X", "y"), "data.path", data.path)
-    if X.shape[0] == 0:
-        raise ConfigError(f"data.path: X has no rows (file {str(data.path)!r})")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        what = "rows" if X.shape[0] == 0 else "columns (features)"
+        raise ConfigError(f"data.path: X has no {what} (file {str(data.path)!r})")
     has_inline_test = "X_test" in main or "y_test" in main
     if has_inline_test and data.test_path is not None:
         raise ConfigError(

@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 
+from iblab import budget
 from iblab.config import Config, GaussianData, MixtureData
 from iblab.data._bias import fold_bias
 from iblab.data._dataset import Dataset
@@ -35,6 +36,7 @@ def make_problem(config: Config) -> Problem:
     mixtures; norm^2 for orthogonal data; the mean ||x_i||^2 for file and digits data); and
     near_orthogonality's facts of the training inputs, without the bias coordinate.
     """
+    budget.check(config)
     data = config.data
     if isinstance(data, GaussianData | MixtureData) and data.sample == "gram":
         return _gram_problem(config)
