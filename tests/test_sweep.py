@@ -49,7 +49,7 @@ def reference(tmp_path_factory):
     return out
 
 
-def assert_same_runs(a, b, rtol=1e-10):
+def assert_same_runs(a, b, rtol=0.0):
     ra, rb = store.load(a), store.load(b)
     assert sorted(p.name for p in a.glob("*.parquet")) == sorted(
         p.name for p in b.glob("*.parquet")

@@ -15,7 +15,7 @@ from iblab.config import Config, ConfigError
 
 _F64 = 8
 _STATE_ARRAYS = 12  # (n, m) arrays the engine holds per run: C, momentum, Z, H, G, ...
-_SCALARS_PER_RECORD = 32  # loss, norms, margins, accuracies, ...
+_SCALARS_PER_RECORD = 40  # loss, norms, margins, accuracies, the step in Spec.record_at
 
 
 def available_bytes() -> int:
@@ -43,7 +43,7 @@ def estimate(config: Config) -> dict[str, int]:
     d = getattr(data, "d", None)
     explicit = d is not None and getattr(data, "sample", "explicit") == "explicit"
     parts = {
-        "data.d": _F64 * (n_all + m) * d if explicit else 0,  # X and W_0
+        "data.d": 2 * _F64 * (n_all + m) * d if explicit else 0,  # X, W_0 and a temporary
         "data.n": _F64 * (n_all * n_all + n_all * m),  # K and P0, with test rows
         "model.width": _F64 * (_STATE_ARRAYS * n * m + m * m),
     }
