@@ -91,3 +91,13 @@ def test_unknown_reproduction():
     result = invoke("reproduce", "smith1999")
     assert result.exit_code == 2
     assert "smith1999" in result.output
+
+
+def test_import_iblab_loads_no_heavy_optional_library():
+    import subprocess
+    import sys
+
+    heavy = ["sklearn", "cvxpy", "duckdb", "matplotlib", "dask", "distributed"]
+    code = f"import sys, iblab; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -143,6 +143,8 @@ def test_unwritable_out_fails_before_training(tmp_path):
     blocker.write_text("")
     assert_one_line_error(invoke("run", path, "--out", blocker / "out"), "--out")
     assert_one_line_error(invoke("run", path, "--out", blocker), "--out")
+    sweep = write_sweep(tmp_path / "s.yaml", {"base": SMALL, "seeds": 2})
+    assert_one_line_error(invoke("sweep", sweep, "--out", blocker / "out"), "--out")
 
 
 def write_sweep(path, raw):

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.linalg import get_blas_funcs
 
-from iblab import engine
+from iblab import compile_cache, engine
 from iblab.activations import Activation
 from iblab.config import Config
 from iblab.problem import Problem
@@ -124,6 +124,7 @@ def train_many(
 
     on_done(k) is called after each chunk of k runs finishes. Results come back in input
     order, and each equals what the run gives alone."""
+    compile_cache.enable()
     if problems is None:
         from iblab.data import make_problem
 

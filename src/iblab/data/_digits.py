@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.datasets import load_digits
 
 from iblab.config import ConfigError, DigitsData
 from iblab.data._dataset import Dataset
@@ -20,6 +19,8 @@ def standardize(X: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def digits_dataset(data: DigitsData, rng: np.random.Generator) -> Dataset:
     """Images of data.classes, label -1 for classes[0] and +1 for classes[1], shuffled with
     rng: the first n for training (n None: all but n_test), the next n_test for testing."""
+    from sklearn.datasets import load_digits  # scikit-learn loads in seconds: only here
+
     images, targets = load_digits(return_X_y=True)
     keep = np.isin(targets, data.classes)
     X_all = images[keep].astype(np.float64)

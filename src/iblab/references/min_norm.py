@@ -167,18 +167,20 @@ class PatternQP(_SpanQP):
     whose stationarity is C_ji = a_j D_ij nu_i + (2 D_ij - 1) lam_ij; kkt_, n_iter_, solve_time_.
     """
 
-    def fit(self, K, P0, a, y, pattern):
-        """K (n, n), P0 (n, m), a (m,), y (n,), pattern (n, m) bool."""
+    def fit(self, K, P0, a, y, pattern, slope=0.0):
+        """K (n, n), P0 (n, m), a (m,), y (n,), pattern (n, m) bool; slope: gamma of a
+        leaky ReLU (an inactive entry then contributes a_j gamma Z_ij to f(x_i))."""
         K, P0, a, y = _f64(K, P0, a, y)
         D = np.asarray(pattern, bool)
         if D.shape != P0.shape:
             raise ValueError(f"pattern shape {D.shape} != P0 shape {P0.shape}")
-        return self._solve(1.0, K, P0, y, *_pattern_structure(D, a))
+        return self._solve(1.0, K, P0, y, *_pattern_structure(D, a, slope))
 
 
-def _pattern_structure(D, a):
+def _pattern_structure(D, a, slope=0.0):
     n, m = D.shape
-    return np.ones(n, bool), a[None, :] * D, np.ones((n, m), bool), np.where(D, 1.0, -1.0)
+    E = a[None, :] * np.where(D, 1.0, slope)
+    return np.ones(n, bool), E, np.ones((n, m), bool), np.where(D, 1.0, -1.0)
 
 
 def _ref_point(ref):

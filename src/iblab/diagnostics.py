@@ -1,0 +1,243 @@
+"""Diagnostics for any two-layer network f(x) = sum_j a_j phi(<w_j, x>), trained anywhere.
+
+`diagnose(X, y, W, a)` takes NumPy, PyTorch or JAX arrays and compares the network with
+what theory predicts: its spectrum (stable rank), its margins and the max-margin KKT
+conditions (classification, labels +-1), the max-margin linear predictor, and, for
+regression with the initialisation W0, the minimum-norm interpolator with W's own pattern.
+A bias is not modelled: append a column of ones to X and the biases to W.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from iblab import activations
+from iblab.data._orthogonality import near_orthogonality
+
+_KINDS = ("relu", "leaky_relu", "linear")
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """What `diagnose` found. Shapes: n points, d inputs, m neurons.
+
+    Always: task ('classification' when every label is -1 or +1, else 'regression'),
+    singular_values (min(m, d),) descending, stable_rank = ||W||_F^2 / ||W||_2^2,
+    weight_norm = ||W||_F, outputs f(x_i) (n,), and the near-orthogonality facts of X
+    (R_min, R_max, p_max, orthogonality_ratio).
+    Classification: margins y_i f(x_i) (n,), min_margin, normalized_margin = min_margin /
+    ||W||_F (a fixed, phi 1-homogeneous), accuracy, kkt_residual (of min ||W||^2 s.t.
+    y_i f(x_i) >= 1 with a fixed, after rescaling W to unit minimum margin; inf when the
+    network does not separate the data), kkt_multipliers (n,), svm_margin (the max-margin
+    linear predictor u's geometric margin; 0 when no linear predictor separates), svm_cosine
+    = cos(W^T a, u), boundary_agreement (fraction of test points where sign f = sign <u, x>).
+    Regression: residual_rms, residual_max, and with W0: min_norm_gap = ||W - W_ref|| /
+    ||W_ref - W0|| for W_ref the min ||W - W0|| interpolator with W's own activation
+    pattern (None, with min_norm_status saying why, when that problem is infeasible).
+    Figures that do not apply are None. test_* figures need X_test, y_test.
+    """
+
+    task: str
+    n: int
+    d: int
+    m: int
+    singular_values: np.ndarray
+    stable_rank: float
+    weight_norm: float
+    outputs: np.ndarray
+    near_orthogonality: dict
+    margins: np.ndarray | None = None
+    min_margin: float | None = None
+    normalized_margin: float | None = None
+    accuracy: float | None = None
+    kkt_residual: float | None = None
+    kkt_multipliers: np.ndarray | None = None
+    svm_margin: float | None = None
+    svm_cosine: float | None = None
+    boundary_agreement: float | None = None
+    residual_rms: float | None = None
+    residual_max: float | None = None
+    min_norm_gap: float | None = None
+    min_norm_status: str | None = None
+    test: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        """The scalar figures, by name (arrays left out)."""
+        out = {k: v for k, v in asdict(self).items() if not isinstance(v, np.ndarray | dict)}
+        out |= {f"test_{k}": v for k, v in self.test.items()}
+        return out | self.near_orthogonality
+
+
+def diagnose(
+    X,
+    y,
+    W,
+    a,
+    *,
+    W0=None,
+    activation: str = "relu",
+    slope: float = 0.1,
+    X_test=None,
+    y_test=None,
+) -> Diagnosis:
+    """Diagnose the network x -> a^T phi(W x). X (n, d), y (n,), W (m, d), a (m,); W0 (m, d)
+    the initialisation (regression's min-norm gap); activation relu, leaky_relu (slope) or
+    linear. Arrays may be NumPy, PyTorch (any device) or JAX; everything is float64."""
+    X, y, W, a = (_array(v, name) for v, name in ((X, "X"), (y, "y"), (W, "W"), (a, "a")))
+    y, a = _vector(y, "y"), _vector(a, "a")
+    W0 = None if W0 is None else _array(W0, "W0")
+    _check(X, y, W, a, W0, activation, slope)
+    act = activations.Activation(activation, slope)
+    n, d = X.shape
+    m = W.shape[0]
+    Z = X @ W.T  # (n, m)
+    f = _phi(act, Z) @ a
+    sv = np.linalg.svd(W, compute_uv=False)
+    frob = float(np.sqrt(np.sum(sv**2)))
+    task = "classification" if np.all(np.abs(y) == 1.0) else "regression"
+    K = X @ X.T
+    base = dict(
+        task=task,
+        n=n,
+        d=d,
+        m=m,
+        singular_values=sv,
+        stable_rank=float(frob**2 / sv[0] ** 2) if sv[0] > 0 else float("nan"),
+        weight_norm=frob,
+        outputs=f,
+        near_orthogonality=near_orthogonality(K, act.gamma),
+    )
+    test = {}
+    if X_test is not None:
+        X_test = _array(X_test, "X_test")
+        y_test = _vector(_array(y_test, "y_test"), "y_test")
+        if X_test.ndim != 2 or X_test.shape[1] != d or y_test.shape != (X_test.shape[0],):
+            raise ValueError(
+                f"X_test, y_test: expected shapes (t, {d}) and (t,), got {X_test.shape} and "
+                f"{y_test.shape}"
+            )
+        f_test = _phi(act, X_test @ W.T) @ a
+    if task == "classification":
+        extra = _classification(X, y, W, a, Z, f, K, act, frob)
+        if X_test is not None:
+            test["accuracy"] = float(np.mean(np.sign(f_test) == y_test))
+            u = X.T @ extra.pop("_beta") if extra.get("_beta") is not None else None
+            extra["boundary_agreement"] = (
+                None if u is None else float(np.mean(np.sign(f_test) == np.sign(X_test @ u)))
+            )
+        extra.pop("_beta", None)
+    else:
+        extra = _regression(X, y, W, a, Z, f, K, act, W0)
+        if X_test is not None:
+            test["residual_rms"] = float(np.sqrt(np.mean((f_test - y_test) ** 2)))
+    return Diagnosis(**base, **extra, test=test)
+
+
+def _classification(X, y, W, a, Z, f, K, act, frob) -> dict:
+    from iblab import metrics
+    from iblab.references import MaxMarginLinear
+
+    margins = y * f
+    q = float(margins.min())
+    out = dict(
+        margins=margins,
+        min_margin=q,
+        normalized_margin=q / frob if frob > 0 else float("nan"),
+        accuracy=float(np.mean(np.sign(f) == y)),
+    )
+    if act.homogeneous:
+        m, n = W.shape[0], X.shape[0]
+        kkt = metrics.kkt_residual(
+            1.0, np.zeros((m, n)), a, y, K, Z, W @ W.T, lambda z: _phi(act, z),
+            lambda z: np.asarray(activations.dphi(act, z)),
+        )  # fmt: skip
+        out["kkt_multipliers"] = kkt["lambda"]
+        if kkt["separates"]:
+            # The residual again in R^{m x d}, free of the Gram-block cancellation floor.
+            A = y[:, None] * np.asarray(activations.dphi(act, Z)) * a[None, :]
+            R = W / q - (A * kkt["lambda"][:, None]).T @ X
+            out["kkt_residual"] = float(np.linalg.norm(R) / np.linalg.norm(W / q))
+        else:
+            out["kkt_residual"] = float("inf")
+    svm = MaxMarginLinear().fit(K, y)
+    out["svm_margin"] = float(svm.margin_)
+    out["_beta"] = None
+    if svm.status_ == "optimal":
+        u, v = X.T @ svm.beta_, W.T @ a
+        out["svm_cosine"] = float(u @ v / (np.linalg.norm(u) * np.linalg.norm(v)))
+        out["_beta"] = svm.beta_
+    return out
+
+
+def _regression(X, y, W, a, Z, f, K, act, W0) -> dict:
+    res = f - y
+    out = dict(residual_rms=float(np.sqrt(np.mean(res**2))), residual_max=float(np.abs(res).max()))
+    if W0 is None:
+        return out
+    from iblab.references import MinNormLinear, PatternQP
+
+    P0 = X @ W0.T
+    if act.kind == "linear":
+        ref = MinNormLinear().fit(K, P0, a, y)
+        status = "optimal" if ref.residual_ < 1e-8 * max(1.0, np.abs(y).max()) else "no fit"
+    else:
+        ref = PatternQP().fit(K, P0, a, y, Z > 0, slope=act.gamma)
+        status = ref.status_
+    out["min_norm_status"] = status
+    if ref.C_ is not None and status == "optimal":
+        W_ref = W0 + ref.C_ @ X
+        out["min_norm_gap"] = float(np.linalg.norm(W - W_ref) / np.linalg.norm(W_ref - W0))
+    return out
+
+
+def _phi(act, z) -> np.ndarray:
+    return np.asarray(activations.phi(act, z))
+
+
+def _array(value, name: str) -> np.ndarray:
+    if hasattr(value, "detach"):  # a PyTorch tensor, on any device
+        value = value.detach().cpu().numpy()
+    try:
+        out = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{name}: not a numeric array ({e})") from None
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{name}: contains NaN or inf")
+    return out
+
+
+def _vector(v: np.ndarray, name: str) -> np.ndarray:
+    """(k,), (k, 1) or (1, k) as (k,)."""
+    if v.ndim == 2 and 1 in v.shape:
+        return v.reshape(-1)
+    if v.ndim != 1:
+        raise ValueError(f"{name}: expected a vector, got shape {v.shape}")
+    return v
+
+
+def _check(X, y, W, a, W0, activation, slope) -> None:
+    if activation not in _KINDS:
+        raise ValueError(f"activation: expected one of {', '.join(_KINDS)}, got {activation!r}")
+    if not 0.0 <= slope < 1.0:
+        raise ValueError(f"slope: expected 0 <= slope < 1, got {slope}")
+    if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"X: expected a non-empty (n, d) matrix, got shape {X.shape}")
+    n, d = X.shape
+    if y.shape != (n,):
+        raise ValueError(f"y: expected shape ({n},) for X of {n} rows, got {y.shape}")
+    if W.ndim != 2 or W.shape[1] != d:
+        raise ValueError(f"W: expected shape (m, {d}) for X of {d} columns, got {W.shape}")
+    if a.shape != (W.shape[0],):
+        raise ValueError(
+            f"a: expected shape ({W.shape[0]},) for W of that many rows, got {a.shape}"
+        )
+    if W0 is not None and W0.shape != W.shape:
+        raise ValueError(f"W0: expected the shape of W, {W.shape}, got {W0.shape}")
+    labels = set(np.unique(y).tolist())
+    if len(labels) == 2 and labels != {-1.0, 1.0} and labels <= {0.0, 1.0, 2.0, -1.0}:
+        raise ValueError(
+            f"y: labels {sorted(labels)} look like classes; classification diagnostics need "
+            "-1 and +1 (e.g. 2 * y - 1)"
+        )
