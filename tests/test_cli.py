@@ -101,3 +101,76 @@ def test_import_iblab_loads_no_heavy_optional_library():
     code = f"import sys, iblab; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- silent mistakes, loudly
+
+
+def test_a_problem_must_match_its_config():
+    import iblab
+    from iblab import Config, ConfigError
+
+    small = Config.model_validate({**SMALL, "data": {"n": 6, "d": 40}, "model": {"width": 4}})
+    other = iblab.make_problem(small)
+    for change, named in ((("data", {"n": 100, "d": 40}), "data.n"), (("model", {"width": 9}),
+                          "model.width")):  # fmt: skip
+        cfg = Config.model_validate({**SMALL, "data": {"n": 6, "d": 40}, change[0]: change[1]})
+        with pytest.raises(ConfigError, match=named):
+            iblab.train(cfg, other)
+
+
+def test_column_labels_are_refused_with_the_fix():
+    from iblab.problem import Problem
+
+    rng = np.random.default_rng(0)
+    X, W0, a = rng.normal(size=(5, 3)), rng.normal(size=(4, 3)), np.ones(4)
+    with pytest.raises(ValueError, match=r"y: expected shape \(5,\).*flatten it"):
+        Problem.from_arrays(X, np.ones((5, 1)), W0, a)
+    with pytest.raises(ValueError, match="a: expected shape"):
+        Problem.from_arrays(X, np.ones(5), W0, np.ones(3))
+
+
+def test_classification_loss_on_real_labels(config_file, tmp_path):
+    result = invoke("run", config_file, "--set", "train.loss=logistic")
+    assert result.exit_code == 2 and "train.loss" in result.output and "sign" in result.output
+    np.savez(tmp_path / "real.npz", X=np.ones((5, 3)), y=np.linspace(-1, 1, 5))
+    data = f"data={{kind: file, path: {tmp_path / 'real.npz'}}}"
+    result = invoke("run", config_file, "--set", data, "--set", "train.loss=logistic")
+    assert result.exit_code == 2 and "label -0.5" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_export_refuses_zipped_keys_as_two_dimensions(tmp_path):
+    sweep = tmp_path / "s.yaml"
+    base = {**SMALL, "data": {"n": 6, "d": 20}, "model": {"width": 4}}
+    sweep.write_text(yaml.safe_dump({"base": base, "zip": {"train.lr": [0.01, 0.02],
+                                                           "train.steps": [5, 10]}}))  # fmt: skip
+    assert invoke("sweep", sweep, "--out", tmp_path / "out").exit_code == 0
+    result = invoke(
+        "export", tmp_path / "out", "--grid", "train.lr,train.steps", "--to", tmp_path / "x.nc"
+    )
+    assert result.exit_code == 2 and "vary together" in result.output
+    assert not (tmp_path / "x.nc").exists()
+
+
+def test_version_and_short_help():
+    from importlib.metadata import version
+
+    assert invoke("--version").output.strip() == f"iblab {version('iblab')}"
+    assert "Usage" in invoke("-h").output and "Usage" in invoke("run", "-h").output
+
+
+def test_run_draws_its_history_and_plot_draws_a_sweep(config_file, tmp_path):
+    out = tmp_path / "out"
+    assert invoke("run", config_file, "--out", out).exit_code == 0
+    assert (out / "history.png").stat().st_size > 1000
+    sweep = tmp_path / "s.yaml"
+    base = {**SMALL, "data": {"n": 6, "d": 20}, "model": {"width": 4}}
+    sweep.write_text(yaml.safe_dump({"base": base, "grid": {"train.lr": [0.01, 0.1]}, "seeds": 2}))
+    assert invoke("sweep", sweep, "--out", tmp_path / "runs").exit_code == 0
+    fig = tmp_path / "loss.png"
+    result = invoke("plot", tmp_path / "runs", "--x", "train.lr", "--y", "loss", "--to", fig)
+    assert result.exit_code == 0, result.output
+    assert fig.stat().st_size > 1000
+    bad = invoke("plot", tmp_path / "runs", "--x", "train.lr", "--y", "nope", "--to", fig)
+    assert bad.exit_code == 2 and "nope" in bad.output

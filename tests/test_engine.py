@@ -116,3 +116,16 @@ def test_gram_data_has_no_W():
     result = train(config(data={"n": 8, "d": 40, "sample": "gram"}))
     with pytest.raises(ValueError, match="sample: gram"):
         _ = result.W
+
+
+@pytest.mark.parametrize("rule", ["n_over_trace", "n_over_norm_K"])
+def test_lr_scale_is_lr_times_a_factor_of_the_problem(rule):
+    scaled = config(train={"lr": 0.5, "lr_scale": rule})
+    K = make_problem(scaled).K
+    factor = K.shape[0] / (np.trace(K) if rule == "n_over_trace" else np.linalg.eigvalsh(K)[-1])
+    by_hand = config(train={"lr": 0.5 * factor})
+    a, b = train(scaled), train(by_hand)
+    assert a.summary["lr_effective"] == pytest.approx(0.5 * factor, rel=1e-15)
+    np.testing.assert_allclose(a.C, b.C, rtol=1e-12, atol=0)
+    assert "lr_scale" not in by_hand.to_dict()["train"]  # the default keeps old run ids
+    assert scaled.to_dict()["train"]["lr_scale"] == rule

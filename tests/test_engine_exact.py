@@ -21,9 +21,13 @@ FIXED_SECOND_LAYERS = {
 }
 
 
+def _labels(loss):
+    return "noise" if loss == "square" else "sign"
+
+
 def make_config(activation="relu", loss="square", **train):
     raw = {
-        "data": {"n": N, "d": D, "n_test": T},
+        "data": {"n": N, "d": D, "n_test": T, "labels": {"kind": _labels(loss)}},
         "model": {"width": M, "activation": activation, "smoothing": 2.0},
         "train": {"loss": loss, "lr": 0.3, "steps": 25} | train,
         "record": {"every": 5, "coefficients": True},

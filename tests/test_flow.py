@@ -362,6 +362,9 @@ def numpy_gd(p: Problem, loss: str, T: float, lr: float) -> np.ndarray:
     return W
 
 
+LABELS = {"square": "noise", "logistic": "sign", "exponential": "sign"}
+
+
 @pytest.mark.parametrize(
     "seed,loss,T,lr",
     [
@@ -374,7 +377,8 @@ def numpy_gd(p: Problem, loss: str, T: float, lr: float) -> np.ndarray:
 def test_interacting_switches_match_small_step_gd(seed, loss, T, lr):
     p = random_problem(seed, 6, 8, 3, loss != "square")
     config = flow_config(
-        data={"kind": "orthogonal", "n": 6, "d": 8}, model={"width": 3},
+        data={"kind": "orthogonal", "n": 6, "d": 8, "labels": {"kind": LABELS[loss]}},
+        model={"width": 3},
         train={"loss": loss, "time": T},
     )  # fmt: skip
     result = train(config, p)

@@ -50,7 +50,7 @@ def test_diagnose_on_user_arrays_gives_finite_columns():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((N, D))
     y = np.sign(rng.standard_normal(N))
-    X_test = rng.standard_normal((30, D))
+    X_test = rng.standard_normal((40, D))  # the config's n_test
     W0 = 1e-6 * rng.standard_normal((M, D)) / np.sqrt(D)
     a = np.where(np.arange(M) < M // 2, 1.0, -1.0) / np.sqrt(M)
     problem = Problem.from_arrays(X, y, W0, a, X_test=X_test, y_test=np.sign(X_test[:, 0]))

@@ -11,8 +11,14 @@ from iblab.cli import app
 
 
 def config(seed=0, **train):
+    labels = {"kind": "noise" if train.get("loss", "square") == "square" else "sign"}
     return Config.model_validate(
-        {"seed": seed, "data": {"n": 6, "d": 20}, "model": {"width": 4}, "train": train}
+        {
+            "seed": seed,
+            "data": {"n": 6, "d": 20, "labels": labels},
+            "model": {"width": 4},
+            "train": train,
+        }
     )
 
 

@@ -24,8 +24,35 @@ from rich.progress import (
 )
 from rich.table import Table
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app = typer.Typer(
+    no_args_is_help=True,
+    help=__doc__,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 console = Console()
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"iblab {version('iblab')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """iblab: the implicit bias of gradient descent in two-layer networks."""
+    from iblab import compile_cache
+
+    compile_cache.enable()
 
 
 def fail(message: str, status: int = 2) -> None:
@@ -47,11 +74,12 @@ def run(
     from iblab import engine, store
     from iblab.config import Config, ConfigError
     from iblab.data import make_problem
-    from iblab.train import train
+    from iblab.train import check_problem, train
 
     try:
         cfg = Config.from_yaml(config, set_ or [])
         problem = make_problem(cfg)
+        check_problem(cfg, problem)
         if out is not None:
             store.check_writable(out)
     except ConfigError as e:
@@ -102,7 +130,10 @@ def _write_run_files(out: Path, cfg, result) -> list[str]:
     if result.events is not None:  # gradient flow: every activation switch
         result.events.to_parquet(out / "events.parquet", index=False)
         written.append("events.parquet")
-    return written
+    from iblab.figures import history_figure
+
+    history_figure(result.history, out / "history.png")
+    return written + ["history.png"]
 
 
 def _print_summary(summary: dict) -> None:
@@ -265,8 +296,8 @@ def query(
         fail(f"directory: {str(directory)!r} is not a directory")
     try:
         df = store.query(directory, sql)
-    except duckdb.Error as e:
-        fail(f"sql: {str(e).splitlines()[0]}")
+    except duckdb.Error as e:  # keep DuckDB's hints (candidates, line), on one line
+        fail(f"sql: {' '.join(str(e).split())}")
     if csv:
         sys.stdout.write(df.to_csv(index=False))
         return
@@ -295,6 +326,41 @@ def export(
         fail(str(e))
     ds.to_netcdf(to)
     console.print(f"wrote {to}: {dict(ds.sizes)}")
+
+
+@app.command()
+def plot(
+    directory: Annotated[Path, typer.Argument(help="Results directory.")],
+    x: Annotated[str, typer.Option(help="Config key on the x axis, e.g. data.d.")],
+    y: Annotated[str, typer.Option(help="Summary figure on the y axis, e.g. loss.")],
+    to: Annotated[Path, typer.Option(help="Image file to write (.png, .pdf, .svg).")],
+    hue: Annotated[str | None, typer.Option(help="Config key, one colour per value.")] = None,
+) -> None:
+    """Draw one metric of a sweep against one config key: each run a dot, the median a line."""
+    from iblab import store
+    from iblab.figures import metric_figure
+
+    if not directory.is_dir():
+        fail(f"directory: {str(directory)!r} is not a directory")
+    runs = store.load(directory).runs
+    try:
+        x_col = store.config_column(runs, x)
+        hue_col = None if hue is None else store.config_column(runs, hue)
+    except ValueError as e:
+        fail(str(e).replace("dims:", "--x/--hue:"))
+    if y not in runs.columns or not pd_numeric(runs[y]):
+        numeric = [c for c in runs.columns if not c.startswith("config.") and pd_numeric(runs[c])]
+        fail(f"--y: {y!r} is not a numeric figure of the runs; choose from {', '.join(numeric)}")
+    if to.suffix.lower() not in (".png", ".pdf", ".svg"):
+        fail(f"--to: expected a .png, .pdf or .svg file, got {str(to)!r}")
+    metric_figure(runs, x_col, y, to, hue=hue_col)
+    console.print(f"wrote {to} ({len(runs)} runs)")
+
+
+def pd_numeric(column) -> bool:
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
 def main() -> None:  # pragma: no cover

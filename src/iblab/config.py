@@ -81,6 +81,9 @@ class Labels(_Strict):
     flip: Real = Field(0.0, ge=0.0, le=0.5)
 
 
+REAL_LABELS = ("noise", "linear", "relu")  # Labels kinds with real values, not +-1
+
+
 class _DataBase(_Strict):
     n: Int = Field(100, ge=1, le=MAX_SIZE)
     n_test: Int = Field(0, ge=0, le=MAX_SIZE)
@@ -300,6 +303,9 @@ class TrainConfig(_Strict):
     loss: Literal["square", "logistic", "exponential", "hinge"] = "square"
     optimizer: Literal["gd", "sgd", "gradient_flow"] = "gd"
     lr: Real = Field(0.1, gt=0.0)
+    # The effective step is lr times a factor of the problem: none (1), n_over_trace
+    # (n / tr K, i.e. 1 / mean ||x_i||^2) or n_over_norm_K (n / ||K||_2). lr_max scales alike.
+    lr_scale: Literal["none", "n_over_trace", "n_over_norm_K"] = "none"
     time: Annotated[float, Field(gt=0.0, allow_inf_nan=True), BeforeValidator(_not_bool)] | None = (
         None  # gradient_flow only; None: .inf
     )
@@ -346,6 +352,7 @@ class TrainConfig(_Strict):
             "weight_decay": (self.weight_decay, 0.0),
             "batch_size": (self.batch_size, None),
             "lr_max": (self.lr_max, None),
+            "lr_scale": (self.lr_scale, "none"),
         }
         for name, (value, default) in unused.items():
             if value != default:
@@ -408,6 +415,13 @@ class Config(_Strict):
                     f"{self.model.train_second_layer}) has no exact t -> inf limit; give a "
                     "finite train.time or train.tol > 0"
                 )
+        labels = getattr(self.data, "labels", None)
+        if tc.loss != "square" and labels is not None and labels.kind in REAL_LABELS:
+            raise ValueError(
+                f"train.loss: {tc.loss} needs labels -1/+1, but data.labels.kind "
+                f"{labels.kind!r} gives real values; use labels sign or random_sign, or the "
+                "square loss"
+            )
         if self.train.optimizer == "gradient_flow" and zero_init and piecewise:
             raise ValueError(
                 f"init.scale: gradient_flow with {self.model.activation} needs a nonzero "
@@ -440,8 +454,11 @@ class Config(_Strict):
 
     def to_dict(self) -> dict[str, Any]:
         out = self.model_dump(mode="json")
-        if out["train"]["time"] is None:  # GD configs keep the identity they had before it
-            del out["train"]["time"]
+        # Fields added later leave the dict when at their default, so configs written before
+        # them keep their identity (run id).
+        for key, default in (("time", None), ("lr_scale", "none")):
+            if out["train"][key] == default:
+                del out["train"][key]
         return out
 
     def fingerprint(self, *parts: str) -> str:

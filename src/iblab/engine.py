@@ -6,9 +6,9 @@ whatever the input dimension d. The gradient of the loss in W is G^T X with
 G = (dl/df / n) * phi'(Z) * a (n, m), so GD moves C by -lr G^T and leaves s alone; weight
 decay shrinks s and C alike; heavy-ball momentum keeps its velocity in the same form.
 
-`run` trains one problem; `compiled(spec)` returns a jitted `run` over a batch of problems
-of one shape (the same numbers as vmap(run)). Nothing here depends on what a run is batched
-with.
+`run` trains one problem; `compiled(spec)` returns `run` over a batch of problems of one
+shape, as a few jitted calls (each reaching a chunk of the record steps, with progress
+reported between them). Nothing here depends on what a run is batched with.
 
 Performance notes (benchmarks/roofline.py measures the step against the machine's GEMM
 peak): inside the loop the coefficients are held transposed, Ct = C^T (n, m), so the one
@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from iblab import gram, losses, metrics
@@ -260,17 +261,28 @@ def run(spec: Spec, hp: Hyper, b: Blocks) -> tuple[dict, State]:
 
     Returns (records, final state): records maps a name to an array of shape (R, ...). After
     a stop, later records repeat the stopped state (their `step` says where it stopped)."""
-    records, st = run_batched(spec, *jax.tree.map(lambda x: x[None], (hp, b)))
+    records, st = compiled(spec)(*jax.tree.map(lambda x: x[None], (hp, b)))
     return jax.tree.map(lambda x: x[0], (records, st))
 
 
-def run_batched(spec: Spec, hp: Hyper, b: Blocks, group=(0, 1)) -> tuple[dict, State]:
-    """`run` over a leading batch axis of hp and b: the same numbers as vmap(run).
-    group: (index, count) when this batch is one of `count` trained one after another; the
-    progress hooks then see steps scaled so that they still go from 0 to spec.steps once.
+class Carry(NamedTuple):
+    """What one chunk of records hands to the next: the state and the pattern last recorded."""
 
-    The loop to each record step runs while any run is below it and still running (running
-    runs share their step count); a run that is not is left as it is."""
+    st: State
+    prev_pattern: jax.Array
+
+
+def start(spec: Spec, b: Blocks) -> Carry:
+    """The initial carry of a batch (leading batch axis on b)."""
+    st0 = jax.vmap(functools.partial(initial_state, spec))(b)
+    return Carry(st0, st0.pattern)
+
+
+def advance_batched(spec: Spec, hp: Hyper, b: Blocks, carry: Carry, targets) -> tuple:
+    """Train a batch on to each step of `targets` (int32 (k,)), recording at each; returns
+    (carry, records (batch, k, ...)). The loop to a target runs while any run is below it
+    and still running (running runs share their step count); a run that is not is left as
+    it is."""
     propose = jax.vmap(functools.partial(_propose, spec))
 
     # Records are measured run by run (lax.map, not vmap): a reduction such as ||W||_F then
@@ -278,9 +290,6 @@ def run_batched(spec: Spec, hp: Hyper, b: Blocks, group=(0, 1)) -> tuple[dict, S
     # same alone and batched.
     def vmeasure(b, st, prev_pattern):
         return lax.map(lambda args: measure(spec, *args), (b, st, prev_pattern))
-
-    st0 = jax.vmap(functools.partial(initial_state, spec))(b)
-    targets = jnp.asarray(spec.record_at, jnp.int32)
 
     def body(st, target):
         moved, kept = propose(hp, b, st)
@@ -293,21 +302,17 @@ def run_batched(spec: Spec, hp: Hyper, b: Blocks, group=(0, 1)) -> tuple[dict, S
             lambda: _pick(ok, moved, _pick(active, kept, st)),
         )
 
-    def advance(carry, target):
-        st, prev_pattern = carry
+    def to_target(carry, target):
         st = lax.while_loop(
             lambda s: jnp.any((s.t < target) & (s.status == RUNNING)),
             lambda s: body(s, target),
-            st,
+            carry.st,
         )
-        rec, pattern = vmeasure(b, st, prev_pattern)
-        done = (group[0] * spec.steps + target) // group[1]
-        jax.debug.callback(_report_progress, done)
-        return (st, pattern), rec
+        rec, pattern = vmeasure(b, st, carry.prev_pattern)
+        return Carry(st, pattern), rec
 
-    (st, _), records = lax.scan(advance, (st0, st0.pattern), targets)
-    records = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), records)  # (batch, R, ...)
-    return records, jax.vmap(_finish)(b, st)
+    carry, records = lax.scan(to_target, carry, targets)
+    return carry, jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), records)  # (batch, k, ...)
 
 
 def _finish(b: Blocks, st: State) -> State:
@@ -327,23 +332,42 @@ def _finish(b: Blocks, st: State) -> State:
 _progress_hooks: list = []
 
 
-def _report_progress(step) -> None:
-    for hook in _progress_hooks:
-        hook(int(step))
-
-
 def on_progress(hook):
-    """Register hook(step), called from compiled runs each time a record step is reached;
-    returns a function that removes it."""
+    """Register hook(step), called as a compiled run passes record steps (at most
+    PROGRESS_CHUNKS times a run); returns a function that removes it."""
     _progress_hooks.append(hook)
     return lambda: _progress_hooks.remove(hook)
 
 
+# A run's records are reached in this many compiled calls, with progress reported between
+# them. Progress is not a host callback inside the program: a program with one cannot be
+# kept in JAX's persistent compilation cache.
+PROGRESS_CHUNKS = 16
+
+
 @functools.lru_cache(maxsize=64)
 def compiled(spec: Spec):
-    """The batched run for one spec, jitted: takes (Hyper, Blocks) with a leading batch axis
-    and gives what jit(vmap(run)) gives."""
-    return jax.jit(functools.partial(_run_in_groups, spec))
+    """The batched run for one spec: takes (Hyper, Blocks) with a leading batch axis and
+    gives what vmap(run) gives (records (batch, R, ...), final state)."""
+    R = len(spec.record_at)
+    size = -(-R // PROGRESS_CHUNKS)
+    padded = list(spec.record_at) + [spec.record_at[-1]] * (size * PROGRESS_CHUNKS - R)
+    chunks = [np.asarray(padded[i : i + size], np.int32) for i in range(0, R, size)]
+    begin = jax.jit(functools.partial(start, spec))
+    step = jax.jit(functools.partial(_advance_in_groups, spec))
+    finish = jax.jit(jax.vmap(_finish))
+
+    def run_chunks(hp: Hyper, b: Blocks) -> tuple[dict, State]:
+        carry, parts = begin(b), []
+        for targets in chunks:  # the last chunk repeats the last target: a no-op step
+            carry, rec = step(hp, b, carry, targets)
+            parts.append(rec)
+            for hook in _progress_hooks:
+                hook(int(targets[-1]))
+        records = jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1)[:, :R], *parts)
+        return records, finish(b, carry.st)
+
+    return run_chunks
 
 
 # Runs whose (n, m) arrays together pass this many bytes are trained in groups one after
@@ -358,16 +382,15 @@ def _group_size(batch: int, n: int, m: int, itemsize: int) -> int:
     return max(g for g in range(1, batch + 1) if batch % g == 0 and g <= fit)
 
 
-def _run_in_groups(spec: Spec, hp: Hyper, b: Blocks) -> tuple[dict, State]:
+def _advance_in_groups(spec: Spec, hp: Hyper, b: Blocks, carry: Carry, targets) -> tuple:
     batch, n, m = b.P0.shape
     g = _group_size(batch, n, m, b.P0.dtype.itemsize)
     if g == batch:
-        return run_batched(spec, hp, b)
+        return advance_batched(spec, hp, b, carry, targets)
     split = lambda x: x.reshape((batch // g, g) + x.shape[1:])  # noqa: E731
     join = lambda x: x.reshape((batch,) + x.shape[2:])  # noqa: E731
-    index = jnp.arange(batch // g, dtype=jnp.int32)
     out = lax.map(
-        lambda args: run_batched(spec, *args[1:], group=(args[0], batch // g)),
-        (index, *jax.tree.map(split, (hp, b))),
+        lambda args: advance_batched(spec, *args, targets),
+        jax.tree.map(split, (hp, b, carry)),
     )
     return jax.tree.map(join, out)

@@ -8,7 +8,6 @@ explicit data. With a bias, inputs get an appended coordinate 1 and W the column
 from __future__ import annotations
 
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +20,7 @@ from iblab.engine import batch_weights
 from iblab.problem import Problem
 from iblab.recording import record_steps
 from iblab.seeding import jax_seed_for
+from iblab.train import effective_lr
 
 
 def _activation_fn(act: Activation):
@@ -59,8 +59,7 @@ def train_fullspace(config: Config, problem: Problem) -> dict[str, np.ndarray]:
     batch = tc.batch_size if tc.optimizer == "sgd" else None
     step = _step_fn(act, tc.loss, tc.schedule, tc.steps, batch, mc.train_second_layer)
     hp = (
-        tc.lr,
-        math.inf if tc.lr_max is None else tc.lr_max,
+        *effective_lr(config, problem),
         tc.decay_steps,
         tc.momentum,
         tc.weight_decay,

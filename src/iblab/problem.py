@@ -72,14 +72,32 @@ class Problem:
         b0: np.ndarray | None = None,
         info: dict | None = None,
     ) -> Problem:
-        """Form the Gram blocks from explicit arrays in one O(n d (n + m)) pass."""
+        """Form the Gram blocks from explicit arrays in one O(n d (n + m)) pass.
+        X (n, d), y (n,), W0 (m, d), a (m,), X_test (t, d), y_test (t,); ValueError naming
+        the array when a shape does not fit."""
         X = np.asarray(X, dtype=np.float64)
         W0 = np.asarray(W0, dtype=np.float64)
-        d = X.shape[1]
+        if X.ndim != 2:
+            raise ValueError(f"X: expected an (n, d) matrix, got shape {X.shape}")
+        n, d = X.shape
         if X_test is None:
             X_test = np.zeros((0, d))
             y_test = np.zeros(0)
         X_test = np.asarray(X_test, dtype=np.float64)
+        y, a, y_test = (np.asarray(v, dtype=np.float64) for v in (y, a, y_test))
+        m = W0.shape[0] if W0.ndim == 2 else -1
+        for name, arr, shape in (
+            ("y", y, (n,)),
+            ("W0", W0, (m, d)),
+            ("a", a, (m,)),
+            ("X_test", X_test, (X_test.shape[0], d)),
+            ("y_test", y_test, (X_test.shape[0],)),
+        ):
+            if arr.shape != shape:
+                raise ValueError(
+                    f"{name}: expected shape {shape} (n = {n}, d = {d}, m = {m}), got "
+                    f"{arr.shape}" + ("; flatten it" if arr.shape == shape + (1,) else "")
+                )
         K, P0 = X @ X.T, X @ W0.T
         K_test, P0_test = X_test @ X.T, X_test @ W0.T
         test_sqnorms = np.einsum("ij,ij->i", X_test, X_test)
@@ -88,11 +106,11 @@ class Problem:
             P0, P0_test = P0 + b0[None, :], P0_test + b0[None, :]
             test_sqnorms = test_sqnorms + 1.0
         return cls(
-            y=np.asarray(y, dtype=np.float64),
-            a=np.asarray(a, dtype=np.float64),
+            y=y,
+            a=a,
             K=K,
             P0=P0,
-            y_test=np.asarray(y_test, dtype=np.float64),
+            y_test=y_test,
             K_test=K_test,
             P0_test=P0_test,
             test_sqnorms=test_sqnorms,

@@ -435,7 +435,7 @@ def to_xarray(
     (add 'seed' for several seeds). variables: summary columns (default: every numeric
     one). Grid points without a run are NaN. Write NetCDF with `.to_netcdf(path)`."""
     runs = load(directory).runs
-    cols = [_config_column(runs, d) for d in dims]
+    cols = [config_column(runs, d) for d in dims]
     dup = runs.duplicated(cols)
     if dup.any():
         example = runs.loc[dup, cols].iloc[0].to_dict()
@@ -443,6 +443,15 @@ def to_xarray(
             f"dims: {', '.join(dims)} do not identify runs uniquely "
             f"(several runs at {example}); add the key that varies, e.g. seed"
         )
+    for i, a in enumerate(cols):  # zipped keys would make a mostly empty grid
+        for b in cols[i + 1 :]:
+            pairs = runs[[a, b]].drop_duplicates()
+            if len(pairs) == runs[a].nunique() == runs[b].nunique() > 1:
+                raise ValueError(
+                    f"dims: {dims[i]} and {dims[cols.index(b)]} vary together (a zipped "
+                    f"axis): as two dimensions they would fill {len(pairs)} of "
+                    f"{len(pairs) ** 2} cells; give only one of them"
+                )
     if variables is None:
         skip = set(cols)
         variables = [
@@ -465,7 +474,7 @@ def to_xarray(
     return ds
 
 
-def _config_column(runs: pd.DataFrame, key: str) -> str:
+def config_column(runs: pd.DataFrame, key: str) -> str:
     for name in (key, f"config.{key}"):
         if name in runs.columns:
             return name

@@ -18,7 +18,7 @@ from scipy.linalg import get_blas_funcs
 
 from iblab import compile_cache, engine
 from iblab.activations import Activation
-from iblab.config import Config
+from iblab.config import Config, ConfigError
 from iblab.problem import Problem
 from iblab.recording import record_steps
 from iblab.seeding import jax_seed_for
@@ -84,13 +84,32 @@ def spec_for(config: Config) -> engine.Spec:
     )
 
 
-def _hyper(config: Config, dtype) -> engine.Hyper:
+def lr_factor(rule: str, K: np.ndarray) -> float:
+    """The factor train.lr_scale puts on lr: 1 (none), n / tr K (n_over_trace) or
+    n / ||K||_2 (n_over_norm_K). Stable GD steps scale like these (tr K / n = mean ||x||^2)."""
+    if rule == "none":
+        return 1.0
+    n = K.shape[0]
+    if rule == "n_over_trace":
+        return n / float(np.trace(K))
+    return n / float(np.linalg.eigvalsh(K)[-1])
+
+
+def effective_lr(config: Config, problem: Problem) -> tuple[float, float]:
+    """(lr, lr_max) with train.lr_scale resolved on problem (lr_max inf when uncapped)."""
+    tc = config.train
+    factor = lr_factor(tc.lr_scale, problem.K)
+    return tc.lr * factor, (math.inf if tc.lr_max is None else tc.lr_max * factor)
+
+
+def _hyper(config: Config, problem: Problem, dtype) -> engine.Hyper:
     tc = config.train
     key = jax.random.PRNGKey(jax_seed_for(config, "batches"))
     as_dt = lambda v: np.asarray(v, dtype)  # noqa: E731
+    lr, lr_max = effective_lr(config, problem)
     return engine.Hyper(
-        lr=as_dt(tc.lr),
-        lr_max=as_dt(math.inf if tc.lr_max is None else tc.lr_max),
+        lr=as_dt(lr),
+        lr_max=as_dt(lr_max),
         decay_steps=as_dt(tc.decay_steps),
         momentum=as_dt(tc.momentum),
         weight_decay=as_dt(tc.weight_decay),
@@ -108,6 +127,32 @@ def _blocks(p: Problem, spec: engine.Spec, dtype) -> engine.Blocks:
         c(p.y), c(p.a), c(p.K), c(p.P0), c(G0), c(p.G0_trace), c(p.y_test), c(p.K_test),
         c(p.P0_test),
     )  # fmt: skip
+
+
+def check_problem(config: Config, problem: Problem) -> None:
+    """ConfigError (one line) unless problem has the shapes config describes and labels
+    its loss can take."""
+    data = config.data
+    expected = {
+        "data.n": getattr(data, "n", None),
+        "data.n_test": getattr(data, "n_test", None) if data.kind != "file" else None,
+        "model.width": config.model.width,
+    }
+    found = {"data.n": problem.n, "data.n_test": problem.n_test, "model.width": problem.m}
+    for field, value in expected.items():
+        if value is not None and value != found[field]:
+            raise ConfigError(
+                f"{field}: the config says {value} but the problem passed with it has "
+                f"{found[field]}; make them agree (or pass no problem)"
+            )
+    if config.train.loss != "square":
+        ys = np.concatenate([problem.y, problem.y_test])
+        bad = ys[np.abs(ys) != 1.0]
+        if bad.size:
+            raise ConfigError(
+                f"train.loss: {config.train.loss} needs labels -1/+1, but the data have "
+                f"label {bad[0]:g}; map classes to -1/+1 or use the square loss"
+            )
 
 
 def train(config: Config, problem: Problem | None = None) -> TrainResult:
@@ -129,6 +174,8 @@ def train_many(
         from iblab.data import make_problem
 
         problems = [make_problem(c) for c in configs]
+    for c, p in zip(configs, problems, strict=True):
+        check_problem(c, p)
     groups: dict[tuple, list[int]] = {}
     flows = []
     for i, (c, p) in enumerate(zip(configs, problems, strict=True)):
@@ -175,7 +222,8 @@ def _run_chunk(spec, configs, problems):
     dtype = np.float64 if spec.dtype == "float64" else np.float32
     size = _padded_size(len(configs))
     pad = size - len(configs)
-    hps = [_hyper(c, dtype) for c in configs] + [_hyper(configs[0], dtype)] * pad
+    hps = [_hyper(c, p, dtype) for c, p in zip(configs, problems, strict=True)]
+    hps += [hps[0]] * pad
     bls = [_blocks(p, spec, dtype) for p in problems] + [_blocks(problems[0], spec, dtype)] * pad
     stack = lambda xs: jax.tree.map(lambda *a: jnp.asarray(np.stack(a)), *xs)  # noqa: E731
     records, state = engine.compiled(spec)(stack(hps), stack(bls))
@@ -218,6 +266,7 @@ def _result(config, problem, records, state, wall) -> TrainResult:
         **{k: float(v) for k, v in last.items() if k != "step"},
         "stabilization_step": int(state.last_change),
         "switched_fraction": float(np.mean(state.switched)),
+        "lr_effective": effective_lr(config, problem)[0],
         "wall_time_s": wall,
         **{f"data_{k}": v for k, v in problem.info.items()},
     }
