@@ -13,6 +13,7 @@ import pandas as pd
 
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 COLUMN_WIDTH = 3.4  # inches
+TEXT_WIDTH = 7.0  # inches: multi-panel figures span the page
 _STYLE = {
     "font.size": 8,
     "axes.titlesize": 8,
@@ -38,6 +39,43 @@ def pyplot():
 
     plt.rcParams.update(_STYLE | {"axes.prop_cycle": cycler(color=OKABE_ITO)})
     return plt
+
+
+def colors_for(values) -> dict:
+    """One Okabe-Ito colour per distinct value, in sorted order."""
+    ordered = sorted(set(values))
+    return {v: OKABE_ITO[i % len(OKABE_ITO)] for i, v in enumerate(ordered)}
+
+
+def break_gaps(x, y, decades: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) sorted by x with NaN inserted where consecutive x are more than `decades`
+    apart, so a line is not drawn across a stretch with no data."""
+    order = np.argsort(np.asarray(x, float))
+    x, y = np.asarray(x, float)[order], np.asarray(y, float)[order]
+    xs, ys = [], []
+    for i in range(len(x)):
+        if i and x[i - 1] > 0 and np.log10(x[i] / x[i - 1]) > decades:
+            xs.append(np.nan)
+            ys.append(np.nan)
+        xs.append(x[i])
+        ys.append(y[i])
+    return np.asarray(xs), np.asarray(ys)
+
+
+def legend_below(fig, axes, ncol: int = 3, title: str | None = None) -> None:
+    """One legend for the whole figure, below the panels (out of the data's way), from the
+    labelled artists of every panel (each label once)."""
+    handles, labels = {}, []
+    for ax in np.ravel(axes):
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in handles:
+                handles[lab] = h
+                labels.append(lab)
+    if labels:
+        fig.legend(
+            [handles[lab] for lab in labels], labels, loc="outside lower center", ncol=ncol,
+            frameon=False, title=title,
+        )  # fmt: skip
 
 
 def history_figure(history: pd.DataFrame, path: str | Path) -> Path:

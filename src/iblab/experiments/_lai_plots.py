@@ -1,170 +1,204 @@
-"""Figures of the Lai et al. (2026) reproduction (PNG and PDF via common.save_figure)."""
+"""Figures of the Lai et al. (2026) reproduction (PNG and PDF via common.save_figure), in
+iblab's figure style (iblab.figures)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from iblab.experiments.common import save_figure  # noqa: E402
+from iblab import figures
+from iblab.experiments.common import save_figure
 
 ZERO = 1e-9
+GAP_LABEL = "relative gap to the reference"
+
+
+def group_names(s) -> dict[str, str]:
+    """What each run group is, in words (legends never show code names)."""
+    return {
+        "d_single": "single neuron, d varies (n fixed)",
+        "n_single": "single neuron, n varies (d fixed)",
+        "d_width": f"width {s.width}, lr factor {s.lr_factor}",
+        "d_width_small_lr": f"width {s.width}, lr factor {s.small_lr_factor}",
+        "aniso_power_law": "single neuron, power-law spectrum",
+        "aniso_spiked": "single neuron, spiked spectrum",
+    }
 
 
 def _scatter_fit(ax, g: pd.DataFrame, xcol: str, fit, label: str, color) -> None:
     ok = g[g.interpolated & (g["gap"] > ZERO)]
     zeros = g[g.interpolated & (g["gap"] <= ZERO)]
-    ax.scatter(ok[xcol], ok["gap"], s=14, alpha=0.6, color=color, label=label)
+    ax.scatter(ok[xcol], ok["gap"], s=10, alpha=0.6, color=color, label=label, linewidths=0)
     if len(zeros):
-        ax.scatter(zeros[xcol], np.full(len(zeros), ZERO), marker="v", s=14, color=color,
+        ax.scatter(zeros[xcol], np.full(len(zeros), ZERO), marker="v", s=10, color=color,
                    alpha=0.6)  # fmt: skip
     bad = g[~g.interpolated]
     if len(bad):
         y = bad["gap"].where(bad["gap"] > ZERO, ZERO)
-        ax.scatter(bad[xcol], y, marker="x", s=18, color=color, alpha=0.6)
+        ax.scatter(bad[xcol], y, marker="x", s=12, color=color, alpha=0.6)
     if fit is not None and len(ok):
         xs = np.geomspace(ok[xcol].min(), ok[xcol].max(), 50)
         ax.plot(xs, np.exp(fit.intercept) * xs**fit.exponent, color=color,
-                label=f"fit: exponent {fit}")  # fmt: skip
+                label=f"  fit: exponent {fit}")  # fmt: skip
         ref = np.exp(fit.intercept) * np.sqrt(xs / xs[-1]) * xs[-1] ** fit.exponent
         ax.plot(xs, ref, color=color, ls=":", lw=1)
 
 
-def _loglog(ax, xlabel: str) -> None:
+def _loglog(ax, xlabel: str, ylabel: bool = True) -> None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("||theta_GD - theta_ref|| / ||theta_ref - theta_0||")
-    ax.legend(fontsize=7)
-    ax.grid(True, which="both", alpha=0.2)
+    if ylabel:
+        ax.set_ylabel(GAP_LABEL)
+    ax.grid(True, which="major", alpha=0.2)
+
+
+def _legend_under(ax) -> None:
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False, ncol=1)
+
+
+MARKERS_NOTE = "dots: runs; v: gap at numerical zero (1e-9); x: no global minimum reached"
 
 
 def make_figures(df: pd.DataFrame, fits: dict, dyn: dict, s, out: Path) -> list[Path]:
+    plt = figures.pyplot()
+    names = group_names(s)
+    colors = figures.OKABE_ITO
     paths = []
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(figures.TEXT_WIDTH, 3.4), layout="constrained")
     panels = (("d_single", "n_single"), ("d_width", "d_width_small_lr"))
-    for ax, groups in zip(axes, panels, strict=True):
+    titles = ("single neuron (QP reference)", f"width {s.width} (pattern QP at GD's pattern)")
+    for ax, groups, title in zip(axes, panels, titles, strict=True):
         for k, group in enumerate(groups):
             g = df[df.group == group]
             if len(g):
-                _scatter_fit(ax, g, "n_over_d", fits.get(f"{group}:gap"), group, colors[k])
-        _loglog(ax, "n / d")
-    axes[0].set_title("single neuron (QP reference); dotted: slope 1/2", fontsize=9)
-    axes[1].set_title(
-        f"width m = {s.width} (pattern QP at GD's final pattern); lr factors {s.lr_factor} "
-        f"(d_width) and {s.small_lr_factor} (d_width_small_lr)",
-        fontsize=8,
-    )
-    fig.suptitle("gap vs n/d (v: gap at numerical zero, x: no global minimum reached)",
-                 fontsize=9)  # fmt: skip
+                _scatter_fit(ax, g, "n_over_d", fits.get(f"{group}:gap"), names[group], colors[k])
+        _loglog(ax, "n / d", ylabel=ax is axes[0])
+        ax.set_title(title)
+        _legend_under(ax)
+    fig.suptitle(f"{MARKERS_NOTE}; dotted: slope 1/2", fontsize=7)
     paths += save_figure(fig, out, "gap_vs_n_over_d")
 
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+    fig, ax = plt.subplots(figsize=(figures.COLUMN_WIDTH, 3.6), layout="constrained")
     for k, group in enumerate(("aniso_power_law", "aniso_spiked", "d_single")):
         g = df[df.group == group]
         if len(g):
-            _scatter_fit(ax, g, "n_over_tr_sigma", fits.get(f"{group}:gap"), group, colors[k])
-    _loglog(ax, "n / ||lambda||_1 = n / tr Sigma")
-    ax.set_title("single neuron, anisotropic spectra", fontsize=9)
+            _scatter_fit(ax, g, "n_over_tr_sigma", fits.get(f"{group}:gap"), names[group],
+                         colors[k])  # fmt: skip
+    _loglog(ax, "n / tr Sigma")
+    ax.set_title("single neuron, anisotropic spectra")
+    fig.suptitle("v: gap at numerical zero (1e-9); x: no global minimum", fontsize=7)
+    figures.legend_below(fig, [ax], ncol=1)
     paths += save_figure(fig, out, "gap_vs_n_over_trace")
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(figures.TEXT_WIDTH, 2.9), layout="constrained")
     for k, reading in enumerate(("single", "width")):
         g = df[(df.group == f"d_{reading}") & df.interpolated]
         if not len(g):
             continue
+        label = "single neuron" if reading == "single" else f"width {s.width}"
         med = g.groupby("d")[["stabilization_step", "steps_run", "switched_fraction"]].median()
-        axes[0].scatter(g.d, g.stabilization_step + 1, s=12, alpha=0.5, color=colors[k])
+        axes[0].scatter(g.d, g.stabilization_step + 1, s=8, alpha=0.4, color=colors[k],
+                        linewidths=0)  # fmt: skip
         axes[0].plot(med.index, med.stabilization_step + 1, color=colors[k],
-                     label=f"{reading}: stabilisation step + 1")  # fmt: skip
+                     label=f"{label}: last pattern change (+1)")  # fmt: skip
         axes[0].plot(med.index, med.steps_run, color=colors[k], ls="--",
-                     label=f"{reading}: steps run")  # fmt: skip
-        axes[1].plot(med.index, med.switched_fraction, color=colors[k], marker="o",
-                     label=reading)  # fmt: skip
+                     label=f"{label}: steps to convergence")  # fmt: skip
+        axes[1].plot(med.index, med.switched_fraction, color=colors[k], marker="o", ms=3)
     axes[0].set_xscale("log")
     axes[0].set_yscale("log")
-    axes[0].set_xlabel("d")
-    axes[0].legend(fontsize=7)
-    axes[0].set_title("last step at which the activation pattern changed", fontsize=9)
+    axes[0].set_ylabel("step (median over seeds)")
     axes[1].set_xscale("log")
-    axes[1].set_xlabel("d")
-    axes[1].set_ylabel("fraction of points whose pattern ever changed")
-    axes[1].legend(fontsize=7)
+    axes[1].set_ylabel("points whose pattern\never changed (fraction)")
+    for ax in axes:
+        ax.set_xlabel("d")
+    figures.legend_below(fig, axes, ncol=2)
     paths += save_figure(fig, out, "stabilisation_vs_d")
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = plt.subplots(figsize=(figures.TEXT_WIDTH, 3.0), layout="constrained")
     cats = []
     top = df[df.group.isin(["d_single", "d_width"])]
     top = top[top.d == top.d.max()] if len(top) else top
+    d_top = f"10^{np.log10(top.d.max()):.0f}" if len(top) else "?"
     for name, g in (
         ("orthogonal", df[df.group == "orthogonal"]),
-        (f"Gaussian d={int(top.d.max()) if len(top) else 0}", top),
-        ("low-dim", df[df.group == "low_dim"]),
+        (f"Gaussian, d = {d_top}", top),
+        ("low-dimensional", df[df.group == "low_dim"]),
     ):
         for reading in ("single", "width"):
             h = g[g.reading == reading]
             if len(h):
-                cats.append((f"{name}\n{reading}", h))
+                cats.append((f"{name}\n{'single neuron' if reading == 'single' else 'width'}", h))
     for i, (_, h) in enumerate(cats):
+        reading_colour = colors[0] if "single" in cats[i][0] else colors[1]
         for j, r in enumerate(h.itertuples()):
             val = r.gap if np.isfinite(r.gap) else np.nan
             y = max(val, 1e-16) if np.isfinite(val) else 10.0
             marker = "o" if (r.interpolated and np.isfinite(val)) else "x"
-            ax.scatter(i + 0.05 * (j - len(h) / 2), y, marker=marker, color=colors[i % 10])
-    ax.set_xticks(range(len(cats)), [c[0] for c in cats], fontsize=7)
+            ax.scatter(i + 0.04 * (j - len(h) / 2), y, marker=marker, s=12, color=reading_colour)
+    ax.set_xticks(range(len(cats)), [c[0] for c in cats])
     ax.set_yscale("log")
     ax.axhline(1.0, color="grey", lw=0.5)
-    ax.set_ylabel("relative gap (x: no global minimum / QP infeasible, plotted at 10)")
-    ax.set_title("extremes: exactly orthogonal vs low-dimensional correlated inputs", fontsize=9)
+    ax.set_ylabel(GAP_LABEL)
+    ax.set_title("x: no global minimum reached or QP infeasible (drawn at 10)", fontsize=7)
     paths += save_figure(fig, out, "extremes")
 
     lr = df[df.group == "lr_sweep"]
     if len(lr):
-        fig, ax = plt.subplots(figsize=(6, 4.2))
+        fig, ax = plt.subplots(figsize=(figures.COLUMN_WIDTH, 3.4), layout="constrained")
         for k, kind in enumerate(("orthogonal", "gaussian")):
             g = lr[lr.lr_data == kind]
             if not len(g):
                 continue
-            label = "orthogonal" if kind == "orthogonal" else f"Gaussian d={s.lr_sweep_d}"
-            fit = fits.get(f"lr_sweep:{kind}")
-            _scatter_fit(ax, g, "lr_factor", fit, label, colors[k])
+            label = "orthogonal inputs" if kind == "orthogonal" else f"Gaussian, d = {s.lr_sweep_d}"
+            _scatter_fit(ax, g, "lr_factor", fits.get(f"lr_sweep:{kind}"), label, colors[k])
         xs = np.geomspace(lr.lr_factor.min(), lr.lr_factor.max(), 20)
         top = lr[lr.lr_data == "orthogonal"]["gap"].median() if len(lr) else 1.0
         ax.plot(xs, top * xs / xs.max(), color="grey", ls="--", lw=0.8, label="slope 1")
-        _loglog(ax, "lr factor (lr = factor * n / ||K||_2)")
-        ax.set_title(f"width m = {s.width}: gap vs step size (n = {s.n})", fontsize=9)
+        _loglog(ax, "lr factor (lr = factor n / ||K||_2)")
+        ax.set_title(f"width {s.width}, n = {s.n}: the step-size floor")
+        figures.legend_below(fig, [ax], ncol=1)
         paths += save_figure(fig, out, "gap_vs_lr")
 
     if dyn:
-        fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-        for k, ((reading, d), v) in enumerate(sorted(dyn.items())):
-            if not v:
-                continue
-            ls = "-" if reading == "width" else "--"
-            c = colors[k % 10]
-            lab = f"{reading} d={d}"
-            st = np.maximum(v["step"], 1)
-            axes[0].plot(st, np.maximum(v["gap"], 1e-16), ls=ls, color=c, label=lab)
-            axes[1].plot(st, np.maximum(v["prediction_change"], 1e-16), ls=ls, color=c)
-            axes[2].plot(st, v["pattern_changes"], ls=ls, color=c)
-        for ax, t in zip(
-            axes,
-            ("relative distance to the reference", "max |f_t(x_i) - f_end(x_i)|",
-             "pattern entries changed since the last record"),
-            strict=True,
-        ):  # fmt: skip
-            ax.set_xscale("log")
-            ax.set_title(t, fontsize=9)
-            ax.set_xlabel("step")
-        axes[0].set_yscale("log")
-        axes[1].set_yscale("log")
-        axes[0].legend(fontsize=6)
-        paths += save_figure(fig, out, "dynamics")
+        paths += _dynamics(plt, dyn, s, out)
     return paths
+
+
+def _dynamics(plt, dyn: dict, s, out: Path) -> list[Path]:
+    """Gap, prediction change and pattern changes against step: colour = d (a sequential
+    colour-blind-safe map with a colour bar), line style = reading."""
+    import matplotlib as mpl
+
+    ds = sorted({d for (_, d), v in dyn.items() if v})
+    norm = mpl.colors.LogNorm(min(ds), max(ds))
+    cmap = plt.get_cmap("cividis")
+    fig, axes = plt.subplots(1, 3, figsize=(figures.TEXT_WIDTH, 2.6), layout="constrained")
+    for (reading, d), v in sorted(dyn.items()):
+        if not v:
+            continue
+        ls = "-" if reading == "width" else "--"
+        c = cmap(norm(d))
+        st = np.maximum(v["step"], 1)
+        axes[0].plot(st, np.maximum(v["gap"], 1e-16), ls=ls, color=c)
+        axes[1].plot(st, np.maximum(v["prediction_change"], 1e-16), ls=ls, color=c)
+        axes[2].plot(st, v["pattern_changes"], ls=ls, color=c)
+    labels = (
+        GAP_LABEL,
+        "max_i |f_t(x_i) - f_end(x_i)|",
+        "pattern entries changed\nsince the last record",
+    )
+    for ax, label in zip(axes, labels, strict=True):
+        ax.set_xscale("log")
+        ax.set_xlabel("step")
+        ax.set_ylabel(label)
+    axes[0].set_yscale("log")
+    axes[1].set_yscale("log")
+    for ls, name in (("--", "single neuron"), ("-", f"width {s.width}")):
+        axes[0].plot([], [], ls=ls, color="grey", label=name)
+    figures.legend_below(fig, axes, ncol=2)
+    fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, label="d", pad=0.01)
+    return save_figure(fig, out, "dynamics")

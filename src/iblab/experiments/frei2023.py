@@ -35,7 +35,7 @@ import dataclasses
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -43,6 +43,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
+from iblab import figures
 from iblab.config import Config
 from iblab.experiments._frei_diagnostics import diagnose, fit_svm
 from iblab.experiments.common import (
@@ -580,72 +581,76 @@ def make_claims(
 # --------------------------------------------------------------------------------- figures
 
 
-def _scale_colors(scales: Sequence[float]) -> dict[float, object]:
-    import matplotlib.pyplot as plt
-
-    cmap = plt.get_cmap("viridis")
-    scales = sorted(scales)
-    return {sc: cmap(i / max(len(scales) - 1, 1)) for i, sc in enumerate(scales)}
+PHASE_NAMES = {
+    "constant": "constant step",
+    "long": "loss-normalised step (lr / L)",
+}
 
 
 def _band(ax, df: pd.DataFrame, column: str, color, label: str) -> None:
     g = df.groupby("step")[column]
     med, lo, hi = g.median(), g.min(), g.max()
-    ax.plot(med.index, med.to_numpy(), color=color, label=label, lw=1.4)
+    ax.plot(med.index, med.to_numpy(), color=color, label=label, lw=1.2)
     if df["seed"].nunique() > 1:
-        ax.fill_between(med.index, lo.to_numpy(), hi.to_numpy(), color=color, alpha=0.2)
+        ax.fill_between(med.index, lo.to_numpy(), hi.to_numpy(), color=color, alpha=0.2, lw=0)
+
+
+def _scale_label(sc: float) -> str:
+    return f"init {sc:g} x Glorot"
+
+
+def _d_label(d: float) -> str:
+    return f"d = 10^{np.log10(d):.0f}" if np.log10(d).is_integer() else f"d = {d:g}"
 
 
 def figure_stable_rank(diag: pd.DataFrame, out: Path) -> list[Path]:
-    """Stable rank against step (symlog x: linear on [0, 1], log after), per d and scale."""
-    import matplotlib.pyplot as plt
-
+    """Stable rank against step (symlog x: linear on [0, 1], log after), one panel per
+    (step rule, d) that was run, one colour per init scale, one legend below."""
+    plt = figures.pyplot()
     mix = diag[diag["data"] == "mixture"]
-    phases = [p for p in ("constant", "long") if p in set(mix["phase"])]
-    dims = sorted(mix["d"].unique())
-    colors = _scale_colors(mix["init_scale_rel"].unique())
+    order = {"constant": 0, "long": 1}
+    combos = sorted({(p, d) for p, d in zip(mix["phase"], mix["d"], strict=True)},
+                    key=lambda pd_: (order.get(pd_[0], 2), pd_[1]))  # fmt: skip
+    colors = figures.colors_for(diag["init_scale_rel"])
+    ncols = min(len(combos), 3) or 1
+    nrows = -(-len(combos) // ncols) or 1
     fig, axes = plt.subplots(
-        len(phases), len(dims), figsize=(3.2 * len(dims), 2.8 * len(phases)), squeeze=False
-    )
-    for i, phase in enumerate(phases):
-        for j, d in enumerate(dims):
-            ax = axes[i, j]
-            sub = mix[(mix["phase"] == phase) & (mix["d"] == d)]
-            if not len(sub):
-                ax.set_visible(False)
-                continue
-            for sc, g in sub.groupby("init_scale_rel"):
-                _band(ax, g, "stable_rank", colors[sc], f"{sc:g} x Glorot")
-            ax.set_xscale("symlog", linthresh=1)
-            ax.set_yscale("log")
-            ax.set_title(f"{phase}, d = {d:.0e}", fontsize=9)
-            ax.set_xlabel("step")
-            if j == 0:
-                ax.set_ylabel("stable rank")
-    shown = [ax for ax in axes.ravel() if ax.get_visible()]
-    if shown:
-        shown[0].legend(fontsize=7, title="init", title_fontsize=7)
-    fig.tight_layout()
+        nrows, ncols, figsize=(figures.TEXT_WIDTH, 1.9 * nrows + 0.8), squeeze=False,
+        sharey=True, layout="constrained",
+    )  # fmt: skip
+    for ax in axes.ravel()[len(combos) :]:
+        ax.set_visible(False)
+    for ax, (phase, d) in zip(axes.ravel(), combos, strict=False):
+        sub = mix[(mix["phase"] == phase) & (mix["d"] == d)]
+        for sc, g in sub.groupby("init_scale_rel"):
+            _band(ax, g, "stable_rank", colors[sc], _scale_label(sc))
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_yscale("log")
+        ax.set_title(f"{PHASE_NAMES[phase]}, {_d_label(d)}", fontsize=7)
+        ax.set_xlabel("step")
+    for row in axes:
+        row[0].set_ylabel("stable rank")
+    figures.legend_below(fig, axes, ncol=3)
     return save_figure(fig, out, "stable_rank_vs_step")
 
 
 def figure_kkt_alignment(diag: pd.DataFrame, out: Path) -> list[Path]:
-    """KKT residual, cosine(z, u*) and rank-2 residual against step, long runs."""
-    import matplotlib.pyplot as plt
-
+    """KKT residual, cosine(z, u*) and rank-2 residual against step, loss-normalised runs."""
+    plt = figures.pyplot()
     long = diag[(diag["phase"] == "long") & (diag["data"] == "mixture")]
     if not len(long):
         long = diag[diag["data"] == "mixture"]
     dims = sorted(long["d"].unique())
-    colors = _scale_colors(long["init_scale_rel"].unique())
+    colors = figures.colors_for(diag["init_scale_rel"])  # the same colours in every figure
     rows = [
         ("kkt_residual", "KKT residual", "log"),
-        ("cosine_svm", "cos(z, u*)", "linear"),
-        ("rank2_residual", "||W - W_2||_F / ||W||_F", "log"),
+        ("cosine_svm", "cos(W^T a, u*)", "linear"),
+        ("rank2_residual", "rank-2 residual\n||W - W_2|| / ||W||", "log"),
     ]
     fig, axes = plt.subplots(
-        len(rows), len(dims), figsize=(3.2 * len(dims), 2.6 * len(rows)), squeeze=False
-    )
+        len(rows), len(dims), figsize=(figures.TEXT_WIDTH, 1.4 * len(rows) + 0.9),
+        squeeze=False, sharex=True, sharey="row", layout="constrained",
+    )  # fmt: skip
     for j, d in enumerate(dims):
         sub = long[long["d"] == d]
         for i, (col, name, yscale) in enumerate(rows):
@@ -653,52 +658,49 @@ def figure_kkt_alignment(diag: pd.DataFrame, out: Path) -> list[Path]:
             for sc, g in sub.groupby("init_scale_rel"):
                 g = g[np.isfinite(g[col])]
                 if len(g):
-                    _band(ax, g, col, colors[sc], f"{sc:g} x Glorot")
+                    _band(ax, g, col, colors[sc], _scale_label(sc))
             ax.set_xscale("symlog", linthresh=1)
             ax.set_yscale(yscale)
             if i == 0:
-                ax.set_title(f"loss-normalised GD, d = {d:.0e}", fontsize=9)
+                ax.set_title(_d_label(d))
             if i == len(rows) - 1:
                 ax.set_xlabel("step")
             if j == 0:
                 ax.set_ylabel(name)
-    axes[0, -1].legend(fontsize=7, title="init", title_fontsize=7)
-    fig.tight_layout()
+    fig.suptitle(f"{PHASE_NAMES['long']}; median over seeds, band: min to max", fontsize=8)
+    figures.legend_below(fig, axes, ncol=3)
     return save_figure(fig, out, "kkt_alignment_vs_step")
 
 
 def figure_test_accuracy(runs: pd.DataFrame, settings: FreiSettings, out: Path) -> list[Path]:
-    """Final test accuracy against d: network per (phase, init scale), the SVM u*."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    """Final test accuracy against d: network per (step rule, init scale), the SVM u*.
+    Lines are not drawn across more than two decades of d without runs."""
+    plt = figures.pyplot()
+    fig, ax = plt.subplots(figsize=(figures.COLUMN_WIDTH, 3.4), layout="constrained")
     mix = runs[runs["data"] == "mixture"]
-    colors = _scale_colors(mix["init_scale_rel"].unique())
+    colors = figures.colors_for(runs["init_scale_rel"])
     for (phase, sc), g in mix.groupby(["phase", "init_scale_rel"]):
         m = g.groupby("d")["test_accuracy"].agg(["mean", "std"])
         ax.errorbar(
-            m.index,
-            m["mean"],
-            yerr=m["std"].fillna(0.0),
-            color=colors[sc],
-            ls="-" if phase == "constant" else "--",
-            marker="o" if phase == "constant" else "s",
-            ms=3,
-            capsize=2,
-            label=f"{phase}, {sc:g} x Glorot",
-        )
+            m.index, m["mean"], yerr=m["std"].fillna(0.0), color=colors[sc], ls="none",
+            marker="o" if phase == "constant" else "s", ms=3, capsize=2,
+        )  # fmt: skip
+        x, y = figures.break_gaps(m.index, m["mean"])
+        ax.plot(x, y, color=colors[sc], ls="-" if phase == "constant" else "--",
+                label=f"{PHASE_NAMES[phase]}, {_scale_label(sc)}")  # fmt: skip
     svm = mix.drop_duplicates(["d", "seed"]).groupby("d")["svm_test_accuracy"].mean()
-    ax.plot(svm.index, svm.to_numpy(), "k:", marker="x", label="max-margin linear u*")
+    x, y = figures.break_gaps(svm.index, svm.to_numpy())
+    ax.plot(x, y, color="black", ls=":", marker="x", label="max-margin linear predictor u*")
     rl = runs[runs["data"] == "random_labels"]
     if len(rl):
         m = rl.groupby("d")["test_accuracy"].mean()
-        ax.plot(m.index, m.to_numpy(), "^", color="grey", label="random labels (network)")
-    ax.axhline(1 - settings.label_noise, color="red", lw=0.8, ls="-.", label="1 - label noise")
+        ax.plot(m.index, m.to_numpy(), "^", color="grey", label="network, random labels")
+    ax.axhline(1 - settings.label_noise, color="grey", lw=0.8, ls="-.",
+               label="1 - label noise (best possible)")  # fmt: skip
     ax.set_xscale("log")
     ax.set_xlabel("d")
     ax.set_ylabel("test accuracy (noisy labels)")
-    ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
+    figures.legend_below(fig, [ax], ncol=1)
     return save_figure(fig, out, "test_accuracy_vs_d")
 
 
