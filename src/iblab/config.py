@@ -578,6 +578,32 @@ def _one_line(e: Exception) -> str:
     return " ".join(str(e).split())
 
 
+def flatten(d: dict, prefix: str = "") -> dict:
+    """{'a': {'b': 1}} -> {'a.b': 1}; lists and tuples become strings."""
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out |= flatten(v, key + ".")
+        else:
+            out[key] = str(list(v)) if isinstance(v, list | tuple) else v
+    return out
+
+
+def set_key(raw: dict, key: str, value: Any, where: str, error: type[Exception]) -> None:
+    """raw[a][b][c] = value for key 'a.b.c', creating sections; `error` naming `where`
+    when a part is empty or not a section."""
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise error(f"{where}: {key!r} is not a key path like train.lr")
+    node = raw
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise error(f"{where}: {p!r} is not a section")
+    node[parts[-1]] = value
+
+
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Return a copy of raw with each `a.b.c=value` applied (value parsed as YAML)."""
     out = json.loads(json.dumps(raw, default=str))
@@ -585,19 +611,10 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         if "=" not in item:
             raise ConfigError(f"--set: expected key.path=value, got {item!r}")
         key, value = item.split("=", 1)
-        parts = key.strip().split(".")
-        if not all(parts):
-            raise ConfigError(f"--set: {key!r} is not a key path like train.lr")
         try:
             parsed = yaml.load(value, Loader=_Loader)  # noqa: S506
         except yaml.YAMLError as e:
             raise ConfigError(f"--set {key}: cannot parse {value!r}: {_one_line(e)}") from None
         check_plain(parsed, f"--set {key}", ConfigError)
-        node = out
-        for p in parts[:-1]:
-            nxt = node.setdefault(p, {})
-            if not isinstance(nxt, dict):
-                raise ConfigError(f"--set {key}: {p!r} is not a section")
-            node = nxt
-        node[parts[-1]] = parsed
+        set_key(out, key, parsed, f"--set {key}", ConfigError)
     return out

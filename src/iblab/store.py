@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from iblab.experiments.common import flatten
+from iblab.config import flatten
 
 FORMAT = "1"
 RUN_ID_LENGTH = 24

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from iblab import budget, store
-from iblab.config import Config, ConfigError, read_yaml, validate
+from iblab.config import Config, ConfigError, read_yaml, set_key, validate
 
 SWEEP_KEYS = ("base", "grid", "zip", "seeds")
 MAX_RUNS = 100_000  # a sweep of more runs needs force=True (`iblab sweep --force`)
@@ -153,7 +153,7 @@ def expand(sweep: Sweep, limit: int | None = MAX_RUNS) -> list[Config]:
     for assignment in assignments(sweep):
         raw = json.loads(json.dumps(sweep.base, default=str))
         for key, value in assignment.items():
-            _set(raw, key, value)
+            set_key(raw, key, value, f"sweep: axis {key}", SweepError)
         try:
             config = validate(raw)
             budget.check(config)
@@ -165,16 +165,6 @@ def expand(sweep: Sweep, limit: int | None = MAX_RUNS) -> list[Config]:
             seen.add(rid)
             configs.append(config)
     return configs
-
-
-def _set(raw: dict, key: str, value: Any) -> None:
-    node = raw
-    parts = key.split(".")
-    for p in parts[:-1]:
-        node = node.setdefault(p, {})
-        if not isinstance(node, dict):
-            raise SweepError(f"sweep: axis {key}: {p!r} is not a section")
-    node[parts[-1]] = value
 
 
 def plan(configs: Sequence[Config], group_size: int = GROUP_SIZE) -> list[list[Config]]:

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from iblab.config import flatten
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -57,18 +59,6 @@ def print_claims(df: pd.DataFrame, title: str) -> None:
         style = "green" if r.agrees == "yes" else "red"
         table.add_row(r.claim, r.paper, r.measured, f"[{style}]{r.agrees}[/{style}]")
     Console().print(table)
-
-
-def flatten(d: dict, prefix: str = "") -> dict:
-    """{'a': {'b': 1}} -> {'a.b': 1}; lists and tuples become strings."""
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out |= flatten(v, key + ".")
-        else:
-            out[key] = str(list(v)) if isinstance(v, list | tuple) else v
-    return out
 
 
 def runs_frame(results, extra: Sequence[dict] | None = None) -> pd.DataFrame:
