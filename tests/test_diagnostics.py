@@ -76,9 +76,17 @@ def test_kkt_residual_near_zero_at_a_constructed_kkt_point():
     np.testing.assert_allclose(dg.margins, 1.0, rtol=1e-12)
     assert dg.kkt_residual < 1e-10
     assert np.all(dg.kkt_multipliers > 0)
+    assert dg.kkt_slackness < 1e-12
     W_bad = W.copy()
     W_bad[0, 5] = 0.3  # a component outside every point's direction
     assert iblab.diagnose(X, y, W_bad, a).kkt_residual > 0.1
+
+
+def test_weight_on_a_point_off_the_margin_is_not_a_kkt_point():
+    # Stationary (W in the cone of the V_i) but lambda_2 > 0 on a point of margin 2.
+    X, y, W, a = np.eye(2), np.ones(2), np.array([[2.0, 1.0]]), np.ones(1)
+    dg = iblab.diagnose(X, y, W, a, activation="linear")
+    assert dg.kkt_residual < 1e-12 and dg.kkt_slackness > 0.3
 
 
 def test_classification_after_numpy_gd_and_torch_like_shapes(problem):

@@ -4,6 +4,7 @@ follow the data, a query that cannot write, an index that checks files, no orpha
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -134,6 +135,23 @@ def test_bad_data_file(tmp_path, arrays, named):
     path.write_text(yaml.safe_dump(config))
     assert_one_line_error(invoke("run", path, "--out", tmp_path / "out"), "data.path")
     assert named in invoke("run", path).output
+
+
+def test_environment_and_output_paths(tmp_path, monkeypatch):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(SMALL))
+    monkeypatch.setenv("IBLAB_MEMORY_BYTES", "4GB")
+    assert_one_line_error(invoke("run", path), "IBLAB_MEMORY_BYTES")
+    monkeypatch.delenv("IBLAB_MEMORY_BYTES")
+    np.savez(tmp_path / "zeros.npz", X=np.zeros((4, 3)), y=np.ones(4))
+    zeros = {**SMALL, "data": {"kind": "file", "path": str(tmp_path / "zeros.npz")}}
+    zeros["train"] = {**SMALL["train"], "lr_scale": "n_over_trace"}
+    path.write_text(yaml.safe_dump(zeros))
+    assert_one_line_error(invoke("run", path), "train.lr_scale")
+    missing = tmp_path / "nowhere" / "x.png"
+    assert_one_line_error(
+        invoke("plot", tmp_path, "--x", "seed", "--y", "loss", "--to", missing), "--to"
+    )
 
 
 def test_unwritable_out_fails_before_training(tmp_path):
@@ -271,13 +289,16 @@ def test_junk_segment_and_truncated_file_with_mtime_restored(small_store):
 def test_stale_temporaries_are_removed_and_live_ones_kept(small_store):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True).stdout.strip()  # fmt: skip
-    stale = small_store / f".abc.parquet.{dead}.deadbeef.tmp"
-    live = small_store / f".abc.parquet.{os.getpid()}.deadbeef.tmp"
-    stale_seg = small_store / store.INDEX_DIR / f".seg-1.parquet.{dead}.cafe.tmp"
-    for p in (stale, live, stale_seg):
+    host = socket.gethostname().replace(".", "-")
+    stale = small_store / f".abc.parquet.{host}.{dead}.deadbeef.tmp"
+    live = small_store / f".abc.parquet.{host}.{os.getpid()}.deadbeef.tmp"
+    stale_seg = small_store / store.INDEX_DIR / f".seg-1.parquet.{host}.{dead}.cafe.tmp"
+    other_host = small_store / f".abc.parquet.elsewhere.{dead}.beef.tmp"  # recent: kept
+    for p in (stale, live, stale_seg, other_host):
         p.write_bytes(b"")
     run_sweep(parse_sweep({"base": SMALL, "seeds": 3}), small_store)
     assert live.exists() and not stale.exists() and not stale_seg.exists()
+    assert other_host.exists()
 
 
 def test_a_failed_write_keeps_what_was_trained(tmp_path, monkeypatch):

@@ -22,7 +22,12 @@ def available_bytes() -> int:
     """This machine's physical memory, or IBLAB_MEMORY_BYTES when set."""
     env = os.environ.get("IBLAB_MEMORY_BYTES")
     if env:
-        return int(float(env))
+        try:
+            return int(float(env))
+        except ValueError:
+            raise ConfigError(
+                f"IBLAB_MEMORY_BYTES: expected a number of bytes such as 4e9, got {env!r}"
+            ) from None
     return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 

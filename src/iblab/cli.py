@@ -320,6 +320,8 @@ def export(
 
     if not directory.is_dir():
         fail(f"directory: {str(directory)!r} is not a directory")
+    if not to.parent.is_dir():
+        fail(f"--to: directory {str(to.parent)!r} does not exist")
     try:
         ds = store.to_xarray(directory, [k.strip() for k in grid.split(",") if k.strip()])
     except ValueError as e:
@@ -342,6 +344,10 @@ def plot(
 
     if not directory.is_dir():
         fail(f"directory: {str(directory)!r} is not a directory")
+    if to.suffix.lower() not in (".png", ".pdf", ".svg"):
+        fail(f"--to: expected a .png, .pdf or .svg file, got {str(to)!r}")
+    if not to.parent.is_dir():
+        fail(f"--to: directory {str(to.parent)!r} does not exist")
     runs = store.load(directory).runs
     try:
         x_col = store.config_column(runs, x)
@@ -351,8 +357,6 @@ def plot(
     if y not in runs.columns or not pd_numeric(runs[y]):
         numeric = [c for c in runs.columns if not c.startswith("config.") and pd_numeric(runs[c])]
         fail(f"--y: {y!r} is not a numeric figure of the runs; choose from {', '.join(numeric)}")
-    if to.suffix.lower() not in (".png", ".pdf", ".svg"):
-        fail(f"--to: expected a .png, .pdf or .svg file, got {str(to)!r}")
     metric_figure(runs, x_col, y, to, hue=hue_col)
     console.print(f"wrote {to} ({len(runs)} runs)")
 

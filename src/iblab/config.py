@@ -173,7 +173,11 @@ class FileData(_Strict):
 
     @model_validator(mode="after")
     def _hash(self) -> FileData:
-        digest = content_sha256([self.path] + ([self.test_path] if self.test_path else []))
+        try:
+            digest = content_sha256([self.path] + ([self.test_path] if self.test_path else []))
+        except OSError as e:
+            reason = e.strerror or e
+            raise ValueError(f"data.path: cannot read {str(self.path)!r} ({reason})") from None
         if self.sha256 is not None and self.sha256 != digest:
             raise ValueError(
                 f"data.sha256: {str(self.path)!r} no longer holds the data of this config "

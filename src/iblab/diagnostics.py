@@ -28,9 +28,12 @@ class Diagnosis:
     weight_norm = ||W||_F, outputs f(x_i) (n,), and the near-orthogonality facts of X
     (R_min, R_max, p_max, orthogonality_ratio).
     Classification: margins y_i f(x_i) (n,), min_margin, normalized_margin = min_margin /
-    ||W||_F (a fixed, phi 1-homogeneous), accuracy, kkt_residual (of min ||W||^2 s.t.
-    y_i f(x_i) >= 1 with a fixed, after rescaling W to unit minimum margin; inf when the
-    network does not separate the data), kkt_multipliers (n,), svm_margin (the max-margin
+    ||W||_F (a fixed, phi 1-homogeneous), accuracy, kkt_residual (stationarity of min
+    ||W||^2 s.t. y_i f(x_i) >= 1 with a fixed, after rescaling W to unit minimum margin:
+    ||W~ - sum_i lambda_i V_i|| / ||W~|| for the best lambda >= 0; inf when the network does
+    not separate the data), kkt_slackness (complementary slackness, sum_i lambda_i (margin_i
+    / q - 1) / sum_i lambda_i: weight on points off the margin; a KKT point has both near
+    0), kkt_multipliers (n,), svm_margin (the max-margin
     linear predictor u's geometric margin; 0 when no linear predictor separates), svm_cosine
     = cos(W^T a, u), boundary_agreement (fraction of test points where sign f = sign <u, x>).
     Regression: residual_rms, residual_max, and with W0: min_norm_gap = ||W - W_ref|| /
@@ -53,6 +56,7 @@ class Diagnosis:
     normalized_margin: float | None = None
     accuracy: float | None = None
     kkt_residual: float | None = None
+    kkt_slackness: float | None = None
     kkt_multipliers: np.ndarray | None = None
     svm_margin: float | None = None
     svm_cosine: float | None = None
@@ -159,6 +163,8 @@ def _classification(X, y, W, a, Z, f, K, act, frob) -> dict:
             A = y[:, None] * np.asarray(activations.dphi(act, Z)) * a[None, :]
             R = W / q - (A * kkt["lambda"][:, None]).T @ X
             out["kkt_residual"] = float(np.linalg.norm(R) / np.linalg.norm(W / q))
+            total = float(np.sum(kkt["lambda"]))
+            out["kkt_slackness"] = kkt["complementary_slackness"] / total if total > 0 else 0.0
         else:
             out["kkt_residual"] = float("inf")
     svm = MaxMarginLinear().fit(K, y)

@@ -10,9 +10,11 @@ DuckDB reads the directory with the views `runs` and `history`; `load` returns p
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
+import socket
 import time
 import uuid
 import zlib
@@ -101,7 +103,7 @@ def check_writable(directory: str | Path) -> None:
         raise ConfigError(f"--out: {str(directory)!r} exists and is not a directory")
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / f".probe.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+        probe = directory / f".probe.{_host()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:
@@ -110,10 +112,14 @@ def check_writable(directory: str | Path) -> None:
         ) from None
 
 
+def _host() -> str:
+    return socket.gethostname().replace(".", "-") or "host"
+
+
 def _write_atomic(table: pa.Table, final: Path) -> None:
-    # The temporary name carries the writer's pid, so a file left by a killed writer can
-    # be told from one still being written (remove_stale_temporaries).
-    tmp = final.parent / f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    # The temporary name carries the writer's host and pid, so a file left by a killed
+    # writer can be told from one still being written (remove_stale_temporaries).
+    tmp = final.parent / f".{final.name}.{_host()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         pq.write_table(table, tmp)
         os.replace(tmp, final)
@@ -121,13 +127,26 @@ def _write_atomic(table: pa.Table, final: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+FOREIGN_TEMP_AGE_S = 24 * 3600  # another host's temporary file is stale after a day
+
+
 def remove_stale_temporaries(directory: str | Path) -> int:
-    """Delete the temporary files of writers that no longer run; how many were deleted."""
-    removed = 0
+    """Delete temporary files whose writer is gone: a dead pid on this host, or older than
+    FOREIGN_TEMP_AGE_S when written from another host; how many were deleted."""
+    removed, here, now = 0, _host(), time.time()
     for folder in (Path(directory), Path(directory) / INDEX_DIR):
         for tmp in folder.glob(".*.tmp"):
-            pid = tmp.name.split(".")[-3]
-            if pid.isdigit() and not _alive(int(pid)):
+            parts = tmp.name.split(".")
+            host, pid = (parts[-4], parts[-3]) if len(parts) >= 5 else ("", "")
+            try:
+                age = now - tmp.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if host == here:
+                stale = pid.isdigit() and not _alive(int(pid))
+            else:
+                stale = age > FOREIGN_TEMP_AGE_S
+            if stale:
                 tmp.unlink(missing_ok=True)
                 removed += 1
     return removed
@@ -316,6 +335,26 @@ def _arrow(result) -> pa.Table:
     return fetch()
 
 
+def _retrying(fn):
+    """Run fn again (up to 3 times) when an index segment it listed was merged away by
+    another process opening the same store meanwhile."""
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        import duckdb
+
+        for attempt in range(3):
+            try:
+                return fn(*args, **kwargs)
+            except duckdb.IOException:
+                if attempt == 2:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+
+    return wrapped
+
+
+@_retrying
 def finished(directory: str | Path) -> dict[str, str]:
     """The runs with a valid result file: run_id -> status."""
     if not Path(directory).is_dir():
@@ -388,6 +427,7 @@ def _sql_str(s: str) -> str:
     return s.replace("'", "''")
 
 
+@_retrying
 def query(directory: str | Path, sql: str) -> pd.DataFrame:
     """Run SQL over the tables `runs`, `history` and `events`, read-only (see `connect`);
     return a DataFrame."""
@@ -406,6 +446,7 @@ class Results(NamedTuple):
     history: pd.DataFrame
 
 
+@_retrying
 def load(directory: str | Path) -> Results:
     """All runs of a store as pandas DataFrames: (runs, history)."""
     con = connect(directory)

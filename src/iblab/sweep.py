@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import sys
 import tempfile
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -265,6 +267,8 @@ def run_sweep(
     finally:
         _index(out, unindexed)
         progress.elapsed_s = time.perf_counter() - t0
+        if writer.error is not None and sys.exc_info()[0] is not None:  # interrupted
+            warnings.warn(writer.message(), stacklevel=2)
     writer.raise_if_failed()
     return progress
 
@@ -284,12 +288,12 @@ class _Writer:
         self.out, self.spill, self.error, self.spilled = out, None, None, 0
 
     def write(self, table) -> str | None:
-        """The stamp of the file written into the store, None when it went to the spill."""
-        if self.error is None:
-            try:
-                return store.stamp(store.write_run(self.out, table))
-            except OSError as e:
-                self.error = e
+        """The stamp of the file written into the store, None when it went to the spill.
+        The store is tried first every time: a transient failure spills only its runs."""
+        try:
+            return store.stamp(store.write_run(self.out, table))
+        except OSError as e:
+            self.error = e
         try:
             if self.spill is None:
                 self.spill = Path(tempfile.mkdtemp(prefix="iblab-unwritten-"))
@@ -300,8 +304,10 @@ class _Writer:
         return None
 
     def raise_if_failed(self) -> None:
-        if self.error is None:
-            return
+        if self.error is not None:
+            raise store.StoreWriteError(self.message())
+
+    def message(self) -> str:
         reason = self.error.strerror or str(self.error)
         where = (
             f"{self.spilled} trained runs were written to {self.spill} instead; move them "
@@ -309,6 +315,4 @@ class _Writer:
             if self.spilled
             else "the runs trained since could not be written anywhere"
         )
-        raise store.StoreWriteError(
-            f"--out: writing to {str(self.out)!r} failed ({reason}); {where}"
-        )
+        return f"--out: writing to {str(self.out)!r} failed ({reason}); {where}"

@@ -90,9 +90,12 @@ def lr_factor(rule: str, K: np.ndarray) -> float:
     if rule == "none":
         return 1.0
     n = K.shape[0]
-    if rule == "n_over_trace":
-        return n / float(np.trace(K))
-    return n / float(np.linalg.eigvalsh(K)[-1])
+    scale = float(np.trace(K)) if rule == "n_over_trace" else float(np.linalg.eigvalsh(K)[-1])
+    if not scale > 0:
+        raise ConfigError(
+            f"train.lr_scale: {rule} needs inputs that are not all zero (got a scale of {scale})"
+        )
+    return n / scale
 
 
 def effective_lr(config: Config, problem: Problem) -> tuple[float, float]:
@@ -153,6 +156,7 @@ def check_problem(config: Config, problem: Problem) -> None:
                 f"train.loss: {config.train.loss} needs labels -1/+1, but the data have "
                 f"label {bad[0]:g}; map classes to -1/+1 or use the square loss"
             )
+    effective_lr(config, problem)  # lr_scale resolves on this problem
 
 
 def train(config: Config, problem: Problem | None = None) -> TrainResult:
