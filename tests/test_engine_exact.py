@@ -61,7 +61,7 @@ def max_relative_error(result, full):
         W0 = np.hstack([W0, p.b0[:, None]])
     steps = list(full["step"])
     worst = 0.0
-    for k, (t, s) in enumerate(zip(result.history.step, result.history.init_scale, strict=True)):
+    for k, (t, s) in enumerate(zip(result.history.step, result.history.s, strict=True)):
         if t not in steps:  # a stop between two record steps
             continue
         W = s * W0 + result.coefficients[k] @ X

@@ -283,7 +283,7 @@ def test_history_has_time_and_gd_figures_and_events_log():
     gd = train(validate(FLOW_RUN | {"train": {"lr": 0.01, "steps": 5}}))
     h = result.history
     assert list(h.columns[:3]) == ["step", "time", "events"]
-    assert set(gd.history.columns) - {"init_scale"} <= set(h.columns)
+    assert set(gd.history.columns) - {"s"} <= set(h.columns)
     assert h.time.iloc[0] == 0 and np.all(np.diff(h.time) > 0) and np.isinf(h.time.iloc[-1])
     assert h.events.is_monotonic_increasing and h.events.iloc[-1] == len(result.events)
     assert list(result.events.columns) == ["time", "point", "neuron", "direction", "kind"]

@@ -223,7 +223,7 @@ def measure(spec: Spec, b: Blocks, st: State, prev_pattern) -> tuple[dict, jax.A
         "loss": jnp.mean(losses.value(spec.loss, f, b.y)),
         "weight_norm": frob,
         "second_layer_norm": jnp.linalg.norm(st.a),
-        "init_scale": st.s,
+        "s": st.s,  # W = s W_0 + C X
         "pattern_changes": jnp.sum(pattern != prev_pattern),
         "active_fraction": jnp.mean(pattern),
     }

@@ -21,7 +21,7 @@ from iblab.references.max_margin import MaxMarginLinear, sign_agreement
 
 COLUMNS = (
     "step",
-    "init_scale",
+    "s",
     "loss",
     "accuracy",
     "test_accuracy",
@@ -62,7 +62,7 @@ def _states(result):
         a_hist = result.second_layers
         for k in range(len(h)):
             a = result.a if a_hist is None else a_hist[k]
-            yield k, float(h["init_scale"].iloc[k]), np.asarray(result.coefficients[k]), a
+            yield k, float(h["s"].iloc[k]), np.asarray(result.coefficients[k]), a
     else:
         yield len(h) - 1, result.s, result.C, result.a
 
@@ -70,7 +70,7 @@ def _states(result):
 def diagnose(result, svm: MaxMarginLinear | None = None) -> pd.DataFrame:
     """One row per recorded step (only the final step when coefficients were not recorded).
 
-    Columns: step, init_scale, loss, accuracy, test_accuracy, normalized_margin (from the
+    Columns: step, s, loss, accuracy, test_accuracy, normalized_margin (from the
     history); stable_rank (history, or computed); rank2_residual = ||W - W_2||_F / ||W||_F
     with W_2 the best rank-2 approximation (needs record.top_singular_values >= 2 in the
     history, else computed); kkt_residual, complementary_slackness and slackness_normalized
@@ -95,7 +95,7 @@ def diagnose(result, svm: MaxMarginLinear | None = None) -> pd.DataFrame:
     rows = []
     for k, s, C, a in _states(result):
         hk = h.iloc[k]
-        row = {"step": int(hk["step"]), "init_scale": s}
+        row = {"step": int(hk["step"]), "s": s}
         for col in ("loss", "accuracy", "test_accuracy", "normalized_margin"):
             row[col] = float(hk[col]) if col in h else np.nan
         row |= _rank_figures(hk, s, C, K, P0, G0)

@@ -321,7 +321,7 @@ def _run_extras(run: RunPlan, result, diag: pd.DataFrame, svm) -> dict:
     after = diag[diag["step"] >= 1]
     last = diag.iloc[-1]
     sep = diag[np.isfinite(diag["kkt_residual"])]
-    w0 = abs(float(h["init_scale"].iloc[0])) * math.sqrt(max(float(np.trace(p.G0)), 0.0))
+    w0 = abs(float(h["s"].iloc[0])) * math.sqrt(max(float(np.trace(p.G0)), 0.0))
     C1 = result.coefficients[1] if result.coefficients is not None and len(h) > 1 else None
     step1 = math.sqrt(max(float(np.sum(C1 * (C1 @ p.K))), 0.0)) if C1 is not None else np.nan
     svm_ok = svm.status_ == "optimal"
