@@ -41,7 +41,7 @@ def populate(directory: Path, runs: int) -> float:
         summary = {"status": "max_steps", "loss": float(h.loss.iloc[-1]), "wall_time_s": 0.01}
         rid = store.run_id(c)
         table = store.run_table(c.to_dict(), rid, summary, h)
-        tables[rid] = (table, store.stamp(store.write_run(directory, table)))
+        tables[rid] = (table, store.save_run(directory, table)[1])
     store.add_to_index(directory, tables)
     return time.perf_counter() - t0
 

@@ -303,7 +303,7 @@ def test_stale_temporaries_are_removed_and_live_ones_kept(small_store):
 
 def test_a_failed_write_keeps_what_was_trained(tmp_path, monkeypatch):
     out = tmp_path / "out"
-    real = store.write_run
+    real = store.save_run
     calls = []
 
     def disk_full_after_one(directory, table):
@@ -312,7 +312,7 @@ def test_a_failed_write_keeps_what_was_trained(tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         return real(directory, table)
 
-    monkeypatch.setattr(store, "write_run", disk_full_after_one)
+    monkeypatch.setattr(store, "save_run", disk_full_after_one)
     with pytest.raises(store.StoreWriteError, match="No space left") as err:
         run_sweep(parse_sweep({"base": SMALL, "seeds": 3}), out, group_size=1)
     spill = err.value.args[0].split("were written to ")[1].split(" instead")[0]

@@ -354,17 +354,11 @@ def plot(
         hue_col = None if hue is None else store.config_column(runs, hue)
     except ValueError as e:
         fail(str(e).replace("dims:", "--x/--hue:"))
-    if y not in runs.columns or not pd_numeric(runs[y]):
-        numeric = [c for c in runs.columns if not c.startswith("config.") and pd_numeric(runs[c])]
+    numeric = store.numeric_figures(runs)
+    if y not in numeric:
         fail(f"--y: {y!r} is not a numeric figure of the runs; choose from {', '.join(numeric)}")
     metric_figure(runs, x_col, y, to, hue=hue_col)
     console.print(f"wrote {to} ({len(runs)} runs)")
-
-
-def pd_numeric(column) -> bool:
-    import pandas as pd
-
-    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
 def main() -> None:  # pragma: no cover

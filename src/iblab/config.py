@@ -59,7 +59,7 @@ class Spectrum(_Strict):
 
     kind: Literal["isotropic", "power_law", "spiked"] = "isotropic"
     exponent: Real = Field(1.0, ge=0.0, le=MAX_EXPONENT)
-    spikes: tuple[Annotated[Real, Field(gt=0.0, le=1e12)], ...] = ()
+    spikes: tuple[Annotated[Real, Field(gt=0.0, le=MAX_MAGNITUDE)], ...] = ()
 
     @model_validator(mode="after")
     def _check(self) -> Spectrum:
@@ -138,9 +138,8 @@ class OrthogonalData(_DataBase):
 
     kind: Literal["orthogonal"] = "orthogonal"
     d: Int = Field(1000, ge=1, le=MAX_DIMENSION)
-    norm: Real | None = Field(
-        None, gt=0.0, le=MAX_MAGNITUDE
-    )  # default sqrt(d), the norm of a Gaussian input
+    # None: sqrt(d), the norm of a Gaussian input
+    norm: Real | None = Field(None, gt=0.0, le=MAX_MAGNITUDE)
     labels: Labels = Labels()
 
     @model_validator(mode="after")
@@ -211,9 +210,7 @@ class DigitsData(_Strict):
 
     kind: Literal["digits"] = "digits"
     classes: tuple[Int, Int] = (0, 1)
-    n: Int | None = Field(
-        None, ge=1, le=MAX_SIZE
-    )  # None: every image of the two classes not held out
+    n: Int | None = Field(None, ge=1, le=MAX_SIZE)  # None: all images not held out
     n_test: Int = Field(0, ge=0, le=MAX_SIZE)
     standardize: bool = True
 
@@ -322,13 +319,6 @@ class TrainConfig(_Strict):
     steps: Int = Field(1000, ge=0, le=MAX_STEPS)
     tol: Real = Field(0.0, ge=0.0)
     dtype: Literal["float64", "float32"] = "float64"
-
-    @field_validator("lr", "lr_max", "decay_steps", "weight_decay", "tol")
-    @classmethod
-    def _finite(cls, v: float | None, info) -> float | None:
-        if v is not None and not math.isfinite(v):
-            raise ValueError(f"train.{info.field_name}: must be finite, got {v}")
-        return v
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from iblab import activations
+from iblab import activations, metrics
 from iblab.data._orthogonality import near_orthogonality
 
 _KINDS = ("relu", "leaky_relu", "linear")
@@ -113,7 +113,7 @@ def diagnose(
         outputs=f,
         near_orthogonality=near_orthogonality(K, act.gamma),
     )
-    test = {}
+    test, f_test = {}, None
     if X_test is not None:
         X_test = _array(X_test, "X_test")
         y_test = _vector(_array(y_test, "y_test"), "y_test")
@@ -124,14 +124,9 @@ def diagnose(
             )
         f_test = _phi(act, X_test @ W.T) @ a
     if task == "classification":
-        extra = _classification(X, y, W, a, Z, f, K, act, frob)
+        extra = _classification(X, y, W, a, Z, f, K, act, frob, X_test, f_test)
         if X_test is not None:
-            test["accuracy"] = float(np.mean(np.sign(f_test) == y_test))
-            u = X.T @ extra.pop("_beta") if extra.get("_beta") is not None else None
-            extra["boundary_agreement"] = (
-                None if u is None else float(np.mean(np.sign(f_test) == np.sign(X_test @ u)))
-            )
-        extra.pop("_beta", None)
+            test["accuracy"] = float(metrics.accuracy(y_test, f_test))
     else:
         extra = _regression(X, y, W, a, Z, f, K, act, W0)
         if X_test is not None:
@@ -139,22 +134,22 @@ def diagnose(
     return Diagnosis(**base, **extra, test=test)
 
 
-def _classification(X, y, W, a, Z, f, K, act, frob) -> dict:
-    from iblab import metrics
-    from iblab.references import MaxMarginLinear
+def _classification(X, y, W, a, Z, f, K, act, frob, X_test, f_test) -> dict:
+    from iblab.references import MaxMarginLinear, sign_agreement
 
     margins = y * f
     q = float(margins.min())
     out = dict(
         margins=margins,
         min_margin=q,
-        normalized_margin=q / frob if frob > 0 else float("nan"),
-        accuracy=float(np.mean(np.sign(f) == y)),
+        normalized_margin=float(metrics.normalized_margin(y, f, frob)) if frob > 0 else np.nan,
+        accuracy=float(metrics.accuracy(y, f)),
     )
     if act.homogeneous:
         m, n = W.shape[0], X.shape[0]
+        # G0 enters only through its trace, ||W||_F^2: no m x m product W W^T is formed.
         kkt = metrics.kkt_residual(
-            1.0, np.zeros((m, n)), a, y, K, Z, W @ W.T, lambda z: _phi(act, z),
+            1.0, np.zeros((m, n)), a, y, K, Z, frob**2, lambda z: _phi(act, z),
             lambda z: np.asarray(activations.dphi(act, z)),
         )  # fmt: skip
         out["kkt_multipliers"] = kkt["lambda"]
@@ -169,11 +164,11 @@ def _classification(X, y, W, a, Z, f, K, act, frob) -> dict:
             out["kkt_residual"] = float("inf")
     svm = MaxMarginLinear().fit(K, y)
     out["svm_margin"] = float(svm.margin_)
-    out["_beta"] = None
     if svm.status_ == "optimal":
         u, v = X.T @ svm.beta_, W.T @ a
         out["svm_cosine"] = float(u @ v / (np.linalg.norm(u) * np.linalg.norm(v)))
-        out["_beta"] = svm.beta_
+        if X_test is not None:
+            out["boundary_agreement"] = sign_agreement(f_test, X_test @ u)
     return out
 
 

@@ -47,6 +47,12 @@ def colors_for(values) -> dict:
     return {v: OKABE_ITO[i % len(OKABE_ITO)] for i, v in enumerate(ordered)}
 
 
+def power_of_ten(value: float) -> str:
+    """A label for value: $10^{k}$ (typeset) when it is a power of ten, else value:g."""
+    k = np.log10(value) if value > 0 else np.nan
+    return f"$10^{{{k:.0f}}}$" if np.isfinite(k) and float(k).is_integer() else f"{value:g}"
+
+
 def break_gaps(x, y, decades: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) sorted by x with NaN inserted where consecutive x are more than `decades`
     apart, so a line is not drawn across a stretch with no data."""

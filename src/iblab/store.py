@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from iblab.config import flatten
+from iblab.config import ConfigError, flatten
 
 FORMAT = "1"
 RUN_ID_LENGTH = 24
@@ -82,11 +82,14 @@ def _scalar(v):
 
 def write_run(directory: str | Path, table: pa.Table) -> Path:
     """Write atomically: a temporary file in the same directory, then rename."""
-    directory = Path(directory)
+    return save_run(directory, table)[0]
+
+
+def save_run(directory: str | Path, table: pa.Table) -> tuple[Path, str]:
+    """`write_run`, also returning the stamp of the bytes written (what the index needs)."""
     rid = table.schema.metadata[_META_RUN_ID].decode()
     final = path_for(directory, rid)
-    _write_atomic(table, final)
-    return final
+    return final, _write_atomic(table, final)
 
 
 class StoreWriteError(OSError):
@@ -96,8 +99,6 @@ class StoreWriteError(OSError):
 def check_writable(directory: str | Path) -> None:
     """Create directory if needed and try writing a file in it; ConfigError (one line,
     naming --out) when that fails, before any training."""
-    from iblab.config import ConfigError
-
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise ConfigError(f"--out: {str(directory)!r} exists and is not a directory")
@@ -116,15 +117,20 @@ def _host() -> str:
     return socket.gethostname().replace(".", "-") or "host"
 
 
-def _write_atomic(table: pa.Table, final: Path) -> None:
+def _write_atomic(table: pa.Table, final: Path) -> str:
+    """Write table to final through a temporary file; the stamp of the bytes written."""
     # The temporary name carries the writer's host and pid, so a file left by a killed
     # writer can be told from one still being written (remove_stale_temporaries).
     tmp = final.parent / f".{final.name}.{_host()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    data = sink.getvalue().to_pybytes()
     try:
-        pq.write_table(table, tmp)
+        tmp.write_bytes(data)
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
+    return _stamp_of(data)
 
 
 FOREIGN_TEMP_AGE_S = 24 * 3600  # another host's temporary file is stale after a day
@@ -164,7 +170,10 @@ def _alive(pid: int) -> bool:
 
 def stamp(path: Path) -> str:
     """A file's size and CRC-32 of its contents: what the index trusts a file by."""
-    data = Path(path).read_bytes()
+    return _stamp_of(Path(path).read_bytes())
+
+
+def _stamp_of(data: bytes) -> str:
     return f"{len(data)}:{zlib.crc32(data):08x}"
 
 
@@ -384,11 +393,10 @@ def connect(directory: str | Path, read_only: bool = False):
     con.execute(
         f"CREATE VIEW runs AS SELECT {', '.join(map(_q, run_cols))} FROM _all WHERE kind = 'run'"
     )
-    for view, prefix, kind, always in (
-        ("history", HISTORY_PREFIX, "history", "step::BIGINT"),
-        ("events", EVENT_PREFIX, "event", "time::DOUBLE"),
+    for view, prefix, kind, always, sql_type in (
+        ("history", HISTORY_PREFIX, "history", "step", "BIGINT"),
+        ("events", EVENT_PREFIX, "event", "time", "DOUBLE"),
     ):
-        always, sql_type = always.split("::")
         cols = [c for c in columns if c.startswith(prefix)]
         select = ", ".join(
             ['"run_id"']
@@ -494,15 +502,7 @@ def to_xarray(
                     f"{len(pairs) ** 2} cells; give only one of them"
                 )
     if variables is None:
-        skip = set(cols)
-        variables = [
-            c
-            for c in runs.columns
-            if c not in skip
-            and not c.startswith("config.")
-            and pd.api.types.is_numeric_dtype(runs[c])
-            and not pd.api.types.is_bool_dtype(runs[c])
-        ]
+        variables = [c for c in numeric_figures(runs) if c not in cols]
     missing = [v for v in variables if v not in runs.columns]
     if missing:
         raise ValueError(f"variables: unknown column(s) {', '.join(missing)}")
@@ -513,6 +513,17 @@ def to_xarray(
     ds = xr.Dataset.from_dataframe(frame)
     ds["status"] = ds["status"].astype(str)
     return ds
+
+
+def numeric_figures(runs: pd.DataFrame) -> list[str]:
+    """The runs table's numeric summary columns (config keys and flags left out)."""
+    return [
+        c
+        for c in runs.columns
+        if not c.startswith("config.")
+        and pd.api.types.is_numeric_dtype(runs[c])
+        and not pd.api.types.is_bool_dtype(runs[c])
+    ]
 
 
 def config_column(runs: pd.DataFrame, key: str) -> str:

@@ -291,13 +291,13 @@ class _Writer:
         """The stamp of the file written into the store, None when it went to the spill.
         The store is tried first every time: a transient failure spills only its runs."""
         try:
-            return store.stamp(store.write_run(self.out, table))
+            return store.save_run(self.out, table)[1]
         except OSError as e:
             self.error = e
         try:
             if self.spill is None:
                 self.spill = Path(tempfile.mkdtemp(prefix="iblab-unwritten-"))
-            store.write_run(self.spill, table)
+            store.save_run(self.spill, table)
             self.spilled += 1
         except OSError:
             pass  # counted in the message below as lost

@@ -105,11 +105,11 @@ def effective_lr(config: Config, problem: Problem) -> tuple[float, float]:
     return tc.lr * factor, (math.inf if tc.lr_max is None else tc.lr_max * factor)
 
 
-def _hyper(config: Config, problem: Problem, dtype) -> engine.Hyper:
+def _hyper(config: Config, lrs: tuple[float, float], dtype) -> engine.Hyper:
     tc = config.train
     key = jax.random.PRNGKey(jax_seed_for(config, "batches"))
     as_dt = lambda v: np.asarray(v, dtype)  # noqa: E731
-    lr, lr_max = effective_lr(config, problem)
+    lr, lr_max = lrs
     return engine.Hyper(
         lr=as_dt(lr),
         lr_max=as_dt(lr_max),
@@ -132,9 +132,9 @@ def _blocks(p: Problem, spec: engine.Spec, dtype) -> engine.Blocks:
     )  # fmt: skip
 
 
-def check_problem(config: Config, problem: Problem) -> None:
-    """ConfigError (one line) unless problem has the shapes config describes and labels
-    its loss can take."""
+def check_problem(config: Config, problem: Problem) -> tuple[float, float]:
+    """ConfigError (one line) unless problem has the shapes config describes, labels its
+    loss can take, and a step lr_scale can resolve on; returns effective_lr's (lr, lr_max)."""
     data = config.data
     expected = {
         "data.n": getattr(data, "n", None),
@@ -156,7 +156,7 @@ def check_problem(config: Config, problem: Problem) -> None:
                 f"train.loss: {config.train.loss} needs labels -1/+1, but the data have "
                 f"label {bad[0]:g}; map classes to -1/+1 or use the square loss"
             )
-    effective_lr(config, problem)  # lr_scale resolves on this problem
+    return effective_lr(config, problem)
 
 
 def train(config: Config, problem: Problem | None = None) -> TrainResult:
@@ -178,8 +178,7 @@ def train_many(
         from iblab.data import make_problem
 
         problems = [make_problem(c) for c in configs]
-    for c, p in zip(configs, problems, strict=True):
-        check_problem(c, p)
+    lrs = [check_problem(c, p) for c, p in zip(configs, problems, strict=True)]
     groups: dict[tuple, list[int]] = {}
     flows = []
     for i, (c, p) in enumerate(zip(configs, problems, strict=True)):
@@ -199,10 +198,11 @@ def train_many(
 
             return [train_flow(configs[chunk[0]], problems[chunk[0]])]
         t0 = time.perf_counter()
-        outs = _run_chunk(spec, [configs[i] for i in chunk], [problems[i] for i in chunk])
+        outs = _run_chunk(spec, [configs[i] for i in chunk], [lrs[i] for i in chunk],
+                          [problems[i] for i in chunk])  # fmt: skip
         wall = (time.perf_counter() - t0) / len(chunk)
         pairs = zip(chunk, outs, strict=True)
-        return [_result(configs[i], problems[i], *out, wall) for i, out in pairs]
+        return [_result(configs[i], problems[i], *out, wall, lrs[i][0]) for i, out in pairs]
 
     with ThreadPoolExecutor(max(1, min(THREADS, len(jobs)))) as pool:
         futures = {pool.submit(run, spec, chunk): chunk for spec, chunk in jobs}
@@ -222,11 +222,11 @@ def _chunks(idx: list[int]) -> list[list[int]]:
     return [idx[i : i + size] for i in range(0, len(idx), size)]
 
 
-def _run_chunk(spec, configs, problems):
+def _run_chunk(spec, configs, lrs, problems):
     dtype = np.float64 if spec.dtype == "float64" else np.float32
     size = _padded_size(len(configs))
     pad = size - len(configs)
-    hps = [_hyper(c, p, dtype) for c, p in zip(configs, problems, strict=True)]
+    hps = [_hyper(c, lr, dtype) for c, lr in zip(configs, lrs, strict=True)]
     hps += [hps[0]] * pad
     bls = [_blocks(p, spec, dtype) for p in problems] + [_blocks(problems[0], spec, dtype)] * pad
     stack = lambda xs: jax.tree.map(lambda *a: jnp.asarray(np.stack(a)), *xs)  # noqa: E731
@@ -247,7 +247,7 @@ def _padded_size(k: int) -> int:
 _COLUMN_ORDER = ("loss", "accuracy", "residual_rms", "residual_max", "weight_norm")
 
 
-def _result(config, problem, records, state, wall) -> TrainResult:
+def _result(config, problem, records, state, wall, lr) -> TrainResult:
     C_hist = records.pop("C", None)
     a_hist = records.pop("a", None)
     hist = pd.DataFrame(records)  # every remaining record is one scalar per step
@@ -270,7 +270,7 @@ def _result(config, problem, records, state, wall) -> TrainResult:
         **{k: float(v) for k, v in last.items() if k != "step"},
         "stabilization_step": int(state.last_change),
         "switched_fraction": float(np.mean(state.switched)),
-        "lr_effective": effective_lr(config, problem)[0],
+        "lr_effective": lr,
         "wall_time_s": wall,
         **{f"data_{k}": v for k, v in problem.info.items()},
     }

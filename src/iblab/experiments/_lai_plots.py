@@ -59,7 +59,10 @@ def _legend_under(ax) -> None:
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False, ncol=1)
 
 
-MARKERS_NOTE = "dots: runs; v: gap at numerical zero (1e-9); x: no global minimum reached"
+GAP_NOTE = (
+    "dots: runs; v: gap at numerical zero (1e-9); x: no global minimum reached; "
+    "dotted: slope 1/2 through the fit's last point"
+)
 
 
 def make_figures(df: pd.DataFrame, fits: dict, dyn: dict, s, out: Path) -> list[Path]:
@@ -79,7 +82,7 @@ def make_figures(df: pd.DataFrame, fits: dict, dyn: dict, s, out: Path) -> list[
         _loglog(ax, "n / d", ylabel=ax is axes[0])
         ax.set_title(title)
         _legend_under(ax)
-    fig.suptitle(f"{MARKERS_NOTE}; dotted: slope 1/2", fontsize=7)
+    fig.suptitle(GAP_NOTE, fontsize=7)
     paths += save_figure(fig, out, "gap_vs_n_over_d")
 
     fig, ax = plt.subplots(figsize=(figures.COLUMN_WIDTH, 3.6), layout="constrained")
@@ -90,7 +93,7 @@ def make_figures(df: pd.DataFrame, fits: dict, dyn: dict, s, out: Path) -> list[
                          colors[k])  # fmt: skip
     _loglog(ax, "n / tr Sigma")
     ax.set_title("single neuron, anisotropic spectra")
-    fig.suptitle("v: gap at numerical zero (1e-9); x: no global minimum", fontsize=7)
+    fig.suptitle(GAP_NOTE.replace("; dotted", ";\ndotted"), fontsize=7)
     figures.legend_below(fig, [ax], ncol=1)
     paths += save_figure(fig, out, "gap_vs_n_over_trace")
 
@@ -122,7 +125,7 @@ def make_figures(df: pd.DataFrame, fits: dict, dyn: dict, s, out: Path) -> list[
     cats = []
     top = df[df.group.isin(["d_single", "d_width"])]
     top = top[top.d == top.d.max()] if len(top) else top
-    d_top = f"10^{np.log10(top.d.max()):.0f}" if len(top) else "?"
+    d_top = figures.power_of_ten(top.d.max()) if len(top) else "?"
     for name, g in (
         ("orthogonal", df[df.group == "orthogonal"]),
         (f"Gaussian, d = {d_top}", top),
@@ -153,13 +156,15 @@ def make_figures(df: pd.DataFrame, fits: dict, dyn: dict, s, out: Path) -> list[
             g = lr[lr.lr_data == kind]
             if not len(g):
                 continue
-            label = "orthogonal inputs" if kind == "orthogonal" else f"Gaussian, d = {s.lr_sweep_d}"
+            d_label = figures.power_of_ten(s.lr_sweep_d)
+            label = "orthogonal inputs" if kind == "orthogonal" else f"Gaussian, d = {d_label}"
             _scatter_fit(ax, g, "lr_factor", fits.get(f"lr_sweep:{kind}"), label, colors[k])
         xs = np.geomspace(lr.lr_factor.min(), lr.lr_factor.max(), 20)
         top = lr[lr.lr_data == "orthogonal"]["gap"].median() if len(lr) else 1.0
         ax.plot(xs, top * xs / xs.max(), color="grey", ls="--", lw=0.8, label="slope 1")
         _loglog(ax, "lr factor (lr = factor n / ||K||_2)")
         ax.set_title(f"width {s.width}, n = {s.n}: the step-size floor")
+        fig.suptitle("dotted: slope 1/2 through the fit's last point", fontsize=7)
         figures.legend_below(fig, [ax], ncol=1)
         paths += save_figure(fig, out, "gap_vs_lr")
 

@@ -600,7 +600,7 @@ def _scale_label(sc: float) -> str:
 
 
 def _d_label(d: float) -> str:
-    return f"d = 10^{np.log10(d):.0f}" if np.log10(d).is_integer() else f"d = {d:g}"
+    return f"d = {figures.power_of_ten(d)}"
 
 
 def figure_stable_rank(diag: pd.DataFrame, out: Path) -> list[Path]:
