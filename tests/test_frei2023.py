@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from iblab import make_problem, store
 from iblab.config import Config
 from iblab.experiments import frei2023
 from iblab.experiments.frei2023 import FreiSettings, diagnose
@@ -106,12 +107,16 @@ def tiny_out(tmp_path_factory):
     return out
 
 
+def _runs(out):
+    return frei2023.tidy(pd.read_parquet(out / "analysis.parquet"))
+
+
 def test_reproduce_writes_claims_runs_and_figures(tiny_out):
     assert (tiny_out / "claims.md").read_text().startswith("# Frei")
     for name in ("stable_rank_vs_step", "kkt_alignment_vs_step", "test_accuracy_vs_d"):
         for ext in ("png", "pdf"):
             assert (tiny_out / f"{name}.{ext}").stat().st_size > 0
-    runs = pd.read_parquet(tiny_out / "runs.parquet")
+    runs = _runs(tiny_out)
     assert len(runs) == len(frei2023.plan(TINY)) == 6
     for col in (
         "R_min",
@@ -131,9 +136,40 @@ def test_reproduce_writes_claims_runs_and_figures(tiny_out):
     assert len(claims) >= 8
 
 
+def test_the_store_keeps_what_analysis_needs(tiny_out):
+    """Per-record diagnostics are history columns; the final s, C, a and the recorded C are
+    stored; every run's `config` column rebuilds a config that trains to its stored loss."""
+    runs, history = store.load(tiny_out)
+    assert {"rank2_residual", "kkt_residual", "cosine_svm", "C"} <= set(history.columns)
+    for row in runs.sample(2, random_state=0).itertuples():
+        config = Config.model_validate_json(row.config)
+        assert store.run_id(config) == row.run_id
+        result = train(config)
+        assert abs(result.summary["loss"] - row.loss) <= 1e-10
+        m, n = config.model.width, config.data.n
+        np.testing.assert_allclose(np.asarray(row.C).reshape(m, n), result.C, rtol=1e-12)
+        assert row.s == result.s
+        np.testing.assert_array_equal(np.asarray(row.a), result.a)
+
+
+def test_init_scales_share_one_direction(tiny_out):
+    """Runs that differ only in init scale have W_0 in one direction: P0 / scale agrees."""
+    runs = store.load(tiny_out, arrays=False).runs
+    const = runs[runs["config.train.schedule"] == "constant"]
+    const = const[const["config.data.d"] == const["config.data.d"].min()]
+    problems = [
+        (c.init.scale, make_problem(c))
+        for c in (Config.model_validate_json(j) for j in const.config)
+    ]
+    assert len(problems) == 2
+    (s1, p1), (s2, p2) = problems
+    np.testing.assert_allclose(p1.P0 / s1, p2.P0 / s2, rtol=1e-12)
+    np.testing.assert_array_equal(p1.K, p2.K)
+
+
 def test_claims_are_decided_by_the_measurements(tiny_out):
     """The same runs judged against impossible thresholds disagree."""
-    runs = pd.read_parquet(tiny_out / "runs.parquet")
+    runs = _runs(tiny_out)
     strict = dataclasses.replace(frei2023.CRITERIA, low_rank=0.5, cosine_min=1.1)
     lenient = dataclasses.replace(frei2023.CRITERIA, low_rank=1e9)
     by = lambda cs: {c.claim: c.agrees for c in cs}  # noqa: E731

@@ -209,7 +209,7 @@ def test_sweep_over_a_changed_data_file_makes_new_runs(tmp_path):
     assert not np.isin(runs.loss, before.to_numpy()).all()
     # A stored config pinned to the old contents is refused, naming the field.
     with pytest.raises(ValueError, match="data.sha256"):
-        Config.model_validate_json(runs.config_json[runs.loss == before.iloc[0]].iloc[0])
+        Config.model_validate_json(runs.config[runs.loss == before.iloc[0]].iloc[0])
 
 
 def fingerprint_of(directory) -> dict:

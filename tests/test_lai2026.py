@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from iblab import train_many
 from iblab.experiments import lai2026
-from iblab.experiments._lai_runs import LaiSettings, RunSpec, run_all, single_neuron_labels
 from iblab.experiments.common import fit_power_law
+from iblab.experiments.lai2026 import LaiSettings, evaluate, make_config
+from iblab.experiments.lai2026.runs import reference
 
 TINY = LaiSettings(
     n=8,
@@ -36,35 +38,32 @@ TINY = LaiSettings(
 )
 
 
+def _trained(s: LaiSettings, configs):
+    """(evaluation, reference, result) of each config."""
+    out = []
+    for res in train_many(configs):
+        row = evaluate(res, interp_residual=s.interp_residual)
+        out.append((row, reference(res, lai2026.reading_of(res.config)), res))
+    return out
+
+
 @pytest.mark.parametrize("how", ["init_active", "init_active_zero"])
 def test_orthogonal_single_neuron_gd_is_qp(how):
     s = dataclasses.replace(TINY, single_labels=how, steps=2000)
-    specs = [RunSpec("o", "single", 8, 64, k, data_kind="orthogonal") for k in range(3)]
-    rows, results = run_all(s, specs)
-    for row, res in zip(rows, results, strict=True):
+    configs = [make_config(s, "single", 8, 64, k, orthogonal=True) for k in range(3)]
+    for row, ref, res in _trained(s, configs):
         assert row["ref_status"] == "optimal" and row["interpolated"]
-        ref = row["_ref"]
         p = res.problem
         diff = (res.C - ref.C_) @ p.K @ (res.C - ref.C_).T  # ||W - W_ref||^2 (s = s_ref = 1)
         assert np.sqrt(max(float(diff[0, 0]), 0.0)) < 1e-8
         assert row["distance"] < 1e-8
 
 
-def test_single_neuron_labels():
-    y = np.array([1.0, -2.0, 3.0, -0.5])
-    p0 = np.array([0.1, 0.2, -0.3, -0.1])
-    np.testing.assert_array_equal(single_neuron_labels(y, p0, "init_active"), [1, 2, -3, -0.5])
-    np.testing.assert_array_equal(single_neuron_labels(y, p0, "init_active_zero"), [1, 2, 0, 0])
-    np.testing.assert_array_equal(single_neuron_labels(y, p0, "plain"), y)
-
-
 def test_linear_network_gd_limit_is_min_norm_interpolator():
     s = dataclasses.replace(TINY, steps=3000, width=5)
-    specs = [RunSpec("lin", "linear", 8, d, 0) for d in (30, 300)]
-    rows, results = run_all(s, specs)
-    for row, res in zip(rows, results, strict=True):
+    configs = [make_config(s, "linear", 8, d, 0) for d in (30, 300)]
+    for _, ref, res in _trained(s, configs):
         assert res.summary["status"] == "converged"
-        ref = row["_ref"]
         p = res.problem
         R = res.C - ref.C_
         assert np.sqrt(max(float((R * (R @ p.K)).sum()), 0.0)) < 1e-8
@@ -85,14 +84,15 @@ def test_fit_power_law_recovers_exponent(seed):
 
 
 def test_reproduce_tiny(tmp_path):
-    table = lai2026.reproduce(out=tmp_path, quick=True, settings=TINY)
-    for name in ("claims.md", "claims.csv", "runs.parquet", "settings.json"):
+    table = lai2026.reproduce(out=tmp_path, settings=TINY)
+    for name in ("claims.md", "claims.csv", "analysis.parquet", "settings.json"):
         assert (tmp_path / name).is_file()
-    figs = ("gap_vs_n_over_d", "gap_vs_n_over_trace", "stabilisation_vs_d", "extremes", "gap_vs_lr")
+    figs = ("gap_vs_n_over_d", "gap_vs_n_over_trace", "stabilisation_vs_d", "extremes",
+            "gap_vs_lr", "dynamics")  # fmt: skip
     for fig in figs:
         assert (tmp_path / f"{fig}.png").is_file() and (tmp_path / f"{fig}.pdf").is_file()
-    runs = pd.read_parquet(tmp_path / "runs.parquet")
-    assert len(runs) == len(lai2026.build_runs(TINY))
+    runs = lai2026.tidy(pd.read_parquet(tmp_path / "analysis.parquet").assign(config=""))
+    assert len(runs) == len(lai2026.plan(TINY))
     for col in ("gap", "distance", "function_gap", "stabilization_step", "switched_fraction",
                 "final_loss", "interpolated", "kkt_stationarity_rel"):  # fmt: skip
         assert col in runs
@@ -108,7 +108,11 @@ def test_reproduce_tiny(tmp_path):
     assert set(runs[runs.group == "lr_sweep"].lr_data) == {"orthogonal", "gaussian"}
     claims_md = (tmp_path / "claims.md").read_text()
     assert "small lr (factor 0.1" in claims_md and "discretisation floor" in claims_md
-    assert "Wall time of this reproduction" in claims_md
+    assert "Wall time of this call" in claims_md
+    # A second call trains nothing and gives the same claims.
+    again = lai2026.reproduce(out=tmp_path, settings=TINY)
+    pd.testing.assert_frame_equal(again, table)
+    assert "training 0 runs" in (tmp_path / "claims.md").read_text()
 
 
 def test_orthogonal_width_gap_is_a_step_size_floor():
@@ -117,13 +121,12 @@ def test_orthogonal_width_gap_is_a_step_size_floor():
     lr (measured ~0.08 lr_factor at m = n = 32). Width 32, so that every positive target
     has a positive-output neuron active at initialisation (else no interpolation)."""
     s = dataclasses.replace(TINY, width=32, tol=1e-26, steps=600)
-    specs = [
-        RunSpec("o", "width", 8, 1024, k, data_kind="orthogonal", lr_factor=lr, steps=30_000,
-                init_qp=False)
+    configs = [
+        make_config(s, "width", 8, 1024, k, orthogonal=True, lr_factor=lr, steps=30_000)
         for lr in (0.5, 0.05)
         for k in range(4)
-    ]  # fmt: skip
-    rows, _ = run_all(s, specs)
+    ]
+    rows = [row for row, _, _ in _trained(s, configs)]
     assert all(r["interpolated"] for r in rows)
     # Clarabel can stop with "insufficient progress" on such QPs (often at d = 64, n = 8):
     # those runs have no reference and are left out, as in the reproduction.

@@ -145,22 +145,60 @@ def _print_summary(summary: dict) -> None:
     console.print(table)
 
 
+ExecutorOption = Annotated[str, typer.Option(help="local or dask.")]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(help="local: worker processes (0: in-process); dask: LocalCluster workers."),
+]
+SchedulerOption = Annotated[
+    str | None, typer.Option(help="dask: scheduler address (default: start a LocalCluster).")
+]
+
+
 @app.command()
 def reproduce(
     name: Annotated[str, typer.Argument(help="lai2026 or frei2023.")],
     quick: Annotated[bool, typer.Option("--quick", help="Small version (minutes).")] = False,
-    out: Annotated[Path | None, typer.Option(help="Output directory.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Results directory (a store; re-run to resume).")
+    ] = None,
+    executor: ExecutorOption = "local",
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
-    """Reproduce a paper's claims: figures, a Parquet table of runs, a claims table."""
+    """Reproduce a paper's claims: its runs (a store: resumable, `iblab query` reads it),
+    figures and a claims table."""
+    from iblab import store
+    from iblab.config import ConfigError
     from iblab.experiments import REPRODUCTIONS
 
     if name not in REPRODUCTIONS:
         fail(f"name: unknown reproduction {name!r}; choose from {', '.join(REPRODUCTIONS)}")
     out = out or Path("results") / (name + ("-quick" if quick else ""))
-    if out.exists() and not out.is_dir():
-        fail(f"--out: {str(out)!r} exists and is not a directory")
+    try:
+        runner = _executor(executor, workers, scheduler)
+        store.check_writable(out)
+    except ConfigError as e:
+        fail(str(e))
     module = importlib.import_module(REPRODUCTIONS[name])
-    module.reproduce(out=out, quick=quick)
+    try:
+        module.reproduce(out=out, quick=quick, executor=runner)
+    except store.StoreWriteError as e:
+        fail(str(e), status=1)
+
+
+def _executor(kind: str, workers: int | None, scheduler: str | None):
+    """The executor the options name; ConfigError (naming the option) on a bad value."""
+    from iblab import executors
+    from iblab.config import ConfigError
+
+    if kind not in ("local", "dask"):
+        raise ConfigError(f"--executor: expected local or dask, got {kind!r}")
+    if workers is not None and workers < 0:
+        raise ConfigError(f"--workers: must be >= 0, got {workers}")
+    if kind == "dask":
+        return executors.Dask(address=scheduler, workers=workers)
+    return executors.Local(workers=workers or 0)
 
 
 @app.command()
@@ -170,14 +208,9 @@ def sweep(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the run count and a few configs; run nothing.")
     ] = False,
-    executor: Annotated[str, typer.Option(help="local or dask.")] = "local",
-    workers: Annotated[
-        int | None,
-        typer.Option(help="local: worker processes (0: in-process); dask: LocalCluster workers."),
-    ] = None,
-    scheduler: Annotated[
-        str | None, typer.Option(help="dask: scheduler address (default: start a LocalCluster).")
-    ] = None,
+    executor: ExecutorOption = "local",
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     retry_failed: Annotated[
         bool, typer.Option("--retry-failed", help="Run again the runs stored with status error.")
     ] = False,
@@ -187,17 +220,14 @@ def sweep(
     ] = False,
 ) -> None:
     """Run a sweep; runs with a result in OUT already are skipped (resume)."""
-    from iblab import executors, store
+    from iblab import store
     from iblab.config import ConfigError
     from iblab.sweep import MAX_RUNS, assignments, expand, load_sweep, run_sweep
 
     try:
-        if executor not in ("local", "dask"):
-            raise ConfigError(f"--executor: expected local or dask, got {executor!r}")
+        runner = _executor(executor, workers, scheduler)
         if group_size < 1:
             raise ConfigError(f"--group-size: must be >= 1, got {group_size}")
-        if workers is not None and workers < 0:
-            raise ConfigError(f"--workers: must be >= 0, got {workers}")
         spec = load_sweep(sweep_file)
         configs = expand(spec, limit=None if force else MAX_RUNS)
         if not dry_run:
@@ -210,10 +240,6 @@ def sweep(
             console.print(f"[bold]{a}[/bold]", highlight=False)
             console.print(json.dumps(c.to_dict()), highlight=False, soft_wrap=True)
         return
-    if executor == "dask":
-        runner = executors.Dask(address=scheduler, workers=workers)
-    else:
-        runner = executors.Local(workers=workers or 0)
     columns = [
         TextColumn("sweep"),
         BarColumn(),

@@ -74,11 +74,19 @@ class Labels(_Strict):
     noise: y ~ N(0, noise^2), independent of x. linear: y = <beta, x> + noise * xi, beta a
     uniformly random unit vector. relu: y = relu(<beta, x>) + noise * xi. sign: y =
     sign(<beta, x>) flipped with probability flip. random_sign: y uniform on {-1, +1}.
+
+    condition: ties the targets to the initialisation, after they are drawn. A point is
+    active at init when some neuron with a_j > 0 has <w_j, x_i> (+ b_j) > 0. init_active:
+    |y_i| on active points, -|y_i| elsewhere; init_active_zero: 0 instead of -|y_i|. So every
+    positive target sits on a point that a positive-output neuron sees at initialisation (a
+    single ReLU neuron gets no gradient from an inactive point, and on nearly orthogonal
+    data it stays inactive). Test targets likewise, with the test pre-activations.
     """
 
     kind: Literal["noise", "linear", "relu", "sign", "random_sign"] = "noise"
     noise: Real = Field(1.0, ge=0.0, le=MAX_MAGNITUDE)
     flip: Real = Field(0.0, ge=0.0, le=0.5)
+    condition: Literal["none", "init_active", "init_active_zero"] = "none"
 
 
 REAL_LABELS = ("noise", "linear", "relu")  # Labels kinds with real values, not +-1
@@ -305,7 +313,9 @@ class TrainConfig(_Strict):
     optimizer: Literal["gd", "sgd", "gradient_flow"] = "gd"
     lr: Real = Field(0.1, gt=0.0)
     # The effective step is lr times a factor of the problem: none (1), n_over_trace
-    # (n / tr K, i.e. 1 / mean ||x_i||^2) or n_over_norm_K (n / ||K||_2). lr_max scales alike.
+    # (n / tr Sigma, with tr Sigma estimated by tr K / n = mean ||x_i||^2) or n_over_norm_K
+    # (n / ||K||_2). For high-dimensional data both are about n / tr Sigma, the scale of a
+    # stable step. lr_max scales alike.
     lr_scale: Literal["none", "n_over_trace", "n_over_norm_K"] = "none"
     time: Annotated[float, Field(gt=0.0, allow_inf_nan=True), BeforeValidator(_not_bool)] | None = (
         None  # gradient_flow only; None: .inf
@@ -458,9 +468,13 @@ class Config(_Strict):
     def fingerprint(self, *parts: str) -> str:
         """SHA-256 of the canonical JSON of the named parts (all parts when none named)."""
         full = self.to_dict()
-        chosen = {k: full[k] for k in parts} if parts else full
-        text = json.dumps(chosen, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        return fingerprint({k: full[k] for k in parts} if parts else full)
+
+
+def fingerprint(raw: dict[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of a plain mapping."""
+    text = json.dumps(raw, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class ConfigError(ValueError):

@@ -13,7 +13,8 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import pyarrow as pa
 
@@ -22,37 +23,44 @@ from iblab.config import Config
 Outcome = list[tuple[str, pa.Table]] | BaseException
 
 
-def train_group(configs: Sequence[Config]) -> list[tuple[str, pa.Table]]:
+Evaluate = Callable[[Any], dict]
+
+
+def train_group(
+    configs: Sequence[Config], evaluate: Evaluate | None = None
+) -> list[tuple[str, pa.Table]]:
     """Train runs of one shape together; each run's (run_id, table).
 
-    If the batch raises, the runs are trained one by one, so one bad run fails alone and
-    is stored with status `error` and its message."""
+    evaluate(result) -> dict: more figures of each trained run, computed here (where it
+    trained) and stored with it (see store.result_table). If the batch raises, the runs are
+    trained one by one, so one bad run fails alone and is stored with status `error` and
+    its message; so is a run whose evaluation raises."""
     from iblab import store
     from iblab.train import train_many
 
     try:
         results = train_many(list(configs))
-        return [
-            (
-                store.run_id(c),
-                store.run_table(
-                    c.to_dict(), store.run_id(c), r.summary, r.history, events=r.events
-                ),
-            )
-            for c, r in zip(configs, results, strict=True)
-        ]
     except Exception as e:
         if len(configs) == 1:
             return [_failed(configs[0], e)]
-    return [record for c in configs for record in train_group([c])]
+        return [record for c in configs for record in train_group([c], evaluate)]
+    out = []
+    for c, r in zip(configs, results, strict=True):
+        try:
+            table = store.result_table(r, None if evaluate is None else evaluate(r))
+        except Exception as e:
+            out.append(_failed(c, e, "evaluate: "))
+        else:
+            out.append((store.run_id(c), table))
+    return out
 
 
-def _failed(config: Config, error: Exception) -> tuple[str, pa.Table]:
+def _failed(config: Config, error: Exception, where: str = "") -> tuple[str, pa.Table]:
     from iblab import store
 
     rid = store.run_id(config)
     summary = {"status": "error", "traceback": traceback.format_exc(limit=-8)}
-    message = f"{type(error).__name__}: {error}".splitlines()[0]
+    message = where + f"{type(error).__name__}: {error}".splitlines()[0]
     return rid, store.run_table(config.to_dict(), rid, summary, None, message)
 
 
@@ -62,10 +70,12 @@ class Local:
     def __init__(self, workers: int = 0):
         self.workers = workers
 
-    def map_unordered(self, groups: Sequence[list[Config]]) -> Iterator[tuple[list, Outcome]]:
+    def map_unordered(
+        self, groups: Sequence[list[Config]], evaluate: Evaluate | None = None
+    ) -> Iterator[tuple[list, Outcome]]:
         if self.workers <= 0:
             for g in groups:
-                yield g, train_group(g)
+                yield g, train_group(g, evaluate)
             return
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -77,7 +87,7 @@ class Local:
             initargs=(os.getpid(),),
         )
         try:
-            futures = {pool.submit(train_group, g): g for g in groups}
+            futures = {pool.submit(train_group, g, evaluate): g for g in groups}
             for f in as_completed(futures):
                 yield futures[f], _outcome(f)
         finally:
@@ -103,13 +113,15 @@ class Dask:
         client = Client(cluster)
         return client, _Closing(client, cluster)
 
-    def map_unordered(self, groups: Sequence[list[Config]]) -> Iterator[tuple[list, Outcome]]:
+    def map_unordered(
+        self, groups: Sequence[list[Config]], evaluate: Evaluate | None = None
+    ) -> Iterator[tuple[list, Outcome]]:
         from distributed import as_completed
 
         client, owned = self._connect()
         futures = []
         try:
-            futures = [client.submit(train_group, g, pure=False) for g in groups]
+            futures = [client.submit(train_group, g, evaluate, pure=False) for g in groups]
             by_key = {f.key: g for f, g in zip(futures, groups, strict=True)}
             for f in as_completed(futures):
                 yield by_key[f.key], _outcome(f)

@@ -2,14 +2,15 @@
 
 Each random stream (data, init, batches) hashes only the config parts it depends on, so
 changing the step size keeps the data and the initialisation, and changing the width keeps
-the data.
+the data. The init stream leaves out init.scale: W_0 is linear in its scale, so runs that
+differ only in scale share one initial direction.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from iblab.config import Config
+from iblab.config import Config, fingerprint
 
 # The config parts each stream depends on (besides the top-level seed).
 STREAM_PARTS: dict[str, tuple[str, ...]] = {
@@ -21,7 +22,10 @@ STREAM_PARTS: dict[str, tuple[str, ...]] = {
 
 def rng_for(config: Config, stream: str) -> np.random.Generator:
     """A numpy Generator for one named stream of one run."""
-    digest = config.fingerprint(*STREAM_PARTS[stream])
+    parts = config.to_dict()
+    if stream == "init":
+        del parts["init"]["scale"]
+    digest = fingerprint({k: parts[k] for k in STREAM_PARTS[stream]})
     entropy = [int(digest[i : i + 8], 16) for i in range(0, 32, 8)]
     return np.random.default_rng(np.random.SeedSequence(entropy))
 

@@ -18,14 +18,16 @@ import socket
 import time
 import uuid
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from iblab.config import ConfigError, flatten
+from iblab.config import ConfigError, fingerprint, flatten
 
 FORMAT = "1"
 RUN_ID_LENGTH = 24
@@ -33,12 +35,25 @@ HISTORY_PREFIX = "history."
 EVENT_PREFIX = "event."
 _META_RUN_ID = b"iblab.run_id"
 _META_FORMAT = b"iblab.format"
-_GLOB = "[0-9a-f]*.parquet"
+_HEX = frozenset("0123456789abcdef")
+
+
+def _is_run_file(name: str) -> bool:
+    """Whether a file name is a run's (its run id, then .parquet): other files in the
+    directory (a report, a figure) are not runs."""
+    stem, dot, ext = name.partition(".")
+    return ext == "parquet" and len(stem) == RUN_ID_LENGTH and set(stem) <= _HEX
+
+
+# Bumped when the numbers a config gives change (a new random draw, a fixed rule), so
+# results stored before are not taken for the config's results now.
+NUMBERS = "2"
 
 
 def run_id(config) -> str:
-    """The name of a run's result: a prefix of the SHA-256 of its full config."""
-    return config.fingerprint()[:RUN_ID_LENGTH]
+    """The name of a run's result: a prefix of the SHA-256 of its full config (and of the
+    version of the numbers configs give, NUMBERS)."""
+    return fingerprint({"config": config.to_dict(), "numbers": NUMBERS})[:RUN_ID_LENGTH]
 
 
 def path_for(directory: str | Path, rid: str) -> Path:
@@ -55,14 +70,17 @@ def run_table(
     history: pd.DataFrame | None = None,
     message: str = "",
     events: pd.DataFrame | None = None,
+    final: dict[str, Any] | None = None,
 ) -> pa.Table:
     """One run as a table: its `run` row, then its `history` rows, then (gradient flow) its
-    `event` rows."""
+    `event` rows. The run row holds the config as JSON (`config`) and flattened
+    (`config.*`), the summary, and `final`'s values (arrays stored flattened, row-major)."""
     row = {"run_id": rid, "kind": "run", "status": summary.get("status", "error")}
     row["message"] = message
     row |= flatten(config, "config.")
-    row["config_json"] = json.dumps(config, sort_keys=True)
+    row["config"] = json.dumps(config, sort_keys=True)
     row |= {k: _scalar(v) for k, v in summary.items() if k != "status"}
+    row |= {k: _flat(v) for k, v in (final or {}).items()}
     tables = [pa.Table.from_pylist([row])]
     for kind, rows in (("history", history), ("event", events)):
         if rows is not None and len(rows):
@@ -72,6 +90,38 @@ def run_table(
             tables.append(part.add_column(0, "run_id", pa.array([rid] * part.num_rows)))
     table = pa.concat_tables(tables, promote_options="default")
     return table.replace_schema_metadata({_META_RUN_ID: rid.encode(), _META_FORMAT: FORMAT})
+
+
+def result_table(result, evaluation: dict[str, Any] | None = None) -> pa.Table:
+    """A trained run (iblab.TrainResult) as its table: the final s, C (m, n) and a in the run
+    row, C at every record as the history column `C` when record.coefficients.
+
+    evaluation: more figures of the run; scalars join the run row, arrays with one value per
+    recorded step join the history. Their names may not shadow the summary's or history's."""
+    history = result.history.copy()
+    summary = dict(result.summary)
+    if result.coefficients is not None:
+        history["C"] = [c.ravel() for c in result.coefficients]
+    for name, value in (evaluation or {}).items():
+        if name in summary or name in history or name in ("s", "C", "a"):
+            raise ValueError(f"evaluate: {name!r} shadows a figure the run already has")
+        if np.ndim(value) == 0:
+            summary[name] = value.item() if isinstance(value, np.generic) else value
+        elif len(value) == len(history):
+            history[name] = np.asarray(value)
+        else:
+            raise ValueError(
+                f"evaluate: {name!r} has {len(value)} values, the run {len(history)} records"
+            )
+    config = result.config
+    final = {"s": result.s, "C": result.C, "a": result.a}
+    return run_table(
+        config.to_dict(), run_id(config), summary, history, events=result.events, final=final
+    )
+
+
+def _flat(v):
+    return np.asarray(v, np.float64).ravel() if np.ndim(v) else float(v)
 
 
 def _scalar(v):
@@ -213,7 +263,7 @@ def scan(directory: str | Path) -> dict[str, str]:
         return out
     with entries as it:
         for e in it:
-            if e.name.endswith(".parquet") and e.name[:1] not in "._":
+            if _is_run_file(e.name):
                 try:
                     out[e.name[: -len(".parquet")]] = stamp(Path(e.path))
                 except FileNotFoundError:
@@ -455,15 +505,35 @@ class Results(NamedTuple):
 
 
 @_retrying
-def load(directory: str | Path) -> Results:
-    """All runs of a store as pandas DataFrames: (runs, history)."""
+def load(
+    directory: str | Path,
+    arrays: bool = True,
+    run_ids: Sequence[str] | None = None,
+    runs: bool = True,
+) -> Results:
+    """The runs of a store as pandas DataFrames: (runs, history).
+
+    arrays: keep the array columns (the final C and a, the recorded C; numpy arrays,
+    flattened row-major). run_ids: only these runs. runs=False: history only (runs empty)."""
     con = connect(directory)
     try:
-        runs = con.execute("SELECT * FROM runs ORDER BY run_id").df()
-        history = con.execute("SELECT * FROM history ORDER BY run_id, step").df()
+        where = ""
+        if run_ids is not None:
+            con.register("_wanted", pa.table({"run_id": pa.array(list(run_ids), pa.string())}))
+            where = "WHERE run_id IN (SELECT run_id FROM _wanted)"
+        frames = []
+        for view, order, wanted in (("runs", "run_id", runs), ("history", "run_id, step", True)):
+            cols = [
+                _q(name)
+                for name, sql_type, *_ in con.execute(f"DESCRIBE {view}").fetchall()
+                if arrays or not sql_type.endswith("[]")
+            ]
+            limit = "" if wanted else "LIMIT 0"
+            sql = f"SELECT {', '.join(cols)} FROM {view} {where} ORDER BY {order} {limit}"
+            frames.append(con.execute(sql).df())
     finally:
         con.close()
-    return Results(runs, history)
+    return Results(*frames)
 
 
 def summarize(directory: str | Path) -> pd.DataFrame:

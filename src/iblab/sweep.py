@@ -220,11 +220,15 @@ def run_sweep(
     retry_failed: bool = False,
     group_size: int = GROUP_SIZE,
     on_progress: Callable[[Progress], None] | None = None,
+    evaluate: Callable[[Any], dict] | None = None,
 ) -> Progress:
     """Run every config without a valid result in `out`; write one file per run.
 
     executor: iblab.executors.Local (default, in-process) or Dask. retry_failed: run again
-    the runs stored with status error. Interrupting loses only the runs in flight."""
+    the runs stored with status error. evaluate(result) -> dict: more figures of each run,
+    computed where it trained and stored with it (a module-level function, or a
+    functools.partial of one, so that worker processes can receive it). Interrupting loses
+    only the runs in flight."""
     from iblab.executors import Local
 
     if isinstance(configs, Sweep):
@@ -246,7 +250,7 @@ def run_sweep(
     writer = _Writer(out)
     t0 = time.perf_counter()
     try:
-        for group, outcome in executor.map_unordered(groups):
+        for group, outcome in executor.map_unordered(groups, evaluate):
             if isinstance(outcome, BaseException):
                 progress.lost += len(group)
                 continue

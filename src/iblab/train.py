@@ -85,12 +85,13 @@ def spec_for(config: Config) -> engine.Spec:
 
 
 def lr_factor(rule: str, K: np.ndarray) -> float:
-    """The factor train.lr_scale puts on lr: 1 (none), n / tr K (n_over_trace) or
-    n / ||K||_2 (n_over_norm_K). Stable GD steps scale like these (tr K / n = mean ||x||^2)."""
+    """The factor train.lr_scale puts on lr: 1 (none), n / tr Sigma with tr Sigma = tr K / n
+    the mean ||x_i||^2 (n_over_trace), or n / ||K||_2 (n_over_norm_K). Stable GD steps scale
+    like these (for n << d, ||K||_2 is about tr Sigma)."""
     if rule == "none":
         return 1.0
     n = K.shape[0]
-    scale = float(np.trace(K)) if rule == "n_over_trace" else float(np.linalg.eigvalsh(K)[-1])
+    scale = float(np.trace(K)) / n if rule == "n_over_trace" else float(np.linalg.eigvalsh(K)[-1])
     if not scale > 0:
         raise ConfigError(
             f"train.lr_scale: {rule} needs inputs that are not all zero (got a scale of {scale})"

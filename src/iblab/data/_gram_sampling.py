@@ -94,10 +94,9 @@ def init_gram(
     K: np.ndarray, d: int, std: float, m: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """(X W_0^T (N, m), W_0 W_0^T (m, m)) given K = X X^T (N, N), W_0 with iid N(0, std^2)
-    entries in R^d; exact in law (see the module docstring). std = 0 gives zeros."""
+    entries in R^d; exact in law (see the module docstring). Linear in std: the draws do
+    not depend on it (std = 0 gives zeros)."""
     rows = K.shape[0]
-    if std == 0:
-        return np.zeros((rows, m)), np.zeros((m, m))
     rank = min(rows, d)
     H = rng.standard_normal((rank, m))
     P = std * (_row_factor(K, rank) @ H)

@@ -36,7 +36,7 @@ def initial_bias(config: Config, std: float, rng: np.random.Generator) -> np.nda
     if not config.model.bias:
         return None
     m = config.model.width
-    return std * rng.standard_normal(m) if std > 0 else np.zeros(m)
+    return std * rng.standard_normal(m)  # drawn even at std = 0: later draws stay put
 
 
 def explicit_init(
@@ -45,6 +45,6 @@ def explicit_init(
     """(W_0 (m, d) with iid N(0, std^2) entries, b_0 (m,) or None, a (m,))."""
     m = config.model.width
     std = init_std(config, d)
-    W0 = std * rng.standard_normal((m, d)) if std > 0 else np.zeros((m, d))
+    W0 = std * rng.standard_normal((m, d))  # linear in std, whatever its value
     b0 = initial_bias(config, std, rng)
     return W0, b0, second_layer(config.model, rng)

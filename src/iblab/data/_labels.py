@@ -44,3 +44,13 @@ def make_labels(
         return flip_signs(rng, np.where(u >= 0, 1.0, -1.0), labels.flip)
     base = u if kind == "linear" else np.maximum(u, 0.0)
     return base + labels.noise * rng.standard_normal(size)
+
+
+def condition_on_init(y: np.ndarray, P0: np.ndarray, a: np.ndarray, how: str) -> np.ndarray:
+    """y (N,) tied to the initialisation (see config.Labels.condition); P0 (N, m) the
+    initial pre-activations, a (m,) the second layer."""
+    if how == "none":
+        return y
+    active = ((P0 > 0) & (a > 0)).any(axis=1)
+    inactive = 0.0 if how == "init_active_zero" else -1.0
+    return np.where(active, np.abs(y), inactive * np.abs(y))

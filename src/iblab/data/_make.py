@@ -15,6 +15,7 @@ from iblab.data._files import file_dataset
 from iblab.data._gaussian import gaussian_dataset, mixture_dataset, orthogonal_dataset
 from iblab.data._gram_sampling import gaussian_gram, init_gram, mixture_gram
 from iblab.data._init import explicit_init, init_std, initial_bias, second_layer
+from iblab.data._labels import condition_on_init
 from iblab.data._orthogonality import near_orthogonality
 from iblab.problem import Problem
 from iblab.seeding import rng_for
@@ -35,12 +36,26 @@ def make_problem(config: Config) -> Problem:
     Gaussian data, with tr_sigma_sq = tr Sigma^2; d, the noise covariance's trace, for
     mixtures; norm^2 for orthogonal data; the mean ||x_i||^2 for file and digits data); and
     near_orthogonality's facts of the training inputs, without the bias coordinate.
+    Targets are tied to W_0 last, when data.labels.condition asks for it.
     """
     budget.check(config)
     data = config.data
     if isinstance(data, GaussianData | MixtureData) and data.sample == "gram":
-        return _gram_problem(config)
-    return _explicit_problem(config, _dataset(config))
+        return _conditioned(config, _gram_problem(config))
+    return _conditioned(config, _explicit_problem(config, _dataset(config)))
+
+
+def _conditioned(config: Config, p: Problem) -> Problem:
+    """The targets tied to the initialisation when data.labels.condition asks for it."""
+    labels = getattr(config.data, "labels", None)
+    if labels is None or labels.condition == "none":
+        return p
+    how = labels.condition
+    return dataclasses.replace(
+        p,
+        y=condition_on_init(p.y, p.P0, p.a, how),
+        y_test=condition_on_init(p.y_test, p.P0_test, p.a, how),
+    )
 
 
 def _dataset(config: Config) -> Dataset:

@@ -1,82 +1,18 @@
-"""Reproduction of Lai, Wang, Tao, Muthukumar (COLT 2026, arXiv 2603.04895).
-
-Claim: for high-dimensional random data, GD on a shallow ReLU model with squared loss ends
-near the minimum-l2-norm global minimum, with a gap of order sqrt(n/d) (sqrt(n/||lambda||_1)
-for covariance spectrum lambda); the activation pattern stabilises quickly; exactly
-orthogonal data give the min-norm solution exactly; low-dimensional data give no implicit
-bias in the worst case.
-
-Readings: the single neuron (m = 1, a = 1; reference `SingleNeuronQP`, the point of the
-global-minimum polyhedron nearest w_0) and width m (second layer fixed at +-1/sqrt(m);
-reference `PatternQP` at GD's final pattern, and at the initial one). A linear network
-checks the pipeline (its GD limit is `MinNormLinear` exactly). All choices are fields of
-`LaiSettings` (see `_lai_runs`); `reproduce(out, quick)` writes figures (PNG and PDF),
-runs.parquet (one row per run), claims.md / claims.csv and settings.json.
-"""
+"""Lai et al. (2026) reproduction: the analysis of the stored runs (power-law fits of the
+gap and the claims table)."""
 
 from __future__ import annotations
 
-import json
 import math
-import time
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from iblab.config import Spectrum
-from iblab.experiments._lai_plots import make_figures
-from iblab.experiments._lai_runs import LaiSettings, RunSpec, dynamics, run_all
-from iblab.experiments.common import Claim, fit_power_law, print_claims, write_claims, write_runs
+from iblab.experiments.common import Claim, fit_power_law
 
-__all__ = ["LaiSettings", "build_runs", "claims", "fits", "reproduce"]
+from .settings import LaiSettings
 
 TITLE = "Lai et al. 2026: implicit bias of GD on high-dimensional ReLU regression"
 ZERO_GAP = 1e-9  # relative gaps below this are numerical zeros (counted, not fitted)
-
-
-def build_runs(s: LaiSettings) -> list[RunSpec]:
-    """Every run of the reproduction, grouped (see LaiSettings for the sizes)."""
-    runs: list[RunSpec] = []
-    iso = Spectrum()
-    for d in s.ds:
-        runs += [RunSpec("d_single", "single", s.n, d, k, iso) for k in range(s.seeds)]
-        runs += [RunSpec("d_width", "width", s.n, d, k, iso) for k in range(s.width_seeds)]
-    for n in s.n_values:
-        runs += [RunSpec("n_single", "single", n, s.n_sweep_d, k, iso) for k in range(s.seeds)]
-    power = Spectrum(kind="power_law", exponent=s.power_law_exponent)
-    spiked = Spectrum(kind="spiked", spikes=s.spikes)
-    for d in s.aniso_ds:
-        for k in range(s.aniso_seeds):
-            runs.append(RunSpec("aniso_power_law", "single", s.n, d, k, power))
-            runs.append(RunSpec("aniso_spiked", "single", s.n, d, k, spiked))
-    d_orth = max(s.orthogonal_d, s.n + s.n_test)
-    low = Spectrum(kind="spiked", spikes=s.low_spikes)
-    for k in range(s.extreme_seeds):
-        for reading in ("single", "width"):
-            runs.append(RunSpec("orthogonal", reading, s.n, d_orth, k, data_kind="orthogonal"))
-            runs += [RunSpec("low_dim", reading, s.n, d, k, low) for d in s.low_ds]
-    runs += [RunSpec("linear", "linear", s.n, 1000, k, iso) for k in range(2)]
-    # Step-size dependence (one step budget, so these share one compiled program).
-    budget = s.small_lr_steps()
-    small = dict(lr_factor=s.small_lr_factor, steps=budget, init_qp=False)
-    for d in s.small_lr_ds or s.ds:
-        runs += [
-            RunSpec("d_width_small_lr", "width", s.n, d, k, iso, **small)
-            for k in range(s.width_seeds)
-        ]
-    for factor in s.lr_sweep_factors:
-        sweep = dict(lr_factor=factor, steps=budget, init_qp=False)
-        for k in range(s.lr_sweep_seeds):
-            runs.append(
-                RunSpec("lr_sweep", "width", s.n, d_orth, k, data_kind="orthogonal",
-                        tags={"lr_data": "orthogonal"}, **sweep)
-            )  # fmt: skip
-            runs.append(
-                RunSpec("lr_sweep", "width", s.n, s.lr_sweep_d, k, iso,
-                        tags={"lr_data": "gaussian"}, **sweep)
-            )  # fmt: skip
-    return runs
 
 
 def _gap_col(s: LaiSettings) -> str:
@@ -298,51 +234,3 @@ def _lr_claims(df: pd.DataFrame, s: LaiSettings, f: dict) -> list[Claim]:
         )
     )
     return out
-
-
-def reproduce(out: Path, quick: bool = False, settings: LaiSettings | None = None) -> pd.DataFrame:
-    """Run the reproduction into `out`; print and return the claims table."""
-    from rich.console import Console
-
-    console = Console()
-    s = settings or (LaiSettings.quick() if quick else LaiSettings.full())
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    specs = build_runs(s)
-    console.print(f"lai2026: {len(specs)} runs ({'quick' if quick else 'full'})")
-    rows, results = run_all(s, specs)
-    dyn = {}
-    for r, row, res in zip(specs, rows, results, strict=True):
-        if r.group in ("d_width", "d_single") and r.seed == 0:
-            dyn[(r.reading, r.d)] = dynamics(res, row["_ref"], r.reading)
-    df = pd.DataFrame([{k: v for k, v in row.items() if k != "_ref"} for row in rows])
-    f = fits(df, s)
-    cl = claims(df, s, f)
-    make_figures(df, f, dyn, s, out)
-    elapsed = time.perf_counter() - t0
-    df["reproduce_wall_s"] = elapsed
-    write_runs(df, out)
-    table = write_claims(cl, out, TITLE)
-    with (out / "claims.md").open("a") as fh:
-        fh.write(
-            f"\nWall time of this reproduction: {elapsed:.0f} s "
-            f"({'quick' if quick else 'full'} settings, {len(specs)} runs; see settings.json).\n"
-        )
-    meta = {
-        "settings": s.describe(),
-        "quick": quick,
-        "wall_time_s": elapsed,
-        "n_runs": len(specs),
-        "fits": {k: (v.__dict__ if hasattr(v, "__dict__") else v) for k, v in f.items()},
-    }
-    (out / "settings.json").write_text(json.dumps(meta, indent=2, default=_json_default))
-    print_claims(table, TITLE)
-    console.print(f"wrote {out} in {elapsed:.0f} s")
-    return table
-
-
-def _json_default(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    return str(v)

@@ -1,0 +1,190 @@
+"""Frei et al. (2023) reproduction: the claims table, from the analysis frame (one row per
+run: its tags, its stored summary and evaluation)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from iblab.experiments.common import Claim
+
+from .settings import CRITERIA, Criteria, FreiSettings
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3g}" if np.isfinite(v) else str(v)
+
+
+def _range(x: pd.Series) -> str:
+    return f"{_fmt(x.min())}..{_fmt(x.max())}"
+
+
+def _by_d(group: pd.DataFrame, column: str) -> str:
+    """'max by d: 1e+03: 0.2, ...' for the measured column."""
+    worst = group.groupby("d")[column].max()
+    return "max by d: " + ", ".join(f"{d:.0e}: {_fmt(v)}" for d, v in worst.items())
+
+
+def make_claims(
+    runs: pd.DataFrame, settings: FreiSettings, crit: Criteria = CRITERIA
+) -> list[Claim]:
+    s = settings
+    const = runs[runs["phase"] == "constant"]
+    long = runs[runs["phase"] == "long"]
+    small = runs["init_to_step_ratio"] <= s.small_init_ratio
+    small_c = const[small[const.index]]
+    large_c = const[const["init_scale_rel"] >= s.large_scale_min]
+    small_l = long[small[long.index]]
+    large_l = long[long["init_scale_rel"] >= s.large_scale_min]
+    claims = []
+
+    sets = runs.drop_duplicates(["data", "d", "seed"])
+    ratio = sets["orthogonality_ratio"]
+    by_d = sets.groupby("d")["orthogonality_ratio"].median()
+    claims.append(
+        Claim(
+            "Training sets are nearly orthogonal (the theorems' assumption)",
+            "gamma^3 R_min^4 >= C n R_max^2 p for a large constant C",
+            f"gamma^3 R_min^4 / (3 n R_max^2 p) = {_range(ratio)} over {len(sets)} sets "
+            f"(median by d: {', '.join(f'{d:.0e}: {_fmt(v)}' for d, v in by_d.items())})",
+            bool(len(ratio) and ratio.min() * 3 >= crit.near_orthogonal_c),
+            f"min over sets of gamma^3 R_min^4 / (n R_max^2 p) >= C = {crit.near_orthogonal_c}",
+        )
+    )
+
+    if len(small_c):
+        r1 = small_c["stable_rank_step1"]
+        claims.append(
+            Claim(
+                "One GD step from a small init drastically reduces the stable rank",
+                "srank(W_1) <= C (absolute constant) while srank(W_0) is of order m",
+                f"srank(W_0) {_range(small_c['stable_rank_step0'])} -> srank(W_1) "
+                f"{_range(r1)} over {len(small_c)} runs with ||W_0||_F <= "
+                f"{s.small_init_ratio:g} ||W_1 - W_0||_F",
+                bool(r1.max() <= crit.low_rank),
+                f"max srank(W_1) <= {crit.low_rank} over small-init constant-step runs",
+            )
+        )
+        stays = pd.concat([small_c, small_l])["stable_rank_max_after_step1"]
+        claims.append(
+            Claim(
+                "With a small init the stable rank stays small throughout training",
+                "srank(W_t) <= C for all t >= 1",
+                f"max_t>=1 srank(W_t) {_range(stays)} over {len(stays)} runs "
+                f"(constant step, {s.steps} steps; loss-normalised, {s.long_steps} steps)",
+                bool(stays.max() <= crit.low_rank),
+                f"max over runs and recorded t >= 1 of srank <= {crit.low_rank}",
+            )
+        )
+    if len(large_c):
+        keep = large_c["stable_rank_step1"] / large_c["stable_rank_step0"]
+        final = large_c["stable_rank_final"]
+        claims.append(
+            Claim(
+                "With a large init (Glorot default and larger) the rank is not reduced",
+                "experiments: small init is important for low-rank networks; large init "
+                "keeps a high stable rank",
+                f"srank(W_1) / srank(W_0) >= {_fmt(keep.min())}; srank at step {s.steps} "
+                f"{_range(final)} (median {_fmt(final.median())}) over {len(large_c)} runs "
+                f"(init >= {s.large_scale_min:g} x Glorot)",
+                bool(keep.min() >= crit.keep_fraction and final.median() > crit.low_rank),
+                f"min srank(W_1)/srank(W_0) >= {crit.keep_fraction} and median final "
+                f"srank > {crit.low_rank}",
+            )
+        )
+    for label, group in (("a small init", small_l), ("the Glorot init or larger", large_l)):
+        if not len(group):
+            continue
+        res = group["rank2_residual_final"]
+        srank = group["stable_rank_final"]
+        claims.append(
+            Claim(
+                f"Gradient flow (loss-normalised GD, {s.long_steps} steps) from {label} "
+                "ends at rank <= 2",
+                "gradient flow converges in direction to a network of rank at most 2 "
+                "(any initialisation)",
+                f"||W - W_2||_F / ||W||_F = {_range(res)} "
+                f"({_by_d(group, 'rank2_residual_final')}), srank {_range(srank)} "
+                f"over {len(group)} runs",
+                bool(res.max() <= crit.rank2_tol),
+                f"max ||W - W_2||_F / ||W||_F <= {crit.rank2_tol} (W_2 best rank-2 approx.)",
+            )
+        )
+    holds = small_l[3 * small_l["orthogonality_ratio"] >= crit.near_orthogonal_c]
+    if len(holds):
+        res, kkt = holds["rank2_residual_final"], holds["kkt_residual_final"]
+        claims.append(
+            Claim(
+                "Where the training set is nearly orthogonal, the limit from a small init "
+                "has rank <= 2 and is a KKT point",
+                "the gradient-flow theorem, under its assumption",
+                f"{len(holds)} small-init long runs on sets with "
+                f"gamma^3 R_min^4 / (n R_max^2 p) >= "
+                f"{crit.near_orthogonal_c:g} (d = "
+                f"{', '.join(f'{d:.0e}' for d in sorted(holds['d'].unique()))}): "
+                f"||W - W_2||_F / ||W||_F {_range(res)}, KKT residual {_range(kkt)}",
+                bool(res.max() <= crit.rank2_tol and kkt.max() <= crit.kkt_tol),
+                f"max rank-2 residual <= {crit.rank2_tol} and max KKT residual <= {crit.kkt_tol}",
+            )
+        )
+    if len(small_l):
+        kkt = small_l["kkt_residual_final"]
+        slack = small_l["slackness_normalized_final"]
+        first = small_l["kkt_residual_first_separating"]
+        acc = small_l["accuracy"]
+        claims.append(
+            Claim(
+                "The limit is a KKT point of min ||W||_F^2 s.t. y_i f(x_i; W) >= 1",
+                "gradient flow converges in direction to a KKT point of the "
+                "parameter-space max-margin problem",
+                f"KKT residual {_range(first)} (first separating record) -> {_range(kkt)} "
+                f"(final; {_by_d(small_l, 'kkt_residual_final')}); complementary "
+                f"slackness / sum(lambda) {_range(slack)}; train "
+                f"accuracy {_range(acc)} over {len(small_l)} small-init runs",
+                bool(
+                    kkt.max() <= crit.kkt_tol and slack.max() <= crit.slack_tol and acc.min() == 1.0
+                ),
+                f"train accuracy 1, max final KKT residual <= {crit.kkt_tol} and "
+                f"max normalised slackness <= {crit.slack_tol}",
+            )
+        )
+        lin = small_l["linear_test_agreement_final"]
+        claims.append(
+            Claim(
+                "The decision boundary is linear: sign f(x) = sign <z, x>, z = W^T a",
+                "the limit network has a linear decision boundary",
+                f"test agreement of sign f with sign <z, x>: {_range(lin)} over "
+                f"{len(small_l)} runs ({s.n_test} test points each)",
+                bool(lin.min() >= crit.linear_agree_min),
+                f"min test agreement >= {crit.linear_agree_min}",
+            )
+        )
+        cos = small_l["cosine_svm_final"]
+        agree = small_l["svm_test_agreement_final"]
+        ratio_m = small_l["z_margin_ratio_final"]
+        claims.append(
+            Claim(
+                "z is close to the max-margin linear predictor u* (SVM on K, y)",
+                "the linear decision boundary corresponds to an approximate-max-margin "
+                "linear predictor",
+                f"cos(z, u*) {_range(cos)}; sign f vs sign <u*, x> on test points "
+                f"{_range(agree)}; margin of z / margin of u* {_range(ratio_m)}",
+                bool(cos.min() >= crit.cosine_min and agree.min() >= crit.agree_min),
+                f"min cos(z, u*) >= {crit.cosine_min} and min test agreement >= {crit.agree_min}",
+            )
+        )
+        mix = small_l[small_l["data"] == "mixture"]
+        if len(mix):
+            gap = (mix["test_accuracy"] - mix["svm_test_accuracy"]).abs()
+            claims.append(
+                Claim(
+                    "Consequence: the network tests like u* (noisy two-cluster mixture)",
+                    "implied by the linear, approximately max-margin decision boundary",
+                    f"|test acc - SVM test acc| {_range(gap)}; network test accuracy "
+                    f"{_range(mix['test_accuracy'])} (1 - label noise = "
+                    f"{1 - s.label_noise:g})",
+                    bool(gap.max() <= crit.acc_tol),
+                    f"max |test accuracy - SVM test accuracy| <= {crit.acc_tol}",
+                )
+            )
+    return claims

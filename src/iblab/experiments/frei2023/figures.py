@@ -1,0 +1,135 @@
+"""Frei et al. (2023) reproduction: figures, read from the stored runs (PNG and PDF)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from iblab import figures
+from iblab.experiments.common import save_figure
+
+from .settings import FreiSettings
+
+PHASE_NAMES = {
+    "constant": "constant step",
+    "long": "loss-normalised step (lr / L)",
+}
+
+
+def _band(ax, df: pd.DataFrame, column: str, color, label: str) -> None:
+    g = df.groupby("step")[column]
+    med, lo, hi = g.median(), g.min(), g.max()
+    ax.plot(med.index, med.to_numpy(), color=color, label=label, lw=1.2)
+    if df["seed"].nunique() > 1:
+        ax.fill_between(med.index, lo.to_numpy(), hi.to_numpy(), color=color, alpha=0.2, lw=0)
+
+
+def _scale_label(sc: float) -> str:
+    return f"init {sc:g} x Glorot"
+
+
+def _d_label(d: float) -> str:
+    return f"d = {figures.power_of_ten(d)}"
+
+
+def figure_stable_rank(diag: pd.DataFrame, out: Path) -> list[Path]:
+    """Stable rank against step (symlog x: linear on [0, 1], log after), one panel per
+    (step rule, d) that was run, one colour per init scale, one legend below."""
+    plt = figures.pyplot()
+    mix = diag[diag["data"] == "mixture"]
+    order = {"constant": 0, "long": 1}
+    combos = sorted({(p, d) for p, d in zip(mix["phase"], mix["d"], strict=True)},
+                    key=lambda pd_: (order.get(pd_[0], 2), pd_[1]))  # fmt: skip
+    colors = figures.colors_for(diag["init_scale_rel"])
+    ncols = min(len(combos), 3) or 1
+    nrows = -(-len(combos) // ncols) or 1
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(figures.TEXT_WIDTH, 1.9 * nrows + 0.8), squeeze=False,
+        sharey=True, layout="constrained",
+    )  # fmt: skip
+    for ax in axes.ravel()[len(combos) :]:
+        ax.set_visible(False)
+    for ax, (phase, d) in zip(axes.ravel(), combos, strict=False):
+        sub = mix[(mix["phase"] == phase) & (mix["d"] == d)]
+        for sc, g in sub.groupby("init_scale_rel"):
+            _band(ax, g, "stable_rank", colors[sc], _scale_label(sc))
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_yscale("log")
+        ax.set_title(f"{PHASE_NAMES[phase]}, {_d_label(d)}", fontsize=7)
+        ax.set_xlabel("step")
+    for row in axes:
+        row[0].set_ylabel("stable rank")
+    figures.legend_below(fig, axes, ncol=3)
+    return save_figure(fig, out, "stable_rank_vs_step")
+
+
+def figure_kkt_alignment(diag: pd.DataFrame, out: Path) -> list[Path]:
+    """KKT residual, cosine(z, u*) and rank-2 residual against step, loss-normalised runs."""
+    plt = figures.pyplot()
+    long = diag[(diag["phase"] == "long") & (diag["data"] == "mixture")]
+    if not len(long):
+        long = diag[diag["data"] == "mixture"]
+    dims = sorted(long["d"].unique())
+    colors = figures.colors_for(diag["init_scale_rel"])  # the same colours in every figure
+    rows = [
+        ("kkt_residual", "KKT residual", "log"),
+        ("cosine_svm", "cos(W^T a, u*)", "linear"),
+        ("rank2_residual", "rank-2 residual\n||W - W_2|| / ||W||", "log"),
+    ]
+    fig, axes = plt.subplots(
+        len(rows), len(dims), figsize=(figures.TEXT_WIDTH, 1.4 * len(rows) + 0.9),
+        squeeze=False, sharex=True, sharey="row", layout="constrained",
+    )  # fmt: skip
+    for j, d in enumerate(dims):
+        sub = long[long["d"] == d]
+        for i, (col, name, yscale) in enumerate(rows):
+            ax = axes[i, j]
+            for sc, g in sub.groupby("init_scale_rel"):
+                g = g[np.isfinite(g[col])]
+                if len(g):
+                    _band(ax, g, col, colors[sc], _scale_label(sc))
+            ax.set_xscale("symlog", linthresh=1)
+            ax.set_yscale(yscale)
+            if i == 0:
+                ax.set_title(_d_label(d))
+            if i == len(rows) - 1:
+                ax.set_xlabel("step")
+            if j == 0:
+                ax.set_ylabel(name)
+    fig.suptitle(f"{PHASE_NAMES['long']}; median over seeds, band: min to max", fontsize=8)
+    figures.legend_below(fig, axes, ncol=3)
+    return save_figure(fig, out, "kkt_alignment_vs_step")
+
+
+def figure_test_accuracy(runs: pd.DataFrame, settings: FreiSettings, out: Path) -> list[Path]:
+    """Final test accuracy against d: network per (step rule, init scale), the SVM u*.
+    Lines are not drawn across more than two decades of d without runs."""
+    plt = figures.pyplot()
+    fig, ax = plt.subplots(figsize=(figures.COLUMN_WIDTH, 3.4), layout="constrained")
+    mix = runs[runs["data"] == "mixture"]
+    colors = figures.colors_for(runs["init_scale_rel"])
+    for (phase, sc), g in mix.groupby(["phase", "init_scale_rel"]):
+        m = g.groupby("d")["test_accuracy"].agg(["mean", "std"])
+        ax.errorbar(
+            m.index, m["mean"], yerr=m["std"].fillna(0.0), color=colors[sc], ls="none",
+            marker="o" if phase == "constant" else "s", ms=3, capsize=2,
+        )  # fmt: skip
+        x, y = figures.break_gaps(m.index, m["mean"])
+        ax.plot(x, y, color=colors[sc], ls="-" if phase == "constant" else "--",
+                label=f"{PHASE_NAMES[phase]}, {_scale_label(sc)}")  # fmt: skip
+    svm = mix.drop_duplicates(["d", "seed"]).groupby("d")["svm_test_accuracy"].mean()
+    x, y = figures.break_gaps(svm.index, svm.to_numpy())
+    ax.plot(x, y, color="black", ls=":", marker="x", label="max-margin linear predictor u*")
+    rl = runs[runs["data"] == "random_labels"]
+    if len(rl):
+        m = rl.groupby("d")["test_accuracy"].mean()
+        ax.plot(m.index, m.to_numpy(), "^", color="grey", label="network, random labels")
+    ax.axhline(1 - settings.label_noise, color="grey", lw=0.8, ls="-.",
+               label="1 - label noise (best possible)")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("d")
+    ax.set_ylabel("test accuracy (noisy labels)")
+    figures.legend_below(fig, [ax], ncol=1)
+    return save_figure(fig, out, "test_accuracy_vs_d")

@@ -1,0 +1,138 @@
+"""Frei et al. (2023) reproduction: the runs (configs, and what each run is to the analysis)
+and the evaluation of one trained run (per-record diagnostics, figures at steps 0, 1 and
+the end), computed where it trained and stored with it."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from iblab.config import Config
+
+from .diagnostics import diagnose, fit_svm
+from .settings import FreiSettings
+
+
+def plan(s: FreiSettings) -> list[tuple[dict, Config]]:
+    """Every run as (tags, config); tags: phase (constant or long) and data (mixture or
+    random_labels). Runs that differ only in init scale share their data and W_0's
+    direction (W_0 is linear in init.scale), so scales are directly comparable."""
+    runs = [
+        ("constant", "mixture", d, scale, seed)
+        for d in s.dims
+        for seed in range(s.seeds)
+        for scale in s.init_scales
+    ]
+    runs += [
+        ("constant", "random_labels", d, scale, seed)
+        for d in s.random_label_dims
+        for seed in range(s.random_label_seeds)
+        for scale in s.random_label_scales
+    ]
+    runs += [
+        ("long", "mixture", d, scale, seed)
+        for d in s.long_dims
+        for seed in range(s.long_seeds)
+        for scale in s.long_scales
+    ]
+    runs += [
+        ("long", "random_labels", d, min(s.long_scales), seed)
+        for d in s.long_random_label_dims
+        for seed in range(s.long_random_label_seeds)
+    ]
+    return [
+        ({"phase": phase, "data": data}, make_config(s, phase, data, d, scale, seed))
+        for phase, data, d, scale, seed in runs
+    ]
+
+
+def _data(s: FreiSettings, data: str, d: int) -> dict:
+    common = {"n": s.n, "n_test": s.n_test, "d": d, "sample": "gram"}
+    if data == "mixture":
+        return common | {
+            "kind": "mixture",
+            "mean_norm_exponent": s.mean_norm_exponent,
+            "label_noise": s.label_noise,
+        }
+    return common | {"kind": "gaussian", "labels": {"kind": "random_sign"}}
+
+
+def make_config(s: FreiSettings, phase: str, data: str, d: int, scale: float, seed: int) -> Config:
+    """The run's config: everything that shapes it, so its hash is its identity."""
+    lr = s.lr(d)
+    long = phase == "long"
+    train = {
+        "loss": "logistic",
+        "optimizer": "gd",
+        "lr": lr,
+        "steps": s.long_steps if long else s.steps,
+        "dtype": s.dtype,
+    }
+    if long:
+        train |= {"schedule": "loss_normalized", "lr_max": s.lr_max_factor * lr}
+    return Config.from_dict(
+        {
+            "seed": seed,
+            "data": _data(s, data, d),
+            "model": {
+                "width": s.width,
+                "activation": "leaky_relu",
+                "slope": s.slope,
+                "second_layer": "balanced",
+                "train_second_layer": False,
+            },
+            "init": {"scale": scale, "base": "glorot"},
+            "train": train,
+            "record": {
+                "geometric": True,
+                "per_decade": s.long_per_decade if long else s.per_decade,
+                "spectrum": True,
+                "top_singular_values": s.top_singular_values,
+                "coefficients": True,
+            },
+        }
+    )
+
+
+def evaluator(s: FreiSettings):
+    """The per-run evaluation (it needs nothing from the settings)."""
+    return evaluate
+
+
+def evaluate(result) -> dict:
+    """diagnose()'s columns at every record (those the history lacks), and per-run figures:
+    stable rank at steps 0, 1 and the end, the final diagnostics, the SVM's margin and test
+    accuracy, and ||W_0||_F / ||W_1 - W_0||_F (init_to_step_ratio)."""
+    p, h = result.problem, result.history
+    svm = fit_svm(p)
+    diag = diagnose(result, svm)
+    after = diag[diag["step"] >= 1]
+    last = diag.iloc[-1]
+    separating = diag[np.isfinite(diag["kkt_residual"])]
+    w0 = abs(float(h["s"].iloc[0])) * math.sqrt(max(float(np.trace(p.G0)), 0.0))
+    C1 = result.coefficients[1] if result.coefficients is not None and len(h) > 1 else None
+    step1 = math.sqrt(max(float(np.sum(C1 * (C1 @ p.K))), 0.0)) if C1 is not None else np.nan
+    svm_ok = svm.status_ == "optimal"
+    out = {
+        "init_to_step_ratio": w0 / step1 if step1 > 0 else np.nan,
+        "stable_rank_step0": float(diag["stable_rank"].iloc[0]),
+        "stable_rank_step1": float(diag["stable_rank"].iloc[1]) if len(diag) > 1 else np.nan,
+        "stable_rank_final": float(last["stable_rank"]),
+        "stable_rank_max_after_step1": float(after["stable_rank"].max()),
+        "kkt_residual_first_separating": (
+            float(separating["kkt_residual"].iloc[0]) if len(separating) else np.nan
+        ),
+        "svm_status": svm.status_,
+        "svm_margin": float(svm.margin_),
+        "svm_test_accuracy": (
+            float(np.mean(np.sign(svm.decision_function(p.K_test)) == p.y_test))
+            if svm_ok and p.n_test > 0
+            else np.nan
+        ),
+    }
+    per_record = [c for c in diag.columns if c not in h.columns and c != "kkt_valid"]
+    out |= {f"{c}_final": float(last[c]) for c in per_record}
+    if len(diag) == len(h):
+        out |= {c: diag[c].to_numpy(float) for c in per_record}
+    return out

@@ -1,0 +1,118 @@
+"""Frei et al. (2023) reproduction: what it runs (FreiSettings) and the thresholds that
+decide its claims (Criteria), both fixed before measuring."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TITLE = "Frei, Vardi, Bartlett, Srebro, Hu (ICLR 2023): implicit bias of leaky ReLU networks"
+
+
+@dataclass(frozen=True)
+class FreiSettings:
+    """What the reproduction runs.
+
+    Given by the paper or fixed as this reproduction's defaults: n = 100 training
+    points, width m = 512, leaky ReLU with gamma = 0.1, logistic loss, only the first layer
+    trained, the two-cluster mixture x = y~ mu + z with ||mu|| = d^beta and label noise,
+    isotropic Gaussian inputs with random labels, GD with a constant step, init scales from
+    small to large.
+
+    Our choices (the paper's text does not fix them): mean_norm_exponent beta = 0.3 (so
+    ||mu|| = 15.8 at d = 10^4), label_noise = 0.1, n_test = 500 test points from the same
+    law (noisy labels too), the step lr = lr_factor * n / d (the Hessian of the mean
+    logistic loss in W scales like ||x||^2 |a|^2 / (4 n) ~ d / (4 n), so n / d is a quarter
+    of the stability limit before the cluster direction is counted), `steps` and
+    `long_steps`, lr_max = lr_max_factor * lr for the loss-normalised step, init scales
+    relative to Glorot's std sqrt(2 / (d + m)); a run counts as small-init when
+    ||W_0||_F <= small_init_ratio * ||W_1 - W_0||_F (the theorem asks the initialisation to
+    be small next to the first step; with lr ~ n / d the first step shrinks like
+    sqrt(n / d), so a fixed relative scale is not small at every d), and as large-init when
+    its scale is >= large_scale_min (Glorot's default and larger); d = 10^13 (free with Gram
+    sampling) is included because only there are the training sets close to the theorems'
+    near-orthogonality condition with gamma = 0.1; the balanced second layer
+    a_j = +-1/sqrt(m) (half each), geometric recording with `per_decade` records a decade
+    (steps 0, 1, 2 always), seeds.
+    """
+
+    n: int = 100
+    width: int = 512
+    slope: float = 0.1
+    dims: tuple[int, ...] = (10**3, 10**4, 10**5, 10**6, 10**13)
+    init_scales: tuple[float, ...] = (1e-10, 1e-6, 1e-4, 1e-2, 1.0, 10.0)
+    small_init_ratio: float = 0.1
+    large_scale_min: float = 1.0
+    seeds: int = 2
+    mean_norm_exponent: float = 0.3
+    label_noise: float = 0.1
+    n_test: int = 500
+    lr_factor: float = 1.0
+    steps: int = 1000
+    per_decade: int = 4
+    random_label_dims: tuple[int, ...] = (10**6, 10**13)
+    random_label_scales: tuple[float, ...] = (1e-10,)
+    random_label_seeds: int = 2
+    long_dims: tuple[int, ...] = (10**3, 10**4, 10**5, 10**6, 10**13)
+    long_scales: tuple[float, ...] = (1e-10, 1.0)
+    long_seeds: int = 2
+    long_random_label_dims: tuple[int, ...] = (10**6, 10**13)
+    long_random_label_seeds: int = 6
+    long_steps: int = 3000
+    long_per_decade: int = 4
+    lr_max_factor: float = 1e250
+    top_singular_values: int = 3
+    dtype: str = "float64"
+
+    def lr(self, d: int) -> float:
+        return self.lr_factor * self.n / d
+
+
+FULL = FreiSettings()
+
+QUICK = FreiSettings(
+    dims=(10**3, 10**5),
+    init_scales=(1e-10, 1e-2, 1.0, 10.0),
+    seeds=1,
+    steps=200,
+    per_decade=3,
+    random_label_dims=(),
+    random_label_seeds=0,
+    long_dims=(10**3, 10**13),
+    long_scales=(1e-10, 1.0),
+    long_seeds=1,
+    long_random_label_dims=(10**13,),
+    long_random_label_seeds=4,
+    long_steps=1000,
+    long_per_decade=3,
+)
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """Thresholds that turn measurements into "agrees: yes/no" (fixed before measuring).
+
+    low_rank: "small stable rank" (the paper: at most an absolute constant; the limit has
+    rank <= 2, so stable rank <= 2, and 3 leaves one unit of slack). keep_fraction: a large
+    init "is not reduced" by one step when srank(1) >= keep_fraction * srank(0).
+    rank2_tol: "rank at most 2" when ||W - W_2||_F <= rank2_tol ||W||_F (W_2 the best
+    rank-2 approximation). kkt_tol, slack_tol: the KKT residual and the normalised
+    complementary slackness at which W counts as a KKT point. cosine_min, agree_min: "close
+    to the max-margin linear predictor". linear_agree_min: "linear decision boundary"
+    (sign f == sign <z, x> on test points). acc_tol: test accuracy of the network equals the
+    SVM's within this. near_orthogonal_c: the constant C in gamma^3 R_min^4 >= C n R_max^2 p
+    (the paper needs a large C; 1 is the most lenient reading).
+    """
+
+    low_rank: float = 3.0
+    keep_fraction: float = 0.5
+    rank2_tol: float = 0.05
+    kkt_tol: float = 0.1
+    slack_tol: float = 0.1
+    cosine_min: float = 0.9
+    agree_min: float = 0.95
+    linear_agree_min: float = 0.99
+    acc_tol: float = 0.02
+    near_orthogonal_c: float = 1.0
+
+
+CRITERIA = Criteria()

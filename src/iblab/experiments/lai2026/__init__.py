@@ -1,0 +1,106 @@
+"""Reproduction of Lai, Wang, Tao, Muthukumar (COLT 2026, arXiv 2603.04895).
+
+Claim: for high-dimensional random data, GD on a shallow ReLU model with squared loss ends
+near the minimum-l2-norm global minimum, with a gap of order sqrt(n/d) (sqrt(n/||lambda||_1)
+for covariance spectrum lambda); the activation pattern stabilises quickly; exactly
+orthogonal data give the min-norm solution exactly; low-dimensional data give no implicit
+bias in the worst case.
+
+Readings: the single neuron (m = 1, a = 1; reference `SingleNeuronQP`, the point of the
+global-minimum polyhedron nearest w_0) and width m (second layer fixed at +-1/sqrt(m);
+reference `PatternQP` at GD's final pattern). A linear network checks the pipeline (its GD
+limit is `MinNormLinear` exactly). All choices are fields of `LaiSettings`.
+
+Layout (as every reproduction): settings, runs (the configs and the per-run evaluation),
+claims (fits and the claims table), figures. `reproduce(out, quick)` trains into the store
+`out` what is not stored there yet, then writes claims.md / claims.csv, settings.json,
+analysis.parquet (one row per planned run) and the figures (PNG and PDF) beside the runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from iblab.experiments import pipeline
+
+from .claims import TITLE, claims, fits
+from .figures import make_figures
+from .runs import evaluate, evaluator, make_config, plan, reading_of
+from .settings import LaiSettings
+
+__all__ = [
+    "REPRODUCTION",
+    "LaiSettings",
+    "analyse",
+    "claims",
+    "evaluate",
+    "fits",
+    "make_config",
+    "plan",
+    "reading_of",
+    "reproduce",
+    "tidy",
+]
+
+
+def tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    """The analysis frame with the columns the claims and figures read, named plainly."""
+    df = frame.copy()
+    orthogonal = df["config.data.kind"] == "orthogonal"
+    df["n"] = df["config.data.n"].astype(int)
+    df["d"] = df["config.data.d"].astype(int)
+    df["seed"] = df["config.seed"].astype(int)
+    df["spectrum"] = df["config.data.spectrum.kind"].where(~orthogonal, "orthogonal")
+    df["tr_sigma"] = df["data_tr_sigma"]
+    df["n_over_d"] = df.n / df.d
+    df["n_over_tr_sigma"] = df.n / df.tr_sigma
+    df["lr_factor"] = df["config.train.lr"]
+    df["step_budget"] = df["config.train.steps"].astype(int)
+    df["final_loss"] = df["loss"]
+    df["interpolated"] = df["interpolated"].fillna(False).astype(bool)
+    return df
+
+
+def analyse(frame: pd.DataFrame, history, s: LaiSettings, out: Path) -> list:
+    df = tidy(frame)
+    f = fits(df, s)
+    make_figures(df, f, _dynamics(df, history), s, out)
+    return claims(df, s, f)
+
+
+def _dynamics(df: pd.DataFrame, history) -> dict:
+    """(reading, d) -> per-record arrays, for the runs that recorded their coefficients."""
+    rec = df[df.group.isin(["d_single", "d_width"]) & df["config.record.coefficients"]]
+    h = history() if len(rec) else pd.DataFrame()
+    if "gap_to_ref" not in h:
+        return {}
+    out = {}
+    for r in rec.drop_duplicates("run_id").itertuples():
+        g = h[h.run_id == r.run_id]
+        if len(g) and np.isfinite(g["gap_to_ref"]).any():
+            out[(r.reading, int(r.d))] = {
+                "step": g["step"].to_numpy(),
+                "gap": g["gap_to_ref"].to_numpy(),
+                "prediction_change": g["prediction_change"].to_numpy(),
+                "pattern_changes": g["pattern_changes"].to_numpy(),
+                "residual_max": g["residual_max"].to_numpy(),
+            }
+    return out
+
+
+REPRODUCTION = pipeline.Reproduction(
+    name="lai2026",
+    title=TITLE,
+    settings=lambda quick: LaiSettings.quick() if quick else LaiSettings.full(),
+    plan=plan,
+    evaluate=evaluator,
+    analyse=analyse,
+)
+
+
+def reproduce(out: Path, quick: bool = False, settings: LaiSettings | None = None, executor=None):
+    """Run the reproduction into the store `out`; print and return the claims table."""
+    return pipeline.reproduce(REPRODUCTION, out, quick, settings, executor)

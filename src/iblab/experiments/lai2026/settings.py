@@ -1,0 +1,158 @@
+"""Lai et al. (2026) reproduction: every choice, as one settings object.
+
+Every number that is our choice (the paper's exact setting is not known to us) is a field of
+`LaiSettings`, documented there; the reproduction reports which were used.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class LaiSettings:
+    """Every choice of the reproduction. None of these is known from the paper; each value
+    is ours, and the README says which reproduce the sqrt(n/d) law.
+
+    Sizes. n: training points of the d sweeps (n fixed); ds: the input dimensions of the d
+    sweeps (Gram-sampled Gaussian data, so d up to 1e6 costs what d = 100 costs);
+    n_values, n_sweep_d: the n sweep at fixed d; seeds: seeds per (d or n) point; n_test:
+    test points for the function-space gap (equal in every run so that runs share one
+    compiled program).
+
+    Models. width: m of the width-m reading, second layer balanced +-1/sqrt(m), fixed
+    (only W trains); the single-neuron reading is m = 1, a = 1. init_scale: W_0 entries
+    N(0, (init_scale / sqrt(d))^2), so <w_0, x> is of order init_scale.
+
+    Optimisation. lr = lr_factor * n / ||K||_2 (`train.lr_scale: n_over_norm_K`), K = X X^T
+    (the curvature of 1/(2n) sum (f - y)^2 is at most ||K||_2 |a|^2 / n; ||K||_2 ~ tr Sigma
+    (1 + sqrt(n/d))^2 for high-dimensional data, much more for low-dimensional correlated
+    data); constant step, full-batch GD, float64; at most `steps` steps, stopping when the
+    loss falls below `tol`. A run counts as reaching a
+    global minimum when max_i |f(x_i) - y_i| <= interp_residual (y_i replaced by
+    max(y_i, 0) for the single neuron, whose best output on y_i <= 0 is 0); others are flagged
+    (`interpolated` False in the runs table) and left out of every fit.
+
+    Labels. labels: y ~ N(0, label_noise^2) ("noise") or y = <beta, x> + label_noise xi
+    ("linear", beta a random unit vector). single_labels: the single neuron's targets
+    (`data.labels.condition` of its configs).
+    "init_active" (default): |y_i| where <w_0, x_i> > 0 and -|y_i| elsewhere, so every
+    positive target sits on a point the neuron sees at initialisation (a point with y_i > 0
+    and <w_0, x_i> <= 0 gets no gradient and, for nearly orthogonal data, stays dead: GD
+    then never reaches a global minimum). "init_active_zero": as init_active with 0 instead
+    of -|y_i|. "plain": the labels as drawn (many runs then do not interpolate).
+
+    Gap. gap_normalisation: the quantity whose exponent is fitted: "relative" =
+    ||theta_GD - theta_ref|| / ||theta_ref - theta_0|| (default) or "absolute" =
+    ||theta_GD - theta_ref||; both are always recorded and both exponents reported.
+    exponent_tolerance: a fitted exponent "agrees" with 1/2 when |exponent - 0.5| <= it.
+
+    Spectra. power_law_exponent: lambda_k ~ k^-exponent (tr Sigma = d); spikes: spiked
+    spectrum (lambda = spikes, then 1). aniso_ds: the d values of the anisotropic sweeps.
+
+    Extremes. low_ds: dimensions of the low-dimensional correlated extreme (n points,
+    spiked spectrum low_spikes, n > d); orthogonal: exactly orthogonal inputs with
+    ||x_i||^2 = orthogonal_d, d = orthogonal_d.
+
+    Width-m reference: the pattern QP at GD's final pattern (a Clarabel solve per run).
+
+    Step size (discretisation). On exactly orthogonal inputs gradient flow ends at the
+    min-norm point (Boursier et al. 2022): a pre-activation that reaches 0 stops there. GD
+    with a finite step overshoots 0 by up to one step, so its gap has a floor of order lr
+    (measured: relative gap ~ 0.08 lr_factor at m = n = 32). lr_sweep_factors: the width-m
+    runs on orthogonal inputs (d = orthogonal_d) and on Gaussian inputs at d = lr_sweep_d,
+    lr_sweep_seeds seeds each, at every factor (group "lr_sweep"): the gap-vs-lr row and
+    figure. small_lr_factor: the width-m d sweep is repeated at this factor (group
+    "d_width_small_lr", dimensions small_lr_ds, default ds), a gradient-flow proxy; its
+    exponent is a separate claims row next to the default-lr one. Every small-lr run gets
+    the step budget steps * lr_factor / min(lr_sweep_factors + (small_lr_factor,)) (lr *
+    steps as at the default lr, for the smallest factor; one budget so that they share one
+    compiled program) and stops at `tol` like every run.
+
+    Single-neuron labels not conditioned on the initialisation ("plain") are not a reading
+    of the reproduction: a point with y_i > 0 and <w_0, x_i> <= 0 receives no gradient and,
+    on nearly orthogonal data, stays dead, so with n = 32 nearly every run (all but ~2^-16
+    of them at n/2 positive labels) ends away from a global minimum and leaves the fit.
+    """
+
+    n: int = 32
+    ds: tuple[int, ...] = (300, 1000, 3000, 10_000, 100_000, 1_000_000)
+    n_values: tuple[int, ...] = (16, 32, 64)
+    n_sweep_d: int = 10_000
+    seeds: int = 4
+    n_test: int = 64
+    width: int = 32
+    width_seeds: int = 3
+    init_scale: float = 1.0
+    lr_factor: float = 0.5
+    steps: int = 4000
+    tol: float = 1e-22
+    interp_residual: float = 1e-6
+    labels: Literal["noise", "linear"] = "noise"
+    label_noise: float = 1.0
+    single_labels: Literal["init_active", "init_active_zero", "plain"] = "init_active"
+    gap_normalisation: Literal["relative", "absolute"] = "relative"
+    exponent_tolerance: float = 0.15
+    power_law_exponent: float = 0.5
+    spikes: tuple[float, ...] = (30.0, 10.0)
+    aniso_ds: tuple[int, ...] = (1000, 10_000, 100_000, 1_000_000)
+    aniso_seeds: int = 3
+    low_ds: tuple[int, ...] = (2, 3, 5)
+    low_spikes: tuple[float, ...] = (4.0,)
+    orthogonal_d: int = 4096
+    extreme_seeds: int = 3
+    per_decade: int = 10
+    record_coefficients: bool = True
+    n_boot: int = 1000
+    extra_readings: tuple[str, ...] = field(default=())
+    small_lr_factor: float = 0.02
+    small_lr_ds: tuple[int, ...] | None = None
+    lr_sweep_factors: tuple[float, ...] = (0.5, 0.1, 0.02, 0.005)
+    lr_sweep_d: int = 10_000
+    lr_sweep_seeds: int = 2
+
+    @classmethod
+    def quick(cls) -> LaiSettings:
+        """About 1-2 minutes on 2 cores."""
+        return cls(
+            n=32,
+            ds=(300, 1000, 3000, 10_000, 100_000, 1_000_000),
+            n_values=(16, 32, 64),
+            seeds=4,
+            width=32,
+            width_seeds=2,
+            aniso_ds=(1000, 10_000, 100_000, 1_000_000),
+            aniso_seeds=2,
+            extreme_seeds=2,
+        )
+
+    @classmethod
+    def full(cls) -> LaiSettings:
+        """The full run (its measured time is in the README and in its settings.json).
+        Width 64: each width-m pattern QP (m n = 4096 variables) takes a few seconds; at
+        width 128 the QPs alone passed the time budget."""
+        return cls(
+            n=64,
+            ds=(300, 1000, 3000, 10_000, 30_000, 100_000, 300_000, 1_000_000),
+            n_values=(16, 32, 64, 128, 256),
+            n_sweep_d=100_000,
+            seeds=12,
+            n_test=128,
+            width=64,
+            width_seeds=4,
+            lr_sweep_seeds=3,
+            aniso_ds=(1000, 3000, 10_000, 100_000, 1_000_000),
+            aniso_seeds=6,
+            extreme_seeds=4,
+            steps=8000,
+        )
+
+    def small_lr_steps(self) -> int:
+        """The step budget of every small-lr run (see the class docstring)."""
+        smallest = min((*self.lr_sweep_factors, self.small_lr_factor))
+        return int(math.ceil(self.steps * max(self.lr_factor / smallest, 1.0)))
+
+    def describe(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
