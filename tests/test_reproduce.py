@@ -1,0 +1,84 @@
+"""A reproduction is a sweep into a store: killed with SIGKILL and re-run, it finishes with
+the claims of an uninterrupted run without training stored runs again; on Dask it gives the
+local claims; `iblab query` reads its runs. On `iblab reproduce frei2023 --quick`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from iblab import store
+from iblab.experiments import frei2023
+
+IBLAB = [str(Path(sys.executable).parent / "iblab")]
+COMMAND = [*IBLAB, "reproduce", "frei2023", "--quick"]
+PLANNED = [c for _, c in frei2023.plan(frei2023.QUICK)]
+RUNS = len({store.run_id(c) for c in PLANNED})
+
+
+def _reproduce(out: Path, *extra: str) -> subprocess.CompletedProcess:
+    done = subprocess.run([*COMMAND, "--out", str(out), *extra], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+def _claims(out: Path) -> pd.DataFrame:
+    return pd.read_csv(out / "claims.csv")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("frei-quick")
+    _reproduce(out)
+    return out
+
+
+def test_killed_and_resumed_gives_the_same_claims(uninterrupted, tmp_path):
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([*COMMAND, "--out", str(out)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while len(store.scan(out)) < 4 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    kept = {p.name: p.stat().st_mtime_ns for p in out.glob("*.parquet")}
+    assert 4 <= len(kept) < RUNS, "the kill should land mid-way"
+    assert not (out / "claims.csv").exists()
+
+    _reproduce(out)
+    meta = json.loads((out / "settings.json").read_text())
+    assert meta["already_stored"] == len(kept)
+    assert meta["trained_now"] == RUNS - len(kept)
+    assert {name: (out / name).stat().st_mtime_ns for name in kept} == kept  # not rewritten
+    pd.testing.assert_frame_equal(_claims(out), _claims(uninterrupted))
+
+
+def test_dask_gives_the_local_claims(uninterrupted, tmp_path):
+    out = tmp_path / "dask"
+    _reproduce(out, "--executor", "dask", "--workers", "2")
+    pd.testing.assert_frame_equal(_claims(out), _claims(uninterrupted))
+
+
+def test_query_reads_a_reproduction(uninterrupted):
+    sql = (
+        'SELECT "config.data.d" AS d, count(*) AS runs, max(stable_rank_final) AS srank '
+        "FROM runs GROUP BY d ORDER BY d"
+    )
+    done = subprocess.run(
+        [*IBLAB, "query", str(uninterrupted), sql, "--csv"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[0] == "d,runs,srank"
+    assert len(lines) - 1 == len({c.data.d for c in PLANNED})
+    assert sum(int(line.split(",")[1]) for line in lines[1:]) == RUNS
