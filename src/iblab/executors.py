@@ -28,7 +28,7 @@ def train_group(configs: Sequence[Config]) -> list[tuple[str, pa.Table]]:
     If the batch raises, the runs are trained one by one, so one bad run fails alone and
     is stored with status `error` and its message."""
     from iblab import store
-    from iblab.train import train_many
+    from iblab.training import train_many
 
     try:
         results = train_many(list(configs))
