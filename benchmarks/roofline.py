@@ -32,16 +32,15 @@ def peak_cell(repeats: int) -> dict:
     import jax
     import jax.numpy as jnp
 
-    import iblab  # noqa: F401  (enables float64 in JAX)
-
     out = {}
     flops = 2 * SIZE**3
     for dt in ("float64", "float32"):
         A = np.random.default_rng(0).random((SIZE, SIZE)).astype(dt)
         t_np = bc.timed(lambda A=A: A @ A, repeats)
-        Aj = jnp.asarray(A)
         mm = jax.jit(lambda x: x @ x)
-        t_jx = bc.timed(lambda Aj=Aj, mm=mm: mm(Aj).block_until_ready(), repeats)
+        with jax.enable_x64(True):  # float64 stays float64, as in the engine
+            Aj = jnp.asarray(A)
+            t_jx = bc.timed(lambda Aj=Aj, mm=mm: mm(Aj).block_until_ready(), repeats)
         out[dt] = {
             "numpy_gflops": flops / t_np["wall_s"] / 1e9,
             "jax_gflops": flops / t_jx["wall_s"] / 1e9,
@@ -54,7 +53,7 @@ def peak_cell(repeats: int) -> dict:
 
 def step_cell(batch: int, dtype: str, steps: int, repeats: int) -> dict:
     from iblab import Config, make_problem, train_many
-    from iblab.train import THREADS
+    from iblab.training import THREADS
 
     cfg = Config.model_validate(
         {

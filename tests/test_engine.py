@@ -1,16 +1,17 @@
 """Engine behaviour: stopping, divergence, recording, batching and seeding."""
 
-import importlib
+import subprocess
+import sys
 
+import jax
 import numpy as np
+import pandas as pd
 import pytest
 
-from iblab import Config, make_problem, train
+from iblab import Config, engine, make_problem, train, training
 from iblab.config import RecordConfig
 from iblab.recording import record_steps
-from iblab.train import _chunks, train_many
-
-train_module = importlib.import_module("iblab.train")  # the module; iblab.train is the function
+from iblab.training import _chunks, train_many
 
 BASE = {
     "data": {"n": 8, "d": 40, "n_test": 4},
@@ -69,7 +70,7 @@ def test_loss_tolerance_stops_early():
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_same_config_same_numbers_whatever_the_batch(threads, monkeypatch):
-    monkeypatch.setattr(train_module, "THREADS", threads)
+    monkeypatch.setattr(training, "THREADS", threads)
     target = config(seed=3)
     others = [config(seed=s, train={"lr": 0.005 * (s + 1)}) for s in range(5)]
     alone = train(target)
@@ -82,7 +83,7 @@ def test_same_config_same_numbers_whatever_the_batch(threads, monkeypatch):
     "runs,threads,sizes", [(1, 2, [1]), (5, 2, [3, 2]), (64, 2, [32, 32]), (100, 1, [32] * 3 + [4])]
 )
 def test_runs_are_split_over_cores_in_chunks(runs, threads, sizes, monkeypatch):
-    monkeypatch.setattr(train_module, "THREADS", threads)
+    monkeypatch.setattr(training, "THREADS", threads)
     chunks = _chunks(list(range(runs)))
     assert [len(c) for c in chunks] == sizes
     assert sum(chunks, []) == list(range(runs))
@@ -133,3 +134,37 @@ def test_lr_scale_is_lr_times_a_factor_of_the_problem(rule):
     np.testing.assert_allclose(a.C, b.C, rtol=1e-12, atol=0)
     assert "lr_scale" not in by_hand.to_dict()["train"]  # the default keeps old run ids
     assert scaled.to_dict()["train"]["lr_scale"] == rule
+
+
+def test_import_and_training_leave_jax_precision_alone():
+    # 64-bit types are switched on only while iblab computes, and only in that thread.
+    code = (
+        "import jax; before = jax.config.jax_enable_x64; import iblab; "
+        "imported = jax.config.jax_enable_x64; "
+        "c = iblab.Config.model_validate({'data': {'n': 4, 'd': 8}, 'model': {'width': 3}, "
+        "'train': {'steps': 3}}); r = iblab.train(c); "
+        "print(before, imported, jax.config.jax_enable_x64, r.C.dtype)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False", "False", "float64"]
+
+
+@pytest.mark.parametrize("x64", [True, False])
+def test_numbers_do_not_depend_on_the_callers_jax_precision(x64):
+    target = config(train={"lr": 0.05, "steps": 40, "schedule": "cosine"})
+    plain = train(target)
+    with jax.enable_x64(x64):
+        inside = train(target)
+    np.testing.assert_array_equal(inside.C, plain.C)
+    pd.testing.assert_frame_equal(inside.history, plain.history)
+
+
+def test_progress_is_reported_to_the_callback_passed_in():
+    steps = []
+    result = train(config(train={"lr": 0.01, "steps": 40}), on_progress=steps.append)
+    assert steps == sorted(steps) and steps[-1] == 40 and len(steps) <= engine.PROGRESS_CHUNKS
+    assert not hasattr(engine, "on_progress")
+    seen = []
+    train_many([config(seed=s) for s in range(3)], on_progress=seen.append)
+    assert max(seen) == 40
+    assert result.summary["steps_run"] == 40

@@ -8,7 +8,7 @@ import pytest
 from iblab.config import Config
 from iblab.fullspace import train_fullspace
 from iblab.problem import Problem
-from iblab.train import train_many
+from iblab.training import train_many
 
 N, M, D, T = 6, 4, 20, 3
 ACTIVATIONS = ["relu", "leaky_relu", "smooth_leaky_relu", "linear"]

@@ -116,6 +116,7 @@ def test_two_point_sliding_matches_hand_solution():
             assert abs(p.P0[0, 0] + K[0] @ result.C[0]) < 1e-14  # held on the kink
 
 
+@jax.enable_x64(True)
 def fullspace_flow(p: Problem, act: Activation, loss: str, T: float, train_a: bool):
     """W(T) (and a(T)) from scipy's solve_ivp on (W, a) in R^{m x d + m}, gradients by jax."""
     X, y = jnp.asarray(p.X), jnp.asarray(p.y)

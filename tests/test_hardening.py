@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from iblab import Config, metrics, store
 from iblab.cli import app
 from iblab.sweep import parse_sweep, run_sweep
-from iblab.train import train, train_many
+from iblab.training import train, train_many
 
 SMALL = {
     "seed": 0,

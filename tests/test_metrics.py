@@ -1,5 +1,6 @@
 """Diagnostics from Gram blocks agree with the same quantities computed from explicit arrays."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -103,6 +104,7 @@ def test_outputs_train_and_test(gamma):
     np.testing.assert_allclose(f_test, phi(X_test @ W.T) @ a, rtol=1e-12, atol=1e-12)
 
 
+@jax.enable_x64(True)  # float64 JAX arrays, as the NumPy ones
 def test_jax_arrays_give_numpy_results():
     X, W0, C, _, rng = random_setting(6, 9, 5)
     a, s, b = rng.normal(size=5), 0.4, blocks(X, W0)

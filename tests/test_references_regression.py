@@ -81,7 +81,7 @@ def explicit_single(X, w0, y, center):
 def test_single_neuron_qp_kkt_and_explicit(center, n, d, seed):
     rng, X, W0, _, K, P0, _ = make(n, d, 1, seed)
     y = rng.standard_normal(n)
-    q = SingleNeuronQP(center=center).fit(K, P0, y)
+    q = SingleNeuronQP(center=center).fit(K, P0, 1.0, y)
     assert q.status_ == "optimal"
     assert q.s_ == (1.0 if center == "init" else 0.0)
     assert_kkt(q.kkt_)
@@ -100,7 +100,7 @@ def test_single_neuron_qp_kkt_and_explicit(center, n, d, seed):
 def test_single_neuron_qp_matches_slsqp():
     rng, X, W0, _, K, P0, _ = make(6, 12, 1, seed=5)
     y = rng.standard_normal(6)
-    q = SingleNeuronQP().fit(K, P0, y)
+    q = SingleNeuronQP().fit(K, P0, 1.0, y)
     pos = y > 0
     cons = [
         {"type": "eq", "fun": lambda w: X[pos] @ w - y[pos], "jac": lambda w: X[pos]},
@@ -129,7 +129,7 @@ def test_single_neuron_orthogonal_closed_form(center, seed):
     w0 = rng.standard_normal(d)
     y = rng.standard_normal(n)
     K, p0 = X @ X.T, X @ w0
-    q = SingleNeuronQP(center=center).fit(K, p0[:, None], y)
+    q = SingleNeuronQP(center=center).fit(K, p0[:, None], 1.0, y)
     s = 1.0 if center == "init" else 0.0
     z = np.where(y > 0, y, np.minimum(s * p0, 0.0))
     c = (z - s * p0) / scales**2
@@ -137,16 +137,29 @@ def test_single_neuron_orthogonal_closed_form(center, seed):
     assert_kkt(q.kkt_)
 
 
+def test_single_neuron_output_weight():
+    # a z_i = y_i: the output weight a rescales the targets; a is a scalar or a (1,) array.
+    rng, X, W0, _, K, P0, _ = make(8, 30, 1, seed=6)
+    y = rng.standard_normal(8)
+    q2 = SingleNeuronQP().fit(K, P0, np.array([2.0]), y)
+    q1 = SingleNeuronQP().fit(K, P0, 1.0, y / 2.0)
+    assert q2.status_ == q1.status_ == "optimal"
+    assert np.abs((q2.C_ - q1.C_) @ X).max() < 1e-8
+    for bad in (0.0, -1.0, np.ones(2)):
+        with pytest.raises(ValueError, match="a must be one positive number"):
+            SingleNeuronQP().fit(K, P0, bad, y)
+
+
 def test_single_neuron_infeasible():
     # More positive targets than dimensions: the equalities cannot all hold.
     rng, X, W0, _, K, P0, _ = make(20, 5, 1, seed=3)
-    q = SingleNeuronQP().fit(K, P0, np.abs(rng.standard_normal(20)) + 0.1)
+    q = SingleNeuronQP().fit(K, P0, 1.0, np.abs(rng.standard_normal(20)) + 0.1)
     assert q.status_.startswith("infeasible") and q.C_ is None
     # x_2 = -x_1 cannot give both a positive output.
     X = np.array([[1.0, 0.0], [-1.0, 0.0]])
-    q = SingleNeuronQP(center="origin").fit(X @ X.T, np.zeros((2, 1)), np.array([1.0, 1.0]))
+    q = SingleNeuronQP(center="origin").fit(X @ X.T, np.zeros((2, 1)), 1.0, np.array([1.0, 1.0]))
     assert q.status_.startswith("infeasible")
-    q = SingleNeuronQP(center="origin").fit(X @ X.T, np.zeros((2, 1)), np.array([1.0, -1.0]))
+    q = SingleNeuronQP(center="origin").fit(X @ X.T, np.zeros((2, 1)), 1.0, np.array([1.0, -1.0]))
     assert q.status_ == "optimal" and np.allclose(q.C_[0] @ X, [1.0, 0.0], atol=1e-9)
 
 
@@ -185,7 +198,7 @@ def test_pattern_qp_planted(n, d, m, seed):
 def test_pattern_qp_single_neuron_agree():
     rng, X, W0, _, K, P0, _ = make(10, 40, 1, seed=4)
     y = np.maximum(rng.standard_normal(10), 0.0)
-    q1 = SingleNeuronQP().fit(K, P0, y)
+    q1 = SingleNeuronQP().fit(K, P0, 1.0, y)
     q2 = PatternQP().fit(K, P0, np.ones(1), y, (y > 0)[:, None])
     assert np.abs((q1.C_ - q2.C_) @ X).max() < 1e-8
     assert q1.objective_ == pytest.approx(q2.objective_, rel=1e-8)
@@ -243,11 +256,11 @@ def test_kkt_violations(n, d, m, seed):
     if m == 1:
         a = np.ones(1)
         y = rng.standard_normal(n)
-        q = SingleNeuronQP().fit(K, P0, y)
+        q = SingleNeuronQP().fit(K, P0, 1.0, y)
         kv = kkt_violations(1.0, q.C_, K, P0, a, y)
         Ws, _, _ = planted(rng, X, W0, a)
         y_other = np.maximum(X @ Ws[0], 0)
-        q_other = SingleNeuronQP().fit(K, P0, y_other)
+        q_other = SingleNeuronQP().fit(K, P0, 1.0, y_other)
         C_other = np.linalg.lstsq(X.T, (Ws - W0).T, rcond=None)[0].T
         other = kkt_violations(1.0, C_other, K, P0, a, y_other)
         assert q_other.objective_ < ((Ws - W0) ** 2).sum()

@@ -1,10 +1,14 @@
-"""Activations phi and their derivatives phi', as pure JAX functions of pre-activations."""
+"""Activations phi and their derivatives phi', pure functions of pre-activations.
+
+One definition serves NumPy and JAX: JAX arrays (and tracers) in give JAX arrays out, NumPy
+arrays in give NumPy arrays out.
+"""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-import jax.numpy as jnp
+from iblab._xp import namespace
 
 
 class Activation(NamedTuple):
@@ -34,24 +38,26 @@ class Activation(NamedTuple):
 
 
 def phi(act: Activation, z):
-    """phi(z), elementwise."""
-    g = act.gamma
+    """phi(z), elementwise, of the shape of z."""
+    xp, g = namespace(z), act.gamma
     if act.kind == "smooth_leaky_relu":
         h = act.smoothing
         quad = (1 - g) * h / 4 * z**2 + (1 + g) / 2 * z + (1 - g) / (4 * h)
-        return jnp.where(z >= 1 / h, z, jnp.where(z <= -1 / h, g * z, quad))
+        return xp.where(z >= 1 / h, z, xp.where(z <= -1 / h, g * z, quad))
     if act.kind == "linear":
         return z
-    return jnp.where(z > 0, z, g * z)
+    # The where-form, not max(z, 0): its autodiff gives the left derivative at 0.
+    return xp.where(z > 0, z, g * z)
 
 
 def dphi(act: Activation, z):
-    """phi'(z), elementwise; phi'(0) follows act.grad_at_zero for relu and leaky_relu."""
-    g = act.gamma
+    """phi'(z), elementwise, of the shape and dtype of z; phi'(0) follows act.grad_at_zero for
+    relu and leaky_relu."""
+    xp, g = namespace(z), act.gamma
     if act.kind == "smooth_leaky_relu":
         h = act.smoothing
-        return jnp.clip((1 - g) * h / 2 * z + (1 + g) / 2, g, 1.0)
+        return xp.clip((1 - g) * h / 2 * z + (1 + g) / 2, g, 1.0)
     if act.kind == "linear":
-        return jnp.ones_like(z)
+        return xp.ones_like(z)
     at_zero = g if act.grad_at_zero is None else act.grad_at_zero
-    return jnp.where(z > 0, 1.0, jnp.where(z < 0, g, at_zero)).astype(z.dtype)
+    return xp.where(z > 0, 1.0, xp.where(z < 0, g, at_zero)).astype(z.dtype)

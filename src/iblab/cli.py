@@ -71,10 +71,10 @@ def run(
 ) -> None:
     """Train one run; print its summary; write history.parquet and summary.json (and, for
     gradient flow, events.parquet) to OUT."""
-    from iblab import engine, store
+    from iblab import store
     from iblab.config import Config, ConfigError
     from iblab.data import make_problem
-    from iblab.train import check_problem, train
+    from iblab.training import check_problem, train
 
     try:
         cfg = Config.from_yaml(config, set_ or [])
@@ -92,11 +92,7 @@ def run(
     ]
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("training", total=max(cfg.train.steps, 1))
-        remove = engine.on_progress(lambda t: bar.update(task, completed=t))
-        try:
-            result = train(cfg, problem)
-        finally:
-            remove()
+        result = train(cfg, problem, on_progress=lambda t: bar.update(task, completed=t))
     _print_summary(result.summary)
     if out is None:
         return

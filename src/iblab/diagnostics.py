@@ -9,11 +9,13 @@ A bias is not modelled: append a column of ones to X and the biases to W.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from iblab import activations, metrics
+from iblab import metrics
+from iblab.activations import Activation, dphi, phi
 from iblab.data._orthogonality import near_orthogonality
 
 _KINDS = ("relu", "leaky_relu", "linear")
@@ -93,11 +95,11 @@ def diagnose(
     y, a = _vector(y, "y"), _vector(a, "a")
     W0 = None if W0 is None else _array(W0, "W0")
     _check(X, y, W, a, W0, activation, slope)
-    act = activations.Activation(activation, slope)
+    act = Activation(activation, slope)
     n, d = X.shape
     m = W.shape[0]
     Z = X @ W.T  # (n, m)
-    f = _phi(act, Z) @ a
+    f = phi(act, Z) @ a
     sv = np.linalg.svd(W, compute_uv=False)
     frob = float(np.sqrt(np.sum(sv**2)))
     task = "classification" if np.all(np.abs(y) == 1.0) else "regression"
@@ -122,7 +124,7 @@ def diagnose(
                 f"X_test, y_test: expected shapes (t, {d}) and (t,), got {X_test.shape} and "
                 f"{y_test.shape}"
             )
-        f_test = _phi(act, X_test @ W.T) @ a
+        f_test = phi(act, X_test @ W.T) @ a
     if task == "classification":
         extra = _classification(X, y, W, a, Z, f, K, act, frob, X_test, f_test)
         if X_test is not None:
@@ -149,13 +151,13 @@ def _classification(X, y, W, a, Z, f, K, act, frob, X_test, f_test) -> dict:
         m, n = W.shape[0], X.shape[0]
         # G0 enters only through its trace, ||W||_F^2: no m x m product W W^T is formed.
         kkt = metrics.kkt_residual(
-            1.0, np.zeros((m, n)), a, y, K, Z, frob**2, lambda z: _phi(act, z),
-            lambda z: np.asarray(activations.dphi(act, z)),
+            1.0, np.zeros((m, n)), a, y, K, Z, frob**2, functools.partial(phi, act),
+            functools.partial(dphi, act),
         )  # fmt: skip
         out["kkt_multipliers"] = kkt["lambda"]
         if kkt["separates"]:
             # The residual again in R^{m x d}, free of the Gram-block cancellation floor.
-            A = y[:, None] * np.asarray(activations.dphi(act, Z)) * a[None, :]
+            A = y[:, None] * dphi(act, Z) * a[None, :]
             R = W / q - (A * kkt["lambda"][:, None]).T @ X
             out["kkt_residual"] = float(np.linalg.norm(R) / np.linalg.norm(W / q))
             total = float(np.sum(kkt["lambda"]))
@@ -191,10 +193,6 @@ def _regression(X, y, W, a, Z, f, K, act, W0) -> dict:
         W_ref = W0 + ref.C_ @ X
         out["min_norm_gap"] = float(np.linalg.norm(W - W_ref) / np.linalg.norm(W_ref - W0))
     return out
-
-
-def _phi(act, z) -> np.ndarray:
-    return np.asarray(activations.phi(act, z))
 
 
 def _array(value, name: str) -> np.ndarray:

@@ -113,16 +113,19 @@ def batch_weights(key, t, n: int, batch_size: int | None, dtype):
     return jnp.zeros((n,), dtype).at[idx].set(1.0 / batch_size)
 
 
-def learning_rate(spec: Spec, hp: Hyper, t, loss):
-    """The step size at step t given the current full-batch loss."""
-    if spec.schedule == "loss_normalized":
+def learning_rate(schedule: str, steps: int, t, loss, lr, lr_max, decay_steps):
+    """The step size at step t of `steps` (static), given the current full-batch loss.
+
+    constant: lr; loss_normalized: min(lr / loss, lr_max); inverse_time:
+    lr / (1 + t / decay_steps); cosine: lr (1 + cos(pi t / steps)) / 2. Scalars (traceable)."""
+    if schedule == "loss_normalized":
         # A loss of exactly 0 (underflow) has a zero gradient: step 0, not inf * 0 = NaN.
-        return jnp.where(loss > 0, jnp.minimum(hp.lr / loss, hp.lr_max), 0.0)
-    if spec.schedule == "inverse_time":
-        return hp.lr / (1.0 + t / hp.decay_steps)
-    if spec.schedule == "cosine":
-        return hp.lr * 0.5 * (1.0 + jnp.cos(jnp.pi * t / max(spec.steps, 1)))
-    return hp.lr
+        return jnp.where(loss > 0, jnp.minimum(lr / loss, lr_max), 0.0)
+    if schedule == "inverse_time":
+        return lr / (1.0 + t / decay_steps)
+    if schedule == "cosine":
+        return lr * 0.5 * (1.0 + jnp.cos(jnp.pi * t / max(steps, 1)))
+    return lr
 
 
 def _forward(spec: Spec, s, Ct, a, K, P0):
@@ -190,7 +193,7 @@ def _propose(spec: Spec, hp: Hyper, b: Blocks, st: State) -> tuple[State, State]
         mu = hp.momentum
         vs, vC, va = mu * vs + g_s, mu * vC + g_C, mu * va + g_a
         g_s, g_C, g_a = vs, vC, va
-    lr = learning_rate(spec, hp, st.t, loss)
+    lr = learning_rate(spec.schedule, spec.steps, st.t, loss, hp.lr, hp.lr_max, hp.decay_steps)
     s, C, a = st.s - lr * g_s, st.C - lr * g_C, st.a - lr * g_a
 
     finite = jnp.isfinite(loss) & jnp.isfinite(s) & jnp.all(jnp.isfinite(C))
@@ -256,12 +259,14 @@ def _fit_figures(loss: str, f, y, prefix: str, frob) -> dict:
     )
 
 
-def run(spec: Spec, hp: Hyper, b: Blocks) -> tuple[dict, State]:
+def run(spec: Spec, hp: Hyper, b: Blocks, on_progress=None) -> tuple[dict, State]:
     """Train one problem for spec.steps steps; records at spec.record_at (R steps).
 
-    Returns (records, final state): records maps a name to an array of shape (R, ...). After
-    a stop, later records repeat the stopped state (their `step` says where it stopped)."""
-    records, st = compiled(spec)(*jax.tree.map(lambda x: x[None], (hp, b)))
+    Returns (records, final state) as NumPy arrays: records maps a name to an array of shape
+    (R, ...). After a stop, later records repeat the stopped state (their `step` says where
+    it stopped). on_progress(step): see `compiled`."""
+    batch = jax.tree.map(lambda x: np.asarray(x)[None], (hp, b))
+    records, st = compiled(spec)(*batch, on_progress)
     return jax.tree.map(lambda x: x[0], (records, st))
 
 
@@ -329,16 +334,6 @@ def _finish(b: Blocks, st: State) -> State:
     )
 
 
-_progress_hooks: list = []
-
-
-def on_progress(hook):
-    """Register hook(step), called as a compiled run passes record steps (at most
-    PROGRESS_CHUNKS times a run); returns a function that removes it."""
-    _progress_hooks.append(hook)
-    return lambda: _progress_hooks.remove(hook)
-
-
 # A run's records are reached in this many compiled calls, with progress reported between
 # them. Progress is not a host callback inside the program: a program with one cannot be
 # kept in JAX's persistent compilation cache.
@@ -347,8 +342,10 @@ PROGRESS_CHUNKS = 16
 
 @functools.lru_cache(maxsize=64)
 def compiled(spec: Spec):
-    """The batched run for one spec: takes (Hyper, Blocks) with a leading batch axis and
-    gives what vmap(run) gives (records (batch, R, ...), final state)."""
+    """The batched run for one spec: takes (Hyper, Blocks) with a leading batch axis (NumPy
+    or JAX arrays of spec.dtype) and an optional on_progress(step), called as the batch
+    passes record steps (at most PROGRESS_CHUNKS times); gives what vmap(run) gives, as NumPy
+    arrays (records (batch, R, ...), final state)."""
     R = len(spec.record_at)
     size = -(-R // PROGRESS_CHUNKS)
     padded = list(spec.record_at) + [spec.record_at[-1]] * (size * PROGRESS_CHUNKS - R)
@@ -357,15 +354,21 @@ def compiled(spec: Spec):
     step = jax.jit(functools.partial(_advance_in_groups, spec))
     finish = jax.jit(jax.vmap(_finish))
 
-    def run_chunks(hp: Hyper, b: Blocks) -> tuple[dict, State]:
-        carry, parts = begin(b), []
-        for targets in chunks:  # the last chunk repeats the last target: a no-op step
-            carry, rec = step(hp, b, carry, targets)
-            parts.append(rec)
-            for hook in _progress_hooks:
-                hook(int(targets[-1]))
-        records = jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=1)[:, :R], *parts)
-        return records, finish(b, carry.st)
+    def run_chunks(hp: Hyper, b: Blocks, on_progress=None) -> tuple[dict, State]:
+        # JAX's 64-bit types, on for this thread only: float64 runs need them, and float32
+        # runs keep their float64 and int64 bookkeeping (record means, schedule scalars).
+        with jax.enable_x64(True):
+            hp, b = jax.device_put((hp, b))  # once, not at every chunk
+            carry, parts = begin(b), []
+            for targets in chunks:  # the last chunk repeats the last target: a no-op step
+                carry, rec = step(hp, b, carry, targets)
+                parts.append(rec)
+                if on_progress is not None:
+                    on_progress(int(targets[-1]))
+            st = jax.tree.map(np.asarray, finish(b, carry.st))
+        parts = jax.tree.map(np.asarray, parts)
+        records = jax.tree.map(lambda *xs: np.concatenate(xs, axis=1)[:, :R], *parts)
+        return records, st
 
     return run_chunks
 

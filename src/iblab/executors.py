@@ -36,7 +36,7 @@ def train_group(
     trained one by one, so one bad run fails alone and is stored with status `error` and
     its message; so is a run whose evaluation raises."""
     from iblab import store
-    from iblab.train import train_many
+    from iblab.training import train_many
 
     try:
         results = train_many(list(configs))

@@ -16,16 +16,16 @@ import numpy as np
 from iblab import losses
 from iblab.activations import Activation, phi
 from iblab.config import Config
-from iblab.engine import batch_weights
+from iblab.engine import batch_weights, learning_rate
 from iblab.problem import Problem
 from iblab.recording import record_steps
 from iblab.seeding import jax_seed_for
-from iblab.train import effective_lr
+from iblab.training import effective_lr
 
 
 def _activation_fn(act: Activation):
     """phi (the model's definition) differentiated by autodiff, never by `dphi`; for relu
-    and leaky_relu with grad_at_zero set, a custom JVP forces that value of phi'(0)."""
+    and leaky_relu with grad_at_zero set, a custom JVP puts that value of phi'(0) at 0."""
     value = functools.partial(phi, act)
     if act.kind not in ("relu", "leaky_relu") or act.grad_at_zero is None:
         return value  # autodiff of the where-form gives the left derivative at 0
@@ -37,15 +37,17 @@ def _activation_fn(act: Activation):
     @piecewise.defjvp
     def _jvp(primals, tangents):
         (z,), (dz,) = primals, tangents
-        slope = jnp.where(z > 0, 1.0, jnp.where(z < 0, act.gamma, act.grad_at_zero))
-        return piecewise(z), slope * dz
+        out, auto = jax.jvp(value, (z,), (dz,))
+        return out, jnp.where(z == 0, act.grad_at_zero * dz, auto)
 
     return piecewise
 
 
+@jax.enable_x64(True)
 def train_fullspace(config: Config, problem: Problem) -> dict[str, np.ndarray]:
-    """Train on explicit arrays; returns {'step': (R,), 'W': (R, m, d'), 'a': (R, m)} at the
-    config's record steps, d' = d (+1 with bias). Runs the full step budget (no tol)."""
+    """Train on explicit arrays, in float64; returns {'step': (R,), 'W': (R, m, d'),
+    'a': (R, m)} at the config's record steps, d' = d (+1 with bias). Runs the full step
+    budget (no tol)."""
     if problem.X is None:
         raise ValueError("train_fullspace needs explicit data (sample: explicit)")
     mc, tc = config.model, config.train
@@ -94,12 +96,7 @@ def _step_fn(act, loss_kind, schedule, steps, batch, train_a):
         gW, ga = jax.grad(objective, argnums=(0, 1))(W, a, X, y, w)
         gW = gW + wd * W
         ga = ga + wd * a if train_a else jnp.zeros_like(a)
-        if schedule == "loss_normalized":
-            lr = jnp.where(full > 0, jnp.minimum(lr / full, lr_max), 0.0)
-        elif schedule == "inverse_time":
-            lr = lr / (1.0 + t / decay)
-        elif schedule == "cosine":
-            lr = lr * 0.5 * (1.0 + jnp.cos(jnp.pi * t / max(steps, 1)))
+        lr = learning_rate(schedule, steps, t, full, lr, lr_max, decay)
         vW, va = mu * vW + gW, mu * va + ga
         return W - lr * vW, a - lr * va, vW, va
 

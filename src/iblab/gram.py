@@ -1,10 +1,13 @@
 """Quantities of W = s W_0 + C X computed from Gram blocks alone.
 
 Shapes: C (m, n), K = X X^T (n, n), P0 = X W_0^T (n, m), G0 = W_0 W_0^T (m, m), s a scalar.
-Every function works on NumPy and JAX arrays alike (only `@`, `*`, `.T` and sums).
+Every function works on NumPy and JAX arrays alike (only `@`, `*`, `.T` and sums), except
+`psd_factor` and `psd_pinv`, which are NumPy (float64).
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 
 def preactivations(s, C, K, P0):
@@ -28,3 +31,21 @@ def frobenius_sq(s, C, K, P0, G0):
 def distance_sq(s1, C1, s2, C2, K, P0, G0):
     """||W_1 - W_2||_F^2 for W_i = s_i W_0 + C_i X."""
     return frobenius_sq(s1 - s2, C1 - C2, K, P0, G0)
+
+
+def psd_factor(H, rtol):
+    """Eigen factor of a symmetric PSD matrix H (n, n) on its numerical range.
+
+    Returns U (n, r) with orthonormal columns and sig (r,) > 0 such that
+    H ~= U diag(sig^2) U^T, i.e. H ~= R^T R with R = sig[:, None] * U.T (r, n). Eigenvalues
+    at most rtol * the largest (all of them when none is positive) count as zero, which
+    drops negative round-off ones."""
+    H = np.asarray(H, dtype=np.float64)
+    ev, U = np.linalg.eigh(0.5 * (H + H.T))
+    keep = ev > rtol * ev.max(initial=0.0)
+    return U[:, keep], np.sqrt(ev[keep])
+
+
+def psd_pinv(U, sig):
+    """The pseudo-inverse H^+ = U diag(1 / sig^2) U^T (n, n) from `psd_factor`'s pieces."""
+    return (U / sig**2) @ U.T

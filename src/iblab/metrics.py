@@ -15,17 +15,8 @@ from typing import NamedTuple
 import numpy as np
 import scipy.optimize
 
-from iblab.gram import frobenius_sq, preactivations, weight_gram
-
-
-def _xp(x):
-    """The array namespace of x: jax.numpy for JAX arrays, numpy otherwise."""
-    if type(x).__module__.startswith("jax"):
-        import jax.numpy as jnp
-
-        return jnp
-    return np
-
+from iblab._xp import namespace
+from iblab.gram import frobenius_sq, preactivations, psd_factor, weight_gram
 
 # --------------------------------------------------------------------------------------------
 # Spectrum of the first layer
@@ -39,7 +30,7 @@ def singular_values(s, C, K, P0, G0, k=None):
     about sqrt(eps) * sigma_max are round-off.
     """
     G = weight_gram(s, C, K, P0, G0)
-    xp = _xp(G)
+    xp = namespace(G)
     ev = xp.linalg.eigvalsh(G)[::-1]
     sv = xp.sqrt(xp.clip(ev, 0.0, None))
     return sv if k is None else sv[:k]
@@ -48,7 +39,7 @@ def singular_values(s, C, K, P0, G0, k=None):
 def stable_rank(s, C, K, P0, G0):
     """||W||_F^2 / ||W||_2^2, in [1, rank W]; nan for W = 0 (0/0 is left undefined)."""
     G = weight_gram(s, C, K, P0, G0)
-    xp = _xp(G)
+    xp = namespace(G)
     top = xp.clip(xp.linalg.eigvalsh(G)[-1], 0.0, None)
     fro = xp.clip(xp.trace(G), 0.0, None)
     safe = xp.where(top > 0, top, 1.0)
@@ -60,7 +51,7 @@ def frobenius_norm(s, C, K, P0, G0):
 
     (s, C) are divided by their largest magnitude before squaring, so a W whose entries
     are near 1e200 still has a finite norm (and NaN in (s, C) gives NaN, never 0)."""
-    xp = _xp(C)
+    xp = namespace(C)
     scale = xp.maximum(xp.abs(s), xp.max(xp.abs(C), initial=0.0))
     unit = xp.where((scale > 0) & xp.isfinite(scale), scale, 1.0)
     sq = xp.maximum(frobenius_sq(s / unit, C / unit, K, P0, G0), 0.0)
@@ -88,13 +79,13 @@ def normalized_margin(y, f, frob):
     what iblab reports. When a is trained too, pass ||W||_F * ||a||_2 (f is then
     2-homogeneous in (W, a)); that choice is the caller's and should be stated.
     """
-    xp = _xp(f)
+    xp = namespace(f)
     return xp.min(y * f) / frob
 
 
 def accuracy(y, f):
     """Fraction of points with sign f_i == y_i (f_i == 0 counts as an error)."""
-    xp = _xp(f)
+    xp = namespace(f)
     return xp.mean(xp.sign(f) == y)
 
 
@@ -137,7 +128,7 @@ def cosine_to_span_vector(s, C, a, beta, K, P0, G0):
     <z, u> = beta^T (P0 g + K c) and ||u||^2 = beta^T K beta; e.g. beta = the max-margin
     SVM's `beta_` gives the alignment of the network's linear direction with the SVM.
     """
-    xp = _xp(C)
+    xp = namespace(C)
     z = linear_direction(s, C, a)
     inner = beta @ span_scores(z, K, P0)
     nz = xp.sqrt(xp.clip(span_sqnorm(z, K, P0, G0), 0.0, None))
@@ -148,14 +139,6 @@ def cosine_to_span_vector(s, C, a, beta, K, P0, G0):
 # --------------------------------------------------------------------------------------------
 # KKT residual of the parameter-space max-margin problem
 # --------------------------------------------------------------------------------------------
-
-
-def _psd_factor(H):
-    """R (r, n) with H = R^T R and its pseudo-inverse transpose map, from eigh with clipping."""
-    w, V = np.linalg.eigh(H)
-    keep = w > max(w[-1], 0.0) * H.shape[0] * np.finfo(float).eps
-    root = np.sqrt(w[keep])
-    return root[:, None] * V[:, keep].T, V[:, keep] / root[None, :]
 
 
 def kkt_residual(s, C, a, y, K, P0, G0, phi, dphi):
@@ -194,8 +177,9 @@ def kkt_residual(s, C, a, y, K, P0, G0, phi, dphi):
     A = y[:, None] * np.asarray(dphi(Z)) * a[None, :]
     H = (A @ A.T) * K
     b = (A * Z).sum(axis=1) / q
-    R, pinv_T = _psd_factor(H)
-    lam, _ = scipy.optimize.nnls(R, pinv_T.T @ b)
+    U, sig = psd_factor(H, H.shape[0] * np.finfo(float).eps)
+    # min ||W~ - sum lambda_i V_i|| is, up to a constant, ||R lambda - R^{+T} b|| with H = R^T R.
+    lam, _ = scipy.optimize.nnls(sig[:, None] * U.T, (U / sig).T @ b)
     D = (A * lam[:, None]).T  # (m, n): sum_i lambda_i V_i = D X
     res_sq = frobenius_sq(s / q, C / q - D, K, P0, G0)
     norm_sq = frobenius_sq(s / q, C / q, K, P0, G0)

@@ -171,7 +171,7 @@ def expand(sweep: Sweep, limit: int | None = MAX_RUNS) -> list[Config]:
 
 def plan(configs: Sequence[Config], group_size: int = GROUP_SIZE) -> list[list[Config]]:
     """Groups of runs of one shape (one compiled program), at most group_size each."""
-    from iblab.train import spec_for
+    from iblab.training import spec_for
 
     by_shape: dict[tuple, list[Config]] = {}
     for c in configs:

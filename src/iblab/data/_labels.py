@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from iblab.activations import Activation, phi
 from iblab.config import Labels
 
 TEACHER_KINDS = frozenset({"linear", "relu", "sign"})
@@ -42,7 +43,7 @@ def make_labels(
         raise ValueError(f"labels of kind {kind!r} need teacher projections")
     if kind == "sign":
         return flip_signs(rng, np.where(u >= 0, 1.0, -1.0), labels.flip)
-    base = u if kind == "linear" else np.maximum(u, 0.0)
+    base = u if kind == "linear" else phi(Activation("relu"), u)
     return base + labels.noise * rng.standard_normal(size)
 
 

@@ -46,9 +46,10 @@ def _measure(spec: engine.Spec):
     return jax.jit(functools.partial(engine.measure, spec))
 
 
+@jax.enable_x64(True)
 def train_flow(config: Config, problem: Problem):
-    """Run the flow for one config; returns a TrainResult with `events`."""
-    from iblab.train import TrainResult, _blocks, spec_for
+    """Run the flow for one config (in float64); returns a TrainResult with `events`."""
+    from iblab.training import TrainResult, _blocks, spec_for
 
     started = clock.perf_counter()
     spec = spec_for(config)

@@ -2,8 +2,9 @@
 
 Every reference minimises ||W - centre||_F^2 over W = s W_0 + C X subject to sign and linear
 constraints on the pre-activations Z = s P0 + K C^T (n, m). Write K = F F^T with F = U diag(sig)
-(n, r), the eigen factor of K restricted to its numerical range (r = rank). With B = C F (m, r)
-the rows of B are the coordinates of w_j - centre_j in an orthonormal basis of span X, so
+(n, r), the eigen factor of K restricted to its numerical range (`iblab.gram.psd_factor`,
+r = rank). With B = C F (m, r) the rows of B are the coordinates of w_j - centre_j in an
+orthonormal basis of span X, so
 
     ||W - centre||_F^2 = ||B||_F^2 and Z = s P0 + F B^T,
 
@@ -37,22 +38,6 @@ _STATUS = {
     "DualInfeasible": "unbounded",
     "AlmostDualInfeasible": "unbounded_inaccurate",
 }
-
-
-def span_factor(K, rcond=1e-12):
-    """Eigen factor of K on its numerical range: U (n, r), sig (r,), K ~= U diag(sig^2) U^T.
-
-    Eigenvalues at most rcond * max eigenvalue are treated as zero."""
-    K = np.asarray(K, dtype=np.float64)
-    ev, U = np.linalg.eigh(0.5 * (K + K.T))
-    top = ev.max(initial=0.0)
-    keep = ev > rcond * top if top > 0 else np.zeros(ev.shape, bool)
-    return U[:, keep], np.sqrt(ev[keep])
-
-
-def pinv_from_factor(U, sig):
-    """K^+ = U diag(1/sig^2) U^T, shape (n, n)."""
-    return (U / sig**2) @ U.T
 
 
 def clarabel_settings(tol=1e-12, max_iter=500, verbose=False, **extra):

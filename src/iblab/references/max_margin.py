@@ -9,6 +9,8 @@ from __future__ import annotations
 import cvxpy as cp
 import numpy as np
 
+from iblab.gram import psd_factor
+
 _TOL = 1e-10
 _CLARABEL = {
     "tol_gap_abs": _TOL,
@@ -19,13 +21,6 @@ _CLARABEL = {
     "tol_ktratio": 1e-8,
     "max_iter": 500,
 }
-
-
-def _factor(K):
-    """F (n, r) with K = F F^T up to clipping of negative round-off eigenvalues."""
-    w, V = np.linalg.eigh(K)
-    keep = w > max(w[-1], 0.0) * K.shape[0] * np.finfo(float).eps
-    return V[:, keep] * np.sqrt(w[keep])[None, :]
 
 
 class MaxMarginLinear:
@@ -58,7 +53,8 @@ class MaxMarginLinear:
             return self._set_infeasible(y)
         Ks = K / kappa
         lam = cp.Variable(K.shape[0], nonneg=True)
-        F = _factor(Ks)
+        U, sig = psd_factor(Ks, Ks.shape[0] * np.finfo(float).eps)
+        F = U * sig  # (n, r), Ks ~= F F^T
         objective = cp.Maximize(cp.sum(lam) - 0.5 * cp.sum_squares(F.T @ cp.multiply(y, lam)))
         problem = cp.Problem(objective)
         problem.solve(solver=cp.CLARABEL, **_CLARABEL)

@@ -12,19 +12,16 @@ estimator reports KKT residuals `kkt_` computed independently from the returned 
 
 from __future__ import annotations
 
+import functools
+
 import clarabel
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from iblab.gram import distance_sq, preactivations
-from iblab.references._regression_qp import (
-    clarabel_settings,
-    gamma,
-    pinv_from_factor,
-    solve_span_qp,
-    span_factor,
-)
+from iblab.activations import Activation, phi
+from iblab.gram import distance_sq, preactivations, psd_factor, psd_pinv
+from iblab.references._regression_qp import clarabel_settings, gamma, solve_span_qp
 
 __all__ = [
     "MinNormLinear",
@@ -65,9 +62,9 @@ class MinNormLinear:
     def fit(self, K, P0, a, y):
         """K (n, n), P0 (n, m), a (m,), y (n,)."""
         K, P0, a, y = _f64(K, P0, a, y)
-        U, sig = span_factor(K, self.rcond)
+        U, sig = psd_factor(K, self.rcond)
         fx0 = P0 @ a  # X v0 = X W0^T a
-        self.alpha_ = pinv_from_factor(U, sig) @ (y - fx0)
+        self.alpha_ = psd_pinv(U, sig) @ (y - fx0)
         norm_a2 = float(a @ a)
         self.C_ = np.outer(a, self.alpha_) / norm_a2
         self.s_ = 1.0
@@ -87,7 +84,7 @@ class _SpanQP:
         self.solver_options = solver_options
 
     def _solve(self, s, K, P0, y, eq, E, M, sgn):
-        U, sig = span_factor(K, self.rcond)
+        U, sig = psd_factor(K, self.rcond)
         settings = clarabel_settings(self.tol, self.max_iter, **(self.solver_options or {}))
         res = solve_span_qp(K, U, sig, s, P0, y, eq, E, M, sgn, settings, self.polish)
         self.s_ = float(s)
@@ -112,7 +109,7 @@ def _single_neuron_structure(y, a):
 
 
 class SingleNeuronQP(_SpanQP):
-    """Minimum-norm global minimiser of one ReLU neuron f(x) = a relu(<w, x>), a > 0 (a = 1).
+    """Minimum-norm global minimiser of one ReLU neuron f(x) = a relu(<w, x>), a > 0.
 
     The set of minimisers of the squared loss is {w : a <x_i, w> = y_i where y_i > 0,
     <x_i, w> <= 0 where y_i <= 0} (zero loss when y >= 0; a point with y_i < 0 is best fit by
@@ -137,12 +134,15 @@ class SingleNeuronQP(_SpanQP):
         super().__init__(tol, max_iter, rcond, polish, solver_options)
         self.center = center
 
-    def fit(self, K, P0, y, a=1.0):
-        """K (n, n), P0 (n, 1) or (n,), y (n,), a > 0 the fixed output weight."""
+    def fit(self, K, P0, a, y):
+        """K (n, n), P0 (n, 1) or (n,), a > 0 the fixed output weight (a scalar or shape (1,),
+        the second layer of width 1), y (n,)."""
         if self.center not in ("init", "origin"):
             raise ValueError(f"center must be 'init' or 'origin', got {self.center!r}")
-        if not float(a) > 0:
-            raise ValueError(f"a must be positive, got {a}")
+        a_flat = np.asarray(a, dtype=np.float64).reshape(-1)
+        if a_flat.shape != (1,) or not a_flat[0] > 0:
+            raise ValueError(f"a must be one positive number, got {a}")
+        a = float(a_flat[0])
         K, P0, y = _f64(K, P0, y)
         P0 = P0.reshape(-1, 1)
         s = 1.0 if self.center == "init" else 0.0
@@ -189,17 +189,14 @@ def _ref_point(ref):
     return float(ref.s_), np.asarray(ref.C_, dtype=np.float64)
 
 
-_ACTIVATIONS = {"relu": lambda z: np.maximum(z, 0.0), "linear": lambda z: z}
-
-
 def gap(s, C, ref, K, P0, G0, a=None, K_test=None, P0_test=None, activation="relu"):
     """Distance between GD's W = s W0 + C X and a reference (an estimator or a pair (s, C)).
 
     Returns a dict: distance = ||W - W_ref||_F, ref_distance = ||W_ref - W0||_F,
     normalised = distance / ref_distance. With a (m,), K_test (t, n), P0_test (t, m) also
     function_rms = RMS_x (f(x) - f_ref(x)), ref_function_rms = RMS_x (f_ref(x) - f_0(x)) and
-    function_normalised = their ratio, on the test points; `activation` is "relu",
-    "linear" or a callable, applied to both networks.
+    function_normalised = their ratio, on the test points; `activation` (an Activation, the
+    name of its kind, e.g. "relu" or "linear", or a callable) is applied to both networks.
     """
     K, P0, G0, C = _f64(K, P0, G0, C)
     s_ref, C_ref = _ref_point(ref)
@@ -210,11 +207,14 @@ def gap(s, C, ref, K, P0, G0, a=None, K_test=None, P0_test=None, activation="rel
     if K_test is not None:
         if a is None or P0_test is None:
             raise ValueError("the function-space gap needs a, K_test and P0_test")
-        phi = _ACTIVATIONS[activation] if isinstance(activation, str) else activation
+        if isinstance(activation, str):
+            activation = Activation(activation)
+        if isinstance(activation, Activation):
+            activation = functools.partial(phi, activation)
         K_test, P0_test, a = _f64(K_test, P0_test, a)
 
         def f(s_, C_):
-            return phi(preactivations(s_, C_, K_test, P0_test)) @ a
+            return activation(preactivations(s_, C_, K_test, P0_test)) @ a
 
         f_ref = f(s_ref, C_ref)
         rms = float(np.sqrt(np.mean((f(s, C) - f_ref) ** 2)))
@@ -254,9 +254,9 @@ def kkt_violations(s, C, K, P0, a, y, pattern=None, G0=None, atol=1e-8, rtol=1e-
     else:
         D = pattern_of(s, C, K, P0) if pattern is None else np.asarray(pattern, bool)
         eq, E, M, sgn = _pattern_structure(D, a)
-    U, sig = span_factor(K, rcond)
+    U, sig = psd_factor(K, rcond)
     Z = s * P0 + K @ C.T
-    C_eff = C + (s - 1.0) * P0.T @ pinv_from_factor(U, sig) if s != 1 else C
+    C_eff = C + (s - 1.0) * P0.T @ psd_pinv(U, sig) if s != 1 else C
     act = M & (np.abs(Z) <= atol)
     nu, lam = _fit_multipliers(C_eff, K, eq, E, act, sgn)
     Gam = gamma(nu, lam, eq, E, act, sgn)

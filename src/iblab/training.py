@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 from scipy.linalg import get_blas_funcs
@@ -160,20 +159,30 @@ def check_problem(config: Config, problem: Problem) -> tuple[float, float]:
     return effective_lr(config, problem)
 
 
-def train(config: Config, problem: Problem | None = None) -> TrainResult:
-    """Train one run; `problem` overrides the data the config describes."""
-    return train_many([config], None if problem is None else [problem])[0]
+def train(
+    config: Config,
+    problem: Problem | None = None,
+    *,
+    on_progress: Callable[[int], None] | None = None,
+) -> TrainResult:
+    """Train one run; `problem` overrides the data the config describes. on_progress(step)
+    is called as the run passes record steps (see `train_many`)."""
+    return train_many([config], None if problem is None else [problem], on_progress=on_progress)[0]
 
 
 def train_many(
     configs: Sequence[Config],
     problems: Sequence[Problem] | None = None,
     on_done: Callable[[int], None] | None = None,
+    *,
+    on_progress: Callable[[int], None] | None = None,
 ) -> list[TrainResult]:
     """Train many runs; runs of one shape go through one compiled, vmapped program.
 
-    on_done(k) is called after each chunk of k runs finishes. Results come back in input
-    order, and each equals what the run gives alone."""
+    on_done(k) is called after each chunk of k runs finishes; on_progress(step) as a chunk
+    passes record steps (at most `engine.PROGRESS_CHUNKS` times a chunk; not for gradient
+    flow), from the threads that train the chunks. Results come back in input order, and
+    each equals what the run gives alone."""
     compile_cache.enable()
     if problems is None:
         from iblab.data import make_problem
@@ -200,7 +209,7 @@ def train_many(
             return [train_flow(configs[chunk[0]], problems[chunk[0]])]
         t0 = time.perf_counter()
         outs = _run_chunk(spec, [configs[i] for i in chunk], [lrs[i] for i in chunk],
-                          [problems[i] for i in chunk])  # fmt: skip
+                          [problems[i] for i in chunk], on_progress)  # fmt: skip
         wall = (time.perf_counter() - t0) / len(chunk)
         pairs = zip(chunk, outs, strict=True)
         return [_result(configs[i], problems[i], *out, wall, lrs[i][0]) for i, out in pairs]
@@ -223,17 +232,15 @@ def _chunks(idx: list[int]) -> list[list[int]]:
     return [idx[i : i + size] for i in range(0, len(idx), size)]
 
 
-def _run_chunk(spec, configs, lrs, problems):
+def _run_chunk(spec, configs, lrs, problems, on_progress=None):
     dtype = np.float64 if spec.dtype == "float64" else np.float32
     size = _padded_size(len(configs))
     pad = size - len(configs)
     hps = [_hyper(c, lr, dtype) for c, lr in zip(configs, lrs, strict=True)]
     hps += [hps[0]] * pad
     bls = [_blocks(p, spec, dtype) for p in problems] + [_blocks(problems[0], spec, dtype)] * pad
-    stack = lambda xs: jax.tree.map(lambda *a: jnp.asarray(np.stack(a)), *xs)  # noqa: E731
-    records, state = engine.compiled(spec)(stack(hps), stack(bls))
-    records = jax.tree.map(np.asarray, records)
-    state = jax.tree.map(np.asarray, state)
+    stack = lambda xs: jax.tree.map(lambda *a: np.stack(a), *xs)  # noqa: E731
+    records, state = engine.compiled(spec)(stack(hps), stack(bls), on_progress)
     return [
         (jax.tree.map(lambda x, k=k: x[k], records), jax.tree.map(lambda x, k=k: x[k], state))
         for k in range(len(configs))
