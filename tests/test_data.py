@@ -489,3 +489,46 @@ def test_digits_labels_follow_classes():
 def test_digits_too_many():
     with pytest.raises(ConfigError, match="data.n"):
         make_problem(config({"kind": "digits", "n": 300, "n_test": 100}))
+
+
+# ------------------------------------------------------------ init scale, label conditioning
+
+
+@pytest.mark.parametrize(
+    "data",
+    [gauss(), gauss(sample="gram"), mixture(sample="gram"), {"kind": "orthogonal", "n": 4, "d": 8}],
+)
+def test_w0_is_linear_in_its_scale(data):
+    """Configs that differ only in init.scale share W_0's direction and everything else."""
+    model = {"width": 3, "bias": True, "second_layer": "random_sign"}
+    p1, p2 = (make_problem(config(data, model=model, init={"scale": s})) for s in (0.5, 2.0))
+    np.testing.assert_allclose(4 * p1.P0, p2.P0, rtol=1e-12)
+    np.testing.assert_allclose(16 * p1.G0, p2.G0, rtol=1e-12)
+    np.testing.assert_array_equal(p1.y, p2.y)
+    np.testing.assert_array_equal(p1.a, p2.a)
+    zero = make_problem(config(data, model=model, init={"scale": 0.0}))
+    assert not zero.P0.any() and not zero.G0.any()
+    np.testing.assert_array_equal(zero.a, p1.a)  # later draws do not depend on the scale
+
+
+@pytest.mark.parametrize(
+    "how,expected", [("init_active", [1, 2, -3, -0.5]), ("init_active_zero", [1, 2, 0, 0])]
+)
+def test_labels_conditioned_on_the_initial_pattern(how, expected):
+    from iblab.data._labels import condition_on_init
+
+    y = np.array([1.0, -2.0, 3.0, -0.5])
+    P0 = np.array([[0.1, -1.0], [0.2, -1.0], [-0.3, 5.0], [-0.1, 5.0]])
+    a = np.array([1.0, -1.0])  # neuron 1 outputs negatively: it makes no point active
+    np.testing.assert_array_equal(condition_on_init(y, P0, a, how), expected)
+    np.testing.assert_array_equal(condition_on_init(y, P0, a, "none"), y)
+
+
+def test_label_condition_is_part_of_the_config():
+    data = gauss(sample="gram", labels={"condition": "init_active"})
+    p = make_problem(config(data, model={"width": 1, "second_layer": [1.0]}))
+    active = p.P0[:, 0] > 0
+    assert (p.y[active] >= 0).all() and (p.y[~active] <= 0).all()
+    assert (p.y_test[p.P0_test[:, 0] > 0] >= 0).all()
+    plain = make_problem(config(gauss(sample="gram"), model={"width": 1, "second_layer": [1.0]}))
+    np.testing.assert_array_equal(np.abs(p.y), np.abs(plain.y))

@@ -7,12 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from iblab import make_problem, store
+from iblab import make_problem, store, train
 from iblab.config import Config
 from iblab.experiments import frei2023
 from iblab.experiments.frei2023 import FreiSettings, diagnose
 from iblab.problem import Problem
-from iblab.train import train
 
 N, M, D = 20, 16, 2000
 

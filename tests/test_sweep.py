@@ -12,8 +12,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from iblab import store
+from iblab import store, train
 from iblab.cli import app
+from iblab.config import Config
 from iblab.sweep import SweepError, expand, parse_sweep, plan, run_sweep
 
 BASE = {
@@ -219,3 +220,38 @@ def test_a_killed_dask_worker_loses_no_runs(reference, tmp_path, dask_client):
     assert killed and killed[0] < 200
     assert progress.done == 200 and progress.lost == 0
     assert_same_runs(reference, tmp_path)
+
+
+def _evaluate(result) -> dict:
+    """Scalars join the run row, one value per record joins the history."""
+    return {"twice_loss": 2 * result.summary["loss"], "step_sq": result.history["step"] ** 2}
+
+
+def _evaluate_broken(result) -> dict:
+    if result.config.seed == 1:
+        raise RuntimeError("no reference")
+    return {"loss": 0.0} if result.config.seed == 2 else {}
+
+
+def _three():
+    return expand(parse_sweep({"base": BASE, "seeds": 3}))
+
+
+def test_evaluate_runs_where_each_run_trained_and_is_stored_with_it(tmp_path):
+    run_sweep(_three(), tmp_path, evaluate=_evaluate)
+    runs, history = store.load(tmp_path)
+    np.testing.assert_allclose(runs.twice_loss, 2 * runs.loss, rtol=0)
+    np.testing.assert_array_equal(history.step_sq, history.step**2)
+    for row in runs.itertuples():  # the final state, rebuilt from the stored config
+        result = train(Config.model_validate_json(row.config))
+        np.testing.assert_array_equal(np.asarray(row.C).reshape(result.C.shape), result.C)
+        assert row.s == result.s and row.loss == result.summary["loss"]
+
+
+def test_a_failing_evaluation_is_stored_as_an_error(tmp_path):
+    run_sweep(_three(), tmp_path, evaluate=_evaluate_broken)
+    runs = store.load(tmp_path, arrays=False).runs.set_index("config.seed")
+    assert runs.loc[0, "status"] != "error"
+    assert runs.loc[1, "message"] == "evaluate: RuntimeError: no reference"
+    assert runs.loc[2, "message"].startswith("evaluate: ValueError: evaluate: 'loss' shadows")
+    assert (runs.loc[[1, 2], "status"] == "error").all()

@@ -42,14 +42,6 @@ def activation_of(config) -> Activation:
     return Activation.of(config.model)
 
 
-def _numpy(fn):
-    @functools.wraps(fn)
-    def wrapped(z):
-        return np.asarray(fn(z))
-
-    return wrapped
-
-
 def fit_svm(problem) -> MaxMarginLinear:
     """The max-margin linear predictor u* = X^T beta_ of the training set."""
     return MaxMarginLinear().fit(problem.K, problem.y)
@@ -85,7 +77,7 @@ def diagnose(result, svm: MaxMarginLinear | None = None) -> pd.DataFrame:
     """
     p, h = result.problem, result.history
     act = activation_of(result.config)
-    f_phi, f_dphi = _numpy(functools.partial(phi, act)), _numpy(functools.partial(dphi, act))
+    f_phi, f_dphi = functools.partial(phi, act), functools.partial(dphi, act)
     if svm is None:
         svm = fit_svm(p)
     has_svm = svm.status_ == "optimal"

@@ -11,6 +11,7 @@ from typing import Literal
 
 import numpy as np
 
+from iblab.activations import Activation, phi
 from iblab.config import Config, Spectrum
 from iblab.gram import distance_sq, preactivations
 from iblab.references import (
@@ -154,7 +155,7 @@ def reference(res, reading: Reading):
     if reading == "linear":
         return MinNormLinear().fit(p.K, p.P0, p.a, p.y)
     if reading == "single":
-        return SingleNeuronQP(center="init").fit(p.K, p.P0, p.y, a=float(p.a[0]))
+        return SingleNeuronQP(center="init").fit(p.K, p.P0, p.a, p.y)
     return PatternQP().fit(p.K, p.P0, p.a, p.y, pattern_of(res.s, res.C, p.K, p.P0))
 
 
@@ -193,7 +194,7 @@ def evaluate(res, interp_residual: float) -> dict:
 
 
 def _phi(reading: Reading):
-    return (lambda z: z) if reading == "linear" else (lambda z: np.maximum(z, 0.0))
+    return functools.partial(phi, Activation("linear" if reading == "linear" else "relu"))
 
 
 def _dynamics(res, ref, reading: Reading) -> dict:
