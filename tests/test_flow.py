@@ -164,10 +164,10 @@ def test_leaky_relu_logistic_events_match_fullspace_solve():
     # The event-driven integrator (log time, switches located by root finding) against a
     # full-space solve that steps through the kinks with its own error control. Up to T = 6
     # this run crosses four kinks and slides on none (a full-space solver would chatter
-    # there; seed 7 is such a run).
+    # there; seed 2 is such a run).
     config = flow_config(
         data=SMALL | {"n": 6}, model={"activation": "leaky_relu", "slope": 0.1, "width": 4},
-        train={"loss": "logistic", "time": 6.0}, init={"scale": 3.0}, seed=7,
+        train={"loss": "logistic", "time": 6.0}, init={"scale": 3.0}, seed=2,
     )  # fmt: skip
     result = train(config)
     assert len(result.events) == 4 and (result.events.kind == "cross").all()

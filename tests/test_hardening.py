@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -317,7 +318,7 @@ def test_a_failed_write_keeps_what_was_trained(tmp_path, monkeypatch):
         run_sweep(parse_sweep({"base": SMALL, "seeds": 3}), out, group_size=1)
     spill = err.value.args[0].split("were written to ")[1].split(" instead")[0]
     assert len(list(out.glob("*.parquet"))) == 1
-    assert len(list(store.Path(spill).glob("*.parquet"))) == 2  # nothing trained is lost
+    assert len(list(Path(spill).glob("*.parquet"))) == 2  # nothing trained is lost
 
 
 def test_killed_sweep_leaves_no_worker_processes(tmp_path):

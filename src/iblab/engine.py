@@ -17,6 +17,11 @@ Z, with no transposes. The batched loop is written by hand rather than vmap(whil
 predicate is "any run still going", and when every run takes its step (the usual case) the
 new state is taken as is, with no per-run select over the (n, m) arrays. Runs too large to
 share the cache (GROUP_BYTES) are trained in groups one after another.
+
+Why not optax: its sgd, momentum and weight decay, applied to the pytree (s, C, a), would
+be exact here (they are linear, so W stays in the span), but its schedules are functions of
+the step count alone, while the loss-normalised step needs the loss; for the few lines of
+update rules below, a dependency would add indirection without removing code.
 """
 
 from __future__ import annotations

@@ -67,6 +67,7 @@ def reproduce(
     claims = rep.analyse(frame, history, s, out)
     elapsed = time.perf_counter() - t0
     frame.drop(columns=["config"]).to_parquet(out / "analysis.parquet", index=False)
+    history().to_parquet(out / "history.parquet", index=False)
     table = write_claims(claims, out, rep.title)
     with (out / "claims.md").open("a") as fh:
         fh.write(

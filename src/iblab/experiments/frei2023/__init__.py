@@ -28,7 +28,8 @@ Layout (as every reproduction): settings, runs (the configs and the per-run eval
 claims, figures; `diagnostics` holds the per-record diagnose(). `reproduce(out, quick)`
 trains into the store `out` what is not stored there yet (the per-record diagnostics are
 history columns of each run), then writes claims.md / claims.csv, settings.json,
-analysis.parquet (one row per run) and the figures (PNG and PDF) beside the runs.
+analysis.parquet (one row per run), history.parquet (per record) and the figures (PNG
+and PDF) beside the runs.
 """
 
 from __future__ import annotations

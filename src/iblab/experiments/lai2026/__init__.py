@@ -14,7 +14,8 @@ limit is `MinNormLinear` exactly). All choices are fields of `LaiSettings`.
 Layout (as every reproduction): settings, runs (the configs and the per-run evaluation),
 claims (fits and the claims table), figures. `reproduce(out, quick)` trains into the store
 `out` what is not stored there yet, then writes claims.md / claims.csv, settings.json,
-analysis.parquet (one row per planned run) and the figures (PNG and PDF) beside the runs.
+analysis.parquet (one row per planned run), history.parquet (per record) and the
+figures (PNG and PDF) beside the runs.
 """
 
 from __future__ import annotations

@@ -1,0 +1,39 @@
+"""What every config field shares: bounds, strict numbers, the strict base model, the
+error type."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+)
+
+# Upper bounds: past these a run cannot fit in memory or finish (see iblab.budget for the
+# memory a particular config needs, checked before it runs).
+MAX_SIZE = 10**7  # n, n_test, width, batch size
+MAX_DIMENSION = 10**15  # d (explicit data is bounded far lower, by memory)
+MAX_STEPS = 10**9  # train.steps, record.every: hours of training even at n = m = 1
+MAX_MAGNITUDE = 1e12  # scales of the data (norms, spikes, label noise) and smoothing
+MAX_INIT_SCALE = 1e6
+MAX_EXPONENT = 10.0  # spectrum and mean-norm exponents
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):  # YAML `true` would otherwise be taken as 1
+        raise ValueError("expected a number, got a boolean")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_bool)]
+Real = Annotated[float, BeforeValidator(_not_bool)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; the message names the field and the value."""

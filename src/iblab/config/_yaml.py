@@ -1,0 +1,129 @@
+"""Raw configs: strict YAML reading, flattening, dotted-key edits and overrides."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from iblab.config._fields import ConfigError
+
+
+def read_yaml(path: str | Path, what: str, error: type[Exception]) -> Any:
+    """The YAML document in path, raising `error` with one line naming `what` when the file
+    is missing, empty, not UTF-8, not valid YAML (duplicate keys included), or holds what a
+    config cannot (non-string keys, dates, recursive or runaway aliases)."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what}: file does not exist: {str(path)!r}")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise error(
+            f"{what}: {str(path)!r} is not UTF-8 text ({e.reason} at byte {e.start})"
+        ) from None
+    try:
+        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as e:
+        raise error(f"{what}: {str(path)!r} is not valid YAML: {_one_line(e)}") from None
+    if raw is None:
+        raise error(f"{what}: {str(path)!r} is empty")
+    check_plain(raw, what, error)
+    return raw
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys."""
+
+    def construct_mapping(self, node, deep=False):
+        self.flatten_mapping(node)
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"unhashable key {key!r}", key_node.start_mark
+                ) from None
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+MAX_VALUES = 1_000_000  # values a config or sweep file may expand to, aliases counted out
+
+
+def check_plain(raw: Any, what: str, error: type[Exception]) -> None:
+    """Raise `error` unless raw is plain data (str keys; str, number, bool, None, lists and
+    mappings) of at most MAX_VALUES values once aliases are expanded, without cycles."""
+    count = 0
+    stack: list[tuple[Any, str, tuple[int, ...]]] = [(raw, what, ())]
+    while stack:
+        node, where, path = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise error(f"{what}: more than {MAX_VALUES} values (runaway YAML aliases?)")
+        if isinstance(node, dict | list):
+            if id(node) in path:
+                raise error(f"{where}: refers to itself (a recursive YAML alias)")
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, value in items:
+                if isinstance(node, dict) and not isinstance(key, str):
+                    raise error(
+                        f"{where}: key {key!r} is a {type(key).__name__}, not a name; quote it"
+                    )
+                stack.append((value, f"{where}.{key}", path + (id(node),)))
+        elif not (node is None or isinstance(node, str | int | float | bool)):
+            raise error(f"{where}: {type(node).__name__} values are not allowed (got {node!r})")
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    """{'a': {'b': 1}} -> {'a.b': 1}; lists and tuples become strings."""
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out |= flatten(v, key + ".")
+        else:
+            out[key] = str(list(v)) if isinstance(v, list | tuple) else v
+    return out
+
+
+def set_key(raw: dict, key: str, value: Any, where: str, error: type[Exception]) -> None:
+    """raw[a][b][c] = value for key 'a.b.c', creating sections; `error` naming `where`
+    when a part is empty or not a section."""
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise error(f"{where}: {key!r} is not a key path like train.lr")
+    node = raw
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise error(f"{where}: {p!r} is not a section")
+    node[parts[-1]] = value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of raw with each `a.b.c=value` applied (value parsed as YAML)."""
+    out = json.loads(json.dumps(raw, default=str))
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set: expected key.path=value, got {item!r}")
+        key, value = item.split("=", 1)
+        try:
+            parsed = yaml.load(value, Loader=_Loader)  # noqa: S506
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {key}: cannot parse {value!r}: {_one_line(e)}") from None
+        check_plain(parsed, f"--set {key}", ConfigError)
+        set_key(out, key, parsed, f"--set {key}", ConfigError)
+    return out

@@ -1,0 +1,73 @@
+"""A results store that needs no server: a directory of Parquet files, one per finished run.
+
+A run's file is named by a hash of its full config (`run_id`). It holds one table: a `run`
+row (run_id, status, message, the flattened config as `config.*` columns, the config as
+JSON, the summary figures) followed by one `history` row per recorded step (columns
+`history.*`). A file is written under a temporary name and renamed, so it is whole or absent.
+
+DuckDB reads the directory with the views `runs` and `history`; `load` returns pandas frames.
+"""
+
+from iblab.store._files import (
+    EVENT_PREFIX,
+    FOREIGN_TEMP_AGE_S,
+    FORMAT,
+    HISTORY_PREFIX,
+    NUMBERS,
+    RUN_ID_LENGTH,
+    StoreWriteError,
+    check_writable,
+    path_for,
+    read_run,
+    remove_stale_temporaries,
+    result_table,
+    run_id,
+    run_table,
+    save_run,
+    stamp,
+    write_run,
+)
+from iblab.store._index import INDEX_DIR, MAX_SEGMENTS, add_to_index, finished, scan
+from iblab.store._query import (
+    Results,
+    config_column,
+    connect,
+    load,
+    numeric_figures,
+    query,
+    summarize,
+    to_xarray,
+)
+
+__all__ = [
+    "EVENT_PREFIX",
+    "FOREIGN_TEMP_AGE_S",
+    "FORMAT",
+    "HISTORY_PREFIX",
+    "INDEX_DIR",
+    "MAX_SEGMENTS",
+    "NUMBERS",
+    "RUN_ID_LENGTH",
+    "Results",
+    "StoreWriteError",
+    "add_to_index",
+    "check_writable",
+    "config_column",
+    "connect",
+    "finished",
+    "load",
+    "numeric_figures",
+    "path_for",
+    "query",
+    "read_run",
+    "remove_stale_temporaries",
+    "result_table",
+    "run_id",
+    "run_table",
+    "save_run",
+    "scan",
+    "stamp",
+    "summarize",
+    "to_xarray",
+    "write_run",
+]
