@@ -255,3 +255,15 @@ def test_a_failing_evaluation_is_stored_as_an_error(tmp_path):
     assert runs.loc[1, "message"] == "evaluate: RuntimeError: no reference"
     assert runs.loc[2, "message"].startswith("evaluate: ValueError: evaluate: 'loss' shadows")
     assert (runs.loc[[1, 2], "status"] == "error").all()
+
+
+def test_progress_moves_within_a_group(tmp_path):
+    """In-process, the sweep reports how far the group in training has got, not only when
+    a whole group ends."""
+    raw = {"base": {**BASE, "train": {"lr": 0.01, "steps": 2000}}, "seeds": 4}
+    seen = []
+    run_sweep(expand(parse_sweep(raw)), tmp_path, on_progress=lambda p: seen.append(
+        (p.done, p.in_flight)))  # fmt: skip
+    partial = [f for done, f in seen if done == 0 and 0 < f < 4]
+    assert len(partial) >= 3 and partial == sorted(partial)
+    assert seen[-1] == (4, 0.0)

@@ -252,7 +252,7 @@ def sweep(
             bar.update(
                 task,
                 total=p.total,
-                completed=p.done,
+                completed=p.done + p.in_flight,
                 failed=p.failed,
                 rate=f"{p.rate:.1f} runs/s",
             )

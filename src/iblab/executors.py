@@ -9,6 +9,7 @@ again (Dask reschedules it) or left for the next resume.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -27,19 +28,22 @@ Evaluate = Callable[[Any], dict]
 
 
 def train_group(
-    configs: Sequence[Config], evaluate: Evaluate | None = None
+    configs: Sequence[Config],
+    evaluate: Evaluate | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> list[tuple[str, pa.Table]]:
     """Train runs of one shape together; each run's (run_id, table).
 
     evaluate(result) -> dict: more figures of each trained run, computed here (where it
-    trained) and stored with it (see store.result_table). If the batch raises, the runs are
+    trained) and stored with it (see store.result_table). on_progress(step): the step the
+    group's training has reached, as it goes (see iblab.train). If the batch raises, the runs are
     trained one by one, so one bad run fails alone and is stored with status `error` and
     its message; so is a run whose evaluation raises."""
     from iblab import store
     from iblab.training import train_many
 
     try:
-        results = train_many(list(configs))
+        results = train_many(list(configs), on_progress=on_progress)
     except Exception as e:
         if len(configs) == 1:
             return [_failed(configs[0], e)]
@@ -71,11 +75,17 @@ class Local:
         self.workers = workers
 
     def map_unordered(
-        self, groups: Sequence[list[Config]], evaluate: Evaluate | None = None
+        self,
+        groups: Sequence[list[Config]],
+        evaluate: Evaluate | None = None,
+        on_step: Callable[[list, int], None] | None = None,
     ) -> Iterator[tuple[list, Outcome]]:
+        """Each group with its outcome, as they finish. on_step(group, step): how far the
+        group in training has got (in-process only)."""
         if self.workers <= 0:
             for g in groups:
-                yield g, train_group(g, evaluate)
+                step = None if on_step is None else functools.partial(on_step, g)
+                yield g, train_group(g, evaluate, step)
             return
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -114,7 +124,10 @@ class Dask:
         return client, _Closing(client, cluster)
 
     def map_unordered(
-        self, groups: Sequence[list[Config]], evaluate: Evaluate | None = None
+        self,
+        groups: Sequence[list[Config]],
+        evaluate: Evaluate | None = None,
+        on_step: Callable[[list, int], None] | None = None,
     ) -> Iterator[tuple[list, Outcome]]:
         from distributed import as_completed
 

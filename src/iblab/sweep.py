@@ -204,6 +204,7 @@ class Progress:
     lost: int = 0
     statuses: Counter = field(default_factory=Counter)
     elapsed_s: float = 0.0
+    in_flight: float = 0.0  # runs' worth of steps taken by the group in training (in-process)
 
     @property
     def rate(self) -> float:
@@ -249,8 +250,17 @@ def run_sweep(
     unindexed: dict = {}
     writer = _Writer(out)
     t0 = time.perf_counter()
+
+    def step(group: list[Config], t: int) -> None:
+        steps = max(group[0].train.steps, 1)
+        progress.in_flight = max(progress.in_flight, len(group) * min(t / steps, 1.0))
+        progress.elapsed_s = time.perf_counter() - t0
+        if on_progress is not None:
+            on_progress(progress)
+
     try:
-        for group, outcome in executor.map_unordered(groups, evaluate):
+        for group, outcome in executor.map_unordered(groups, evaluate, on_step=step):
+            progress.in_flight = 0.0
             if isinstance(outcome, BaseException):
                 progress.lost += len(group)
                 continue
