@@ -524,11 +524,18 @@ def test_labels_conditioned_on_the_initial_pattern(how, expected):
     np.testing.assert_array_equal(condition_on_init(y, P0, a, "none"), y)
 
 
-def test_label_condition_is_part_of_the_config():
-    data = gauss(sample="gram", labels={"condition": "init_active"})
-    p = make_problem(config(data, model={"width": 1, "second_layer": [1.0]}))
-    active = p.P0[:, 0] > 0
-    assert (p.y[active] >= 0).all() and (p.y[~active] <= 0).all()
-    assert (p.y_test[p.P0_test[:, 0] > 0] >= 0).all()
-    plain = make_problem(config(gauss(sample="gram"), model={"width": 1, "second_layer": [1.0]}))
+@pytest.mark.parametrize("bias", [False, True])
+def test_label_condition_is_part_of_the_config(bias):
+    """Targets follow the initial pattern (with the bias, on the test set too) and are the
+    plain draw's targets up to sign."""
+    model = {"width": 1, "second_layer": [1.0], "bias": bias}
+    data = gauss(sample="gram", n_test=50, labels={"condition": "init_active"})
+    p = make_problem(config(data, model=model))
+    for y, P0 in ((p.y, p.P0), (p.y_test, p.P0_test)):
+        active = P0[:, 0] > 0
+        assert (y[active] >= 0).all() and (y[~active] <= 0).all()
+        assert active.any() and (~active).any()
+    plain = make_problem(config(gauss(sample="gram", n_test=50), model=model))
     np.testing.assert_array_equal(np.abs(p.y), np.abs(plain.y))
+    np.testing.assert_array_equal(np.abs(p.y_test), np.abs(plain.y_test))
+    np.testing.assert_array_equal(p.P0, plain.P0)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from iblab import train_many
+from iblab import Config, store, train, train_many
 from iblab.experiments import lai2026
 from iblab.experiments.common import fit_power_law
 from iblab.experiments.lai2026 import LaiSettings, evaluate, make_config
@@ -42,7 +42,8 @@ def _trained(s: LaiSettings, configs):
     """(evaluation, reference, result) of each config."""
     out = []
     for res in train_many(configs):
-        row = evaluate(res, interp_residual=s.interp_residual)
+        row = evaluate(res)
+        row["interpolated"] = row["fit_residual"] <= s.interp_residual
         out.append((row, reference(res, lai2026.reading_of(res.config)), res))
     return out
 
@@ -91,7 +92,7 @@ def test_reproduce_tiny(tmp_path):
             "gap_vs_lr", "dynamics")  # fmt: skip
     for fig in figs:
         assert (tmp_path / f"{fig}.png").is_file() and (tmp_path / f"{fig}.pdf").is_file()
-    runs = lai2026.tidy(pd.read_parquet(tmp_path / "analysis.parquet").assign(config=""))
+    runs = lai2026.tidy(pd.read_parquet(tmp_path / "analysis.parquet"), TINY)
     assert len(runs) == len(lai2026.plan(TINY))
     for col in ("gap", "distance", "function_gap", "stabilization_step", "switched_fraction",
                 "final_loss", "interpolated", "kkt_stationarity_rel"):  # fmt: skip
@@ -109,6 +110,12 @@ def test_reproduce_tiny(tmp_path):
     claims_md = (tmp_path / "claims.md").read_text()
     assert "small lr (factor 0.1" in claims_md and "discretisation floor" in claims_md
     assert "Wall time of this call" in claims_md
+    # Every stored config rebuilds, and training it gives the stored loss (a sample).
+    stored = store.load(tmp_path, arrays=False).runs
+    for row in stored.sample(3, random_state=1).itertuples():
+        config = Config.model_validate_json(row.config)
+        assert store.run_id(config) == row.run_id
+        assert abs(train(config).summary["loss"] - row.loss) <= 1e-10
     # A second call trains nothing and gives the same claims.
     again = lai2026.reproduce(out=tmp_path, settings=TINY)
     pd.testing.assert_frame_equal(again, table)

@@ -46,12 +46,13 @@ def test_killed_and_resumed_gives_the_same_claims(uninterrupted, tmp_path):
     proc = subprocess.Popen([*COMMAND, "--out", str(out)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 300
-    while len(store.scan(out)) < 4 and time.monotonic() < deadline and proc.poll() is None:
+    # Killed as soon as the first results land: the rest of that group may be unwritten.
+    while not store.scan(out) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     kept = {p.name: p.stat().st_mtime_ns for p in out.glob("*.parquet")}
-    assert 4 <= len(kept) < RUNS, "the kill should land mid-way"
+    assert 1 <= len(kept) < RUNS, "the kill should land mid-way"
     assert not (out / "claims.csv").exists()
 
     _reproduce(out)

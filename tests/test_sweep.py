@@ -1,5 +1,7 @@
 """Sweeps: expansion, validation before running, resume, failures, executors, kills."""
 
+import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -267,3 +269,37 @@ def test_progress_moves_within_a_group(tmp_path):
     partial = [f for done, f in seen if done == 0 and 0 < f < 4]
     assert len(partial) >= 3 and partial == sorted(partial)
     assert seen[-1] == (4, 0.0)
+
+
+def _fails_on_seed_1(result) -> dict:
+    if result.config.seed == 1:
+        raise RuntimeError("no reference")
+    return {"twice_loss": 2 * result.summary["loss"]}
+
+
+def test_a_reproduction_leaves_failed_runs_out_and_says_so(tmp_path):
+    from iblab.experiments import pipeline
+    from iblab.experiments.common import Claim
+
+    @dataclasses.dataclass
+    class Toy:
+        size: int = 3
+
+    configs = _three()
+    seen = []
+
+    def analyse(frame, history, settings, out):
+        seen.append(sorted(frame["config.seed"]))
+        return [Claim("toy", "-", f"{len(frame)} runs", True)]
+
+    rep = pipeline.Reproduction(
+        name="toy", title="toy", settings=lambda quick: None,
+        plan=lambda s: [({"group": "g"}, c) for c in configs],
+        evaluate=lambda s: _fails_on_seed_1, analyse=analyse,
+    )  # fmt: skip
+    for attempt in range(2):  # the second call tries the failed run again
+        pipeline.reproduce(rep, tmp_path, settings=Toy(), log=lambda m: None)
+        assert seen[-1] == [0, 2]
+        assert "1 runs failed (status error)" in (tmp_path / "claims.md").read_text()
+        meta = json.loads((tmp_path / "settings.json").read_text())
+        assert meta["trained_now"] == [3, 1][attempt] and len(meta["failed"]) == 1

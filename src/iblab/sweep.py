@@ -234,7 +234,7 @@ def run_sweep(
 
     if isinstance(configs, Sweep):
         configs = expand(configs)
-    configs = list(configs)
+    configs = list({store.run_id(c): c for c in configs}.values())  # each run once
     out = Path(out)
     store.check_writable(out)
     store.remove_stale_temporaries(out)

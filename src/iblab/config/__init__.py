@@ -275,8 +275,9 @@ class Config(_Strict):
 
     def to_dict(self) -> dict[str, Any]:
         out = self.model_dump(mode="json")
-        # Fields added later leave the dict when at their default, so configs written before
-        # them keep their identity (run id).
+        # Train fields added later leave the dict when at their default, so configs written
+        # before them keep their JSON and their mini-batch seeds (run ids are versioned
+        # separately, by store.NUMBERS).
         for key, default in (("time", None), ("lr_scale", "none")):
             if out["train"][key] == default:
                 del out["train"][key]

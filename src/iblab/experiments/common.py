@@ -1,4 +1,4 @@
-"""What every reproduction shares: claims tables, run tables, figures, power-law fits."""
+"""What every reproduction shares: claims tables, figures, power-law fits."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from iblab.config import flatten
 
 
 @dataclass(frozen=True)
@@ -59,25 +57,6 @@ def print_claims(df: pd.DataFrame, title: str) -> None:
         style = "green" if r.agrees == "yes" else "red"
         table.add_row(r.claim, r.paper, r.measured, f"[{style}]{r.agrees}[/{style}]")
     Console().print(table)
-
-
-def runs_frame(results, extra: Sequence[dict] | None = None) -> pd.DataFrame:
-    """One row per run: the flattened config, its summary, and optional extra figures."""
-    rows = []
-    for i, r in enumerate(results):
-        row = flatten(r.config.to_dict(), "config.") | r.summary
-        row["config_hash"] = r.config.fingerprint()[:16]
-        if extra is not None:
-            row |= extra[i]
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def write_runs(df: pd.DataFrame, out: Path, name: str = "runs.parquet") -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / name
-    df.to_parquet(path, index=False)
-    return path
 
 
 def save_figure(fig, out: Path, name: str) -> list[Path]:

@@ -53,7 +53,9 @@ def reproduce(
     executor=None,
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
-    """Train what is not yet stored in out, analyse the store; the claims table."""
+    """Train what is not yet stored in out (runs stored with status error are tried
+    again), analyse the store; the claims table. Runs that still fail are left out of every
+    claim, and claims.md and settings.json say which."""
     t0 = time.perf_counter()
     out = Path(out)
     s = settings if settings is not None else rep.settings(quick)
@@ -63,6 +65,11 @@ def reproduce(
     log(f"{rep.name}: {len(configs)} runs ({which} settings)")
     progress = _run(configs, out, executor, rep.evaluate(s), log)
     frame = analysis_frame(out, planned)
+    failed = frame[frame.status == "error"].drop_duplicates("run_id")
+    if len(failed):
+        log(f"{len(failed)} runs failed (status error, e.g. {failed.message.iloc[0]!r}); "
+            "they are left out of every claim")  # fmt: skip
+        frame = frame[frame.status != "error"].reset_index(drop=True)
     history = lambda columns=None: planned_history(out, frame, columns)  # noqa: E731
     claims = rep.analyse(frame, history, s, out)
     elapsed = time.perf_counter() - t0
@@ -75,6 +82,12 @@ def reproduce(
             f"({progress.skipped} were already stored; {len(configs)} in all, {which} "
             "settings; see settings.json).\n"
         )
+        if len(failed):
+            fh.write(
+                f"\n{len(failed)} runs failed (status error) and are left out of every claim; "
+                "re-running retries them. First message: "
+                f"{failed.message.iloc[0]}\n"
+            )
     meta = {
         "reproduction": rep.name,
         "settings": _plain(dataclasses.asdict(s)),
@@ -83,6 +96,7 @@ def reproduce(
         "runs": len(configs),
         "trained_now": progress.done,
         "already_stored": progress.skipped,
+        "failed": sorted(failed.run_id),
     }
     (out / "settings.json").write_text(json.dumps(meta, indent=2, default=_plain))
     print_claims(table, rep.title)
@@ -102,13 +116,18 @@ def _run(configs, out: Path, executor, evaluate, log):
             while mark[0] <= 100 * p.done / p.total:
                 mark[0] = next(marks, 101)
 
-    return run_sweep(configs, out, executor=executor, evaluate=evaluate, on_progress=report)
+    return run_sweep(
+        configs, out, executor, retry_failed=True, evaluate=evaluate, on_progress=report
+    )
 
 
 def analysis_frame(out: Path, planned: Planned) -> pd.DataFrame:
     """One row per planned run: its tags, then its stored run row (arrays left out)."""
     tags = pd.DataFrame([{**t, "run_id": store.run_id(c)} for t, c in planned])
     runs = store.load(out, arrays=False, run_ids=sorted(set(tags.run_id))).runs
+    clash = (set(tags.columns) & set(runs.columns)) - {"run_id"}
+    if clash:
+        raise ValueError(f"plan: tag {sorted(clash)[0]!r} is also a stored column; rename it")
     missing = set(tags.run_id) - set(runs.run_id)
     if missing:
         raise RuntimeError(f"{len(missing)} planned runs have no stored result in {out}")

@@ -84,6 +84,11 @@ def run_table(
     return table.replace_schema_metadata({_META_RUN_ID: rid.encode(), _META_FORMAT: FORMAT})
 
 
+# Column names of the run row that an evaluation may not take (dotted names are reserved
+# for the config.*, history.* and event.* columns).
+RESERVED = frozenset({"run_id", "kind", "status", "message", "config", "traceback", "s", "C", "a"})
+
+
 def result_table(result, evaluation: dict[str, Any] | None = None) -> pa.Table:
     """A trained run (iblab.TrainResult) as its table: the final s, C (m, n) and a in the run
     row, C at every record as the history column `C` when record.coefficients.
@@ -95,10 +100,10 @@ def result_table(result, evaluation: dict[str, Any] | None = None) -> pa.Table:
     if result.coefficients is not None:
         history["C"] = [c.ravel() for c in result.coefficients]
     for name, value in (evaluation or {}).items():
-        if name in summary or name in history or name in ("s", "C", "a"):
+        if name in summary or name in history or name in RESERVED or "." in name:
             raise ValueError(f"evaluate: {name!r} shadows a figure the run already has")
         if np.ndim(value) == 0:
-            summary[name] = value.item() if isinstance(value, np.generic) else value
+            summary[name] = value if isinstance(value, str) else np.asarray(value).item()
         elif len(value) == len(history):
             history[name] = np.asarray(value)
         else:

@@ -47,8 +47,9 @@ __all__ = [
 ]
 
 
-def tidy(frame: pd.DataFrame) -> pd.DataFrame:
-    """The analysis frame with the columns the claims and figures read, named plainly."""
+def tidy(frame: pd.DataFrame, s: LaiSettings) -> pd.DataFrame:
+    """The analysis frame with the columns the claims and figures read, named plainly;
+    interpolated: the run fits every reachable target within s.interp_residual."""
     df = frame.copy()
     orthogonal = df["config.data.kind"] == "orthogonal"
     df["n"] = df["config.data.n"].astype(int)
@@ -61,12 +62,12 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
     df["lr_factor"] = df["config.train.lr"]
     df["step_budget"] = df["config.train.steps"].astype(int)
     df["final_loss"] = df["loss"]
-    df["interpolated"] = df["interpolated"].fillna(False).astype(bool)
+    df["interpolated"] = (df["fit_residual"] <= s.interp_residual).astype(bool)
     return df
 
 
 def analyse(frame: pd.DataFrame, history, s: LaiSettings, out: Path) -> list:
-    df = tidy(frame)
+    df = tidy(frame, s)
     f = fits(df, s)
     make_figures(df, f, _dynamics(df, history), s, out)
     return claims(df, s, f)

@@ -7,7 +7,7 @@ Every number that is our choice (the paper's exact setting is not known to us) i
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 
@@ -75,6 +75,9 @@ class LaiSettings:
     of the reproduction: a point with y_i > 0 and <w_0, x_i> <= 0 receives no gradient and,
     on nearly orthogonal data, stays dead, so with n = 32 nearly every run (all but ~2^-16
     of them at n/2 positive labels) ends away from a global minimum and leaves the fit.
+
+    Recording. per_decade: records per decade of steps (geometric); record_coefficients:
+    seed 0 of every d-sweep point records C_t at every record, for the dynamics figure.
     """
 
     n: int = 32
@@ -106,7 +109,6 @@ class LaiSettings:
     per_decade: int = 10
     record_coefficients: bool = True
     n_boot: int = 1000
-    extra_readings: tuple[str, ...] = field(default=())
     small_lr_factor: float = 0.02
     small_lr_ds: tuple[int, ...] | None = None
     lr_sweep_factors: tuple[float, ...] = (0.5, 0.1, 0.02, 0.005)
@@ -153,6 +155,3 @@ class LaiSettings:
         """The step budget of every small-lr run (see the class docstring)."""
         smallest = min((*self.lr_sweep_factors, self.small_lr_factor))
         return int(math.ceil(self.steps * max(self.lr_factor / smallest, 1.0)))
-
-    def describe(self) -> dict:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
