@@ -443,3 +443,16 @@ def test_a_neuron_reaching_the_origin_is_flagged():
     assert np.isnan(train(config, p).summary["singular_time"])
     later = config.model_copy(update={"train": config.train.model_copy(update={"time": 40.0})})
     assert train(later, p).summary["singular_time"] == pytest.approx(20.0150475, rel=1e-7)
+
+
+def test_flow_records_at_huge_dimension():
+    """At d = 1e9 the time unit is tiny (n / ||x||^2): the record grid still spans up to the
+    end time without overflowing."""
+    config = flow_config(
+        data={"kind": "gaussian", "n": 8, "d": 10**9, "sample": "gram", "labels": {}},
+        model={"width": 8}, train={"tol": 1e-20},
+    )  # fmt: skip
+    result = train(config)
+    assert result.summary["status"] == "converged"
+    times = result.history.time.to_numpy()
+    assert np.all(np.isfinite(times)) and np.all(np.diff(times) > 0) and times[1] < 1e-9

@@ -36,8 +36,9 @@ def record_times(config: Config, unit: float) -> np.ndarray:
     if end <= lo:
         return np.zeros(1)
     per = config.record.per_decade
-    k = np.arange(int(math.ceil(math.log10(end / lo) * per)) + 1)
-    grid = lo * 10.0 ** (k / per)
+    decades = math.log10(end) - math.log10(lo)  # end / lo overflows for a tiny unit (huge d)
+    k = np.arange(int(math.ceil(decades * per)) + 1)
+    grid = 10.0 ** (math.log10(lo) + k / per)
     return np.concatenate([[0.0], grid[grid < end]])
 
 
