@@ -131,7 +131,7 @@ def test_reproduce_writes_claims_runs_and_figures(tiny_out):
         assert col in runs
     assert np.isfinite(runs["stable_rank_step1"]).all()
     claims = pd.read_csv(tiny_out / "claims.csv")
-    assert set(claims["agrees"]) <= {"yes", "no"}
+    assert set(claims["outcome"]) <= {"agrees", "contradicts", "not resolved"}
     assert len(claims) >= 8
 
 

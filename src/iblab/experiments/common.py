@@ -9,22 +9,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+OUTCOMES = {True: "agrees", False: "contradicts", None: "not resolved"}
+
 
 @dataclass(frozen=True)
 class Claim:
-    """One row of a claims table: what the paper states, what was measured, and whether
-    the measurement agrees (judged by a rule stated in `criterion`)."""
+    """One row of a claims table: what the paper states, what was measured, and the outcome
+    by a rule stated in `criterion`: agrees (True), contradicts (False: the measurement is
+    converged, above its floor, and disagrees) or not resolved (None: not converged, below
+    the floor, too few usable runs; `reason` says which)."""
 
     claim: str
     paper: str
     measured: str
-    agrees: bool
+    agrees: bool | None
     criterion: str = ""
+    reason: str = ""
 
 
 def claims_frame(claims: Sequence[Claim]) -> pd.DataFrame:
     df = pd.DataFrame([asdict(c) for c in claims])
-    df["agrees"] = df["agrees"].map({True: "yes", False: "no"})
+    df.insert(3, "outcome", df.pop("agrees").map(lambda a: OUTCOMES[a]))
     return df
 
 
@@ -36,11 +41,12 @@ def write_claims(claims: Sequence[Claim], out: Path, title: str) -> pd.DataFrame
     lines = [
         f"# {title}",
         "",
-        "| claim | paper | measured | agrees | criterion |",
+        "| claim | paper | measured | outcome | criterion |",
         "|---|---|---|---|---|",
     ]
     for r in df.itertuples():
-        cells = [r.claim, r.paper, r.measured, r.agrees, r.criterion]
+        outcome = f"{r.outcome} ({r.reason})" if r.reason else r.outcome
+        cells = [r.claim, r.paper, r.measured, outcome, r.criterion]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     (out / "claims.md").write_text("\n".join(lines) + "\n")
     return df
@@ -51,11 +57,13 @@ def print_claims(df: pd.DataFrame, title: str) -> None:
     from rich.table import Table
 
     table = Table(title=title, show_lines=True)
-    for col in ("claim", "paper", "measured", "agrees"):
+    for col in ("claim", "paper", "measured", "outcome"):
         table.add_column(col, overflow="fold")
+    styles = {"agrees": "green", "contradicts": "red", "not resolved": "yellow"}
     for r in df.itertuples():
-        style = "green" if r.agrees == "yes" else "red"
-        table.add_row(r.claim, r.paper, r.measured, f"[{style}]{r.agrees}[/{style}]")
+        style = styles[r.outcome]
+        shown = f"{r.outcome}: {r.reason}" if r.reason else r.outcome
+        table.add_row(r.claim, r.paper, r.measured, f"[{style}]{shown}[/{style}]")
     Console().print(table)
 
 
@@ -102,3 +110,58 @@ def fit_power_law(x, y, n_boot: int = 1000, seed: int = 0) -> PowerLawFit:
             boots.append(np.polyfit(lx[idx], ly[idx], 1)[0])
     lo, hi = np.percentile(boots, [2.5, 97.5])
     return PowerLawFit(float(slope), float(intercept), float(lo), float(hi), int(lx.size))
+
+
+@dataclass(frozen=True)
+class LawCheck:
+    """A power law judged against its measuring instrument (see `judge_power_law`)."""
+
+    full: PowerLawFit | None  # every usable point
+    high: PowerLawFit | None  # points with x <= high_max (the high-dimensional regime)
+    floor: float  # what the instrument measures where the true value is 0
+    agrees: bool | None
+    reason: str
+
+    def text(self, x_name: str, high_max: float) -> str:
+        def fit(f):
+            return "no fit" if f is None else f"{f} ({f.n_points} points)"
+
+        return (
+            f"full-range fit {fit(self.full)}; high-dimensional fit ({x_name} <= {high_max:g}) "
+            f"{fit(self.high)}; floor {self.floor:.2g}"
+        )
+
+
+def judge_power_law(
+    x, y, floor: float, target: float, tol: float, high_max: float,
+    max_width: float = 0.2, margin: float = 3.0, min_points: int = 10, n_boot: int = 1000,
+) -> LawCheck:  # fmt: skip
+    """Fit log y against log x twice, over every point with y > 0 and over those with
+    x <= high_max, and decide with rules fixed before measuring. The outcome is the
+    high-dimensional fit's: not resolved when it has fewer than `min_points` points at fewer
+    than 3 values of x, when at any of its x values the median y (zeros counted) is within
+    `margin` times the instrument's floor, or when its 95% interval is wider than max_width;
+    otherwise agrees when |exponent - target| <= tol and contradicts when not."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    full = _try_fit(x, y, n_boot)
+    high_x = x <= high_max
+    high = _try_fit(x[high_x], y[high_x], n_boot)
+    usable = high_x & (y > 0) & np.isfinite(y)
+    xh, yh = x[high_x], y[high_x]
+    medians = pd.Series(yh[np.isfinite(yh)]).groupby(xh[np.isfinite(yh)]).median()
+    if usable.sum() < min_points or len(np.unique(x[usable])) < 3 or high is None:
+        return LawCheck(full, high, floor, None, f"fewer than {min_points} usable points at "
+                        f"3 or more {high_max:g}-or-smaller x values")  # fmt: skip
+    if (medians < margin * floor).any():
+        return LawCheck(full, high, floor, None, f"median within {margin:g}x of the floor "
+                        f"{floor:.2g} at x = {medians.idxmin():.3g}")  # fmt: skip
+    if high.high - high.low > max_width:
+        return LawCheck(full, high, floor, None, f"95% interval wider than {max_width:g}")
+    return LawCheck(full, high, floor, bool(abs(high.exponent - target) <= tol), "")
+
+
+def _try_fit(x, y, n_boot: int) -> PowerLawFit | None:
+    try:
+        return fit_power_law(x, y, n_boot=n_boot)
+    except ValueError:
+        return None

@@ -22,12 +22,19 @@ def group_names(s) -> dict[str, str]:
         "n_single": "single neuron, n varies (d fixed)",
         "d_width": f"width {s.width}, lr factor {s.lr_factor}",
         "d_width_small_lr": f"width {s.width}, lr factor {s.small_lr_factor}",
+        "d_width_flow": f"width {s.width}, gradient flow",
+        "d_single_flow": "single neuron, gradient flow",
+        "n_width_flow": f"width {s.width}, gradient flow, n varies",
+        "aniso_power_law_flow": f"width {s.width}, gradient flow, power-law spectrum",
+        "aniso_spiked_flow": f"width {s.width}, gradient flow, spiked spectrum",
         "aniso_power_law": "single neuron, power-law spectrum",
         "aniso_spiked": "single neuron, spiked spectrum",
     }
 
 
-def _scatter_fit(ax, g: pd.DataFrame, xcol: str, fit, label: str, color) -> None:
+def _scatter_fit(ax, g, xcol: str, fit, label: str, color, check=None, high_max=None) -> None:
+    """Runs, the fit (over the points it used: x <= high_max when given), and the method's
+    floor (dashed) when check gives one."""
     ok = g[g.interpolated & (g["gap"] > ZERO)]
     zeros = g[g.interpolated & (g["gap"] <= ZERO)]
     ax.scatter(ok[xcol], ok["gap"], s=10, alpha=0.6, color=color, label=label, linewidths=0)
@@ -38,8 +45,12 @@ def _scatter_fit(ax, g: pd.DataFrame, xcol: str, fit, label: str, color) -> None
     if len(bad):
         y = bad["gap"].where(bad["gap"] > ZERO, ZERO)
         ax.scatter(bad[xcol], y, marker="x", s=12, color=color, alpha=0.6)
+    if check is not None and np.isfinite(check.floor) and check.floor > ZERO:
+        ax.axhline(check.floor, color=color, ls="--", lw=0.8)
     if fit is not None and len(ok):
-        xs = np.geomspace(ok[xcol].min(), ok[xcol].max(), 50)
+        used = ok[ok[xcol] <= high_max] if high_max is not None else ok
+        used = used if len(used) else ok
+        xs = np.geomspace(used[xcol].min(), used[xcol].max(), 50)
         ax.plot(xs, np.exp(fit.intercept) * xs**fit.exponent, color=color,
                 label=f"  fit: exponent {fit}")  # fmt: skip
         ref = np.exp(fit.intercept) * np.sqrt(xs / xs[-1]) * xs[-1] ** fit.exponent
@@ -60,8 +71,9 @@ def _legend_under(ax) -> None:
 
 
 GAP_NOTE = (
-    "dots: runs; v: gap at numerical zero (1e-9); x: no global minimum reached; "
-    "dotted: slope 1/2 through the fit's last point"
+    "dots: runs; v: gap at numerical zero (1e-9); x: no global minimum reached; solid: fit over "
+    "the high-dimensional runs (left of the grey line);\ndotted: slope 1/2 through the fit's "
+    "last point; dashed: the method's floor (its gap on exactly orthogonal inputs)"
 )
 
 
@@ -71,30 +83,42 @@ def make_figures(df: pd.DataFrame, fits: dict, dyn: dict, s, out: Path) -> list[
     colors = figures.OKABE_ITO
     paths = []
 
-    fig, axes = plt.subplots(1, 2, figsize=(figures.TEXT_WIDTH, 3.4), layout="constrained")
-    panels = (("d_single", "n_single"), ("d_width", "d_width_small_lr"))
+    fig, axes = plt.subplots(1, 2, figsize=(figures.TEXT_WIDTH, 3.8), layout="constrained")
+    panels = (
+        ("d_single", "n_single", "d_single_flow"),
+        ("d_width", "d_width_small_lr", "d_width_flow"),
+    )
     titles = ("single neuron (QP reference)", f"width {s.width} (pattern QP at GD's pattern)")
     for ax, groups, title in zip(axes, panels, titles, strict=True):
         for k, group in enumerate(groups):
             g = df[df.group == group]
             if len(g):
-                _scatter_fit(ax, g, "n_over_d", fits.get(f"{group}:gap"), names[group], colors[k])
+                _scatter_fit(ax, g, "n_over_d", fits.get(f"{group}:gap"), names[group],
+                             colors[k], fits.get(f"{group}:check"), s.high_dim_max)  # fmt: skip
+        ax.axvline(s.high_dim_max, color="grey", lw=0.6)
         _loglog(ax, "n / d", ylabel=ax is axes[0])
         ax.set_title(title)
         _legend_under(ax)
-    fig.suptitle(GAP_NOTE, fontsize=7)
+    fig.suptitle(GAP_NOTE, fontsize=6)
     paths += save_figure(fig, out, "gap_vs_n_over_d")
 
-    fig, ax = plt.subplots(figsize=(figures.COLUMN_WIDTH, 3.6), layout="constrained")
-    for k, group in enumerate(("aniso_power_law", "aniso_spiked", "d_single")):
-        g = df[df.group == group]
-        if len(g):
-            _scatter_fit(ax, g, "n_over_tr_sigma", fits.get(f"{group}:gap"), names[group],
-                         colors[k])  # fmt: skip
-    _loglog(ax, "n / tr Sigma")
-    ax.set_title("single neuron, anisotropic spectra")
-    fig.suptitle(GAP_NOTE.replace("; dotted", ";\ndotted"), fontsize=7)
-    figures.legend_below(fig, [ax], ncol=1)
+    fig, axes = plt.subplots(1, 2, figsize=(figures.TEXT_WIDTH, 3.8), layout="constrained")
+    panels = (
+        ("single neuron, GD", ("aniso_power_law", "aniso_spiked", "d_single")),
+        (f"width {s.width}, gradient flow",
+         ("aniso_power_law_flow", "aniso_spiked_flow", "d_width_flow")),
+    )  # fmt: skip
+    for ax, (title, groups) in zip(axes, panels, strict=True):
+        for k, group in enumerate(groups):
+            g = df[df.group == group]
+            if len(g):
+                _scatter_fit(ax, g, "n_over_tr_sigma", fits.get(f"{group}:gap"), names[group],
+                             colors[k], fits.get(f"{group}:check"), s.high_dim_max)  # fmt: skip
+        ax.axvline(s.high_dim_max, color="grey", lw=0.6)
+        _loglog(ax, "n / tr Sigma", ylabel=ax is axes[0])
+        ax.set_title(f"{title}, anisotropic spectra")
+        _legend_under(ax)
+    fig.suptitle(GAP_NOTE, fontsize=6)
     paths += save_figure(fig, out, "gap_vs_n_over_trace")
 
     fig, axes = plt.subplots(1, 2, figsize=(figures.TEXT_WIDTH, 2.9), layout="constrained")

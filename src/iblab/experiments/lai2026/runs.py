@@ -61,6 +61,21 @@ def plan(s: LaiSettings) -> list[tuple[dict, Config]]:
                 add("low_dim", reading, s.n, d, k, spectrum=low)
     for k in range(2):
         add("linear", "linear", s.n, 1000, k)
+    # The gradient-flow limit: the d sweeps again, and orthogonal inputs for the floor.
+    for d in s.flow_ds:
+        for k in range(s.flow_seeds):
+            add("d_width_flow", "width", s.n, d, k, flow=True)
+            add("d_single_flow", "single", s.n, d, k, flow=True)
+    for n in s.n_values:
+        for k in range(s.flow_sweep_seeds):
+            add("n_width_flow", "width", n, s.n_sweep_d, k, flow=True)
+    for d in s.aniso_ds:
+        for k in range(s.flow_sweep_seeds):
+            add("aniso_power_law_flow", "width", s.n, d, k, spectrum=power, flow=True)
+            add("aniso_spiked_flow", "width", s.n, d, k, spectrum=spiked, flow=True)
+    for k in range(s.extreme_seeds):
+        for reading in ("single", "width"):
+            add("orthogonal_flow", reading, s.n, d_orth, k, orthogonal=True, flow=True)
     # Step-size dependence (one step budget, so these share one compiled program).
     budget = s.small_lr_steps()
     for d in s.small_lr_ds or s.ds:
@@ -86,8 +101,10 @@ def make_config(
     lr_factor: float | None = None,
     steps: int | None = None,
     coefficients: bool = False,
+    flow: bool = False,
 ) -> Config:
-    """The run's config: everything that shapes it, so its hash is its identity."""
+    """The run's config: everything that shapes it, so its hash is its identity. flow:
+    gradient flow (exact) instead of GD."""
     condition = "none" if reading != "single" or s.single_labels == "plain" else s.single_labels
     labels = {"kind": s.labels, "noise": s.label_noise, "condition": condition}
     data: dict = {"n": n, "n_test": s.n_test, "d": d, "labels": labels}
@@ -109,6 +126,9 @@ def make_config(
         "tol": s.tol,
         "dtype": "float64",
     }
+    if flow:
+        train = {"loss": "square", "optimizer": "gradient_flow", "steps": s.flow_steps,
+                 "tol": s.tol, "dtype": "float64"}  # fmt: skip
     record = {"geometric": True, "per_decade": s.per_decade, "coefficients": coefficients}
     return Config.from_dict(
         {
