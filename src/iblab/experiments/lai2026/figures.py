@@ -35,13 +35,14 @@ def group_names(s) -> dict[str, str]:
 def _scatter_fit(ax, g, xcol: str, fit, label: str, color, check=None, high_max=None) -> None:
     """Runs, the fit (over the points it used: x <= high_max when given), and the method's
     floor (dashed) when check gives one."""
-    ok = g[g.interpolated & (g["gap"] > ZERO)]
-    zeros = g[g.interpolated & (g["gap"] <= ZERO)]
+    counted = g.interpolated & (g.ref_status == "optimal")  # as in the fits
+    ok = g[counted & (g["gap"] > ZERO)]
+    zeros = g[counted & (g["gap"] <= ZERO)]
     ax.scatter(ok[xcol], ok["gap"], s=10, alpha=0.6, color=color, label=label, linewidths=0)
     if len(zeros):
         ax.scatter(zeros[xcol], np.full(len(zeros), ZERO), marker="v", s=10, color=color,
                    alpha=0.6)  # fmt: skip
-    bad = g[~g.interpolated]
+    bad = g[~counted]
     if len(bad):
         y = bad["gap"].where(bad["gap"] > ZERO, ZERO)
         ax.scatter(bad[xcol], y, marker="x", s=12, color=color, alpha=0.6)
@@ -71,54 +72,50 @@ def _legend_under(ax) -> None:
 
 
 GAP_NOTE = (
-    "dots: runs; v: gap at numerical zero (1e-9); x: no global minimum reached; solid: fit over "
+    "dots: runs; v: gap at numerical zero (1e-9); x: no global minimum reached or a reference "
+    "not solved to optimality (left out); solid: fit over "
     "the high-dimensional runs (left of the grey line);\ndotted: slope 1/2 through the fit's "
     "last point; dashed: the method's floor (its gap on exactly orthogonal inputs)"
 )
 
 
-def make_figures(df: pd.DataFrame, fits: dict, dyn: dict, s, out: Path) -> list[Path]:
-    plt = figures.pyplot()
-    names = group_names(s)
-    colors = figures.OKABE_ITO
-    paths = []
-
+def _gap_figure(plt, df, fits: dict, s, panels, xcol: str, xlabel: str):
+    """One panel per (title, groups): each group's runs, fit and floor against xcol."""
+    names, colors = group_names(s), figures.OKABE_ITO
     fig, axes = plt.subplots(1, 2, figsize=(figures.TEXT_WIDTH, 3.8), layout="constrained")
-    panels = (
-        ("d_single", "n_single", "d_single_flow"),
-        ("d_width", "d_width_small_lr", "d_width_flow"),
-    )
-    titles = ("single neuron (QP reference)", f"width {s.width} (pattern QP at GD's pattern)")
-    for ax, groups, title in zip(axes, panels, titles, strict=True):
-        for k, group in enumerate(groups):
-            g = df[df.group == group]
-            if len(g):
-                _scatter_fit(ax, g, "n_over_d", fits.get(f"{group}:gap"), names[group],
-                             colors[k], fits.get(f"{group}:check"), s.high_dim_max)  # fmt: skip
-        ax.axvline(s.high_dim_max, color="grey", lw=0.6)
-        _loglog(ax, "n / d", ylabel=ax is axes[0])
-        ax.set_title(title)
-        _legend_under(ax)
-    fig.suptitle(GAP_NOTE, fontsize=6)
-    paths += save_figure(fig, out, "gap_vs_n_over_d")
-
-    fig, axes = plt.subplots(1, 2, figsize=(figures.TEXT_WIDTH, 3.8), layout="constrained")
-    panels = (
-        ("single neuron, GD", ("aniso_power_law", "aniso_spiked", "d_single")),
-        (f"width {s.width}, gradient flow",
-         ("aniso_power_law_flow", "aniso_spiked_flow", "d_width_flow")),
-    )  # fmt: skip
     for ax, (title, groups) in zip(axes, panels, strict=True):
         for k, group in enumerate(groups):
             g = df[df.group == group]
             if len(g):
-                _scatter_fit(ax, g, "n_over_tr_sigma", fits.get(f"{group}:gap"), names[group],
-                             colors[k], fits.get(f"{group}:check"), s.high_dim_max)  # fmt: skip
+                _scatter_fit(ax, g, xcol, fits.get(f"{group}:gap"), names[group], colors[k],
+                             fits.get(f"{group}:check"), s.high_dim_max)  # fmt: skip
         ax.axvline(s.high_dim_max, color="grey", lw=0.6)
-        _loglog(ax, "n / tr Sigma", ylabel=ax is axes[0])
-        ax.set_title(f"{title}, anisotropic spectra")
+        _loglog(ax, xlabel, ylabel=ax is axes[0])
+        ax.set_title(title)
         _legend_under(ax)
     fig.suptitle(GAP_NOTE, fontsize=6)
+    return fig
+
+
+def make_figures(df: pd.DataFrame, fits: dict, dyn: dict, s, out: Path) -> list[Path]:
+    plt = figures.pyplot()
+    colors = figures.OKABE_ITO
+    paths = []
+
+    panels = (
+        ("single neuron (QP reference)", ("d_single", "n_single", "d_single_flow")),
+        (f"width {s.width} (pattern QP at the final pattern)",
+         ("d_width", "d_width_small_lr", "d_width_flow", "n_width_flow")),
+    )  # fmt: skip
+    fig = _gap_figure(plt, df, fits, s, panels, "n_over_d", "n / d")
+    paths += save_figure(fig, out, "gap_vs_n_over_d")
+
+    panels = (
+        ("single neuron, GD, anisotropic spectra", ("aniso_power_law", "aniso_spiked", "d_single")),
+        (f"width {s.width}, gradient flow, anisotropic spectra",
+         ("aniso_power_law_flow", "aniso_spiked_flow", "d_width_flow")),
+    )  # fmt: skip
+    fig = _gap_figure(plt, df, fits, s, panels, "n_over_tr_sigma", "n / tr Sigma")
     paths += save_figure(fig, out, "gap_vs_n_over_trace")
 
     fig, axes = plt.subplots(1, 2, figsize=(figures.TEXT_WIDTH, 2.9), layout="constrained")

@@ -66,7 +66,7 @@ def plan(s: LaiSettings) -> list[tuple[dict, Config]]:
         for k in range(s.flow_seeds):
             add("d_width_flow", "width", s.n, d, k, flow=True)
             add("d_single_flow", "single", s.n, d, k, flow=True)
-    for n in s.n_values:
+    for n in s.flow_n_values or s.n_values:
         for k in range(s.flow_sweep_seeds):
             add("n_width_flow", "width", n, s.n_sweep_d, k, flow=True)
     for d in s.aniso_ds:

@@ -138,6 +138,7 @@ class LaiSettings:
     flow_ds: tuple[int, ...] = (1000, 3000, 10_000, 100_000, 1_000_000, 10**7, 10**8)
     flow_seeds: int = 8
     flow_sweep_seeds: int = 8
+    flow_n_values: tuple[int, ...] | None = None
     flow_steps: int = 200_000
     high_dim_max: float = 0.01
     max_interval: float = 0.2
@@ -180,6 +181,7 @@ class LaiSettings:
             extreme_seeds=4,
             steps=8000,
             flow_seeds=12,
+            flow_n_values=(16, 32, 64, 128),  # a flow run at n = 256 takes minutes
         )
 
     def small_lr_steps(self) -> int:
