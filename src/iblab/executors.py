@@ -129,6 +129,8 @@ class Dask:
         evaluate: Evaluate | None = None,
         on_step: Callable[[list, int], None] | None = None,
     ) -> Iterator[tuple[list, Outcome]]:
+        """Each group with its outcome, as they finish; on_step is not called (the workers
+        are remote: progress moves per group)."""
         from distributed import as_completed
 
         client, owned = self._connect()

@@ -89,7 +89,7 @@ QUICK = FreiSettings(
 
 @dataclass(frozen=True)
 class Criteria:
-    """Thresholds that turn measurements into "agrees: yes/no" (fixed before measuring).
+    """Thresholds that turn measurements into agrees / contradicts (fixed before measuring).
 
     low_rank: "small stable rank" (the paper: at most an absolute constant; the limit has
     rank <= 2, so stable rank <= 2, and 3 leaves one unit of slack). keep_fraction: a large
