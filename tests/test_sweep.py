@@ -295,7 +295,7 @@ def test_a_reproduction_leaves_failed_runs_out_and_says_so(tmp_path):
     rep = pipeline.Reproduction(
         name="toy", title="toy", settings=lambda quick: None,
         plan=lambda s: [({"group": "g"}, c) for c in configs],
-        evaluate=lambda s: _fails_on_seed_1, analyse=analyse,
+        evaluate=_fails_on_seed_1, analyse=analyse,
     )  # fmt: skip
     for attempt in range(2):  # the second call tries the failed run again
         pipeline.reproduce(rep, tmp_path, settings=Toy(), log=lambda m: None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,17 +31,18 @@ class Reproduction:
     """What makes one paper's reproduction.
 
     settings(quick): the settings dataclass. plan(settings): every run, as (tags, config);
-    a config planned twice (two groups share it) trains once. evaluate(settings): the
-    per-run evaluation, evaluate(result) -> dict (a functools.partial of a module-level
-    function, so that worker processes receive it). analyse(frame, history, settings, out):
+    a config planned twice (two groups share it) trains once. evaluate(result) -> dict: the
+    per-run evaluation (a module-level function, so that worker processes receive it; it
+    reads nothing but the run, so a store serves any settings). analyse(frame, history,
+    settings, out):
     claims from the analysis frame (one row per planned run: its tags and its stored run
-    row), writing figures under out; history(columns) loads the planned runs' history."""
+    row), writing figures under out; history: the planned runs' history rows."""
 
     name: str
     title: str
     settings: Callable[[bool], Any]
     plan: Callable[[Any], Planned]
-    evaluate: Callable[[Any], Callable]
+    evaluate: Callable[[Any], dict]
     analyse: Callable[..., list[Claim]]
 
 
@@ -63,18 +64,18 @@ def reproduce(
     planned = rep.plan(s)
     configs = list({store.run_id(c): c for _, c in planned}.values())
     log(f"{rep.name}: {len(configs)} runs ({which} settings)")
-    progress = _run(configs, out, executor, rep.evaluate(s), log)
+    progress = _run(configs, out, executor, rep.evaluate, log)
     frame = analysis_frame(out, planned)
     failed = frame[frame.status == "error"].drop_duplicates("run_id")
     if len(failed):
         log(f"{len(failed)} runs failed (status error, e.g. {failed.message.iloc[0]!r}); "
             "they are left out of every claim")  # fmt: skip
         frame = frame[frame.status != "error"].reset_index(drop=True)
-    history = lambda columns=None: planned_history(out, frame, columns)  # noqa: E731
+    history = planned_history(out, frame)
     claims = rep.analyse(frame, history, s, out)
     elapsed = time.perf_counter() - t0
     frame.drop(columns=["config"]).to_parquet(out / "analysis.parquet", index=False)
-    history().to_parquet(out / "history.parquet", index=False)
+    history.to_parquet(out / "history.parquet", index=False)
     table = write_claims(claims, out, rep.title)
     with (out / "claims.md").open("a") as fh:
         fh.write(
@@ -134,16 +135,10 @@ def analysis_frame(out: Path, planned: Planned) -> pd.DataFrame:
     return tags.merge(runs, on="run_id", how="left", validate="many_to_one")
 
 
-def planned_history(
-    out: Path, frame: pd.DataFrame, columns: Sequence[str] | None = None
-) -> pd.DataFrame:
-    """The history rows of the frame's runs (columns: run_id, then `columns`, default all
-    but the arrays)."""
+def planned_history(out: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    """The history rows of the frame's runs (all columns but the arrays)."""
     ids = sorted(set(frame.run_id))
-    history = store.load(out, arrays=False, run_ids=ids, runs=False).history
-    if columns is not None:
-        history = history[["run_id", *columns]]
-    return history
+    return store.load(out, arrays=False, run_ids=ids, runs=False).history
 
 
 def _plain(v):

@@ -45,7 +45,7 @@ from iblab.experiments import pipeline
 from .claims import make_claims
 from .diagnostics import diagnose
 from .figures import figure_kkt_alignment, figure_stable_rank, figure_test_accuracy
-from .runs import evaluate, evaluator, make_config, plan
+from .runs import evaluate, make_config, plan
 from .settings import CRITERIA, FULL, QUICK, TITLE, Criteria, FreiSettings
 
 __all__ = [
@@ -84,7 +84,7 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
 def analyse(frame, history, s: FreiSettings, out: Path, criteria: Criteria = CRITERIA):
     """Figures under out and the claims, from the stored runs."""
     runs = tidy(frame)
-    diag = history().merge(runs[["run_id", *TAGS]].drop_duplicates("run_id"), on="run_id")
+    diag = history.merge(runs[["run_id", *TAGS]].drop_duplicates("run_id"), on="run_id")
     figure_stable_rank(diag, out)
     figure_kkt_alignment(diag, out)
     figure_test_accuracy(runs, s, out)
@@ -119,7 +119,7 @@ REPRODUCTION = pipeline.Reproduction(
     title=TITLE,
     settings=lambda quick: QUICK if quick else FULL,
     plan=plan,
-    evaluate=evaluator,
+    evaluate=evaluate,
     analyse=analyse,
 )
 

@@ -95,11 +95,6 @@ def make_config(s: FreiSettings, phase: str, data: str, d: int, scale: float, se
     )
 
 
-def evaluator(s: FreiSettings):
-    """The per-run evaluation (it needs nothing from the settings)."""
-    return evaluate
-
-
 def evaluate(result) -> dict:
     """diagnose()'s columns at every record (those the history lacks), and per-run figures:
     stable rank at steps 0, 1 and the end, the final diagnostics, the SVM's margin and test

@@ -29,7 +29,7 @@ from iblab.experiments import pipeline
 
 from .claims import TITLE, claims, fits
 from .figures import make_figures
-from .runs import evaluate, evaluator, make_config, plan, reading_of
+from .runs import evaluate, make_config, plan, reading_of
 from .settings import LaiSettings
 
 __all__ = [
@@ -73,11 +73,10 @@ def analyse(frame: pd.DataFrame, history, s: LaiSettings, out: Path) -> list:
     return claims(df, s, f)
 
 
-def _dynamics(df: pd.DataFrame, history) -> dict:
+def _dynamics(df: pd.DataFrame, h: pd.DataFrame) -> dict:
     """(reading, d) -> per-record arrays, for the runs that recorded their coefficients."""
     rec = df[df.group.isin(["d_single", "d_width"]) & df["config.record.coefficients"]]
-    h = history() if len(rec) else pd.DataFrame()
-    if "gap_to_ref" not in h:
+    if not len(rec) or "gap_to_ref" not in h:
         return {}
     out = {}
     for r in rec.drop_duplicates("run_id").itertuples():
@@ -98,7 +97,7 @@ REPRODUCTION = pipeline.Reproduction(
     title=TITLE,
     settings=lambda quick: LaiSettings.quick() if quick else LaiSettings.full(),
     plan=plan,
-    evaluate=evaluator,
+    evaluate=evaluate,
     analyse=analyse,
 )
 

@@ -148,12 +148,6 @@ def reading_of(config: Config) -> Reading:
     return "single" if config.model.width == 1 else "width"
 
 
-def evaluator(s: LaiSettings):
-    """The per-run evaluation; it needs nothing from the settings (whatever shapes a
-    stored figure is in the run's config), so a store serves any settings."""
-    return evaluate
-
-
 # ------------------------------------------------------------------ evaluation
 
 _GAPS = ("gap", "distance", "ref_distance", "function_gap", "function_rms")
