@@ -223,7 +223,8 @@ def _update_armed(region, armed, F):
 def _first_in(region, path, Z0, pb, xa, xb, Fa, Fb, dG):
     """The earliest root in [xa, xb] of the functions that fall from > 0 to <= 0 there, or
     that dip below 0 between two positive ends (derivative < 0 at xa and > 0 at xb)."""
-    brackets = {int(k): xb for k in np.flatnonzero((Fa > 0) & (Fb <= 0))}
+    ks = np.flatnonzero((Fa > 0) & (Fb <= 0))
+    his = np.full(len(ks), xb)
     nm = dG.shape[1]
     dips = np.flatnonzero(
         np.isfinite(Fa[:nm]) & (Fa[:nm] > 0) & (Fb[:nm] > 0) & (dG[0] < 0) & (dG[1] > 0)
@@ -237,29 +238,51 @@ def _first_in(region, path, Z0, pb, xa, xb, Fa, Fb, dG):
         g = lambda x, k=k: _one(region, path, Z0, pb, x, k)  # noqa: E731
         low = optimize.minimize_scalar(g, bounds=(xa, xb), method="bounded")
         if low.fun <= 0:
-            brackets[int(k)] = low.x
-    if not brackets:
+            ks, his = np.append(ks, k), np.append(his, low.x)
+    if not len(ks):
         return None
     if not np.isfinite(xb):  # a root in [x, inf): find a finite upper end
-        for k in list(brackets):
+        for e, k in enumerate(ks):
             hi = max(2.0 * xa, 1.0)
             while np.isfinite(hi) and _one(region, path, Z0, pb, hi, k) > 0:
                 hi *= 2.0
-            if not np.isfinite(hi):
-                del brackets[k]  # reaches its kink only in the limit
-            else:
-                brackets[k] = hi
-        if not brackets:
+            his[e] = hi  # inf: reaches its kink only in the limit
+        ks, his = ks[np.isfinite(his)], his[np.isfinite(his)]
+        if not len(ks):
             return None
-    roots = []
-    for k, hi in brackets.items():
+        guess = his
+    else:  # where the chord through the ends crosses 0 (dips: their minimum)
+        fa, fb = Fa[ks], np.minimum(Fb[ks], 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            guess = np.where(his < xb, his, xa + (xb - xa) * fa / (fa - fb))
+    return _earliest_root(region, path, Z0, pb, xa, ks, his, np.nan_to_num(guess, nan=xb))
+
+
+def _earliest_root(region, path, Z0, pb, xa, ks, his, guess):
+    """The smallest root over functions ks with g_k(xa) > 0 >= g_k(his): the one whose
+    root is guessed first is refined by Brent's method, and the others are checked at its
+    root (one vectorised evaluation); those already <= 0 there have an earlier root and are
+    refined in turn. Each round drops the refined function, so it ends; with good guesses
+    after one or two rounds, however many entries cross in the interval."""
+    while True:
+        e = int(np.argmin(guess))
+        k, hi = int(ks[e]), float(his[e])
         g = lambda x, k=k: _one(region, path, Z0, pb, x, k)  # noqa: E731
         if g(xa) <= 0:  # the full and the one-entry evaluations differ in the last bits
-            roots.append((xa, k))
-        elif g(hi) <= 0:
+            return xa, k
+        x = hi  # unless the one-entry evaluation puts the root there too
+        if g(hi) <= 0:
             xtol = 4e-16 * max(abs(xa), abs(hi))  # about one ulp of the interval's scale
-            roots.append((optimize.brentq(g, xa, hi, xtol=xtol, rtol=8.9e-16, maxiter=300), k))
-    return min(roots) if roots else None
+            x = optimize.brentq(g, xa, hi, xtol=xtol, rtol=8.9e-16, maxiter=300)
+        others = np.delete(ks, e)
+        if len(others) == 0:
+            return x, k
+        F = _values(region, path, Z0, pb, np.array([x]))[0][0]
+        earlier = others[F[others] <= 0]
+        if len(earlier) == 0:
+            return x, k
+        ks, his = earlier, np.full(len(earlier), x)
+        guess = np.delete(guess, e)[F[others] <= 0]
 
 
 def _hermite_min(fa, fb, da, db, h, samples=17):
