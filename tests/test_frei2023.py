@@ -96,6 +96,12 @@ TINY = FreiSettings(
     long_steps=20,
     long_per_decade=2,
     top_singular_values=2,
+    flow_dims=(10**13,),
+    flow_scales=(1e-6, 1.0),
+    flow_seeds=1,
+    flow_random_label_dims=(),
+    flow_width=M,
+    flow_per_decade=1,
 )
 
 
@@ -112,11 +118,12 @@ def _runs(out):
 
 def test_reproduce_writes_claims_runs_and_figures(tiny_out):
     assert (tiny_out / "claims.md").read_text().startswith("# Frei")
-    for name in ("stable_rank_vs_step", "kkt_alignment_vs_step", "test_accuracy_vs_d"):
+    figures = ("stable_rank_vs_step", "kkt_alignment_vs_step", "test_accuracy_vs_d")
+    for name in (*figures, "flow_limits_vs_time"):
         for ext in ("png", "pdf"):
             assert (tiny_out / f"{name}.{ext}").stat().st_size > 0
     runs = _runs(tiny_out)
-    assert len(runs) == len(frei2023.plan(TINY)) == 6
+    assert len(runs) == len(frei2023.plan(TINY)) == 8
     for col in (
         "R_min",
         "R_max",
@@ -129,10 +136,15 @@ def test_reproduce_writes_claims_runs_and_figures(tiny_out):
         "kkt_residual_final",
     ):
         assert col in runs
-    assert np.isfinite(runs["stable_rank_step1"]).all()
+    gd = runs[runs["phase"] != "flow"]
+    assert np.isfinite(gd["stable_rank_step1"]).all()
+    assert runs.loc[runs["phase"] == "flow", "stable_rank_step1"].isna().all()  # no step 1
     claims = pd.read_csv(tiny_out / "claims.csv")
     assert set(claims["outcome"]) <= {"agrees", "contradicts", "not resolved"}
-    assert len(claims) >= 8
+    assert len(claims) >= 10
+    flow = pd.read_csv(tiny_out / "flow_limits.csv")
+    assert len(flow) == 2 and (flow["flow_time"] >= 0.99e30).all()
+    assert {"rank2_limit", "kkt_limit", "stabilization_time"} <= set(flow.columns)
 
 
 def test_the_store_keeps_what_analysis_needs(tiny_out):
@@ -176,3 +188,40 @@ def test_claims_are_decided_by_the_measurements(tiny_out):
     lenient_c = by(frei2023.make_claims(runs, TINY, lenient))
     one_step = next(k for k in strict_c if k.startswith("One GD step"))
     assert strict_c[one_step] is False and lenient_c[one_step] is True
+
+
+def test_flow_rows_are_decided_by_each_runs_limit(tiny_out):
+    """The small-init flow run settles; judged against a tolerance no residual meets, its
+    row contradicts; against one every residual meets, it cannot contradict."""
+    runs = _runs(tiny_out)
+    history = pd.read_parquet(tiny_out / "history.parquet")
+    rows = {}
+    for rank2_tol in (-1.0, 1e9):
+        crit = dataclasses.replace(frei2023.CRITERIA, rank2_tol=rank2_tol)
+        judged = runs.join(frei2023.limit_checks(runs, history, crit), on="run_id")
+        claims = frei2023.make_claims(judged, TINY, crit)
+        rows[rank2_tol] = next(c for c in claims if c.claim.endswith("rank <= 2"))
+    assert rows[-1.0].agrees is False
+    assert rows[1e9].agrees in (True, None)
+
+
+@pytest.mark.parametrize(
+    "limit, c, last_switch, planned, expected",
+    [
+        (0.01, 0.5, 1.0, 1e30, True),  # settled, end and limit below tol
+        (0.2, 0.5, 1.0, 1e30, False),  # settled, end and limit above tol
+        (0.0, 5.0, 1.0, 1e30, None),  # end above tol, limit below: crosses beyond the end
+        (0.01, 0.5, 1e25, 1e30, None),  # still switching inside the window
+        (0.01, 0.5, 1.0, 1e40, None),  # stopped before its planned time
+    ],
+)
+def test_judge_limit_reads_the_trend(limit, c, last_switch, planned, expected):
+    from iblab.experiments.common import judge_limit
+
+    t = np.concatenate([[0.0], np.logspace(-3, 30, 67)])
+    with np.errstate(divide="ignore"):
+        q = limit + c / np.log(t / t[1])  # inf at t[1], nan at 0: not in the window
+    check = judge_limit(t, q, 0.05, planned=planned, last_switch=last_switch)
+    assert check.agrees is expected
+    if check.reason == "":
+        assert abs(check.limit - limit) < 1e-9

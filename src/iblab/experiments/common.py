@@ -165,3 +165,53 @@ def _try_fit(x, y, n_boot: int) -> PowerLawFit | None:
         return fit_power_law(x, y, n_boot=n_boot)
     except ValueError:
         return None
+
+
+@dataclass(frozen=True)
+class LimitCheck:
+    """A quantity's t -> inf limit judged from its trend (see `judge_limit`)."""
+
+    end: float  # its value at the last record
+    limit: float  # extrapolated to 1 / log t = 0 (nan when not fitted)
+    agrees: bool | None  # limit <= tol (True), > tol (False), or not resolved (None)
+    reason: str
+
+
+def judge_limit(
+    time, q, tol: float, *, planned: float, last_switch: float, window_decades: float = 10.0,
+    min_records: int = 4,
+) -> LimitCheck:  # fmt: skip
+    """Whether q(t) -> a limit <= tol along a flow recorded at times `time` (increasing, the
+    first > 0 record is taken as the time unit t_0), by a rule fixed before measuring.
+
+    The window is the last `window_decades` decades of flow time before the last record.
+    Not resolved when the run stopped before its planned time, when the activation pattern
+    still changed inside the window (last_switch, the time of the last switch), or when the
+    window holds fewer than `min_records` records. Otherwise q is fitted on the window as
+    q_inf + c / log(t / t_0) (directional convergence under the logistic loss is
+    logarithmic in t) and extrapolated: agrees when both the last value and q_inf are <=
+    tol, contradicts when both are > tol, not resolved when they straddle tol (the trend
+    would cross it beyond the last record)."""
+    t, q = np.asarray(time, float), np.asarray(q, float)
+    t0 = t[t > 0].min(initial=np.inf)
+    ok = np.isfinite(q) & (t > 0)
+    t, q = t[ok], q[ok]
+    if not len(t):
+        return LimitCheck(np.nan, np.nan, None, "no finite records")
+    end = float(q[-1])
+    if t[-1] < planned * (1 - 1e-9):
+        return LimitCheck(end, np.nan, None, f"stopped at t = {t[-1]:.2g} < {planned:.2g}")
+    start = t[-1] / 10.0**window_decades
+    if last_switch >= start:
+        return LimitCheck(end, np.nan, None, f"pattern still switching at t = {last_switch:.2g}")
+    window = t >= start
+    if window.sum() < min_records:
+        return LimitCheck(end, np.nan, None, f"fewer than {min_records} records in the window")
+    x = 1.0 / np.log(t[window] / t0)
+    slope, limit = np.polyfit(x, q[window], 1)
+    limit = float(limit)
+    if end <= tol and limit <= tol:
+        return LimitCheck(end, limit, True, "")
+    if end > tol and limit > tol:
+        return LimitCheck(end, limit, False, "")
+    return LimitCheck(end, limit, None, f"trend crosses {tol:g} beyond t = {t[-1]:.2g}")

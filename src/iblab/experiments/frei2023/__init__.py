@@ -16,13 +16,17 @@ Two phases, both on data sampled as Gram blocks (cost free of d):
 * long: the loss-normalised step lr_t = min(lr / L_t, lr_max) (a discretisation of gradient
   flow run at the speed of its margin growth) for `long_steps` steps; the limit claims
   (rank <= 2, KKT point, linear boundary, alignment with u*).
+* flow: exact gradient flow (`optimizer: gradient_flow`) from every init scale to flow
+  time `flow_time` (1e30); each run's rank-2 and KKT residuals are judged from their trend
+  over the last decades of flow time (`experiments.common.judge_limit`), the rows say how
+  many runs converged and how far each got (flow_limits.csv).
 
 Runs of one (data set, seed) share the data and the direction of W_0: W_0 is linear in
 `init.scale` (the init stream does not hash the scale), so scales are directly comparable.
-The activation is leaky ReLU (gamma = 0.1): the paper proves its gradient-flow results for a
-smoothed leaky ReLU and its gradient-descent (one step, stable rank) result for leaky ReLU;
-we use leaky ReLU throughout, for which the KKT residual of the max-margin problem is
-meaningful (it is 1-homogeneous).
+The activation is leaky ReLU (gamma = 0.1): the paper proves its gradient-flow results for
+leaky ReLU (they rest on the implicit bias of homogeneous networks) and its gradient-descent
+(one step, stable rank) results for a smoothed leaky ReLU; we use leaky ReLU throughout, for
+which the KKT residual of the max-margin problem is meaningful (it is 1-homogeneous).
 
 Layout (as every reproduction): settings, runs (the configs and the per-run evaluation),
 claims, figures; `diagnostics` holds the per-record diagnose(). `reproduce(out, quick)`
@@ -42,9 +46,14 @@ import pandas as pd
 
 from iblab.experiments import pipeline
 
-from .claims import make_claims
+from .claims import limit_checks, make_claims
 from .diagnostics import diagnose
-from .figures import figure_kkt_alignment, figure_stable_rank, figure_test_accuracy
+from .figures import (
+    figure_flow_limits,
+    figure_kkt_alignment,
+    figure_stable_rank,
+    figure_test_accuracy,
+)
 from .runs import evaluate, make_config, plan
 from .settings import CRITERIA, FULL, QUICK, TITLE, Criteria, FreiSettings
 
@@ -58,6 +67,7 @@ __all__ = [
     "analyse",
     "diagnose",
     "evaluate",
+    "limit_checks",
     "make_claims",
     "make_config",
     "plan",
@@ -82,12 +92,22 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def analyse(frame, history, s: FreiSettings, out: Path, criteria: Criteria = CRITERIA):
-    """Figures under out and the claims, from the stored runs."""
+    """Figures under out and the claims, from the stored runs; flow_limits.csv: how far each
+    flow run got and what its limit check found."""
     runs = tidy(frame)
+    checks = limit_checks(runs, history, criteria)
+    if len(checks):
+        runs = runs.join(checks, on="run_id")
+        reached = ["flow_time", "stabilization_time", "events", "init_share_final"]
+        columns = ["run_id", *TAGS, *reached, *checks.columns]
+        flow = runs[runs["phase"] == "flow"].drop_duplicates("run_id")
+        flow[columns].to_csv(out / "flow_limits.csv", index=False)
     diag = history.merge(runs[["run_id", *TAGS]].drop_duplicates("run_id"), on="run_id")
     figure_stable_rank(diag, out)
     figure_kkt_alignment(diag, out)
     figure_test_accuracy(runs, s, out)
+    if len(checks):
+        figure_flow_limits(diag, runs, criteria, out)
     claims = make_claims(runs, s, criteria)
     with (out / "settings.md").open("w") as fh:
         fh.write(settings_text(s, criteria))

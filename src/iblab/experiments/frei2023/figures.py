@@ -10,12 +10,15 @@ import pandas as pd
 from iblab import figures
 from iblab.experiments.common import save_figure
 
-from .settings import FreiSettings
+from .settings import Criteria, FreiSettings
 
 PHASE_NAMES = {
     "constant": "constant step",
     "long": "loss-normalised step (lr / L)",
+    "flow": "exact gradient flow",
 }
+MARKERS = {"constant": "o", "long": "s", "flow": "D"}
+LINES = {"constant": "-", "long": "--", "flow": ":"}
 
 
 def _band(ax, df: pd.DataFrame, column: str, color, label: str) -> None:
@@ -38,7 +41,7 @@ def figure_stable_rank(diag: pd.DataFrame, out: Path) -> list[Path]:
     """Stable rank against step (symlog x: linear on [0, 1], log after), one panel per
     (step rule, d) that was run, one colour per init scale, one legend below."""
     plt = figures.pyplot()
-    mix = diag[diag["data"] == "mixture"]
+    mix = diag[(diag["data"] == "mixture") & (diag["phase"] != "flow")]
     order = {"constant": 0, "long": 1}
     combos = sorted({(p, d) for p, d in zip(mix["phase"], mix["d"], strict=True)},
                     key=lambda pd_: (order.get(pd_[0], 2), pd_[1]))  # fmt: skip
@@ -114,10 +117,10 @@ def figure_test_accuracy(runs: pd.DataFrame, settings: FreiSettings, out: Path) 
         m = g.groupby("d")["test_accuracy"].agg(["mean", "std"])
         ax.errorbar(
             m.index, m["mean"], yerr=m["std"].fillna(0.0), color=colors[sc], ls="none",
-            marker="o" if phase == "constant" else "s", ms=3, capsize=2,
+            marker=MARKERS[phase], ms=3, capsize=2,
         )  # fmt: skip
         x, y = figures.break_gaps(m.index, m["mean"])
-        ax.plot(x, y, color=colors[sc], ls="-" if phase == "constant" else "--",
+        ax.plot(x, y, color=colors[sc], ls=LINES[phase],
                 label=f"{PHASE_NAMES[phase]}, {_scale_label(sc)}")  # fmt: skip
     svm = mix.drop_duplicates(["d", "seed"]).groupby("d")["svm_test_accuracy"].mean()
     x, y = figures.break_gaps(svm.index, svm.to_numpy())
@@ -133,3 +136,55 @@ def figure_test_accuracy(runs: pd.DataFrame, settings: FreiSettings, out: Path) 
     ax.set_ylabel("test accuracy (noisy labels)")
     figures.legend_below(fig, [ax], ncol=1)
     return save_figure(fig, out, "test_accuracy_vs_d")
+
+
+def figure_flow_limits(diag: pd.DataFrame, runs: pd.DataFrame, crit: Criteria, out: Path):
+    """Exact-flow runs: rank-2 residual, KKT residual and stable rank against flow time, one
+    column per data set, one line per run coloured by init scale; solid where the run's limit
+    check resolved (agrees or contradicts), dotted where not; a dot at each run's last
+    activation switch; grey: the window the trend is judged on; dashed: the tolerances."""
+    plt = figures.pyplot()
+    flow = diag[(diag["phase"] == "flow") & (diag["time"] > 0)]
+    info = runs[runs["phase"] == "flow"].drop_duplicates("run_id").set_index("run_id")
+    sets = sorted({(data, d) for data, d in zip(flow["data"], flow["d"], strict=True)})
+    colors = figures.colors_for(diag["init_scale_rel"])
+    rows = [
+        ("rank2_residual", "rank-2 residual", "rank2", crit.rank2_tol),
+        ("kkt_residual", "KKT residual", "kkt", crit.kkt_tol),
+        ("stable_rank", "stable rank", "rank2", crit.low_rank),
+    ]
+    fig, axes = plt.subplots(
+        len(rows), len(sets), figsize=(figures.TEXT_WIDTH, 1.5 * len(rows) + 1.0),
+        squeeze=False, sharex="col", sharey="row", layout="constrained",
+    )  # fmt: skip
+    for j, (data, d) in enumerate(sets):
+        sub = flow[(flow["data"] == data) & (flow["d"] == d)]
+        for i, (col, name, check, tol) in enumerate(rows):
+            ax = axes[i, j]
+            for run_id, g in sub.groupby("run_id"):
+                r = info.loc[run_id]
+                t, q = g["time"].to_numpy(), g[col].to_numpy()
+                resolved = r[f"{check}_agrees"] is not None and not pd.isna(r[f"{check}_agrees"])
+                ax.plot(t, q, color=colors[r["init_scale_rel"]], lw=1.0,
+                        ls="-" if resolved else ":",
+                        label=_scale_label(r["init_scale_rel"]))  # fmt: skip
+                k = np.searchsorted(t, r["stabilization_time"])
+                if r["stabilization_time"] > 0 and k < len(t):
+                    ax.plot(t[k], q[k], "o", color=colors[r["init_scale_rel"]], ms=3)
+            end = sub["time"].max()
+            ax.axvspan(end / 10.0**crit.trend_decades, end, color="0.9", lw=0, zorder=0)
+            ax.axhline(tol, color="grey", lw=0.8, ls="--")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            if i == 0:
+                ax.set_title(f"{data.replace('_', ' ')}, {_d_label(d)}", fontsize=7)
+            if i == len(rows) - 1:
+                ax.set_xlabel("flow time t")
+            if j == 0:
+                ax.set_ylabel(name)
+    fig.suptitle(
+        "exact gradient flow; solid: limit resolved, dotted: not resolved; dot: last "
+        "activation switch; grey: trend window; dashed: tolerance", fontsize=7,
+    )  # fmt: skip
+    figures.legend_below(fig, axes, ncol=3)
+    return save_figure(fig, out, "flow_limits_vs_time")

@@ -10,12 +10,12 @@ import numpy as np
 
 from iblab.config import Config
 
-from .diagnostics import diagnose, fit_svm
+from .diagnostics import diagnose, fit_svm, scale_at
 from .settings import FreiSettings
 
 
 def plan(s: FreiSettings) -> list[tuple[dict, Config]]:
-    """Every run as (tags, config); tags: phase (constant or long) and data (mixture or
+    """Every run as (tags, config); tags: phase (constant, long or flow) and data (mixture or
     random_labels). Runs that differ only in init scale share their data and W_0's
     direction (W_0 is linear in init.scale), so scales are directly comparable."""
     runs = [
@@ -41,6 +41,13 @@ def plan(s: FreiSettings) -> list[tuple[dict, Config]]:
         for d in s.long_random_label_dims
         for seed in range(s.long_random_label_seeds)
     ]
+    runs += [
+        ("flow", data, d, scale, seed)
+        for data, dims in (("mixture", s.flow_dims), ("random_labels", s.flow_random_label_dims))
+        for d in dims
+        for seed in range(s.flow_seeds)
+        for scale in s.flow_scales
+    ]
     return [
         ({"phase": phase, "data": data}, make_config(s, phase, data, d, scale, seed))
         for phase, data, d, scale, seed in runs
@@ -61,7 +68,7 @@ def _data(s: FreiSettings, data: str, d: int) -> dict:
 def make_config(s: FreiSettings, phase: str, data: str, d: int, scale: float, seed: int) -> Config:
     """The run's config: everything that shapes it, so its hash is its identity."""
     lr = s.lr(d)
-    long = phase == "long"
+    long, flow = phase == "long", phase == "flow"
     train = {
         "loss": "logistic",
         "optimizer": "gd",
@@ -71,12 +78,16 @@ def make_config(s: FreiSettings, phase: str, data: str, d: int, scale: float, se
     }
     if long:
         train |= {"schedule": "loss_normalized", "lr_max": s.lr_max_factor * lr}
+    if flow:  # steps: the cap on activation switches
+        train = {"loss": "logistic", "optimizer": "gradient_flow", "time": s.flow_time,
+                 "tol": 0.0, "steps": 10**7}  # fmt: skip
+    per_decade = s.flow_per_decade if flow else s.long_per_decade if long else s.per_decade
     return Config.from_dict(
         {
             "seed": seed,
             "data": _data(s, data, d),
             "model": {
-                "width": s.width,
+                "width": s.flow_width if flow else s.width,
                 "activation": "leaky_relu",
                 "slope": s.slope,
                 "second_layer": "balanced",
@@ -86,7 +97,7 @@ def make_config(s: FreiSettings, phase: str, data: str, d: int, scale: float, se
             "train": train,
             "record": {
                 "geometric": True,
-                "per_decade": s.long_per_decade if long else s.per_decade,
+                "per_decade": per_decade,
                 "spectrum": True,
                 "top_singular_values": s.top_singular_values,
                 "coefficients": True,
@@ -98,21 +109,25 @@ def make_config(s: FreiSettings, phase: str, data: str, d: int, scale: float, se
 def evaluate(result) -> dict:
     """diagnose()'s columns at every record (those the history lacks), and per-run figures:
     stable rank at steps 0, 1 and the end, the final diagnostics, the SVM's margin and test
-    accuracy, and ||W_0||_F / ||W_1 - W_0||_F (init_to_step_ratio)."""
+    accuracy, ||W_0||_F / ||W_1 - W_0||_F (init_to_step_ratio) and ||W_0||_F / ||W - W_0||_F
+    at the end (init_share_final)."""
     p, h = result.problem, result.history
     svm = fit_svm(p)
     diag = diagnose(result, svm)
     after = diag[diag["step"] >= 1]
     last = diag.iloc[-1]
     separating = diag[np.isfinite(diag["kkt_residual"])]
-    w0 = abs(float(h["s"].iloc[0])) * math.sqrt(max(float(np.trace(p.G0)), 0.0))
-    C1 = result.coefficients[1] if result.coefficients is not None and len(h) > 1 else None
+    w0 = abs(scale_at(h, 0)) * math.sqrt(max(float(np.trace(p.G0)), 0.0))
+    gd = result.config.train.optimizer != "gradient_flow"  # a flow has no first step
+    C1 = result.coefficients[1] if gd and result.coefficients is not None and len(h) > 1 else None
     step1 = math.sqrt(max(float(np.sum(C1 * (C1 @ p.K))), 0.0)) if C1 is not None else np.nan
     svm_ok = svm.status_ == "optimal"
+    moved = math.sqrt(max(float(np.sum(result.C * (result.C @ p.K))), 0.0))  # ||W - s W_0||
     out = {
         "init_to_step_ratio": w0 / step1 if step1 > 0 else np.nan,
+        "init_share_final": w0 / moved if moved > 0 else np.inf,
         "stable_rank_step0": float(diag["stable_rank"].iloc[0]),
-        "stable_rank_step1": float(diag["stable_rank"].iloc[1]) if len(diag) > 1 else np.nan,
+        "stable_rank_step1": float(diag["stable_rank"].iloc[1]) if gd and len(diag) > 1 else np.nan,
         "stable_rank_final": float(last["stable_rank"]),
         "stable_rank_max_after_step1": float(after["stable_rank"].max()),
         "kkt_residual_first_separating": (
@@ -126,7 +141,7 @@ def evaluate(result) -> dict:
             else np.nan
         ),
     }
-    per_record = [c for c in diag.columns if c not in h.columns and c != "kkt_valid"]
+    per_record = [c for c in diag.columns if c not in h.columns and c not in ("kkt_valid", "s")]
     out |= {f"{c}_final": float(last[c]) for c in per_record}
     if len(diag) == len(h):
         out |= {c: diag[c].to_numpy(float) for c in per_record}
