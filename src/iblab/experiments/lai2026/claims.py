@@ -249,25 +249,38 @@ def claims(df: pd.DataFrame, s: LaiSettings, f: dict) -> list[Claim]:
         )
     )
 
-    for reading, label in (("single", "single neuron"), ("width", "width m")):
-        g = df[(df.group == f"d_{reading}") & df.interpolated]
-        if not len(g):
+    stabilisation = (
+        ("d_single", "single neuron", "stabilization_step", "steps_run"),
+        ("d_width", "width m", "stabilization_step", "steps_run"),
+        ("d_single_flow", "single neuron, gradient flow (exact)", "stabilization_time",
+         "flow_time"),
+        ("d_width_flow", "width m, gradient flow (exact)", "stabilization_time", "flow_time"),
+    )  # fmt: skip
+    for group, label, last, total in stabilisation:
+        g = df[(df.group == group) & df.interpolated]
+        if not len(g) or last not in g:
             continue
         top = g[g.d == g.d.max()]
-        stab = float(top.stabilization_step.median())
-        conv = float(top.steps_run.median())
+        stab, conv = float(top[last].median()), float(top[total].median())
         frac = stab / conv if conv > 0 else math.nan
-        by_d = g.groupby("d").stabilization_step.median()
+        if last == "stabilization_step":
+            by_d = g.groupby("d")[last].median()
+            seen = f"median stabilisation step {stab:.0f} of {conv:.0f} steps run ({frac:.2f})"
+            rows = ", ".join(f"{int(d)}: {v:.0f}" for d, v in by_d.items())
+        else:  # event log: the last switch's time against the flow time to the loss tol
+            by_d = (g[last] / g[total]).groupby(g.d).median()
+            seen = (f"median last switch at t = {stab:.3g} of flow time {conv:.3g} to the "
+                    f"loss {s.tol:g} ({frac:.2g})")  # fmt: skip
+            rows = ", ".join(f"{d:.0e}: {v:.2g}" for d, v in by_d.items())
         out.append(
             Claim(
                 f"{label}: activation pattern stabilises quickly",
                 "the ReLU pattern stabilises quickly w.h.p. (early in training)",
-                f"at d = {int(g.d.max())}: median stabilisation step {stab:.0f} of "
-                f"{conv:.0f} steps run ({frac:.2f}); switched fraction "
-                f"{float(top.switched_fraction.median()):.2f}; median by d: "
-                + ", ".join(f"{int(d)}: {v:.0f}" for d, v in by_d.items()),
+                f"at d = {g.d.max():.3g}: {seen}; switched fraction "
+                f"{float(top.switched_fraction.median()):.2f}; median by d: {rows}",
                 bool(frac <= 0.1),
-                "at the largest d, median stabilisation step <= 10% of the steps run",
+                "at the largest d, the median last switch <= 10% of the run (steps run to "
+                "the loss tol, or flow time to it)",
             )
         )
 
