@@ -61,11 +61,11 @@ def flow_piecewise(
     armed = np.ones((3, n, m), bool)  # cross, release up, release down: may fire at once
     out = FlowOutcome(C, 0.0, "max_time")
     records = _Records(np.asarray(record_times, float), on_record)
-    t, same_time, projections = 0.0, 0, {}
+    t, same_time, projections, region = 0.0, 0, {}, None
     rank_K = int(np.linalg.matrix_rank(pb.K, hermitian=True))
     while True:
         Z = pb.P0 + pb.K @ C.T
-        region = Region(pb.K, pb.a, D, S, gamma, projections, rank_K)
+        region = Region(pb.K, pb.a, D, S, gamma, projections, rank_K, previous=region)
         f0 = region.outputs(Z)
         at_origin = np.all(np.abs(Z) <= 1e-12 * np.max(np.abs(Z)), axis=0).any()
         if (region.singular or at_origin) and np.isnan(out.singular_time):
@@ -301,5 +301,5 @@ def _one(region: Region, path, Z0, pb: _Problem, x, k):
         return region.side[i, j] * (Z0[i, j] + pb.K[i] @ region.coef_delta_column(u, j))
     if kind == "tol":
         return float(path.loss([x])[0]) - pb.tol
-    e = region.sliding_entries().index((i, j))
+    e = region.entry_index(i, j)
     return region.release_function(path.r([x])[0], e, kind == "release_up")
