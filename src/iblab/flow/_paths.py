@@ -149,6 +149,9 @@ class LogTimePath:
         return self.t_s * np.exp(np.asarray(x, float))
 
 
+_EVEN = np.arange(16) % 2 == 0
+
+
 class _Interpolant:
     """DOP853's 7th-order interpolant on one step, evaluated as one small matrix product
     (SciPy evaluates it term by term, with more overhead than arithmetic at this size)."""
@@ -160,5 +163,5 @@ class _Interpolant:
     def __call__(self, x):
         """u at x (T,): (T, n)."""
         s = ((np.asarray(x, float) - self.t_old) / self.h)[:, None]
-        factors = np.where(np.arange(len(self.F)) % 2 == 0, s, 1.0 - s)  # s, 1-s, s, ...
+        factors = np.where(_EVEN[: len(self.F)], s, 1.0 - s)  # s, 1-s, s, ...
         return np.cumprod(factors, axis=1) @ self.F + self.y_old

@@ -51,6 +51,7 @@ class Region:
         self.Dt = np.where(S, 0.0, D)
         self._S = S.copy()  # S as built (the caller switches D and S in place)
         Da = self.Dt * a
+        self._minus_Da = -Da
         H = K * (Da @ Da.T)
         cache = {} if projections is None else projections
         same = _unchanged(previous, self.Dt, S)
@@ -91,7 +92,7 @@ class Region:
 
     def coef_delta(self, v):
         """Change of C^T (..., n, m) for dual moves v (..., n)."""
-        Ct = -(v[..., :, None] * self.Dt) * self.a
+        Ct = v[..., :, None] * self._minus_Da
         if self.entries:  # held entries take a_j (M_j (D~_j * v))_i = -a_j (v @ to_w.T)
             Ct[..., self.points, self.neurons] -= self._a * (v @ self._to_w.T)
         return Ct
