@@ -4,7 +4,8 @@ classification losses (an adaptive 8th-order solver in log time).
 A path has its own variable x: x = t - t0 for the square loss, x = log(1 + t / t_s) for the
 classification losses (flow times of 1e30 and more in a bounded number of solver steps). It
 yields increasing chunks of x at which events are looked for, and evaluates inside the
-latest chunk: du(x) (T, n), r(x) = dL/df (T, n), loss(x) (T,), time(x) (T,).
+latest chunk: du(x) (T, n), r(x) = dL/df (T, n), loss(x) (T,), the three at once by
+state(x), and time(x) (T,).
 """
 
 from __future__ import annotations
@@ -78,7 +79,15 @@ class SquarePath:
         return (decay * self.c) @ self.V.T / self.n
 
     def loss(self, x):
-        return 0.5 * self.n * np.sum(self.r(x) ** 2, axis=-1)
+        return self._loss(self.r(x))
+
+    def state(self, x):
+        """du(x), r(x) and loss(x) together."""
+        r = self.r(x)
+        return self.du(x), r, self._loss(r)
+
+    def _loss(self, r):
+        return 0.5 * self.n * np.sum(r**2, axis=-1)
 
     def time(self, x):
         return self.t0 + np.asarray(x, float)
@@ -135,7 +144,16 @@ class LogTimePath:
         return force(self.loss_kind, self.outputs(x), self.y)
 
     def loss(self, x):
-        q = self.y * self.outputs(x)
+        return self._loss(self.outputs(x))
+
+    def state(self, x):
+        """du(x), r(x) and loss(x) together, from one evaluation of the interpolant."""
+        u = self.du(x)
+        f = self.f0 - u @ self.H
+        return u, force(self.loss_kind, f, self.y), self._loss(f)
+
+    def _loss(self, f):
+        q = self.y * f
         per = np.logaddexp(0.0, -q) if self.loss_kind == "logistic" else np.exp(-q)
         return per.mean(axis=-1)
 

@@ -153,11 +153,11 @@ class _Records:
 
 def _values(region: Region, path, Z0, pb: _Problem, xs):
     """Event functions (T, F) and the derivative sign of the crossing functions (T, n m)."""
-    U, R = path.du(xs), path.r(xs)
+    U, R, loss = path.state(xs)
     T = len(xs)
     moves = np.matmul(pb.K, region.coef_delta(np.concatenate([U, R])))  # Z - Z0 and dZ/dt
     Zs = Z0 + moves[:T]
-    F = region.functions(Zs, R, path.loss(xs), pb.tol)
+    F = region.functions(Zs, R, loss, pb.tol)
     dZ = moves[T:] * region.side * path.dt_dx(xs)[:, None, None]  # d(side Z)/dx
     return F, dZ.reshape(T, -1)
 
