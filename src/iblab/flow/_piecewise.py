@@ -63,12 +63,11 @@ def flow_piecewise(
     records = _Records(np.asarray(record_times, float), on_record)
     t, same_time, projections, region = 0.0, 0, {}, None
     rank_K = int(np.linalg.matrix_rank(pb.K, hermitian=True))
-    while True:
-        Z = pb.P0 + pb.K @ C.T
+    Z = pb.P0 + pb.K @ C.T
+    while True:  # Z: the pre-activations at C
         region = Region(pb.K, pb.a, D, S, gamma, projections, rank_K, previous=region)
         f0 = region.outputs(Z)
-        at_origin = np.all(np.abs(Z) <= 1e-12 * np.max(np.abs(Z)), axis=0).any()
-        if (region.singular or at_origin) and np.isnan(out.singular_time):
+        if np.isnan(out.singular_time) and (region.singular or _at_origin(Z)):
             out.singular_time = t  # a neuron at w_j = 0 (in span X) or pinned there
         if loss == "square":
             path = SquarePath(region, f0, pb.y, t, time)
@@ -107,6 +106,11 @@ def flow_piecewise(
     out.C, out.time = C, t
     records.finish(t, C, len(out.events))
     return out
+
+
+def _at_origin(Z) -> bool:
+    """Whether a neuron's pre-activations (a column of Z (n, m)) are all at rounding level."""
+    return bool(np.all(np.abs(Z) <= 1e-12 * np.max(np.abs(Z)), axis=0).any())
 
 
 def _switch(kind, i, j, D, S, r, pb: _Problem, region: Region) -> int:
