@@ -155,14 +155,19 @@ class _Records:
         self.on_record(t, C, n_events)
 
 
-def _values(region: Region, path, Z0, pb: _Problem, xs):
-    """Event functions (T, F) and the derivative sign of the crossing functions (T, n m)."""
+def _values(region: Region, path, Z0, pb: _Problem, xs, slopes: bool = True):
+    """Event functions (T, F) and the derivative sign of the crossing functions (T, n m),
+    None unless `slopes`."""
     U, R, loss = path.state(xs)
     T = len(xs)
-    moves = np.matmul(pb.K, region.coef_delta(np.concatenate([U, R])))  # Z - Z0 and dZ/dt
-    Zs = Z0 + moves[:T]
+    moved = U.any()  # not at a region's start
+    V = np.concatenate([U, R]) if slopes and moved else (U if moved else R)
+    moves = np.matmul(pb.K, region.coef_delta(V))  # Z - Z0 and (or) dZ/dt
+    Zs = Z0 + moves[:T] if moved else Z0 + np.zeros((T, 1, 1))
     F = region.functions(Zs, R, loss, pb.tol)
-    dZ = moves[T:] * region.side * path.dt_dx(xs)[:, None, None]  # d(side Z)/dx
+    if not slopes:
+        return F, None
+    dZ = moves[-T:] * region.side * path.dt_dx(xs)[:, None, None]  # d(side Z)/dx
     return F, dZ.reshape(T, -1)
 
 
@@ -281,7 +286,7 @@ def _earliest_root(region, path, Z0, pb, xa, ks, his, guess):
         others = np.delete(ks, e)
         if len(others) == 0:
             return x, k
-        F = _values(region, path, Z0, pb, np.array([x]))[0][0]
+        F = _values(region, path, Z0, pb, np.array([x]), slopes=False)[0][0]
         earlier = others[F[others] <= 0]
         if len(earlier) == 0:
             return x, k
