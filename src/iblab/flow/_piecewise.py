@@ -192,12 +192,15 @@ def _detect(region: Region, path, Z0, pb: _Problem, armed, emit):
             xs = np.concatenate([[prev[0]], xs])
             F = np.concatenate([prev[1][None], F])
             dG = np.concatenate([prev[2][None], dG])
-        for k in range(len(xs) - 1):
-            _update_armed(region, armed, F[k])  # seen > 0 on the way: may fire at a later start
+        seen = 0  # F[:seen] marked: functions seen > 0 on the way may fire at a later start
+        for k in np.flatnonzero(_may_fire(F, dG)):
+            _update_armed(region, armed, F[seen : k + 1])
+            seen = k + 1
             hit = _first_in(region, path, Z0, pb, xs[k], xs[k + 1], F[k], F[k + 1], dG[k : k + 2])
             if hit is not None:
                 emit(hit[0])
                 return hit
+        _update_armed(region, armed, F[seen:-1])
         emit(xs[-1])
         prev = (xs[-1], F[-1], dG[-1])
     return None
@@ -220,13 +223,25 @@ def _fires_at_start(F0, dG0, mask, Z0):
 
 
 def _update_armed(region, armed, F):
-    positive = F > 0
+    """Arm the functions > 0 in any row of F (T, F)."""
+    positive = (F > 0).any(axis=0)
     n, m = armed.shape[1:]
     ns = region.n_sliding()
     held = (region.points, region.neurons)
     armed[0] |= positive[: n * m].reshape(n, m)
     armed[1][held] |= positive[n * m : n * m + ns]
     armed[2][held] |= positive[n * m + ns : n * m + 2 * ns]
+
+
+def _may_fire(F, dG):
+    """(T - 1,) bool: the intervals between consecutive rows of F (T, F) where `_first_in`
+    may find a root: a function falls from > 0 to <= 0, or an entry's ends are > 0 with
+    the derivative < 0 at the start and > 0 at the end (a possible dip)."""
+    nm = dG.shape[1]
+    above = F > 0
+    falls = (above[:-1] & ~above[1:]).any(axis=1)
+    ends = above[:-1, :nm] & above[1:, :nm] & np.isfinite(F[:-1, :nm])
+    return falls | (ends & (dG[:-1] < 0) & (dG[1:] > 0)).any(axis=1)
 
 
 def _first_in(region, path, Z0, pb, xa, xb, Fa, Fb, dG):
