@@ -4,7 +4,8 @@ classification losses (an adaptive 8th-order solver in log time).
 A path has its own variable x: x = t - t0 for the square loss, x = log(1 + t / t_s) for the
 classification losses (flow times of 1e30 and more in a bounded number of solver steps). It
 yields increasing chunks of x at which events are looked for, and evaluates inside the
-latest chunk: du(x) (T, n), r(x) = dL/df (T, n), loss(x) (T,), time(x) (T,).
+latest chunk: du(x) (T, n), r(x) = dL/df (T, n), loss(x) (T,), the three at once by
+state(x), and time(x) (T,).
 """
 
 from __future__ import annotations
@@ -78,7 +79,15 @@ class SquarePath:
         return (decay * self.c) @ self.V.T / self.n
 
     def loss(self, x):
-        return 0.5 * self.n * np.sum(self.r(x) ** 2, axis=-1)
+        return self._loss(self.r(x))
+
+    def state(self, x):
+        """du(x), r(x) and loss(x) together."""
+        r = self.r(x)
+        return self.du(x), r, self._loss(r)
+
+    def _loss(self, r):
+        return 0.5 * self.n * np.sum(r**2, axis=-1)
 
     def time(self, x):
         return self.t0 + np.asarray(x, float)
@@ -119,14 +128,14 @@ class LogTimePath:
             if self.solver.status == "failed":
                 raise FloatingPointError(f"gradient flow: the ODE solver failed: {message}")
             self.steps += 1
-            self._dense = self.solver.dense_output()
+            self._dense = _Interpolant(self.solver.dense_output())
             yield x_old + (self.solver.t - x_old) * np.array([0.25, 0.5, 0.75, 1.0])
 
     def du(self, x):
         x = np.asarray(x, float)
         if self._dense is None:
             return np.zeros((len(x), self.n))
-        return np.asarray(self._dense(x)).T.reshape(len(x), self.n)
+        return self._dense(x)
 
     def outputs(self, x):
         return self.f0 - self.du(x) @ self.H
@@ -135,7 +144,16 @@ class LogTimePath:
         return force(self.loss_kind, self.outputs(x), self.y)
 
     def loss(self, x):
-        q = self.y * self.outputs(x)
+        return self._loss(self.outputs(x))
+
+    def state(self, x):
+        """du(x), r(x) and loss(x) together, from one evaluation of the interpolant."""
+        u = self.du(x)
+        f = self.f0 - u @ self.H
+        return u, force(self.loss_kind, f, self.y), self._loss(f)
+
+    def _loss(self, f):
+        q = self.y * f
         per = np.logaddexp(0.0, -q) if self.loss_kind == "logistic" else np.exp(-q)
         return per.mean(axis=-1)
 
@@ -147,3 +165,21 @@ class LogTimePath:
 
     def dt_dx(self, x):
         return self.t_s * np.exp(np.asarray(x, float))
+
+
+_EVEN = np.arange(16) % 2 == 0
+
+
+class _Interpolant:
+    """DOP853's 7th-order interpolant on one step, evaluated as one small matrix product
+    (SciPy evaluates it term by term, with more overhead than arithmetic at this size)."""
+
+    def __init__(self, dense):
+        self.t_old, self.h, self.y_old = dense.t_old, dense.h, dense.y_old
+        self.F = dense.F  # (7, n): y = y_old + F0 s + F1 s (1-s) + F2 s^2 (1-s) + ...
+
+    def __call__(self, x):
+        """u at x (T,): (T, n)."""
+        s = ((np.asarray(x, float) - self.t_old) / self.h)[:, None]
+        factors = np.where(_EVEN[: len(self.F)], s, 1.0 - s)  # s, 1-s, s, ...
+        return np.cumprod(factors, axis=1) @ self.F + self.y_old

@@ -61,14 +61,13 @@ def flow_piecewise(
     armed = np.ones((3, n, m), bool)  # cross, release up, release down: may fire at once
     out = FlowOutcome(C, 0.0, "max_time")
     records = _Records(np.asarray(record_times, float), on_record)
-    t, same_time, projections = 0.0, 0, {}
+    t, same_time, projections, region = 0.0, 0, {}, None
     rank_K = int(np.linalg.matrix_rank(pb.K, hermitian=True))
-    while True:
-        Z = pb.P0 + pb.K @ C.T
-        region = Region(pb.K, pb.a, D, S, gamma, projections, rank_K)
+    Z = pb.P0 + pb.K @ C.T
+    while True:  # Z: the pre-activations at C
+        region = Region(pb.K, pb.a, D, S, gamma, projections, rank_K, previous=region)
         f0 = region.outputs(Z)
-        at_origin = np.all(np.abs(Z) <= 1e-12 * np.max(np.abs(Z)), axis=0).any()
-        if (region.singular or at_origin) and np.isnan(out.singular_time):
+        if np.isnan(out.singular_time) and (region.singular or _at_origin(Z)):
             out.singular_time = t  # a neuron at w_j = 0 (in span X) or pinned there
         if loss == "square":
             path = SquarePath(region, f0, pb.y, t, time)
@@ -107,6 +106,11 @@ def flow_piecewise(
     out.C, out.time = C, t
     records.finish(t, C, len(out.events))
     return out
+
+
+def _at_origin(Z) -> bool:
+    """Whether a neuron's pre-activations (a column of Z (n, m)) are all at rounding level."""
+    return bool(np.all(np.abs(Z) <= 1e-12 * np.max(np.abs(Z)), axis=0).any())
 
 
 def _switch(kind, i, j, D, S, r, pb: _Problem, region: Region) -> int:
@@ -151,14 +155,19 @@ class _Records:
         self.on_record(t, C, n_events)
 
 
-def _values(region: Region, path, Z0, pb: _Problem, xs):
-    """Event functions (T, F) and the derivative sign of the crossing functions (T, n m)."""
-    U, R = path.du(xs), path.r(xs)
+def _values(region: Region, path, Z0, pb: _Problem, xs, slopes: bool = True):
+    """Event functions (T, F) and the derivative sign of the crossing functions (T, n m),
+    None unless `slopes`."""
+    U, R, loss = path.state(xs)
     T = len(xs)
-    moves = np.matmul(pb.K, region.coef_delta(np.concatenate([U, R])))  # Z - Z0 and dZ/dt
-    Zs = Z0 + moves[:T]
-    F = region.functions(Zs, R, path.loss(xs), pb.tol)
-    dZ = moves[T:] * region.side * path.dt_dx(xs)[:, None, None]  # d(side Z)/dx
+    moved = U.any()  # not at a region's start
+    V = np.concatenate([U, R]) if slopes and moved else (U if moved else R)
+    moves = np.matmul(pb.K, region.coef_delta(V))  # Z - Z0 and (or) dZ/dt
+    Zs = Z0 + moves[:T] if moved else Z0 + np.zeros((T, 1, 1))
+    F = region.functions(Zs, R, loss, pb.tol)
+    if not slopes:
+        return F, None
+    dZ = moves[-T:] * region.side * path.dt_dx(xs)[:, None, None]  # d(side Z)/dx
     return F, dZ.reshape(T, -1)
 
 
@@ -183,12 +192,15 @@ def _detect(region: Region, path, Z0, pb: _Problem, armed, emit):
             xs = np.concatenate([[prev[0]], xs])
             F = np.concatenate([prev[1][None], F])
             dG = np.concatenate([prev[2][None], dG])
-        for k in range(len(xs) - 1):
-            _update_armed(region, armed, F[k])  # seen > 0 on the way: may fire at a later start
+        seen = 0  # F[:seen] marked: functions seen > 0 on the way may fire at a later start
+        for k in np.flatnonzero(_may_fire(F, dG)):
+            _update_armed(region, armed, F[seen : k + 1])
+            seen = k + 1
             hit = _first_in(region, path, Z0, pb, xs[k], xs[k + 1], F[k], F[k + 1], dG[k : k + 2])
             if hit is not None:
                 emit(hit[0])
                 return hit
+        _update_armed(region, armed, F[seen:-1])
         emit(xs[-1])
         prev = (xs[-1], F[-1], dG[-1])
     return None
@@ -211,13 +223,25 @@ def _fires_at_start(F0, dG0, mask, Z0):
 
 
 def _update_armed(region, armed, F):
-    positive = F > 0
+    """Arm the functions > 0 in any row of F (T, F)."""
+    positive = (F > 0).any(axis=0)
     n, m = armed.shape[1:]
     ns = region.n_sliding()
     held = (region.points, region.neurons)
     armed[0] |= positive[: n * m].reshape(n, m)
     armed[1][held] |= positive[n * m : n * m + ns]
     armed[2][held] |= positive[n * m + ns : n * m + 2 * ns]
+
+
+def _may_fire(F, dG):
+    """(T - 1,) bool: the intervals between consecutive rows of F (T, F) where `_first_in`
+    may find a root: a function falls from > 0 to <= 0, or an entry's ends are > 0 with
+    the derivative < 0 at the start and > 0 at the end (a possible dip)."""
+    nm = dG.shape[1]
+    above = F > 0
+    falls = (above[:-1] & ~above[1:]).any(axis=1)
+    ends = above[:-1, :nm] & above[1:, :nm] & np.isfinite(F[:-1, :nm])
+    return falls | (ends & (dG[:-1] < 0) & (dG[1:] > 0)).any(axis=1)
 
 
 def _first_in(region, path, Z0, pb, xa, xb, Fa, Fb, dG):
@@ -277,7 +301,7 @@ def _earliest_root(region, path, Z0, pb, xa, ks, his, guess):
         others = np.delete(ks, e)
         if len(others) == 0:
             return x, k
-        F = _values(region, path, Z0, pb, np.array([x]))[0][0]
+        F = _values(region, path, Z0, pb, np.array([x]), slopes=False)[0][0]
         earlier = others[F[others] <= 0]
         if len(earlier) == 0:
             return x, k
@@ -301,5 +325,5 @@ def _one(region: Region, path, Z0, pb: _Problem, x, k):
         return region.side[i, j] * (Z0[i, j] + pb.K[i] @ region.coef_delta_column(u, j))
     if kind == "tol":
         return float(path.loss([x])[0]) - pb.tol
-    e = region.sliding_entries().index((i, j))
+    e = region.entry_index(i, j)
     return region.release_function(path.r([x])[0], e, kind == "release_up")

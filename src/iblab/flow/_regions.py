@@ -16,58 +16,83 @@ stays on the kink while its Filippov weight theta_ij lies in [gamma, 1].
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy import linalg
 
 RELEASE_SLACK = 1e-12
 
 
+class _Held(NamedTuple):
+    """One sliding neuron j's terms: its held points S (s,), M = K_SS^+ K_S,: (s, n), the
+    correction diag(d) K_:,S M diag(d) (n, n) subtracted from H (d = a_j D~_j), its rows of
+    the map r -> theta r (s, n), and whether its held set is rank deficient."""
+
+    points: np.ndarray
+    M: np.ndarray
+    correction: np.ndarray
+    to_w: np.ndarray
+    deficient: bool
+
+
 class Region:
     """The affine dynamics of one region (all arrays float64)."""
 
     def __init__(
-        self, K, a, D, S, gamma: float, projections: dict | None = None, rank_K: int | None = None
-    ):
+        self, K, a, D, S, gamma: float, projections: dict | None = None,
+        rank_K: int | None = None, previous: Region | None = None,
+    ):  # fmt: skip
         """projections: a cache {sliding points: (M = K_SS^+ K_S,:, K_:,S M, rank deficient)}
-        shared between regions."""
+        shared between regions. previous: a region whose per-neuron terms are reused for the
+        neurons whose slopes and held sets have not changed (after an event, all but one)."""
         self.K, self.a, self.gamma = K, a, gamma
         self.D, self.S = D, S
         self.Dt = np.where(S, 0.0, D)
+        self._S = S.copy()  # S as built (the caller switches D and S in place)
         Da = self.Dt * a
+        self._minus_Da = -Da
         H = K * (Da @ Da.T)
         cache = {} if projections is None else projections
+        same = _unchanged(previous, self.Dt, S)
+        self._held: dict[int, _Held] = {}
+        for j in np.flatnonzero(S.any(axis=0)).tolist():
+            held = previous._held[j] if same[j] else self._hold(j, cache, rank_K)
+            H -= held.correction
+            self._held[j] = held
         # A neuron holds points whose inputs are linearly dependent, or span all of span X
         # (its weight is pinned, e.g. at 0; only when d < n). The flow need not be unique there.
-        self.singular = False
-        self.sliding: list[tuple[int, np.ndarray, np.ndarray]] = []  # (j, points, M_j)
-        for j in np.flatnonzero(S.any(axis=0)):
-            idx = np.flatnonzero(S[:, j])
-            key = idx.tobytes()
-            if key not in cache:  # pinv: a neuron may hold more points than rank(K)
-                inv, rank = linalg.pinvh(K[np.ix_(idx, idx)], rtol=1e-12, return_rank=True)
-                M = inv @ K[idx]  # (s, n)
-                pinned = rank_K is not None and rank >= rank_K  # W_j fixed in span X
-                cache[key] = (M, K[:, idx] @ M, rank < len(idx) or pinned)
-            M, Q, deficient = cache[key]
-            self.singular |= deficient
-            d = a[j] * self.Dt[:, j]
-            H -= d[:, None] * Q * d[None, :]
-            self.sliding.append((int(j), idx, M))
+        self.singular = any(held.deficient for held in self._held.values())
         self.H = 0.5 * (H + H.T)
-        self.entries = [(int(i), j) for j, idx, _ in self.sliding for i in idx]
+        held = list(self._held.values())
+        self.points = np.concatenate([h.points for h in held]) if held else np.zeros(0, int)
+        self.neurons = np.repeat(list(self._held), [len(h.points) for h in held]).astype(int)
         # theta r_i of every sliding entry is linear in r: w = r @ self._to_w.T (n_sliding, n)
-        rows = [-(M * self.Dt[:, j]) for j, _, M in self.sliding]
-        self._to_w = np.concatenate(rows) if rows else np.zeros((0, len(D)))
-        self.points = np.array([i for i, _ in self.entries], int)
-        self._a = np.array([a[j] for _, j in self.entries], float)
-        self.neurons = np.array([j for _, j in self.entries], int)
+        self._to_w = np.concatenate([h.to_w for h in held]) if held else np.zeros((0, len(D)))
+        self._a = a[self.neurons].astype(float)
+        self.entries = list(zip(self.points.tolist(), self.neurons.tolist(), strict=True))
+        self._entry_index = {entry: e for e, entry in enumerate(self.entries)}
         self.side = np.where(D == 1.0, 1.0, -1.0)  # +1 above the kink, -1 below
+
+    def _hold(self, j: int, cache: dict, rank_K: int | None) -> _Held:
+        """The terms of sliding neuron j, its projection taken from (or put in) the cache."""
+        K, idx = self.K, np.flatnonzero(self.S[:, j])
+        key = idx.tobytes()
+        if key not in cache:  # pinv: a neuron may hold more points than rank(K)
+            inv, rank = linalg.pinvh(K[np.ix_(idx, idx)], rtol=1e-12, return_rank=True)
+            M = inv @ K[idx]  # (s, n)
+            pinned = rank_K is not None and rank >= rank_K  # W_j fixed in span X
+            cache[key] = (M, K[:, idx] @ M, rank < len(idx) or pinned)
+        M, Q, deficient = cache[key]
+        d = self.a[j] * self.Dt[:, j]
+        correction = d[:, None] * Q * d[None, :]
+        return _Held(idx, M, correction, -(M * self.Dt[:, j]), deficient)
 
     # ---- moves
 
     def coef_delta(self, v):
         """Change of C^T (..., n, m) for dual moves v (..., n)."""
-        Ct = -(v[..., :, None] * self.Dt) * self.a
+        Ct = v[..., :, None] * self._minus_Da
         if self.entries:  # held entries take a_j (M_j (D~_j * v))_i = -a_j (v @ to_w.T)
             Ct[..., self.points, self.neurons] -= self._a * (v @ self._to_w.T)
         return Ct
@@ -77,9 +102,9 @@ class Region:
         replaces D~_j (to try a switch without building a region)."""
         d = self.Dt[:, j] if slopes is None else slopes
         col = -self.a[j] * d * v
-        for jj, idx, M in self.sliding:
-            if jj == j:
-                col[idx] += self.a[j] * (M @ (v * d))
+        held = self._held.get(j)
+        if held is not None:
+            col[held.points] += self.a[j] * (held.M @ (v * d))
         return col
 
     def outputs(self, Z):
@@ -110,6 +135,10 @@ class Region:
         s = slice(e, e + 1)
         pair = self._release(r, self._to_w[s], self.points[s], self._a[s])
         return float(pair[0 if up else 1][0])
+
+    def entry_index(self, i: int, j: int) -> int:
+        """Position of sliding entry (i, j) in sliding_entries()."""
+        return self._entry_index[(i, j)]
 
     def _release(self, r, to_w, points, a):
         w, ri = r @ to_w.T, r[..., points]
@@ -142,3 +171,10 @@ class Region:
         if k < len(entries):
             return "release_down", *entries[k]
         return "tol", -1, -1
+
+
+def _unchanged(previous: Region | None, Dt, S) -> np.ndarray:
+    """(m,) bool: the neurons whose slopes and held points are those of `previous`."""
+    if previous is None:
+        return np.zeros(Dt.shape[1], bool)
+    return ~(np.any(previous.Dt != Dt, axis=0) | np.any(previous._S != S, axis=0))
