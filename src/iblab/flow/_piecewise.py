@@ -22,6 +22,7 @@ from iblab.flow._paths import LogTimePath, SquarePath, force
 from iblab.flow._regions import Region
 
 REVERSED = 1e-9  # relative size of a velocity that reverses a switch made at this instant
+KINK = 1e-12  # relative size of a pre-activation at rounding level, on its kink
 _SAME_TIME_LIMIT = 10_000  # events at one instant before giving up (a chattering boundary)
 
 
@@ -164,7 +165,7 @@ def _values(region: Region, path, Z0, pb: _Problem, xs, slopes: bool = True):
     V = np.concatenate([U, R]) if slopes and moved else (U if moved else R)
     moves = np.matmul(pb.K, region.coef_delta(V))  # Z - Z0 and (or) dZ/dt
     Zs = Z0 + moves[:T] if moved else Z0 + np.zeros((T, 1, 1))
-    F = region.functions(Zs, R, loss, pb.tol)
+    F = region.functions(Zs, R, loss, pb.tol) + region.slack
     if not slopes:
         return F, None
     dZ = moves[-T:] * region.side * path.dt_dx(xs)[:, None, None]  # d(side Z)/dx
@@ -179,13 +180,21 @@ def _armed_mask(region: Region, armed) -> np.ndarray:
 def _detect(region: Region, path, Z0, pb: _Problem, armed, emit):
     """The first event along the path: (x, function index), or None. Calls emit(x) as the
     path advances, so that records before the event are taken. Marks functions seen > 0 as
-    armed; an unarmed function at the region's start does not fire there."""
+    armed; an unarmed function at the region's start does not fire there.
+
+    An unarmed entry sits on its kink (it switched at this instant); its crossing function
+    is shifted up by KINK max |Z0| (`region.slack`), so that if it leaves to the wrong side
+    (its velocity there was at rounding level, and the flow turns it) it fires once it is
+    clearly across instead of never having been seen > 0."""
     mask = _armed_mask(region, armed)
+    nm = Z0.size
+    region.slack = np.zeros(len(mask))
+    region.slack[:nm][~mask[:nm]] = KINK * np.max(np.abs(Z0), initial=0.0)
     prev = None
     for xs in path.chunks():
         F, dG = _values(region, path, Z0, pb, xs)
         if prev is None:
-            now = np.flatnonzero(_fires_at_start(F[0], dG[0], mask, Z0))
+            now = np.flatnonzero(_fires_at_start(F[0] - region.slack, dG[0], mask, Z0))
             if len(now):
                 return xs[0], int(now[np.argmin(F[0][now])])
         else:
@@ -194,13 +203,13 @@ def _detect(region: Region, path, Z0, pb: _Problem, armed, emit):
             dG = np.concatenate([prev[2][None], dG])
         seen = 0  # F[:seen] marked: functions seen > 0 on the way may fire at a later start
         for k in np.flatnonzero(_may_fire(F, dG)):
-            _update_armed(region, armed, F[seen : k + 1])
+            _update_armed(region, armed, F[seen : k + 1] - region.slack)
             seen = k + 1
             hit = _first_in(region, path, Z0, pb, xs[k], xs[k + 1], F[k], F[k + 1], dG[k : k + 2])
             if hit is not None:
                 emit(hit[0])
                 return hit
-        _update_armed(region, armed, F[seen:-1])
+        _update_armed(region, armed, F[seen:-1] - region.slack)
         emit(xs[-1])
         prev = (xs[-1], F[-1], dG[-1])
     return None
@@ -214,7 +223,7 @@ def _fires_at_start(F0, dG0, mask, Z0):
     fires = (F0 <= 0) & mask
     # Reversed means clearly so: an entry let go exactly where its release function crossed 0
     # leaves with a velocity at rounding level, whose sign must not send it straight back.
-    at_kink = np.abs(F0[:nm]) <= 1e-12 * np.max(np.abs(Z0), initial=0.0)
+    at_kink = np.abs(F0[:nm]) <= KINK * np.max(np.abs(Z0), initial=0.0)
     fires[:nm] |= ~mask[:nm] & at_kink & (dG0 < -REVERSED * np.max(np.abs(dG0), initial=0.0))
     release = F0[nm:-1]
     scale = np.max(np.abs(release), initial=0.0)
@@ -322,7 +331,8 @@ def _one(region: Region, path, Z0, pb: _Problem, x, k):
     kind, i, j = region.describe(k)
     if kind == "cross":
         u = path.du([x])[0]
-        return region.side[i, j] * (Z0[i, j] + pb.K[i] @ region.coef_delta_column(u, j))
+        z = Z0[i, j] + pb.K[i] @ region.coef_delta_column(u, j)
+        return region.side[i, j] * z + region.slack[k]
     if kind == "tol":
         return float(path.loss([x])[0]) - pb.tol
     e = region.entry_index(i, j)
