@@ -415,17 +415,22 @@ def test_more_points_on_a_kink_than_dimensions(seed):
     assert np.isfinite(result.C).all()
 
 
+def gaussian_flow_config(seed: int, labels: dict | None, steps: int) -> Config:
+    """n = m = 64, d = 1e5 (sampled Gram blocks), relu, square loss, flow to the loss 1e-20."""
+    data = {"kind": "gaussian", "n": 64, "d": 100_000, "sample": "gram"}
+    return validate({
+        "seed": seed, "data": data if labels is None else data | {"labels": labels},
+        "model": {"width": 64}, "init": {"scale": 1.0},
+        "train": {"optimizer": "gradient_flow", "tol": 1e-20, "steps": steps},
+        "record": {"per_decade": 1},
+    })  # fmt: skip
+
+
 def test_no_chattering_at_the_instant_an_entry_is_let_go():
     # An entry released where its release function crosses 0 leaves with a velocity at
     # rounding level; taking that for a reversal made this run alternate slide / release at
     # one instant until the event budget ran out.
-    config = validate({
-        "data": {"kind": "gaussian", "n": 64, "d": 100_000, "sample": "gram"},
-        "model": {"width": 64}, "init": {"scale": 1.0},
-        "train": {"optimizer": "gradient_flow", "tol": 1e-20, "steps": 2000},
-        "record": {"per_decade": 1},
-    })  # fmt: skip
-    result = train(config)
+    result = train(gaussian_flow_config(seed=0, labels=None, steps=2000))
     assert result.summary["status"] == "converged"
     assert result.summary["events"] < 1000
     assert result.events.groupby("time").size().max() < 10
@@ -436,14 +441,7 @@ def test_an_entry_let_go_that_turns_back_is_switched(seed):
     # An entry released below its kink with a velocity at rounding level may be turned back
     # up by the flow; it was never seen below, so its crossing went unnoticed and the
     # network's own loss stopped at 5e-13 while the region's model reached tol (seed 1).
-    config = validate({
-        "seed": seed, "data": {"kind": "gaussian", "n": 64, "d": 100_000, "sample": "gram",
-                               "labels": {}},
-        "model": {"width": 64}, "init": {"scale": 1.0},
-        "train": {"optimizer": "gradient_flow", "tol": 1e-20, "steps": 100_000},
-        "record": {"per_decade": 1},
-    })  # fmt: skip
-    result = train(config)
+    result = train(gaussian_flow_config(seed=seed, labels={}, steps=100_000))
     assert result.summary["status"] == "converged"
     assert result.summary["loss"] <= 1.001e-20  # the network's loss, not the region model's
 
