@@ -120,8 +120,13 @@ def figure_test_accuracy(runs: pd.DataFrame, settings: FreiSettings, out: Path) 
             marker=MARKERS[phase], ms=3, capsize=2,
         )  # fmt: skip
         x, y = figures.break_gaps(m.index, m["mean"])
-        ax.plot(x, y, color=colors[sc], ls=LINES[phase],
-                label=f"{PHASE_NAMES[phase]}, {_scale_label(sc)}")  # fmt: skip
+        ax.plot(x, y, color=colors[sc], ls=LINES[phase])
+    # One key for the colours (init scale), one for the line styles (step rule).
+    for sc in sorted(mix["init_scale_rel"].unique()):
+        ax.plot([], [], color=colors[sc], label=_scale_label(sc))
+    for phase in sorted(mix["phase"].unique(), key=list(PHASE_NAMES).index):
+        ax.plot([], [], color="grey", ls=LINES[phase], marker=MARKERS[phase], ms=3,
+                label=PHASE_NAMES[phase])  # fmt: skip
     svm = mix.drop_duplicates(["d", "seed"]).groupby("d")["svm_test_accuracy"].mean()
     x, y = figures.break_gaps(svm.index, svm.to_numpy())
     ax.plot(x, y, color="black", ls=":", marker="x", label="max-margin linear predictor u*")
@@ -134,7 +139,7 @@ def figure_test_accuracy(runs: pd.DataFrame, settings: FreiSettings, out: Path) 
     ax.set_xscale("log")
     ax.set_xlabel("d")
     ax.set_ylabel("test accuracy (noisy labels)")
-    figures.legend_below(fig, [ax], ncol=1)
+    figures.legend_below(fig, [ax], ncol=2)
     return save_figure(fig, out, "test_accuracy_vs_d")
 
 
