@@ -138,10 +138,11 @@ def judge_power_law(
 ) -> LawCheck:  # fmt: skip
     """Fit log y against log x twice, over every point with y > 0 and over those with
     x <= high_max, and decide with rules fixed before measuring. The outcome is the
-    high-dimensional fit's: not resolved when it has fewer than `min_points` points at fewer
-    than 3 values of x, when at any of its x values the median y (zeros counted) is within
-    `margin` times the instrument's floor, or when its 95% interval is wider than max_width;
-    otherwise agrees when |exponent - target| <= tol and contradicts when not."""
+    high-dimensional fit's: not resolved when it has fewer than `min_points` points or
+    they lie at fewer than 3 values of x, when at any of its x values the median y (zeros
+    counted) is within `margin` times the instrument's floor, or when its 95% interval is
+    wider than max_width; otherwise agrees when |exponent - target| <= tol and contradicts
+    when not."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     full = _try_fit(x, y, n_boot)
     high_x = x <= high_max
@@ -208,7 +209,7 @@ def judge_limit(
     if window.sum() < min_records:
         return LimitCheck(end, np.nan, None, f"fewer than {min_records} records in the window")
     x = 1.0 / np.log(t[window] / t0)
-    slope, limit = np.polyfit(x, q[window], 1)
+    _, limit = np.polyfit(x, q[window], 1)
     limit = float(limit)
     if end <= tol and limit <= tol:
         return LimitCheck(end, limit, True, "")

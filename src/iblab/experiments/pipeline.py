@@ -65,13 +65,14 @@ def reproduce(
     configs = list({store.run_id(c): c for _, c in planned}.values())
     log(f"{rep.name}: {len(configs)} runs ({which} settings)")
     progress = _run(configs, out, executor, rep.evaluate, log)
-    frame = analysis_frame(out, planned)
+    stored = store.load(out, arrays=False, run_ids=sorted(store.run_id(c) for c in configs))
+    frame = analysis_frame(stored.runs, planned, out)
     failed = frame[frame.status == "error"].drop_duplicates("run_id")
     if len(failed):
         log(f"{len(failed)} runs failed (status error, e.g. {failed.message.iloc[0]!r}); "
             "they are left out of every claim")  # fmt: skip
         frame = frame[frame.status != "error"].reset_index(drop=True)
-    history = planned_history(out, frame)
+    history = stored.history[stored.history.run_id.isin(frame.run_id)].reset_index(drop=True)
     claims = rep.analyse(frame, history, s, out)
     elapsed = time.perf_counter() - t0
     frame.drop(columns=["config"]).to_parquet(out / "analysis.parquet", index=False)
@@ -122,23 +123,17 @@ def _run(configs, out: Path, executor, evaluate, log):
     )
 
 
-def analysis_frame(out: Path, planned: Planned) -> pd.DataFrame:
-    """One row per planned run: its tags, then its stored run row (arrays left out)."""
+def analysis_frame(stored: pd.DataFrame, planned: Planned, out: Path) -> pd.DataFrame:
+    """One row per planned run: its tags, then its stored run row (`stored`, arrays left
+    out)."""
     tags = pd.DataFrame([{**t, "run_id": store.run_id(c)} for t, c in planned])
-    runs = store.load(out, arrays=False, run_ids=sorted(set(tags.run_id))).runs
-    clash = (set(tags.columns) & set(runs.columns)) - {"run_id"}
+    clash = (set(tags.columns) & set(stored.columns)) - {"run_id"}
     if clash:
         raise ValueError(f"plan: tag {sorted(clash)[0]!r} is also a stored column; rename it")
-    missing = set(tags.run_id) - set(runs.run_id)
+    missing = set(tags.run_id) - set(stored.run_id)
     if missing:
         raise RuntimeError(f"{len(missing)} planned runs have no stored result in {out}")
-    return tags.merge(runs, on="run_id", how="left", validate="many_to_one")
-
-
-def planned_history(out: Path, frame: pd.DataFrame) -> pd.DataFrame:
-    """The history rows of the frame's runs (all columns but the arrays)."""
-    ids = sorted(set(frame.run_id))
-    return store.load(out, arrays=False, run_ids=ids, runs=False).history
+    return tags.merge(stored, on="run_id", how="left", validate="many_to_one")
 
 
 def _plain(v):

@@ -100,7 +100,6 @@ def train_flow(config: Config, problem: Problem):
             row["events"] = int(k)
     history = pd.DataFrame(rows)
     history.insert(0, "step", np.arange(len(history), dtype=np.int64))
-    history = history.drop(columns=["s"])
     last = history.iloc[-1]
     summary = {
         "status": status,

@@ -111,7 +111,7 @@ def flow_piecewise(
 
 def _at_origin(Z) -> bool:
     """Whether a neuron's pre-activations (a column of Z (n, m)) are all at rounding level."""
-    return bool(np.all(np.abs(Z) <= 1e-12 * np.max(np.abs(Z)), axis=0).any())
+    return bool(np.all(np.abs(Z) <= KINK * np.max(np.abs(Z)), axis=0).any())
 
 
 def _switch(kind, i, j, D, S, r, pb: _Problem, region: Region) -> int:
@@ -165,7 +165,7 @@ def _values(region: Region, path, Z0, pb: _Problem, xs, slopes: bool = True):
     V = np.concatenate([U, R]) if slopes and moved else (U if moved else R)
     moves = np.matmul(pb.K, region.coef_delta(V))  # Z - Z0 and (or) dZ/dt
     Zs = Z0 + moves[:T] if moved else Z0 + np.zeros((T, 1, 1))
-    F = region.functions(Zs, R, loss, pb.tol) + region.slack
+    F = region.functions(Zs, R, loss, pb.tol)
     if not slopes:
         return F, None
     dZ = moves[-T:] * region.side * path.dt_dx(xs)[:, None, None]  # d(side Z)/dx
@@ -183,18 +183,19 @@ def _detect(region: Region, path, Z0, pb: _Problem, armed, emit):
     armed; an unarmed function at the region's start does not fire there.
 
     An unarmed entry sits on its kink (it switched at this instant); its crossing function
-    is shifted up by KINK max |Z0| (`region.slack`), so that if it leaves to the wrong side
+    is shifted up by KINK max |Z0| (`shift`), so that if it leaves to the wrong side
     (its velocity there was at rounding level, and the flow turns it) it fires once it is
     clearly across instead of never having been seen > 0."""
     mask = _armed_mask(region, armed)
     nm = Z0.size
-    region.slack = np.zeros(len(mask))
-    region.slack[:nm][~mask[:nm]] = KINK * np.max(np.abs(Z0), initial=0.0)
+    shift = np.zeros(len(mask))
+    shift[:nm][~mask[:nm]] = KINK * np.max(np.abs(Z0), initial=0.0)
     prev = None
     for xs in path.chunks():
         F, dG = _values(region, path, Z0, pb, xs)
+        F = F + shift
         if prev is None:
-            now = np.flatnonzero(_fires_at_start(F[0] - region.slack, dG[0], mask, Z0))
+            now = np.flatnonzero(_fires_at_start(F[0] - shift, dG[0], mask, Z0))
             if len(now):
                 return xs[0], int(now[np.argmin(F[0][now])])
         else:
@@ -203,13 +204,15 @@ def _detect(region: Region, path, Z0, pb: _Problem, armed, emit):
             dG = np.concatenate([prev[2][None], dG])
         seen = 0  # F[:seen] marked: functions seen > 0 on the way may fire at a later start
         for k in np.flatnonzero(_may_fire(F, dG)):
-            _update_armed(region, armed, F[seen : k + 1] - region.slack)
+            _update_armed(region, armed, F[seen : k + 1] - shift)
             seen = k + 1
-            hit = _first_in(region, path, Z0, pb, xs[k], xs[k + 1], F[k], F[k + 1], dG[k : k + 2])
+            hit = _first_in(
+                region, path, Z0, pb, shift, xs[k], xs[k + 1], F[k], F[k + 1], dG[k : k + 2]
+            )
             if hit is not None:
                 emit(hit[0])
                 return hit
-        _update_armed(region, armed, F[seen:-1] - region.slack)
+        _update_armed(region, armed, F[seen:-1] - shift)
         emit(xs[-1])
         prev = (xs[-1], F[-1], dG[-1])
     return None
@@ -253,9 +256,10 @@ def _may_fire(F, dG):
     return falls | (ends & (dG[:-1] < 0) & (dG[1:] > 0)).any(axis=1)
 
 
-def _first_in(region, path, Z0, pb, xa, xb, Fa, Fb, dG):
-    """The earliest root in [xa, xb] of the functions that fall from > 0 to <= 0 there, or
-    that dip below 0 between two positive ends (derivative < 0 at xa and > 0 at xb)."""
+def _first_in(region, path, Z0, pb, shift, xa, xb, Fa, Fb, dG):
+    """The earliest root in [xa, xb] of the functions (shifted up by `shift`, as Fa and Fb
+    are) that fall from > 0 to <= 0 there, or that dip below 0 between two positive ends
+    (derivative < 0 at xa and > 0 at xb)."""
     ks = np.flatnonzero((Fa > 0) & (Fb <= 0))
     his = np.full(len(ks), xb)
     nm = dG.shape[1]
@@ -268,7 +272,7 @@ def _first_in(region, path, Z0, pb, xa, xb, Fa, Fb, dG):
         low = _hermite_min(Fa[dips], Fb[dips], dG[0, dips], dG[1, dips], xb - xa)
         dips = dips[low < 0.5 * np.minimum(Fa[dips], Fb[dips])]
     for k in dips:
-        g = lambda x, k=k: _one(region, path, Z0, pb, x, k)  # noqa: E731
+        g = lambda x, k=k: _one(region, path, Z0, pb, x, k) + shift[k]  # noqa: E731
         low = optimize.minimize_scalar(g, bounds=(xa, xb), method="bounded")
         if low.fun <= 0:
             ks, his = np.append(ks, k), np.append(his, low.x)
@@ -277,7 +281,7 @@ def _first_in(region, path, Z0, pb, xa, xb, Fa, Fb, dG):
     if not np.isfinite(xb):  # a root in [x, inf): find a finite upper end
         for e, k in enumerate(ks):
             hi = max(2.0 * xa, 1.0)
-            while np.isfinite(hi) and _one(region, path, Z0, pb, hi, k) > 0:
+            while np.isfinite(hi) and _one(region, path, Z0, pb, hi, k) + shift[k] > 0:
                 hi *= 2.0
             his[e] = hi  # inf: reaches its kink only in the limit
         ks, his = ks[np.isfinite(his)], his[np.isfinite(his)]
@@ -288,10 +292,11 @@ def _first_in(region, path, Z0, pb, xa, xb, Fa, Fb, dG):
         fa, fb = Fa[ks], np.minimum(Fb[ks], 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             guess = np.where(his < xb, his, xa + (xb - xa) * fa / (fa - fb))
-    return _earliest_root(region, path, Z0, pb, xa, ks, his, np.nan_to_num(guess, nan=xb))
+    guess = np.nan_to_num(guess, nan=xb)
+    return _earliest_root(region, path, Z0, pb, shift, xa, ks, his, guess)
 
 
-def _earliest_root(region, path, Z0, pb, xa, ks, his, guess):
+def _earliest_root(region, path, Z0, pb, shift, xa, ks, his, guess):
     """The smallest root over functions ks with g_k(xa) > 0 >= g_k(his): the one whose
     root is guessed first is refined by Brent's method, and the others are checked at its
     root (one vectorised evaluation); those already <= 0 there have an earlier root and are
@@ -300,7 +305,7 @@ def _earliest_root(region, path, Z0, pb, xa, ks, his, guess):
     while True:
         e = int(np.argmin(guess))
         k, hi = int(ks[e]), float(his[e])
-        g = lambda x, k=k: _one(region, path, Z0, pb, x, k)  # noqa: E731
+        g = lambda x, k=k: _one(region, path, Z0, pb, x, k) + shift[k]  # noqa: E731
         if g(xa) <= 0:  # the full and the one-entry evaluations differ in the last bits
             return xa, k
         x = hi  # unless the one-entry evaluation puts the root there too
@@ -310,7 +315,7 @@ def _earliest_root(region, path, Z0, pb, xa, ks, his, guess):
         others = np.delete(ks, e)
         if len(others) == 0:
             return x, k
-        F = _values(region, path, Z0, pb, np.array([x]), slopes=False)[0][0]
+        F = _values(region, path, Z0, pb, np.array([x]), slopes=False)[0][0] + shift
         earlier = others[F[others] <= 0]
         if len(earlier) == 0:
             return x, k
@@ -332,7 +337,7 @@ def _one(region: Region, path, Z0, pb: _Problem, x, k):
     if kind == "cross":
         u = path.du([x])[0]
         z = Z0[i, j] + pb.K[i] @ region.coef_delta_column(u, j)
-        return region.side[i, j] * z + region.slack[k]
+        return region.side[i, j] * z
     if kind == "tol":
         return float(path.loss([x])[0]) - pb.tol
     e = region.entry_index(i, j)

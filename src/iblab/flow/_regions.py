@@ -73,7 +73,6 @@ class Region:
         self.entries = list(zip(self.points.tolist(), self.neurons.tolist(), strict=True))
         self._entry_index = {entry: e for e, entry in enumerate(self.entries)}
         self.side = np.where(D == 1.0, 1.0, -1.0)  # +1 above the kink, -1 below
-        self.slack = 0.0  # added to the event functions (set per entry by the event search)
 
     def _hold(self, j: int, cache: dict, rank_K: int | None) -> _Held:
         """The terms of sliding neuron j, its projection taken from (or put in) the cache."""

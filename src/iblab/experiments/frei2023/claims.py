@@ -3,6 +3,8 @@ run: its tags, its stored summary and evaluation)."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 
@@ -25,7 +27,25 @@ def _by_d(group: pd.DataFrame, column: str) -> str:
     return "max by d: " + ", ".join(f"{d:.0e}: {_fmt(v)}" for d, v in worst.items())
 
 
-LIMITS = {"rank2": ("rank2_residual", "rank2_tol"), "kkt": ("kkt_residual", "kkt_tol")}
+class Limit(NamedTuple):
+    """A flow-limit claim: the per-record column judged, its tolerance in Criteria, and the
+    row's wording."""
+
+    column: str
+    tol: str
+    what: str
+    quantity: str
+    paper: str
+
+
+LIMITS = {
+    "rank2": Limit("rank2_residual", "rank2_tol", "rank <= 2", "||W - W_2||_F / ||W||_F",
+                   "gradient flow converges in direction to a network of rank at most 2"),
+    "kkt": Limit("kkt_residual", "kkt_tol",
+                 "a KKT point of min ||W||_F^2 s.t. y_i f(x_i) >= 1", "KKT residual",
+                 "gradient flow converges in direction to a KKT point of the "
+                 "parameter-space max-margin problem"),
+}  # fmt: skip
 
 
 def limit_checks(runs: pd.DataFrame, history: pd.DataFrame, crit: Criteria) -> pd.DataFrame:
@@ -41,9 +61,10 @@ def limit_checks(runs: pd.DataFrame, history: pd.DataFrame, crit: Criteria) -> p
         h = h.sort_values("step")
         r = flow.loc[run_id]
         row = {}
-        for name, (column, tol) in LIMITS.items():
+        for name, limit in LIMITS.items():
             check = judge_limit(
-                h["time"], h[column], getattr(crit, tol), planned=r["config.train.time"],
+                h["time"], h[limit.column], getattr(crit, limit.tol),
+                planned=r["config.train.time"],
                 last_switch=r["stabilization_time"], window_decades=crit.trend_decades,
             )  # fmt: skip
             agrees, reason = check.agrees, check.reason
@@ -81,14 +102,7 @@ def _flow_claims(flow: pd.DataFrame, s: FreiSettings, crit: Criteria) -> list[Cl
     holds = 3 * flow["orthogonality_ratio"] >= crit.near_orthogonal_c
     inside, outside = flow[holds], flow[~holds]
     claims = []
-    texts = {
-        "rank2": ("rank <= 2", "||W - W_2||_F / ||W||_F", "rank2_tol",
-                  "gradient flow converges in direction to a network of rank at most 2"),
-        "kkt": ("a KKT point of min ||W||_F^2 s.t. y_i f(x_i) >= 1", "KKT residual",
-                "kkt_tol", "gradient flow converges in direction to a KKT point of the "
-                "parameter-space max-margin problem"),
-    }  # fmt: skip
-    for name, (what, quantity, tol, paper) in texts.items():
+    for name, (_, tol, what, quantity, paper) in LIMITS.items():
         if not len(inside):
             continue
         agrees, counts, reason = _tally(inside, name)

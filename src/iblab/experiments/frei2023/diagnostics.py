@@ -54,14 +54,9 @@ def _states(result):
         a_hist = result.second_layers
         for k in range(len(h)):
             a = result.a if a_hist is None else a_hist[k]
-            yield k, scale_at(h, k), np.asarray(result.coefficients[k]), a
+            yield k, float(h["s"].iloc[k]), np.asarray(result.coefficients[k]), a
     else:
         yield len(h) - 1, result.s, result.C, result.a
-
-
-def scale_at(history: pd.DataFrame, k: int) -> float:
-    """W_0's factor s at record k (a gradient flow keeps s = 1 and has no such column)."""
-    return float(history["s"].iloc[k]) if "s" in history else 1.0
 
 
 def diagnose(result, svm: MaxMarginLinear | None = None) -> pd.DataFrame:

@@ -169,7 +169,7 @@ def figure_flow_limits(diag: pd.DataFrame, runs: pd.DataFrame, crit: Criteria, o
             for run_id, g in sub.groupby("run_id"):
                 r = info.loc[run_id]
                 t, q = g["time"].to_numpy(), g[col].to_numpy()
-                resolved = r[f"{check}_agrees"] is not None and not pd.isna(r[f"{check}_agrees"])
+                resolved = not pd.isna(r[f"{check}_agrees"])
                 ax.plot(t, q, color=colors[r["init_scale_rel"]], lw=1.0,
                         ls="-" if resolved else ":",
                         label=_scale_label(r["init_scale_rel"]))  # fmt: skip

@@ -9,8 +9,9 @@ import math
 import numpy as np
 
 from iblab.config import Config
+from iblab.gram import frobenius_sq
 
-from .diagnostics import diagnose, fit_svm, scale_at
+from .diagnostics import diagnose, fit_svm
 from .settings import FreiSettings
 
 
@@ -109,20 +110,24 @@ def make_config(s: FreiSettings, phase: str, data: str, d: int, scale: float, se
 def evaluate(result) -> dict:
     """diagnose()'s columns at every record (those the history lacks), and per-run figures:
     stable rank at steps 0, 1 and the end, the final diagnostics, the SVM's margin and test
-    accuracy, ||W_0||_F / ||W_1 - W_0||_F (init_to_step_ratio) and ||W_0||_F / ||W - W_0||_F
-    at the end (init_share_final)."""
+    accuracy, ||W_0||_F / ||W_1 - W_0||_F (init_to_step_ratio) and ||W_0||_F / ||C X||_F
+    at the end (init_share_final; ||C X||_F = ||W - W_0||_F while s = 1)."""
     p, h = result.problem, result.history
     svm = fit_svm(p)
     diag = diagnose(result, svm)
     after = diag[diag["step"] >= 1]
     last = diag.iloc[-1]
     separating = diag[np.isfinite(diag["kkt_residual"])]
-    w0 = abs(scale_at(h, 0)) * math.sqrt(max(float(np.trace(p.G0)), 0.0))
+    w0 = abs(float(h["s"].iloc[0])) * math.sqrt(max(float(np.trace(p.G0)), 0.0))
     gd = result.config.train.optimizer != "gradient_flow"  # a flow has no first step
     C1 = result.coefficients[1] if gd and result.coefficients is not None and len(h) > 1 else None
-    step1 = math.sqrt(max(float(np.sum(C1 * (C1 @ p.K))), 0.0)) if C1 is not None else np.nan
+
+    def span_norm(C):  # ||C X||_F
+        return math.sqrt(max(float(frobenius_sq(0.0, C, p.K, p.P0, 0.0)), 0.0))
+
+    step1 = span_norm(C1) if C1 is not None else np.nan
     svm_ok = svm.status_ == "optimal"
-    moved = math.sqrt(max(float(np.sum(result.C * (result.C @ p.K))), 0.0))  # ||W - s W_0||
+    moved = span_norm(result.C)
     out = {
         "init_to_step_ratio": w0 / step1 if step1 > 0 else np.nan,
         "init_share_final": w0 / moved if moved > 0 else np.inf,
@@ -141,7 +146,7 @@ def evaluate(result) -> dict:
             else np.nan
         ),
     }
-    per_record = [c for c in diag.columns if c not in h.columns and c not in ("kkt_valid", "s")]
+    per_record = [c for c in diag.columns if c not in h.columns and c != "kkt_valid"]
     out |= {f"{c}_final": float(last[c]) for c in per_record}
     if len(diag) == len(h):
         out |= {c: diag[c].to_numpy(float) for c in per_record}

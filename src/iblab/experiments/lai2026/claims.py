@@ -41,7 +41,7 @@ def floor(df: pd.DataFrame, s: LaiSettings, reading: str, method: str, lr_factor
     """The gap a method measures on exactly orthogonal inputs, where the limit's gap is 0
     (see LaiSettings): never below the numerical zero."""
     col = _gap_col(s)
-    usable = df[df.interpolated & (df.ref_status == "optimal") & (df.reading == reading)]
+    usable = df[df.counted & (df.reading == reading)]
     if method == "flow":
         at = usable[usable.group == "orthogonal_flow"][col]
     else:
@@ -65,9 +65,7 @@ def fits(df: pd.DataFrame, s: LaiSettings) -> dict:
     col = _gap_col(s)
     for group, (xcol, reading, method) in SWEEPS.items():
         reached = df[(df.group == group) & df.interpolated]
-        # A run counts only when its reference solved to optimality: Clarabel can stop at
-        # "optimal_inaccurate" (seen at d = 1e8), and the gap to such a point is not a gap.
-        g = reached[reached.ref_status == "optimal"]
+        g = reached[reached.counted]  # its reference solved to optimality (see tidy)
         lr_factor = float(g.lr_factor.iloc[0]) if len(g) and method == "gd" else None
         y = g[col].where(g[col] > ZERO_GAP, 0.0)  # numerical zeros are zeros
         check = judge_power_law(
@@ -117,7 +115,7 @@ def _exponent_claim(name, paper, group, df, f, s: LaiSettings) -> Claim:
     check = f[f"{group}:check"]
     used, zeros, total, inaccurate = f[f"{group}:counts"]
     x_name = "n/d" if xcol == "n_over_d" else "n/tr Sigma"
-    g = df[(df.group == group) & df.interpolated & (df.ref_status == "optimal")]
+    g = df[(df.group == group) & df.counted]
     which = "relative gap" if _gap_col(s) == "gap" else "unnormalised distance"
     measured = (
         f"{which}: {check.text(x_name, s.high_dim_max)}; median / geometric mean by "
@@ -201,7 +199,7 @@ def claims(df: pd.DataFrame, s: LaiSettings, f: dict) -> list[Claim]:
             if not len(g):
                 continue
             reached = g[g.interpolated]
-            solid = reached[reached.ref_status == "optimal"]  # see fits()
+            solid = reached[reached.counted]
             worst = float(solid["gap"].max()) if len(solid) else math.nan
             agrees, reason = bool(worst < 1e-8), ""
             if len(reached) < len(g):

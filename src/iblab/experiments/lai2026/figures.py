@@ -35,7 +35,7 @@ def group_names(s) -> dict[str, str]:
 def _scatter_fit(ax, g, xcol: str, fit, label: str, color, check=None, high_max=None) -> None:
     """Runs, the fit (over the points it used: x <= high_max when given), and the method's
     floor (dashed) when check gives one."""
-    counted = g.interpolated & (g.ref_status == "optimal")  # as in the fits
+    counted = g.counted  # as in the fits
     ok = g[counted & (g["gap"] > ZERO)]
     zeros = g[counted & (g["gap"] <= ZERO)]
     ax.scatter(ok[xcol], ok["gap"], s=10, alpha=0.6, color=color, label=label, linewidths=0)
@@ -161,7 +161,7 @@ def make_figures(df: pd.DataFrame, fits: dict, dyn: dict, s, out: Path) -> list[
         for j, r in enumerate(h.itertuples()):
             val = r.gap if np.isfinite(r.gap) else np.nan
             y = max(val, 1e-16) if np.isfinite(val) else 10.0
-            counted = r.interpolated and r.ref_status == "optimal" and np.isfinite(val)
+            counted = r.counted and np.isfinite(val)
             marker = "o" if counted else "x"  # as in the fits and the claims
             ax.scatter(i + 0.04 * (j - len(h) / 2), y, marker=marker, s=12, color=reading_colour)
     ax.set_xticks(range(len(cats)), [c[0] for c in cats])

@@ -164,15 +164,18 @@ def _gap_row(res, ref, reading: Reading) -> dict:
     return {name: g[k] for name, k in zip(_GAPS, keys, strict=True)}
 
 
-def reference(res, reading: Reading):
+def reference(res, reading: Reading, pattern=None):
     """The reference solution of a trained run: the min-norm interpolator (linear), the
-    nearest global minimum of the single neuron, the pattern QP at GD's final pattern."""
+    nearest global minimum of the single neuron, the pattern QP at the run's final pattern
+    (`pattern`, (n, m) bool; computed when not given)."""
     p = res.problem
     if reading == "linear":
         return MinNormLinear().fit(p.K, p.P0, p.a, p.y)
     if reading == "single":
         return SingleNeuronQP(center="init").fit(p.K, p.P0, p.a, p.y)
-    return PatternQP().fit(p.K, p.P0, p.a, p.y, pattern_of(res.s, res.C, p.K, p.P0))
+    if pattern is None:
+        pattern = pattern_of(res.s, res.C, p.K, p.P0)
+    return PatternQP().fit(p.K, p.P0, p.a, p.y, pattern)
 
 
 def evaluate(res) -> dict:
@@ -188,20 +191,19 @@ def evaluate(res) -> dict:
     target = np.maximum(p.y, 0.0) if reading == "single" else p.y
     fit_residual = float(np.abs(f - target).max())
     row = {"fit_residual": fit_residual, "positive_labels": int((p.y > 0).sum())}
+    pattern = pattern_of(res.s, res.C, p.K, p.P0) if reading == "width" else None
     t0 = time.perf_counter()
-    ref = reference(res, reading)
+    ref = reference(res, reading, pattern)
     row["qp_time_s"] = time.perf_counter() - t0
     solved = getattr(ref, "C_", None) is not None
     row["ref_status"] = getattr(ref, "status_", "optimal")
     row |= _gap_row(res, ref, reading) if solved else dict.fromkeys(_GAPS, math.nan)
     if reading != "linear" and solved:
-        kkt = kkt_violations(res.s, res.C, p.K, p.P0, p.a, p.y)
+        kkt = kkt_violations(res.s, res.C, p.K, p.P0, p.a, p.y, pattern=pattern)
         keys = ("stationarity_rel", "primal_eq", "primal_ineq", "cs_violated", "dual_violated")
         row |= {f"kkt_{k}": kkt[k] for k in keys}
     if reading == "width":
-        row["pattern_final_vs_init"] = int(
-            (pattern_of(res.s, res.C, p.K, p.P0) != (p.P0 > 0)).sum()
-        )
+        row["pattern_final_vs_init"] = int((pattern != (p.P0 > 0)).sum())
     if res.coefficients is not None and solved:
         row |= _dynamics(res, ref, reading)
     return row

@@ -93,9 +93,10 @@ class LaiSettings:
     the instrument's floor, or when the 95% interval is wider than max_interval; otherwise
     "agrees" when the exponent is within 0.5 +- exponent_tolerance, else "contradicts". The
     floor of a method is the gap it measures on exactly orthogonal inputs (gap 0 in the
-    limit): for GD at lr factor f, the median orthogonal gap of the lr sweep at f (the
-    default-lr orthogonal runs at the default factor); for the flow, the orthogonal flow
-    runs' largest gap; never below the numerical zero 1e-9.
+    limit): for GD at lr factor f, the orthogonal gap of the lr sweep at f (the default-lr
+    orthogonal runs at the default factor), its median for width m and its largest for the
+    single neuron; for the flow, the orthogonal flow runs' largest gap; never below the
+    numerical zero 1e-9.
 
     Recording. per_decade: records per decade of steps (geometric); record_coefficients:
     seed 0 of every d-sweep point records C_t at every record, for the dynamics figure.
