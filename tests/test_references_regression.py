@@ -163,6 +163,26 @@ def test_single_neuron_infeasible():
     assert q.status_ == "optimal" and np.allclose(q.C_[0] @ X, [1.0, 0.0], atol=1e-9)
 
 
+@pytest.mark.parametrize("t", [1e2, 1e4])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_references_do_not_depend_on_units(t, seed):
+    # X' = t X and W_0' = W_0 / t give the same problem with W' = W / t, so C' = C / t^2:
+    # the regime of large d and small init (K ~ d, ||W - W_0|| << 1), where Clarabel's
+    # absolute tolerances once stopped short of the optimum (1e-2 off at t = 1e4).
+    rng, X, W0, a, K, P0, _ = make(32, 400, 3, seed)
+    P0 = 0.01 * P0
+    y = rng.standard_normal(32)
+    y_single = np.where(P0[:, 0] > 0, np.abs(y), -np.abs(y))
+    _, D, y_pattern = planted(rng, X, 0.01 * W0, a, scale=0.05)
+    for fit in (
+        lambda K_: SingleNeuronQP().fit(K_, P0[:, :1], 1.0, y_single),
+        lambda K_: PatternQP().fit(K_, P0, a, y_pattern, D),
+    ):
+        base, scaled = fit(K), fit(t * t * K)
+        assert base.status_ == scaled.status_ == "optimal"
+        assert np.abs(scaled.C_ * t * t - base.C_).max() <= 1e-8 * np.abs(base.C_).max()
+
+
 # ---------------------------------------------------------------- PatternQP
 
 

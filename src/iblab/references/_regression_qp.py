@@ -92,6 +92,13 @@ def solve_span_qp(K, U, sig, s, P0, y, eq, E, M, sgn, settings, polish=True):
     vals = (-sgn[ii, jj][:, None] * F[ii]).ravel()
     A_in = sp.csr_matrix((vals, (np.repeat(np.arange(n_in), r), cols)), shape=(n_in, m * r))
     b_eq, b_in = rhs[rows_eq], sgn[ii, jj] * offset[ii, jj]
+    # Solved in units where the constraint rows and right-hand sides are of order 1: with
+    # A' = A / f, b' = b / beta the minimiser is x' = x f / beta and the multipliers
+    # z' = z f^2 / beta. Clarabel's tolerances are absolute, and unscaled problems at large d
+    # (rows ~ sqrt(d), ||W - W_0|| ~ 1e-3) stop short of optimality ("optimal inaccurate").
+    f = float(sig.max())
+    beta = float(max(np.abs(b_eq).max(initial=0.0), np.abs(b_in).max(initial=0.0))) or 1.0
+    A_eq, A_in, b_eq, b_in = A_eq / f, A_in / f, b_eq / beta, b_in / beta
     P = sp.identity(m * r, format="csc")
     q = np.zeros(m * r)
 
@@ -107,8 +114,8 @@ def solve_span_qp(K, U, sig, s, P0, y, eq, E, M, sgn, settings, polish=True):
         return sol, _STATUS.get(str(sol.status), str(sol.status).lower())
 
     def unpack(sol, keep):
-        B = np.asarray(sol.x).reshape(m, r)
-        z = np.asarray(sol.z)
+        B = np.asarray(sol.x).reshape(m, r) * (beta / f)
+        z = np.asarray(sol.z) * (beta / f**2)
         nu = np.zeros(n)
         nu[rows_eq] = -z[:n_eq]  # Clarabel: P x + A^T z = 0, so equalities flip sign
         lam = np.zeros((n, m))
