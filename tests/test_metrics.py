@@ -203,6 +203,26 @@ def test_kkt_residual_with_nonzero_s_at_kkt_point():
     assert out["residual"] < 1e-6
 
 
+@pytest.mark.parametrize("gamma", [0.1, 0.3])
+def test_kkt_residual_takes_any_clarke_slope_on_a_kink(gamma):
+    """Neuron 1 sits on its kink at x_2 with slope 0.4 in W = sum_i lambda_i V_i (lambda = 1,
+    y = 1, a = 1): x_1 = (1, 0), x_2 = (-1/2, 1), w_1 = x_1 + 0.4 x_2 = (0.8, 0.4), so
+    <w_1, x_2> = 0; w_2 = gamma x_1 + x_2 (inactive at x_1, active at x_2). With the slope
+    fixed at phi'(0) = gamma the point is not stationary; with [gamma, 1] allowed it is."""
+    X = np.array([[1.0, 0.0], [-0.5, 1.0]])
+    C = np.array([[1.0, 0.4], [gamma, 1.0]])  # W = C X, s = 0
+    a, y = np.ones(2), np.ones(2)
+    phi, dphi = leaky(gamma)
+    args = (0.0, C, a, y, *blocks(X, np.zeros((2, 2))).values(), phi, dphi)
+    fixed = metrics.kkt_residual(*args)
+    clarke = metrics.kkt_residual(*args, kink_slopes=(gamma, 1.0))
+    assert fixed["kinks"] == 0 and fixed["residual"] > 0.05
+    assert clarke["kinks"] == 1 and clarke["residual"] < 1e-7
+    q = clarke["scale"]
+    np.testing.assert_allclose(clarke["coefficients"], C / q, atol=1e-7)
+    np.testing.assert_allclose(clarke["lambda"], np.ones(2) / q, rtol=1e-6)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_kkt_residual_of_random_network_is_large_and_matches_explicit_nnls(seed):
     n, d, m, gamma = 7, 30, 8, 0.1

@@ -152,13 +152,12 @@ def _classification(X, y, W, a, Z, f, K, act, frob, X_test, f_test) -> dict:
         # G0 enters only through its trace, ||W||_F^2: no m x m product W W^T is formed.
         kkt = metrics.kkt_residual(
             1.0, np.zeros((m, n)), a, y, K, Z, frob**2, functools.partial(phi, act),
-            functools.partial(dphi, act),
+            functools.partial(dphi, act), metrics.kink_slopes(act),
         )  # fmt: skip
         out["kkt_multipliers"] = kkt["lambda"]
         if kkt["separates"]:
             # The residual again in R^{m x d}, free of the Gram-block cancellation floor.
-            A = y[:, None] * dphi(act, Z) * a[None, :]
-            R = W / q - (A * kkt["lambda"][:, None]).T @ X
+            R = W / q - kkt["coefficients"] @ X
             out["kkt_residual"] = float(np.linalg.norm(R) / np.linalg.norm(W / q))
             total = float(np.sum(kkt["lambda"]))
             out["kkt_slackness"] = kkt["complementary_slackness"] / total if total > 0 else 0.0

@@ -5,7 +5,8 @@ K = X X^T (n, n), P0 = X W_0^T (n, m), G0 = W_0 W_0^T (m, m); for test points pa
 K_test = X_test X^T (t, n) and P0_test = X_test W_0^T (t, m) in place of (K, P0).
 
 Everything except `kkt_residual` works on NumPy and JAX arrays alike; `kkt_residual` solves a
-non-negative least-squares problem with SciPy and is NumPy only.
+non-negative least-squares problem with SciPy (a QP with Clarabel when entries sit on their
+kink) and is NumPy only.
 """
 
 from __future__ import annotations
@@ -141,7 +142,13 @@ def cosine_to_span_vector(s, C, a, beta, K, P0, G0):
 # --------------------------------------------------------------------------------------------
 
 
-def kkt_residual(s, C, a, y, K, P0, G0, phi, dphi):
+def kink_slopes(act) -> tuple[float, float] | None:
+    """The slopes phi' may take at 0 (Clarke's subdifferential): (gamma, 1) for relu and
+    leaky_relu, None for activations smooth at 0."""
+    return (act.gamma, 1.0) if act.kind in ("relu", "leaky_relu") else None
+
+
+def kkt_residual(s, C, a, y, K, P0, G0, phi, dphi, kink_slopes=None, kink_tol=1e-9):
     """How far W is from a KKT point of min 1/2 ||W||_F^2 s.t. y_i f(x_i; W) >= 1, a fixed.
 
     W is first rescaled to W~ = W / q, q = min_i y_i f(x_i; W), so that its smallest margin
@@ -152,41 +159,129 @@ def kkt_residual(s, C, a, y, K, P0, G0, phi, dphi):
     i.e. V_i = y_i (a * phi'(z_i)) x_i^T, z_i = W x_i (the sign pattern of W and W~ agree).
     With A (n, m), A_ij = y_i a_j phi'(z_ij), the Gram matrix is H = (A A^T) * K and
     <W~, V_i> = sum_j A_ij z_ij / q; lambda solves the NNLS min_{lambda >= 0} ||W~ - sum
-    lambda_i V_i||_F through a factor H = R^T R. At a ReLU kink the subgradient chosen is
-    dphi(0).
+    lambda_i V_i||_F through a factor H = R^T R. At a kink z_ij = 0 the slope is dphi(0),
+    unless kink_slopes = (lo, hi) is given: then, as in Clarke's subdifferential, every entry
+    with |z_ij| <= kink_tol max |z| takes any slope in [lo, hi] ((gamma, 1) for a leaky
+    ReLU), so lambda_i phi'_ij becomes a variable mu_ij with lo lambda_i <= mu_ij <=
+    hi lambda_i, and the least-squares problem a QP (Clarabel). Gradient flow holds entries
+    on their kink exactly; GD does not land on one.
 
     Returns a dict: residual = ||W~ - sum_i lambda_i V_i||_F / ||W~||_F, lambda (n,),
-    complementary_slackness = sum_i lambda_i (y_i f(x_i; W~) - 1) >= 0, scale = q and
-    separates = q > 0; when q <= 0, residual is inf and lambda, complementary_slackness nan.
-    The residual is formed from Gram blocks, so when W_0 lies in the span of X and s != 0
-    its floor is about sqrt(eps) instead of eps.
+    coefficients D (m, n) with sum_i lambda_i V_i = D X, kinks (entries on their kink,
+    given kink_slopes), complementary_slackness = sum_i lambda_i (y_i f(x_i; W~) - 1) >= 0,
+    scale = q and separates = q > 0; when q <= 0, residual is inf and lambda,
+    complementary_slackness nan. The residual is formed from Gram blocks, so when W_0 lies
+    in the span of X and s != 0 its floor is about sqrt(eps) instead of eps.
     """
     s, C, a, y, K, P0, G0 = (np.asarray(v, dtype=np.float64) for v in (s, C, a, y, K, P0, G0))
     Z = np.asarray(preactivations(s, C, K, P0))
     margins = y * (np.asarray(phi(Z)) @ a)
     q = float(margins.min())
+    n = y.shape[0]
     if not q > 0:
-        n = y.shape[0]
         return {
             "residual": np.inf,
             "lambda": np.full(n, np.nan),
+            "coefficients": np.full(C.shape, np.nan),
+            "kinks": 0,
             "complementary_slackness": np.nan,
             "scale": q,
             "separates": False,
         }
-    A = y[:, None] * np.asarray(dphi(Z)) * a[None, :]
+    kink = np.zeros(Z.shape, bool)
+    if kink_slopes is not None:
+        kink = np.abs(Z) <= kink_tol * np.abs(Z).max()
+    A = np.where(kink, 0.0, y[:, None] * np.asarray(dphi(Z)) * a[None, :])
     H = (A @ A.T) * K
     b = (A * Z).sum(axis=1) / q
-    U, sig = psd_factor(H, H.shape[0] * np.finfo(float).eps)
-    # min ||W~ - sum lambda_i V_i|| is, up to a constant, ||R lambda - R^{+T} b|| with H = R^T R.
-    lam, _ = scipy.optimize.nnls(sig[:, None] * U.T, (U / sig).T @ b)
-    D = (A * lam[:, None]).T  # (m, n): sum_i lambda_i V_i = D X
+    if kink.any():
+        lam, D = _kkt_multipliers_with_kinks(A, H, b, K, y, a, kink, *kink_slopes)
+    else:
+        U, sig = psd_factor(H, H.shape[0] * np.finfo(float).eps)
+        # min ||W~ - sum lambda_i V_i|| is, up to a constant, ||R lambda - R^{+T} b||, H = R^T R.
+        lam, _ = scipy.optimize.nnls(sig[:, None] * U.T, (U / sig).T @ b)
+        D = (A * lam[:, None]).T  # (m, n): sum_i lambda_i V_i = D X
     res_sq = frobenius_sq(s / q, C / q - D, K, P0, G0)
     norm_sq = frobenius_sq(s / q, C / q, K, P0, G0)
     return {
         "residual": float(np.sqrt(max(res_sq, 0.0) / norm_sq)),
         "lambda": lam,
+        "coefficients": D,
+        "kinks": int(kink.sum()),
         "complementary_slackness": float(lam @ (margins / q - 1.0)),
         "scale": q,
         "separates": True,
     }
+
+
+def _kkt_multipliers_with_kinks(A, H, b, K, y, a, kink, lo, hi):
+    """lambda (n,) >= 0 and mu (one per kink entry) with lo lambda_i <= mu_ij <= hi lambda_i
+    minimising ||W~ - D X||_F^2, D_ji = A_ij lambda_i + y_i a_j mu_ij; returns (lambda, D).
+
+    The objective is tr(D K D^T) - 2 <D, Z^T / q> + const; a kink entry has z_ij = 0, so mu
+    enters the linear term not at all."""
+    import clarabel
+    import scipy.sparse as sp
+
+    from iblab.references._regression_qp import clarabel_settings
+
+    n = b.shape[0]
+    ki, kj = np.nonzero(kink)
+    k = ki.size
+    Bk = y[ki] * a[kj]  # D_{kj, ki} = Bk mu
+    H_lm = A[:, kj] * K[:, ki] * Bk[None, :]  # (n, k)
+    H_mm = (kj[:, None] == kj[None, :]) * K[np.ix_(ki, ki)] * np.outer(Bk, Bk)
+    Hf = np.block([[H, H_lm], [H_lm.T, H_mm]])
+    g = np.concatenate([b, np.zeros(k)])
+    # Units where the Hessian's diagonal and the solution are of order 1 (absolute tolerances).
+    h = float(np.abs(np.diag(Hf)).max()) or 1.0
+    tau = float(np.abs(g).max()) / h or 1.0
+    P = sp.triu(sp.csc_matrix((Hf + Hf.T) / (2 * h)), format="csc")
+    rows = np.arange(k)
+    sel_l = sp.csr_matrix((np.ones(k), (rows, ki)), shape=(k, n + k))
+    sel_m = sp.csr_matrix((np.ones(k), (rows, n + rows)), shape=(k, n + k))
+    G = sp.vstack(  # G theta >= 0: lambda >= 0, mu - lo lambda >= 0, hi lambda - mu >= 0
+        [sp.hstack([sp.identity(n), sp.csr_matrix((n, k))]), sel_m - lo * sel_l,
+         hi * sel_l - sel_m], format="csc",
+    )  # fmt: skip
+    cone = [clarabel.NonnegativeConeT(G.shape[0])]
+    solver = clarabel.DefaultSolver(
+        P, -g / (h * tau), -G, np.zeros(G.shape[0]), cone, clarabel_settings(1e-10)
+    )
+    theta = np.asarray(solver.solve().x) * tau
+    theta = _polish_on_bounds(theta, Hf, g, ki, lo, hi)
+    lam = np.maximum(theta[:n], 0.0)
+    D = (A * lam[:, None]).T
+    D[kj, ki] += Bk * np.clip(theta[n:], lo * lam[ki], hi * lam[ki])
+    return lam, D
+
+
+def _polish_on_bounds(theta, H, g, ki, lo, hi):
+    """The exact minimiser of 1/2 theta H theta - g theta with the bounds the interior point
+    theta found active held as equalities (lambda_i = 0, mu = lo lambda_i or hi lambda_i),
+    kept when it is feasible and no worse: interior points are only ~1e-6 accurate where
+    the residual vanishes."""
+    n = theta.size - ki.size
+    lam, mu = theta[:n], theta[n:]
+    eps = 1e-7 * max(float(np.abs(lam).max()), 1e-300)
+    T = np.zeros((theta.size, theta.size))  # theta = T phi, phi the free coordinates
+    T[:n, :n] = np.diag(lam > eps)
+    for r, (i, m) in enumerate(zip(ki, mu, strict=True)):
+        tied = lo if m - lo * lam[i] <= eps else hi if hi * lam[i] - m <= eps else None
+        if tied is None:
+            T[n + r, n + r] = 1.0
+        else:
+            T[n + r, i] = tied * T[i, i]
+    T = T[:, np.abs(T).sum(0) > 0]
+    phi = np.linalg.lstsq(T.T @ H @ T, T.T @ g, rcond=None)[0]
+    polished = T @ phi
+    lam_p, mu_p = polished[:n], polished[n:]
+    slack = 1e-12 * max(float(np.abs(lam_p).max()), 1e-300)
+    feasible = (lam_p >= -slack).all() and (
+        (mu_p >= lo * lam_p[ki] - slack) & (mu_p <= hi * lam_p[ki] + slack)
+    ).all()
+
+    def objective(x):
+        return 0.5 * x @ H @ x - g @ x
+
+    return polished if feasible and objective(polished) <= objective(theta) else theta

@@ -78,6 +78,7 @@ def diagnose(result, svm: MaxMarginLinear | None = None) -> pd.DataFrame:
     p, h = result.problem, result.history
     act = activation_of(result.config)
     f_phi, f_dphi = functools.partial(phi, act), functools.partial(dphi, act)
+    kinks = metrics.kink_slopes(act)
     if svm is None:
         svm = fit_svm(p)
     has_svm = svm.status_ == "optimal"
@@ -91,7 +92,7 @@ def diagnose(result, svm: MaxMarginLinear | None = None) -> pd.DataFrame:
         for col in ("loss", "accuracy", "test_accuracy", "normalized_margin"):
             row[col] = float(hk[col]) if col in h else np.nan
         row |= _rank_figures(hk, s, C, K, P0, G0)
-        kkt = metrics.kkt_residual(s, C, a, y, K, P0, G0, f_phi, f_dphi)
+        kkt = metrics.kkt_residual(s, C, a, y, K, P0, G0, f_phi, f_dphi, kinks)
         lam_sum = float(np.sum(kkt["lambda"]))
         row["kkt_residual"] = float(kkt["residual"])
         row["complementary_slackness"] = float(kkt["complementary_slackness"])
