@@ -512,7 +512,12 @@ def test_w0_is_linear_in_its_scale(data):
 
 
 @pytest.mark.parametrize(
-    "how,expected", [("init_active", [1, 2, -3, -0.5]), ("init_active_zero", [1, 2, 0, 0])]
+    "how,expected",
+    [
+        ("init_active", [1, 2, -3, -0.5]),
+        ("init_active_zero", [1, 2, 0, 0]),
+        ("init_dead_negative", [1, -2, -3, -0.5]),
+    ],
 )
 def test_labels_conditioned_on_the_initial_pattern(how, expected):
     from iblab.data._labels import condition_on_init

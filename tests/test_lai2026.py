@@ -39,6 +39,8 @@ TINY = LaiSettings(
     flow_ds=(1000, 10_000, 100_000),
     flow_seeds=2,
     flow_sweep_seeds=1,
+    single_conventions=(("init_dead_negative", 1e-2),),
+    convention_seeds=1,
 )
 
 
@@ -52,10 +54,15 @@ def _trained(s: LaiSettings, configs):
     return out
 
 
-@pytest.mark.parametrize("how", ["init_active", "init_active_zero"])
-def test_orthogonal_single_neuron_gd_is_qp(how):
+@pytest.mark.parametrize(
+    "how,flow",
+    [("init_active", False), ("init_active_zero", False), ("init_dead_negative", True)],
+)
+def test_orthogonal_single_neuron_limit_is_qp(how, flow):
+    # Under init_dead_negative a seen point with a negative target is turned off: the flow
+    # stops it on its kink, as the QP does (a GD step overshoots it).
     s = dataclasses.replace(TINY, single_labels=how, steps=2000)
-    configs = [make_config(s, "single", 8, 64, k, orthogonal=True) for k in range(3)]
+    configs = [make_config(s, "single", 8, 64, k, orthogonal=True, flow=flow) for k in range(3)]
     for row, ref, res in _trained(s, configs):
         assert row["ref_status"] == "optimal" and row["interpolated"]
         p = res.problem

@@ -53,16 +53,18 @@ class Labels(_Strict):
 
     condition: ties the targets to the initialisation, after they are drawn. A point is
     active at init when some neuron with a_j > 0 has <w_j, x_i> (+ b_j) > 0. init_active:
-    |y_i| on active points, -|y_i| elsewhere; init_active_zero: 0 instead of -|y_i|. So every
-    positive target sits on a point that a positive-output neuron sees at initialisation (a
-    single ReLU neuron gets no gradient from an inactive point, and on nearly orthogonal
-    data it stays inactive). Test targets likewise, with the test pre-activations.
+    |y_i| on active points, -|y_i| elsewhere; init_active_zero: 0 instead of -|y_i|;
+    init_dead_negative: y_i as drawn on active points, -|y_i| elsewhere (the neuron must also
+    turn off the active points with negative targets). So every positive target sits on a
+    point that a positive-output neuron sees at initialisation (a single ReLU neuron gets no
+    gradient from an inactive point, and on nearly orthogonal data it stays inactive). Test
+    targets likewise, with the test pre-activations.
     """
 
     kind: Literal["noise", "linear", "relu", "sign", "random_sign"] = "noise"
     noise: Real = Field(1.0, ge=0.0, le=MAX_MAGNITUDE)
     flip: Real = Field(0.0, ge=0.0, le=0.5)
-    condition: Literal["none", "init_active", "init_active_zero"] = "none"
+    condition: Literal["none", "init_active", "init_active_zero", "init_dead_negative"] = "none"
 
 
 REAL_LABELS = ("noise", "linear", "relu")  # Labels kinds with real values, not +-1

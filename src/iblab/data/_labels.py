@@ -54,4 +54,5 @@ def condition_on_init(y: np.ndarray, P0: np.ndarray, a: np.ndarray, how: str) ->
         return y
     active = ((P0 > 0) & (a > 0)).any(axis=1)
     inactive = 0.0 if how == "init_active_zero" else -1.0
-    return np.where(active, np.abs(y), inactive * np.abs(y))
+    seen = y if how == "init_dead_negative" else np.abs(y)
+    return np.where(active, seen, inactive * np.abs(y))

@@ -74,9 +74,14 @@ class MinNormLinear:
 
 
 class _SpanQP:
-    """Shared fitting of the QP references; subclasses define the constraint structure."""
+    """Shared fitting of the QP references; subclasses define the constraint structure.
 
-    def __init__(self, tol=1e-12, max_iter=500, rcond=1e-12, polish=True, solver_options=None):
+    tol: Clarabel's gap and feasibility tolerances, in the units `solve_span_qp` solves in
+    (constraint rows and right-hand sides of order 1, so about 1e-16 is machine precision;
+    1e-12 there stalls as "insufficient progress"); the polishing re-solve then recovers the
+    solution to machine precision."""
+
+    def __init__(self, tol=1e-10, max_iter=500, rcond=1e-12, polish=True, solver_options=None):
         self.tol = tol
         self.polish = polish
         self.max_iter = max_iter
@@ -129,7 +134,7 @@ class SingleNeuronQP(_SpanQP):
     """
 
     def __init__(
-        self, center="init", tol=1e-12, max_iter=500, rcond=1e-12, polish=True, solver_options=None
+        self, center="init", tol=1e-10, max_iter=500, rcond=1e-12, polish=True, solver_options=None
     ):
         super().__init__(tol, max_iter, rcond, polish, solver_options)
         self.center = center

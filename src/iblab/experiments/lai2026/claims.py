@@ -10,6 +10,7 @@ import pandas as pd
 
 from iblab.experiments.common import Claim, fit_power_law, judge_power_law
 
+from .runs import convention_group
 from .settings import LaiSettings
 
 TITLE = "Lai et al. 2026: implicit bias of GD on high-dimensional ReLU regression"
@@ -35,6 +36,14 @@ SWEEPS = {
     "aniso_power_law_flow": ("n_over_tr_sigma", "width", "flow"),
     "aniso_spiked_flow": ("n_over_tr_sigma", "width", "flow"),
 }
+
+
+def sweeps(s: LaiSettings) -> dict:
+    """SWEEPS and the single-neuron convention groups of s, all flow d sweeps."""
+    return SWEEPS | {
+        convention_group(labels, scale): ("n_over_d", "single", "flow")
+        for labels, scale in s.single_conventions
+    }
 
 
 def floor(df: pd.DataFrame, s: LaiSettings, reading: str, method: str, lr_factor=None) -> float:
@@ -63,7 +72,7 @@ def fits(df: pd.DataFrame, s: LaiSettings) -> dict:
     And the gap-vs-lr fits of the lr sweep."""
     out = {}
     col = _gap_col(s)
-    for group, (xcol, reading, method) in SWEEPS.items():
+    for group, (xcol, reading, method) in sweeps(s).items():
         reached = df[(df.group == group) & df.interpolated]
         g = reached[reached.counted]  # its reference solved to optimality (see tidy)
         lr_factor = float(g.lr_factor.iloc[0]) if len(g) and method == "gd" else None
@@ -111,7 +120,7 @@ def _by_x(g: pd.DataFrame, xcol: str, col: str, high_max: float) -> str:
 
 
 def _exponent_claim(name, paper, group, df, f, s: LaiSettings) -> Claim:
-    xcol = SWEEPS[group][0]
+    xcol = sweeps(s)[group][0]
     check = f[f"{group}:check"]
     used, zeros, total, inaccurate = f[f"{group}:counts"]
     x_name = "n/d" if xcol == "n_over_d" else "n/tr Sigma"
@@ -158,6 +167,15 @@ def claims(df: pd.DataFrame, s: LaiSettings, f: dict) -> list[Claim]:
             "d_single_flow",
             "single neuron, gradient flow (exact): gap ~ (n/d)^(1/2), d sweep at n fixed",
             "Theta(sqrt(n/d)) (the gradient-flow limit)",
+        ),
+        *(
+            (
+                convention_group(labels, scale),
+                f"single neuron, gradient flow, labels {labels}, init scale {scale:g}: gap ~ "
+                "(n/d)^(1/2), d sweep at n fixed",
+                "Theta(sqrt(n/d)) (the gradient-flow limit)",
+            )
+            for labels, scale in s.single_conventions
         ),
         ("n_single", "single neuron: gap ~ (n/d)^(1/2), n sweep at d fixed", "Theta(sqrt(n/d))"),
         (

@@ -11,6 +11,8 @@ import pandas as pd
 from iblab import figures
 from iblab.experiments.common import save_figure
 
+from .runs import convention_group
+
 ZERO = 1e-9
 GAP_LABEL = "relative gap to the reference"
 
@@ -23,12 +25,15 @@ def group_names(s) -> dict[str, str]:
         "d_width": f"width {s.width}, lr factor {s.lr_factor}",
         "d_width_small_lr": f"width {s.width}, lr factor {s.small_lr_factor}",
         "d_width_flow": f"width {s.width}, gradient flow",
-        "d_single_flow": "single neuron, gradient flow",
+        "d_single_flow": f"single neuron, gradient flow, init scale {s.init_scale:g}",
         "n_width_flow": f"width {s.width}, gradient flow, n varies",
         "aniso_power_law_flow": f"width {s.width}, gradient flow, power-law spectrum",
         "aniso_spiked_flow": f"width {s.width}, gradient flow, spiked spectrum",
         "aniso_power_law": "single neuron, power-law spectrum",
         "aniso_spiked": "single neuron, spiked spectrum",
+    } | {
+        convention_group(labels, scale): f"gradient flow, init scale {scale:g}"
+        for labels, scale in s.single_conventions
     }
 
 
@@ -117,6 +122,15 @@ def make_figures(df: pd.DataFrame, fits: dict, dyn: dict, s, out: Path) -> list[
     )  # fmt: skip
     fig = _gap_figure(plt, df, fits, s, panels, "n_over_tr_sigma", "n / tr Sigma")
     paths += save_figure(fig, out, "gap_vs_n_over_trace")
+
+    panels = []
+    for labels in ("init_active", "init_dead_negative"):
+        groups = [convention_group(lab, c) for lab, c in s.single_conventions if lab == labels]
+        if labels == s.single_labels:
+            groups.insert(0, "d_single_flow")  # at the settings' init scale
+        panels.append((f"single neuron, labels {labels}", tuple(groups)))
+    fig = _gap_figure(plt, df, fits, s, panels, "n_over_d", "n / d")
+    paths += save_figure(fig, out, "single_conventions")
 
     fig, axes = plt.subplots(1, 2, figsize=(figures.TEXT_WIDTH, 2.9), layout="constrained")
     for k, reading in enumerate(("single", "width")):

@@ -73,6 +73,11 @@ def plan(s: LaiSettings) -> list[tuple[dict, Config]]:
         for k in range(s.flow_sweep_seeds):
             add("aniso_power_law_flow", "width", s.n, d, k, spectrum=power, flow=True)
             add("aniso_spiked_flow", "width", s.n, d, k, spectrum=spiked, flow=True)
+    for labels, scale in s.single_conventions:
+        group = convention_group(labels, scale)
+        for d in s.flow_ds:
+            for k in range(s.convention_seeds):
+                add(group, "single", s.n, d, k, flow=True, single_labels=labels, init_scale=scale)
     for k in range(s.extreme_seeds):
         for reading in ("single", "width"):
             add("orthogonal_flow", reading, s.n, d_orth, k, orthogonal=True, flow=True)
@@ -102,10 +107,13 @@ def make_config(
     steps: int | None = None,
     coefficients: bool = False,
     flow: bool = False,
+    single_labels: str | None = None,
+    init_scale: float | None = None,
 ) -> Config:
     """The run's config: everything that shapes it, so its hash is its identity. flow:
-    gradient flow (exact) instead of GD."""
-    condition = "none" if reading != "single" or s.single_labels == "plain" else s.single_labels
+    gradient flow (exact) instead of GD; single_labels, init_scale: instead of the settings'."""
+    single_labels = single_labels or s.single_labels
+    condition = "none" if reading != "single" or single_labels == "plain" else single_labels
     labels = {"kind": s.labels, "noise": s.label_noise, "condition": condition}
     data: dict = {"n": n, "n_test": s.n_test, "d": d, "labels": labels}
     if orthogonal:
@@ -135,11 +143,19 @@ def make_config(
             "seed": seed,
             "data": data,
             "model": model,
-            "init": {"scale": s.init_scale, "base": "inv_sqrt_d"},
+            "init": {
+                "scale": s.init_scale if init_scale is None else init_scale,
+                "base": "inv_sqrt_d",
+            },  # fmt: skip
             "train": train,
             "record": record,
         }
     )
+
+
+def convention_group(labels: str, init_scale: float) -> str:
+    """The group of the single-neuron flow runs with these labels and init scale."""
+    return f"single_flow_{labels}_init_{init_scale:g}"
 
 
 def reading_of(config: Config) -> Reading:

@@ -42,7 +42,9 @@ class LaiSettings:
     positive target sits on a point the neuron sees at initialisation (a point with y_i > 0
     and <w_0, x_i> <= 0 gets no gradient and, for nearly orthogonal data, stays dead: GD
     then never reaches a global minimum). "init_active_zero": as init_active with 0 instead
-    of -|y_i|. "plain": the labels as drawn (many runs then do not interpolate).
+    of -|y_i|. "init_dead_negative": y_i as drawn where <w_0, x_i> > 0 and -|y_i|
+    elsewhere (the neuron must also turn off seen points with negative targets). "plain":
+    the labels as drawn (many runs then do not interpolate).
 
     Gap. gap_normalisation: the quantity whose exponent is fitted: "relative" =
     ||theta_GD - theta_ref|| / ||theta_ref - theta_0|| (default) or "absolute" =
@@ -84,6 +86,13 @@ class LaiSettings:
     ("n_width_flow", d = n_sweep_d) and the anisotropic sweeps ("aniso_*_flow", d in aniso_ds)
     are repeated with the flow for width m, flow_sweep_seeds seeds each.
 
+    Single-neuron conventions (the flow). single_conventions: (labels, init scale) pairs; the
+    single-neuron flow d sweep is repeated for each (group `convention_group(labels,
+    scale)`, d in flow_ds, convention_seeds seeds), each judged as an exponent row: which
+    conventions reach a global minimum, and whether the gap there is nonzero (under
+    init_active a seen point never has to be turned off; under init_dead_negative it does;
+    plain labels leave positive targets on points the neuron does not see).
+
     Judging an exponent (fixed before measuring; experiments.common.judge_power_law). Two
     fits of log gap on log (n/d) are reported side by side: over every run with a nonzero
     gap, and over the high-dimensional runs, n/d <= high_dim_max; the outcome is the
@@ -117,7 +126,9 @@ class LaiSettings:
     interp_residual: float = 1e-6
     labels: Literal["noise", "linear"] = "noise"
     label_noise: float = 1.0
-    single_labels: Literal["init_active", "init_active_zero", "plain"] = "init_active"
+    single_labels: Literal["init_active", "init_active_zero", "init_dead_negative", "plain"] = (
+        "init_active"
+    )
     gap_normalisation: Literal["relative", "absolute"] = "relative"
     exponent_tolerance: float = 0.15
     power_law_exponent: float = 0.5
@@ -141,6 +152,16 @@ class LaiSettings:
     flow_sweep_seeds: int = 8
     flow_n_values: tuple[int, ...] | None = None
     flow_steps: int = 200_000
+    single_conventions: tuple[tuple[str, float], ...] = (
+        ("init_active", 1e-2),
+        ("init_active", 1e-4),
+        ("init_dead_negative", 1.0),
+        ("init_dead_negative", 1e-2),
+        ("init_dead_negative", 1e-4),
+        ("plain", 1.0),
+        ("plain", 1e-4),
+    )
+    convention_seeds: int = 12
     high_dim_max: float = 0.01
     max_interval: float = 0.2
     floor_margin: float = 3.0
@@ -160,6 +181,7 @@ class LaiSettings:
             extreme_seeds=2,
             flow_ds=(1000, 10_000, 100_000, 1_000_000, 10**7, 10**8),
             flow_sweep_seeds=3,
+            convention_seeds=2,
         )
 
     @classmethod
