@@ -180,6 +180,7 @@ def test_references_do_not_depend_on_units(t, seed):
     ):
         base, scaled = fit(K), fit(t * t * K)
         assert base.status_ == scaled.status_ == "optimal"
+        assert_kkt(scaled.kkt_)
         assert np.abs(scaled.C_ * t * t - base.C_).max() <= 1e-8 * np.abs(base.C_).max()
 
 

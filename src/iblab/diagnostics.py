@@ -152,7 +152,7 @@ def _classification(X, y, W, a, Z, f, K, act, frob, X_test, f_test) -> dict:
         # G0 enters only through its trace, ||W||_F^2: no m x m product W W^T is formed.
         kkt = metrics.kkt_residual(
             1.0, np.zeros((m, n)), a, y, K, Z, frob**2, functools.partial(phi, act),
-            functools.partial(dphi, act), metrics.kink_slopes(act),
+            functools.partial(dphi, act), metrics.clarke_slopes(act),
         )  # fmt: skip
         out["kkt_multipliers"] = kkt["lambda"]
         if kkt["separates"]:

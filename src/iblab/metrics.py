@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.optimize
 
+from iblab._qp import homogeneous_qp
 from iblab._xp import namespace
 from iblab.gram import frobenius_sq, preactivations, psd_factor, weight_gram
 
@@ -142,7 +143,7 @@ def cosine_to_span_vector(s, C, a, beta, K, P0, G0):
 # --------------------------------------------------------------------------------------------
 
 
-def kink_slopes(act) -> tuple[float, float] | None:
+def clarke_slopes(act) -> tuple[float, float] | None:
     """The slopes phi' may take at 0 (Clarke's subdifferential): (gamma, 1) for relu and
     leaky_relu, None for activations smooth at 0."""
     return (act.gamma, 1.0) if act.kind in ("relu", "leaky_relu") else None
@@ -188,19 +189,15 @@ def kkt_residual(s, C, a, y, K, P0, G0, phi, dphi, kink_slopes=None, kink_tol=1e
             "scale": q,
             "separates": False,
         }
+    A = y[:, None] * np.asarray(dphi(Z)) * a[None, :]
     kink = np.zeros(Z.shape, bool)
     if kink_slopes is not None:
         kink = np.abs(Z) <= kink_tol * np.abs(Z).max()
-    A = np.where(kink, 0.0, y[:, None] * np.asarray(dphi(Z)) * a[None, :])
-    H = (A @ A.T) * K
-    b = (A * Z).sum(axis=1) / q
-    if kink.any():
-        lam, D = _kkt_multipliers_with_kinks(A, H, b, K, y, a, kink, *kink_slopes)
-    else:
-        U, sig = psd_factor(H, H.shape[0] * np.finfo(float).eps)
-        # min ||W~ - sum lambda_i V_i|| is, up to a constant, ||R lambda - R^{+T} b||, H = R^T R.
-        lam, _ = scipy.optimize.nnls(sig[:, None] * U.T, (U / sig).T @ b)
-        D = (A * lam[:, None]).T  # (m, n): sum_i lambda_i V_i = D X
+    fit = _multipliers_with_kinks(A, K, Z, q, y, a, kink, *kink_slopes) if kink.any() else None
+    if fit is None:  # no kink, or the QP failed: phi'(0) on the kinks
+        kink[:] = False
+        fit = _multipliers(A, K, Z, q)
+    lam, D = fit
     res_sq = frobenius_sq(s / q, C / q - D, K, P0, G0)
     norm_sq = frobenius_sq(s / q, C / q, K, P0, G0)
     return {
@@ -214,17 +211,23 @@ def kkt_residual(s, C, a, y, K, P0, G0, phi, dphi, kink_slopes=None, kink_tol=1e
     }
 
 
-def _kkt_multipliers_with_kinks(A, H, b, K, y, a, kink, lo, hi):
-    """lambda (n,) >= 0 and mu (one per kink entry) with lo lambda_i <= mu_ij <= hi lambda_i
-    minimising ||W~ - D X||_F^2, D_ji = A_ij lambda_i + y_i a_j mu_ij; returns (lambda, D).
+def _multipliers(A, K, Z, q):
+    """lambda (n,) >= 0 minimising ||W~ - D X||_F, D = (A * lambda[:, None])^T (m, n), an NNLS
+    through a factor of H = (A A^T) * K = R^T R; returns (lambda, D)."""
+    H, b = (A @ A.T) * K, (A * Z).sum(axis=1) / q
+    U, sig = psd_factor(H, H.shape[0] * np.finfo(float).eps)
+    # min ||W~ - D X|| is, up to a constant, ||R lambda - R^{+T} b||.
+    lam, _ = scipy.optimize.nnls(sig[:, None] * U.T, (U / sig).T @ b)
+    return lam, (A * lam[:, None]).T
 
-    The objective is tr(D K D^T) - 2 <D, Z^T / q> + const; a kink entry has z_ij = 0, so mu
-    enters the linear term not at all."""
-    import clarabel
-    import scipy.sparse as sp
 
-    from iblab.references._regression_qp import clarabel_settings
-
+def _multipliers_with_kinks(A, K, Z, q, y, a, kink, lo, hi):
+    """As `_multipliers`, with a variable slope on the kink entries (kink (n, m) bool): mu
+    (one per kink entry) with lo lambda_i <= mu_ij <= hi lambda_i and D_ji = A_ij lambda_i +
+    y_i a_j mu_ij off and on the kinks; returns (lambda, D), or None when the QP fails. The
+    objective is tr(D K D^T) - 2 <D, Z^T / q> + const, in theta = (lambda, mu) (n + k,)."""
+    A = np.where(kink, 0.0, A)
+    H, b = (A @ A.T) * K, (A * Z).sum(axis=1) / q
     n = b.shape[0]
     ki, kj = np.nonzero(kink)
     k = ki.size
@@ -232,56 +235,17 @@ def _kkt_multipliers_with_kinks(A, H, b, K, y, a, kink, lo, hi):
     H_lm = A[:, kj] * K[:, ki] * Bk[None, :]  # (n, k)
     H_mm = (kj[:, None] == kj[None, :]) * K[np.ix_(ki, ki)] * np.outer(Bk, Bk)
     Hf = np.block([[H, H_lm], [H_lm.T, H_mm]])
-    g = np.concatenate([b, np.zeros(k)])
-    # Units where the Hessian's diagonal and the solution are of order 1 (absolute tolerances).
-    h = float(np.abs(np.diag(Hf)).max()) or 1.0
-    tau = float(np.abs(g).max()) / h or 1.0
-    P = sp.triu(sp.csc_matrix((Hf + Hf.T) / (2 * h)), format="csc")
-    rows = np.arange(k)
-    sel_l = sp.csr_matrix((np.ones(k), (rows, ki)), shape=(k, n + k))
-    sel_m = sp.csr_matrix((np.ones(k), (rows, n + rows)), shape=(k, n + k))
-    G = sp.vstack(  # G theta >= 0: lambda >= 0, mu - lo lambda >= 0, hi lambda - mu >= 0
-        [sp.hstack([sp.identity(n), sp.csr_matrix((n, k))]), sel_m - lo * sel_l,
-         hi * sel_l - sel_m], format="csc",
-    )  # fmt: skip
-    cone = [clarabel.NonnegativeConeT(G.shape[0])]
-    solver = clarabel.DefaultSolver(
-        P, -g / (h * tau), -G, np.zeros(G.shape[0]), cone, clarabel_settings(1e-10)
-    )
-    theta = np.asarray(solver.solve().x) * tau
-    theta = _polish_on_bounds(theta, Hf, g, ki, lo, hi)
+    g = np.concatenate([b, Bk * Z[ki, kj] / q])
+    sel_l = np.zeros((k, n + k))
+    sel_l[np.arange(k), ki] = 1.0
+    sel_m = np.zeros((k, n + k))
+    sel_m[np.arange(k), n + np.arange(k)] = 1.0
+    # G theta >= 0: lambda >= 0, mu - lo lambda >= 0, hi lambda - mu >= 0.
+    G = np.vstack([np.eye(n, n + k), sel_m - lo * sel_l, hi * sel_l - sel_m])
+    theta = homogeneous_qp(Hf, g, G)
+    if theta is None:
+        return None
     lam = np.maximum(theta[:n], 0.0)
     D = (A * lam[:, None]).T
     D[kj, ki] += Bk * np.clip(theta[n:], lo * lam[ki], hi * lam[ki])
     return lam, D
-
-
-def _polish_on_bounds(theta, H, g, ki, lo, hi):
-    """The exact minimiser of 1/2 theta H theta - g theta with the bounds the interior point
-    theta found active held as equalities (lambda_i = 0, mu = lo lambda_i or hi lambda_i),
-    kept when it is feasible and no worse: interior points are only ~1e-6 accurate where
-    the residual vanishes."""
-    n = theta.size - ki.size
-    lam, mu = theta[:n], theta[n:]
-    eps = 1e-7 * max(float(np.abs(lam).max()), 1e-300)
-    T = np.zeros((theta.size, theta.size))  # theta = T phi, phi the free coordinates
-    T[:n, :n] = np.diag(lam > eps)
-    for r, (i, m) in enumerate(zip(ki, mu, strict=True)):
-        tied = lo if m - lo * lam[i] <= eps else hi if hi * lam[i] - m <= eps else None
-        if tied is None:
-            T[n + r, n + r] = 1.0
-        else:
-            T[n + r, i] = tied * T[i, i]
-    T = T[:, np.abs(T).sum(0) > 0]
-    phi = np.linalg.lstsq(T.T @ H @ T, T.T @ g, rcond=None)[0]
-    polished = T @ phi
-    lam_p, mu_p = polished[:n], polished[n:]
-    slack = 1e-12 * max(float(np.abs(lam_p).max()), 1e-300)
-    feasible = (lam_p >= -slack).all() and (
-        (mu_p >= lo * lam_p[ki] - slack) & (mu_p <= hi * lam_p[ki] + slack)
-    ).all()
-
-    def objective(x):
-        return 0.5 * x @ H @ x - g @ x
-
-    return polished if feasible and objective(polished) <= objective(theta) else theta

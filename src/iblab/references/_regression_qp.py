@@ -40,19 +40,6 @@ _STATUS = {
 }
 
 
-def clarabel_settings(tol=1e-12, max_iter=500, verbose=False, **extra):
-    """Clarabel settings with all gap and feasibility tolerances set to `tol`."""
-    st = clarabel.DefaultSettings()
-    st.verbose = verbose
-    st.max_iter = max_iter
-    st.tol_gap_abs = st.tol_gap_rel = st.tol_feas = tol
-    st.tol_infeas_abs = st.tol_infeas_rel = max(tol, 1e-12)
-    st.tol_ktratio = max(tol, 1e-10)
-    for key, value in extra.items():
-        setattr(st, key, value)
-    return st
-
-
 def solve_span_qp(K, U, sig, s, P0, y, eq, E, M, sgn, settings, polish=True):
     """Minimise ||B||_F^2 s.t. the constraints on Z = s P0 + F B^T. Returns a dict.
 

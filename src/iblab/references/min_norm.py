@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import functools
 
-import clarabel
 import numpy as np
-import scipy.linalg as sla
-import scipy.sparse as sp
 
+from iblab._qp import clarabel_settings, homogeneous_qp
 from iblab.activations import Activation, phi
 from iblab.gram import distance_sq, preactivations, psd_factor, psd_pinv
-from iblab.references._regression_qp import clarabel_settings, gamma, solve_span_qp
+from iblab.references._regression_qp import gamma, solve_span_qp
 
 __all__ = [
     "MinNormLinear",
@@ -297,13 +295,8 @@ def kkt_violations(s, C, K, P0, a, y, pattern=None, G0=None, atol=1e-8, rtol=1e-
 
 
 def _fit_multipliers(C, K, eq, E, act, sgn):
-    """nu (free, eq rows) and lam >= 0 (on act) minimising tr((C - Gam) K (C - Gam)^T).
-
-    Normal equations H theta = g of that least-squares problem, solved exactly on a free set:
-    first with every lam free; if some lam < 0, Clarabel's bounded solution names the lam at
-    their bound, and the rest is solved exactly again (an interior-point solution alone is
-    only ~1e-6 accurate when the residual vanishes). The candidate with the smaller residual
-    among the nonnegative ones is returned."""
+    """nu (free, eq rows) and lam >= 0 (on act) minimising tr((C - Gam) K (C - Gam)^T): the
+    normal equations H theta = g of that least-squares problem, with lam >= 0 (`_qp`)."""
     n, m = E.shape
     Eq = np.where(eq[:, None], E, 0.0)
     KC = K @ C.T  # (n, m)
@@ -315,34 +308,11 @@ def _fit_multipliers(C, K, eq, E, act, sgn):
     H = np.block([[K * (Eq @ Eq.T), H_nl], [H_nl.T, H_ll]])
     g = np.concatenate([(KC * Eq).sum(1), sg * KC[ai, aj]])
     p, k = n, ai.size
-
-    def solve_on(free):
-        theta = np.zeros(p + k)
-        idx = np.flatnonzero(free)
-        Hf, gf = H[np.ix_(idx, idx)], g[idx]
-        try:  # H is a Gram matrix: Cholesky when it is definite, else pivoted QR
-            theta[idx] = sla.cho_solve(sla.cho_factor(Hf), gf)
-        except sla.LinAlgError:
-            theta[idx] = sla.lstsq(Hf, gf, lapack_driver="gelsy")[0]
-        return theta
-
-    def loss(theta):  # residual up to the constant ||C X||^2
-        return 0.5 * theta @ H @ theta - g @ theta
-
-    theta = solve_on(np.ones(p + k, bool))
-    if k and theta[p:].min() < 0:
-        Pm = sp.triu(sp.csc_matrix(0.5 * (H + H.T)), format="csc")
-        A = sp.hstack([sp.csc_matrix((k, p)), -sp.identity(k)], format="csc")
-        cone = [clarabel.NonnegativeConeT(k)]
-        sol = clarabel.DefaultSolver(Pm, -g, A, np.zeros(k), cone, clarabel_settings(1e-12))
-        x = np.asarray(sol.solve().x)
-        x[p:] = np.maximum(x[p:], 0.0)
-        bound = x[p:] <= 1e-9 * max(1.0, x[p:].max(initial=0.0))
-        theta = solve_on(np.concatenate([np.ones(p, bool), ~bound]))
-        if theta[p:].min() < 0 or loss(x) < loss(theta):
-            theta = x
+    theta = homogeneous_qp(H, g, np.eye(k, p + k, p))
+    if theta is None:  # Clarabel failed: the unconstrained fit, its lam clipped at 0
+        theta = np.linalg.lstsq(H, g, rcond=None)[0]
     lam = np.zeros((n, m))
-    lam[ai, aj] = theta[p:]
+    lam[ai, aj] = np.maximum(theta[p:], 0.0)
     return theta[:p], lam
 
 

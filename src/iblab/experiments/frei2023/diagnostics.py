@@ -78,7 +78,7 @@ def diagnose(result, svm: MaxMarginLinear | None = None) -> pd.DataFrame:
     p, h = result.problem, result.history
     act = activation_of(result.config)
     f_phi, f_dphi = functools.partial(phi, act), functools.partial(dphi, act)
-    kinks = metrics.kink_slopes(act)
+    kinks = metrics.clarke_slopes(act)
     if svm is None:
         svm = fit_svm(p)
     has_svm = svm.status_ == "optimal"

@@ -10,8 +10,7 @@ import pandas as pd
 
 from iblab.experiments.common import Claim, fit_power_law, judge_power_law
 
-from .runs import convention_group
-from .settings import LaiSettings
+from .settings import LaiSettings, convention_group
 
 TITLE = "Lai et al. 2026: implicit bias of GD on high-dimensional ReLU regression"
 ZERO_GAP = 1e-9  # relative gaps below this are numerical zeros (counted, not fitted)
@@ -145,7 +144,7 @@ def _exponent_claim(name, paper, group, df, f, s: LaiSettings) -> Claim:
 
 def claims(df: pd.DataFrame, s: LaiSettings, f: dict) -> list[Claim]:
     out = []
-    sweeps = [
+    rows = [
         ("d_single", "single neuron: gap ~ (n/d)^(1/2), d sweep at n fixed", "Theta(sqrt(n/d))"),
         (
             "d_width",
@@ -206,7 +205,7 @@ def claims(df: pd.DataFrame, s: LaiSettings, f: dict) -> list[Claim]:
             "Theta(sqrt(n/||lambda||_1)) (the gradient-flow limit)",
         ),
     ]
-    for group, name, paper in sweeps:
+    for group, name, paper in rows:
         if len(df[df.group == group]):
             out.append(_exponent_claim(name, paper, group, df, f, s))
 

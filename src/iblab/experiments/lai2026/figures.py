@@ -11,7 +11,7 @@ import pandas as pd
 from iblab import figures
 from iblab.experiments.common import save_figure
 
-from .runs import convention_group
+from .settings import convention_group
 
 ZERO = 1e-9
 GAP_LABEL = "relative gap to the reference"
@@ -87,7 +87,10 @@ GAP_NOTE = (
 def _gap_figure(plt, df, fits: dict, s, panels, xcol: str, xlabel: str):
     """One panel per (title, groups): each group's runs, fit and floor against xcol."""
     names, colors = group_names(s), figures.OKABE_ITO
-    fig, axes = plt.subplots(1, 2, figsize=(figures.TEXT_WIDTH, 3.8), layout="constrained")
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(figures.TEXT_WIDTH, 3.8), layout="constrained", squeeze=False
+    )
+    axes = axes[0]
     for ax, (title, groups) in zip(axes, panels, strict=True):
         for k, group in enumerate(groups):
             g = df[df.group == group]
@@ -124,10 +127,10 @@ def make_figures(df: pd.DataFrame, fits: dict, dyn: dict, s, out: Path) -> list[
     paths += save_figure(fig, out, "gap_vs_n_over_trace")
 
     panels = []
-    for labels in ("init_active", "init_dead_negative"):
+    for labels in dict.fromkeys(lab for lab, _ in s.single_conventions):
         groups = [convention_group(lab, c) for lab, c in s.single_conventions if lab == labels]
-        if labels == s.single_labels:
-            groups.insert(0, "d_single_flow")  # at the settings' init scale
+        if labels == s.single_labels and (labels, s.init_scale) not in s.single_conventions:
+            groups.insert(0, "d_single_flow")  # the same d sweep at the settings' init scale
         panels.append((f"single neuron, labels {labels}", tuple(groups)))
     fig = _gap_figure(plt, df, fits, s, panels, "n_over_d", "n / d")
     paths += save_figure(fig, out, "single_conventions")

@@ -23,7 +23,7 @@ from iblab.references import (
     pattern_of,
 )
 
-from .settings import LaiSettings
+from .settings import LaiSettings, convention_group
 
 Reading = Literal["single", "width", "linear"]
 ISOTROPIC = Spectrum()
@@ -113,6 +113,7 @@ def make_config(
     """The run's config: everything that shapes it, so its hash is its identity. flow:
     gradient flow (exact) instead of GD; single_labels, init_scale: instead of the settings'."""
     single_labels = single_labels or s.single_labels
+    init_scale = s.init_scale if init_scale is None else init_scale
     condition = "none" if reading != "single" or single_labels == "plain" else single_labels
     labels = {"kind": s.labels, "noise": s.label_noise, "condition": condition}
     data: dict = {"n": n, "n_test": s.n_test, "d": d, "labels": labels}
@@ -151,11 +152,6 @@ def make_config(
             "record": record,
         }
     )
-
-
-def convention_group(labels: str, init_scale: float) -> str:
-    """The group of the single-neuron flow runs with these labels and init scale."""
-    return f"single_flow_{labels}_init_{init_scale:g}"
 
 
 def reading_of(config: Config) -> Reading:

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
+
+SingleLabels = Literal["init_active", "init_active_zero", "init_dead_negative", "plain"]
+
+
+def convention_group(labels: str, init_scale: float) -> str:
+    """The group of the single-neuron flow runs with these labels and init scale."""
+    return f"single_flow_{labels}_init_{init_scale:g}"
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,8 @@ class LaiSettings:
     scale)`, d in flow_ds, convention_seeds seeds), each judged as an exponent row: which
     conventions reach a global minimum, and whether the gap there is nonzero (under
     init_active a seen point never has to be turned off; under init_dead_negative it does;
-    plain labels leave positive targets on points the neuron does not see).
+    plain labels leave positive targets on points the neuron does not see). Their floor is
+    the flow's on orthogonal inputs at the settings' labels and init scale.
 
     Judging an exponent (fixed before measuring; experiments.common.judge_power_law). Two
     fits of log gap on log (n/d) are reported side by side: over every run with a nonzero
@@ -126,9 +134,7 @@ class LaiSettings:
     interp_residual: float = 1e-6
     labels: Literal["noise", "linear"] = "noise"
     label_noise: float = 1.0
-    single_labels: Literal["init_active", "init_active_zero", "init_dead_negative", "plain"] = (
-        "init_active"
-    )
+    single_labels: SingleLabels = "init_active"
     gap_normalisation: Literal["relative", "absolute"] = "relative"
     exponent_tolerance: float = 0.15
     power_law_exponent: float = 0.5
@@ -165,6 +171,15 @@ class LaiSettings:
     high_dim_max: float = 0.01
     max_interval: float = 0.2
     floor_margin: float = 3.0
+
+    def __post_init__(self) -> None:
+        labels = get_args(SingleLabels)
+        for lab, _ in self.single_conventions:
+            if lab not in labels:
+                raise ValueError(f"single_conventions: labels {lab!r} is not one of {labels}")
+        groups = [convention_group(lab, c) for lab, c in self.single_conventions]
+        if len(set(groups)) < len(groups):
+            raise ValueError(f"single_conventions: repeated (labels, init scale) in {groups}")
 
     @classmethod
     def quick(cls) -> LaiSettings:
