@@ -178,8 +178,8 @@ def kkt_residual(s, C, a, y, K, P0, G0, phi, dphi, kink_slopes=None, kink_tol=1e
     Z = np.asarray(preactivations(s, C, K, P0))
     margins = y * (np.asarray(phi(Z)) @ a)
     q = float(margins.min())
-    n = y.shape[0]
     if not q > 0:
+        n = y.shape[0]
         return {
             "residual": np.inf,
             "lambda": np.full(n, np.nan),
@@ -211,10 +211,16 @@ def kkt_residual(s, C, a, y, K, P0, G0, phi, dphi, kink_slopes=None, kink_tol=1e
     }
 
 
+def _normal_equations(A, K, Z, q):
+    """H = (A A^T) * K (n, n) and b = <W~, V_i> (n,): ||W~ - D X||_F^2 with D = (A *
+    lambda[:, None])^T is lambda H lambda - 2 b lambda + ||W~||_F^2."""
+    return (A @ A.T) * K, (A * Z).sum(axis=1) / q
+
+
 def _multipliers(A, K, Z, q):
     """lambda (n,) >= 0 minimising ||W~ - D X||_F, D = (A * lambda[:, None])^T (m, n), an NNLS
     through a factor of H = (A A^T) * K = R^T R; returns (lambda, D)."""
-    H, b = (A @ A.T) * K, (A * Z).sum(axis=1) / q
+    H, b = _normal_equations(A, K, Z, q)
     U, sig = psd_factor(H, H.shape[0] * np.finfo(float).eps)
     # min ||W~ - D X|| is, up to a constant, ||R lambda - R^{+T} b||.
     lam, _ = scipy.optimize.nnls(sig[:, None] * U.T, (U / sig).T @ b)
@@ -227,7 +233,7 @@ def _multipliers_with_kinks(A, K, Z, q, y, a, kink, lo, hi):
     y_i a_j mu_ij off and on the kinks; returns (lambda, D), or None when the QP fails. The
     objective is tr(D K D^T) - 2 <D, Z^T / q> + const, in theta = (lambda, mu) (n + k,)."""
     A = np.where(kink, 0.0, A)
-    H, b = (A @ A.T) * K, (A * Z).sum(axis=1) / q
+    H, b = _normal_equations(A, K, Z, q)
     n = b.shape[0]
     ki, kj = np.nonzero(kink)
     k = ki.size

@@ -144,10 +144,7 @@ def make_config(
             "seed": seed,
             "data": data,
             "model": model,
-            "init": {
-                "scale": s.init_scale if init_scale is None else init_scale,
-                "base": "inv_sqrt_d",
-            },  # fmt: skip
+            "init": {"scale": init_scale, "base": "inv_sqrt_d"},
             "train": train,
             "record": record,
         }
