@@ -249,11 +249,17 @@ def _may_fire(F, dG):
     """(T - 1,) bool: the intervals between consecutive rows of F (T, F) where `_first_in`
     may find a root: a function falls from > 0 to <= 0, or an entry's ends are > 0 with
     the derivative < 0 at the start and > 0 at the end (a possible dip)."""
-    nm = dG.shape[1]
     above = F > 0
     falls = (above[:-1] & ~above[1:]).any(axis=1)
-    ends = above[:-1, :nm] & above[1:, :nm] & np.isfinite(F[:-1, :nm])
-    return falls | (ends & (dG[:-1] < 0) & (dG[1:] > 0)).any(axis=1)
+    return falls | _may_dip(F[:-1], F[1:], dG[:-1], dG[1:]).any(axis=1)
+
+
+def _may_dip(Fa, Fb, dGa, dGb):
+    """(..., n m) bool: entries > 0 at both ends of an interval whose derivative goes from
+    < 0 to > 0 across it (a possible dip below 0). Fa, Fb (..., F); dGa, dGb (..., n m)."""
+    nm = dGa.shape[-1]
+    Fa, Fb = Fa[..., :nm], Fb[..., :nm]
+    return np.isfinite(Fa) & (Fa > 0) & (Fb > 0) & (dGa < 0) & (dGb > 0)
 
 
 def _first_in(region, path, Z0, pb, shift, xa, xb, Fa, Fb, dG):
@@ -262,10 +268,7 @@ def _first_in(region, path, Z0, pb, shift, xa, xb, Fa, Fb, dG):
     (derivative < 0 at xa and > 0 at xb)."""
     ks = np.flatnonzero((Fa > 0) & (Fb <= 0))
     his = np.full(len(ks), xb)
-    nm = dG.shape[1]
-    dips = np.flatnonzero(
-        np.isfinite(Fa[:nm]) & (Fa[:nm] > 0) & (Fb[:nm] > 0) & (dG[0] < 0) & (dG[1] > 0)
-    )
+    dips = np.flatnonzero(_may_dip(Fa, Fb, dG[0], dG[1]))
     if not np.isfinite(xb):
         dips = dips[:0]
     elif len(dips):  # look closer only where the cubic through the ends dips towards 0

@@ -47,7 +47,7 @@ class Region:
         shared between regions. previous: a region whose per-neuron terms are reused for the
         neurons whose slopes and held sets have not changed (after an event, all but one)."""
         self.K, self.a, self.gamma = K, a, gamma
-        self.D, self.S = D, S
+        self.S = S
         self.Dt = np.where(S, 0.0, D)
         self._S = S.copy()  # S as built (the caller switches D and S in place)
         Da = self.Dt * a
