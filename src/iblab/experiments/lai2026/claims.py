@@ -16,6 +16,16 @@ TITLE = "Lai et al. 2026: implicit bias of GD on high-dimensional ReLU regressio
 ZERO_GAP = 1e-9  # relative gaps below this are numerical zeros (counted, not fitted)
 
 
+# (group, label, the last switch's column, the run length's column): GD counts steps run to
+# the loss tol, the flow its time to it (inf when it ends at the exact t -> inf limit).
+STABILISATION = (
+    ("d_single", "single neuron", "stabilization_step", "steps_run"),
+    ("d_width", "width m", "stabilization_step", "steps_run"),
+    ("d_single_flow", "single neuron, gradient flow (exact)", "stabilization_time", "flow_time"),
+    ("d_width_flow", "width m, gradient flow (exact)", "stabilization_time", "flow_time"),
+)
+
+
 def _gap_col(s: LaiSettings) -> str:
     return "gap" if s.gap_normalisation == "relative" else "distance"
 
@@ -264,14 +274,7 @@ def claims(df: pd.DataFrame, s: LaiSettings, f: dict) -> list[Claim]:
         )
     )
 
-    stabilisation = (
-        ("d_single", "single neuron", "stabilization_step", "steps_run"),
-        ("d_width", "width m", "stabilization_step", "steps_run"),
-        ("d_single_flow", "single neuron, gradient flow (exact)", "stabilization_time",
-         "flow_time"),
-        ("d_width_flow", "width m, gradient flow (exact)", "stabilization_time", "flow_time"),
-    )  # fmt: skip
-    for group, label, last, total in stabilisation:
+    for group, label, last, total in STABILISATION:
         g = df[(df.group == group) & df.interpolated]
         if not len(g) or last not in g:
             continue

@@ -11,6 +11,7 @@ import pandas as pd
 from iblab import figures
 from iblab.experiments.common import save_figure
 
+from .claims import STABILISATION
 from .settings import convention_group
 
 ZERO = 1e-9
@@ -135,26 +136,34 @@ def make_figures(df: pd.DataFrame, fits: dict, dyn: dict, s, out: Path) -> list[
     fig = _gap_figure(plt, df, fits, s, panels, "n_over_d", "n / d")
     paths += save_figure(fig, out, "single_conventions")
 
-    fig, axes = plt.subplots(1, 2, figsize=(figures.TEXT_WIDTH, 2.9), layout="constrained")
-    for k, reading in enumerate(("single", "width")):
-        g = df[(df.group == f"d_{reading}") & df.interpolated]
+    fig, axes = plt.subplots(1, 3, figsize=(figures.TEXT_WIDTH, 2.9), layout="constrained")
+    for group, label, last, total in STABILISATION:
+        g = df[(df.group == group) & df.interpolated]
         if not len(g):
             continue
-        label = "single neuron" if reading == "single" else f"width {s.width}"
-        med = g.groupby("d")[["stabilization_step", "steps_run", "switched_fraction"]].median()
-        axes[0].scatter(g.d, g.stabilization_step + 1, s=8, alpha=0.4, color=colors[k],
-                        linewidths=0)  # fmt: skip
-        axes[0].plot(med.index, med.stabilization_step + 1, color=colors[k],
-                     label=f"{label}: last pattern change (+1)")  # fmt: skip
-        axes[0].plot(med.index, med.steps_run, color=colors[k], ls="--",
-                     label=f"{label}: steps to convergence")  # fmt: skip
-        axes[1].plot(med.index, med.switched_fraction, color=colors[k], marker="o", ms=3)
+        color = colors[0 if group.startswith("d_single") else 1]
+        flow = group.endswith("_flow")
+        style = {"color": color, "ls": ":" if flow else "-", "marker": "s" if flow else "o",
+                 "ms": 3, "label": label}  # fmt: skip
+        if not flow:  # steps are comparable across d; flow times scale as 1 / d
+            med = g.groupby("d")[[last, total]].median()
+            axes[0].scatter(g.d, g[last] + 1, s=8, alpha=0.4, color=color, linewidths=0)
+            axes[0].plot(med.index, med[last] + 1, color=color,
+                         label=f"{label}: last pattern change (+1)")  # fmt: skip
+            axes[0].plot(med.index, med[total], color=color, ls="--",
+                         label=f"{label}: steps to convergence")  # fmt: skip
+        share = (g[last] / g[total]).groupby(g.d).median()  # a flow run to t = inf: 0
+        axes[1].plot(share.index, share.to_numpy(), **style)
+        axes[2].plot(share.index, g.groupby("d").switched_fraction.median().to_numpy(), **style)
+    axes[1].axhline(0.1, color="0.5", lw=0.8, ls="--", label="the claims' rule: 10% of the run")
     axes[0].set_xscale("log")
     axes[0].set_yscale("log")
-    axes[0].set_ylabel("step (median over seeds)")
-    axes[1].set_xscale("log")
-    axes[1].set_ylabel("points whose pattern\never changed (fraction)")
+    axes[0].set_ylabel("GD step (median over seeds)")
+    axes[1].set_ylabel("last pattern change\n/ run length (median)")
+    axes[1].set_ylim(-0.03, 1.03)
+    axes[2].set_ylabel("points whose pattern\never changed (fraction)")
     for ax in axes:
+        ax.set_xscale("log")
         ax.set_xlabel("d")
     figures.legend_below(fig, axes, ncol=2)
     paths += save_figure(fig, out, "stabilisation_vs_d")
