@@ -26,6 +26,13 @@ STABILISATION = (
 )
 
 
+def switch_share_by_d(g: pd.DataFrame, last: str, total: str) -> pd.Series:
+    """Per d, the median over runs of the last pattern change as a share of the run (columns
+    `last` and `total` of STABILISATION); NaN where some run switched and ran to t = inf."""
+    share = (g[last] / g[total]).mask(np.isinf(g[total]) & (g[last] > 0))
+    return share.groupby(g.d).agg(lambda v: v.median(skipna=False))
+
+
 def _gap_col(s: LaiSettings) -> str:
     return "gap" if s.gap_normalisation == "relative" else "distance"
 
@@ -286,10 +293,14 @@ def claims(df: pd.DataFrame, s: LaiSettings, f: dict) -> list[Claim]:
             seen = f"median stabilisation step {stab:.0f} of {conv:.0f} steps run ({frac:.2f})"
             rows = ", ".join(f"{int(d)}: {v:.0f}" for d, v in by_d.items())
         else:  # event log: the last switch's time against the flow time to the loss tol
-            by_d = (g[last] / g[total]).groupby(g.d).median()
+            by_d = switch_share_by_d(g, last, total)
             seen = (f"median last switch at t = {stab:.3g} of flow time {conv:.3g} to the "
                     f"loss {s.tol:g} ({frac:.2g})")  # fmt: skip
-            rows = ", ".join(f"{d:.0e}: {v:.2g}" for d, v in by_d.items())
+            rows = ", ".join(
+                f"{d:.0e}: {v:.2g}" if pd.notna(v) else f"{d:.0e}: -" for d, v in by_d.items()
+            )
+            if by_d.isna().any():
+                rows += " (-: a run switched and ran to t = inf, where no share is defined)"
         out.append(
             Claim(
                 f"{label}: activation pattern stabilises quickly",

@@ -11,7 +11,7 @@ import pandas as pd
 from iblab import figures
 from iblab.experiments.common import save_figure
 
-from .claims import STABILISATION
+from .claims import STABILISATION, switch_share_by_d
 from .settings import convention_group
 
 ZERO = 1e-9
@@ -139,10 +139,12 @@ def make_figures(df: pd.DataFrame, fits: dict, dyn: dict, s, out: Path) -> list[
     fig, axes = plt.subplots(1, 3, figsize=(figures.TEXT_WIDTH, 2.9), layout="constrained")
     for group, label, last, total in STABILISATION:
         g = df[(df.group == group) & df.interpolated]
-        if not len(g):
+        if not len(g) or last not in g:
             continue
-        color = colors[0 if group.startswith("d_single") else 1]
-        flow = group.endswith("_flow")
+        single, flow = label.startswith("single"), total == "flow_time"
+        method = "gradient flow" if flow else "GD"
+        label = f"{'single neuron' if single else f'width {s.width}'}, {method}"
+        color = colors[0 if single else 1]
         style = {"color": color, "ls": ":" if flow else "-", "marker": "s" if flow else "o",
                  "ms": 3, "label": label}  # fmt: skip
         if not flow:  # steps are comparable across d; flow times scale as 1 / d
@@ -151,12 +153,11 @@ def make_figures(df: pd.DataFrame, fits: dict, dyn: dict, s, out: Path) -> list[
             axes[0].plot(med.index, med[last] + 1, color=color,
                          label=f"{label}: last pattern change (+1)")  # fmt: skip
             axes[0].plot(med.index, med[total], color=color, ls="--",
-                         label=f"{label}: steps to convergence")  # fmt: skip
-        share = (g[last] / g[total]).groupby(g.d).median()  # a flow run to t = inf: 0
+                         label=f"{label}: steps run")  # fmt: skip
+        share = switch_share_by_d(g, last, total)  # not drawn where undefined (t = inf)
         axes[1].plot(share.index, share.to_numpy(), **style)
         axes[2].plot(share.index, g.groupby("d").switched_fraction.median().to_numpy(), **style)
     axes[1].axhline(0.1, color="0.5", lw=0.8, ls="--", label="the claims' rule: 10% of the run")
-    axes[0].set_xscale("log")
     axes[0].set_yscale("log")
     axes[0].set_ylabel("GD step (median over seeds)")
     axes[1].set_ylabel("last pattern change\n/ run length (median)")
