@@ -47,9 +47,8 @@ class Region:
         shared between regions. previous: a region whose per-neuron terms are reused for the
         neurons whose slopes and held sets have not changed (after an event, all but one)."""
         self.K, self.a, self.gamma = K, a, gamma
-        self.S = S
+        self.S = S.copy()  # as built: the caller switches D and S in place after an event
         self.Dt = np.where(S, 0.0, D)
-        self._S = S.copy()  # S as built (the caller switches D and S in place)
         Da = self.Dt * a
         self._minus_Da = -Da
         H = K * (Da @ Da.T)
@@ -177,4 +176,4 @@ def _unchanged(previous: Region | None, Dt, S) -> np.ndarray:
     """(m,) bool: the neurons whose slopes and held points are those of `previous`."""
     if previous is None:
         return np.zeros(Dt.shape[1], bool)
-    return ~(np.any(previous.Dt != Dt, axis=0) | np.any(previous._S != S, axis=0))
+    return ~(np.any(previous.Dt != Dt, axis=0) | np.any(previous.S != S, axis=0))

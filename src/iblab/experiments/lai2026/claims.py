@@ -291,22 +291,22 @@ def claims(df: pd.DataFrame, s: LaiSettings, f: dict) -> list[Claim]:
         if last == "stabilization_step":
             by_d = g.groupby("d")[last].median()
             seen = f"median stabilisation step {stab:.0f} of {conv:.0f} steps run ({frac:.2f})"
-            rows = ", ".join(f"{int(d)}: {v:.0f}" for d, v in by_d.items())
+            listed = ", ".join(f"{int(d)}: {v:.0f}" for d, v in by_d.items())
         else:  # event log: the last switch's time against the flow time to the loss tol
             by_d = switch_share_by_d(g, last, total)
             seen = (f"median last switch at t = {stab:.3g} of flow time {conv:.3g} to the "
                     f"loss {s.tol:g} ({frac:.2g})")  # fmt: skip
-            rows = ", ".join(
+            listed = ", ".join(
                 f"{d:.0e}: {v:.2g}" if pd.notna(v) else f"{d:.0e}: -" for d, v in by_d.items()
             )
             if by_d.isna().any():
-                rows += " (-: a run switched and ran to t = inf, where no share is defined)"
+                listed += " (-: a run switched and ran to t = inf, where no share is defined)"
         out.append(
             Claim(
                 f"{label}: activation pattern stabilises quickly",
                 "the ReLU pattern stabilises quickly w.h.p. (early in training)",
                 f"at d = {g.d.max():.3g}: {seen}; switched fraction "
-                f"{float(top.switched_fraction.median()):.2f}; median by d: {rows}",
+                f"{float(top.switched_fraction.median()):.2f}; median by d: {listed}",
                 bool(frac <= 0.1),
                 "at the largest d, the median last switch <= 10% of the run (steps run to "
                 "the loss tol, or flow time to it)",
