@@ -162,6 +162,8 @@ def figure_flow_limits(diag: pd.DataFrame, runs: pd.DataFrame, crit: Criteria, o
         len(rows), len(sets), figsize=(figures.TEXT_WIDTH, 1.5 * len(rows) + 1.0),
         squeeze=False, sharex="col", sharey="row", layout="constrained",
     )  # fmt: skip
+    for sc in sorted(flow["init_scale_rel"].unique()):  # the legend in order of scale
+        axes[0, 0].plot([], [], color=colors[sc], lw=1.0, label=_scale_label(sc))
     for j, (data, d) in enumerate(sets):
         sub = flow[(flow["data"] == data) & (flow["d"] == d)]
         for i, (col, name, check, tol) in enumerate(rows):
