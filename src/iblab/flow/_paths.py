@@ -36,6 +36,14 @@ def force(loss: str, f, y):
     return sign * np.exp(log_mag) / y.shape[-1]
 
 
+def loss_value(loss: str, f, y):
+    """The mean loss (...,) of outputs f (..., n): 0.5 mean (f - y)^2, logistic or exp."""
+    if loss == "square":
+        return 0.5 * np.mean((f - y) ** 2, axis=-1)
+    q = y * f
+    return np.mean(np.logaddexp(0.0, -q) if loss == "logistic" else np.exp(-q), axis=-1)
+
+
 class SquarePath:
     """Square loss: f = f0 - H u, du/dt = (f - y) / n, so with H = V diag(lam) V^T and
     c = V^T (f0 - y): u(t) = V [c (1 - exp(-lam t / n)) / lam] and r(t) = V [c exp(-lam t / n)]
@@ -153,9 +161,7 @@ class LogTimePath:
         return u, force(self.loss_kind, f, self.y), self._loss(f)
 
     def _loss(self, f):
-        q = self.y * f
-        per = np.logaddexp(0.0, -q) if self.loss_kind == "logistic" else np.exp(-q)
-        return per.mean(axis=-1)
+        return loss_value(self.loss_kind, f, self.y)
 
     def time(self, x):
         return self.t_s * np.expm1(np.asarray(x, float))

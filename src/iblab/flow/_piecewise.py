@@ -18,22 +18,22 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize
 
-from iblab.flow._paths import LogTimePath, SquarePath, force
+from iblab.flow._instant import DOWN, HELD, UP, decide
+from iblab.flow._paths import LogTimePath, SquarePath, force, loss_value
 from iblab.flow._regions import Region
 
-REVERSED = 1e-9  # relative size of a velocity that reverses a switch made at this instant
 KINK = 1e-12  # relative size of a pre-activation at rounding level, on its kink
-_SAME_TIME_LIMIT = 10_000  # events at one instant before giving up (a chattering boundary)
 
 
 @dataclass
 class FlowOutcome:
     C: np.ndarray  # (m, n) at the end
     time: float
-    status: str  # converged (loss <= tol or the exact t = inf limit), max_steps or max_time
+    status: str  # converged (loss <= tol or the exact t = inf limit), max_events or max_time
     events: list = field(default_factory=list)  # (time, point, neuron, direction, kind)
     solver_steps: int = 0
     singular_time: float = float("nan")  # first time a held set was linearly dependent
+    undecided_instants: int = 0  # instants where the joint decision found no consistent state
 
 
 @dataclass
@@ -51,9 +51,10 @@ def flow_piecewise(
     K, P0, a, y, *, loss: str, gamma: float, time: float, tol: float, max_events: int,
     record_times: np.ndarray, on_record: Callable[[float, np.ndarray, int], None], t_s: float,
 ) -> FlowOutcome:  # fmt: skip
-    """Follow the flow from C = 0 to flow time `time` (inf allowed), the loss reaching tol,
-    or `max_events` events. on_record(t, C, events_so_far) is called at each record time in
-    [0, end) and once at the end. t_s: the unit of log time (classification losses)."""
+    """Follow the flow from C = 0 to flow time `time` (inf allowed), the network's loss
+    reaching tol, or `max_events` events. on_record(t, C, events_so_far) is called at each
+    record time in [0, end) and once at the end. t_s: the unit of log time (classification
+    losses)."""
     pb = _Problem(*(np.asarray(v, np.float64) for v in (K, P0, a, y)), loss, gamma, tol)
     n, m = pb.P0.shape
     C = np.zeros((m, n))
@@ -62,7 +63,8 @@ def flow_piecewise(
     armed = np.ones((3, n, m), bool)  # cross, release up, release down: may fire at once
     out = FlowOutcome(C, 0.0, "max_time")
     records = _Records(np.asarray(record_times, float), on_record)
-    t, same_time, projections, region = 0.0, 0, {}, None
+    t, projections, region = 0.0, {}, None
+    decided = np.zeros((n, m), bool)  # entries decided at instant t
     rank_K = int(np.linalg.matrix_rank(pb.K, hermitian=True))
     Z = pb.P0 + pb.K @ C.T
     while True:  # Z: the pre-activations at C
@@ -90,20 +92,26 @@ def flow_piecewise(
         x, k = hit
         C = C + region.coef_delta(path.du([x])[0]).T
         t_new = float(path.time(x))
-        same_time = same_time + 1 if t_new == t else 0
+        if t_new != t:
+            decided[:] = False
         t = t_new
         kind, i, j = region.describe(k)
         if kind == "tol":
             out.status = "converged"
             break
-        if len(out.events) >= max_events or same_time > _SAME_TIME_LIMIT:
-            out.status = "max_steps"
-            break
         Z = pb.P0 + pb.K @ C.T
+        if tol == 0 and loss == "square" and _at_rounding_level(Z, pb):
+            out.status = "converged"  # nothing left to fit: later "events" would be noise
+            break
+        if len(out.events) >= max_events:
+            out.status = "max_events"
+            break
+        if decided.sum() > 2 * n * m:  # each instant decides each neuron's kink set at once
+            raise RuntimeError(f"gradient flow: no progress at t = {t!r}")  # pragma: no cover
         r = force(pb.loss, region.outputs(Z), pb.y)
-        direction = _switch(kind, i, j, D, S, r, pb, region)
-        armed[:, i, j] = False
-        out.events.append((t, i, j, direction, "slide" if direction == 0 else kind))
+        events, undecided = _decide(pb, region, Z, r, D, S, armed, decided, i, j, kind, t)
+        out.events += events
+        out.undecided_instants += int(undecided)
     out.C, out.time = C, t
     records.finish(t, C, len(out.events))
     return out
@@ -114,23 +122,45 @@ def _at_origin(Z) -> bool:
     return bool(np.all(np.abs(Z) <= KINK * np.max(np.abs(Z)), axis=0).any())
 
 
-def _switch(kind, i, j, D, S, r, pb: _Problem, region: Region) -> int:
-    """Apply an event to (D, S) in place; the direction: +1 to the upper side, -1 to the lower
-    side, 0 held on the kink (sliding)."""
-    if kind == "release_up" or kind == "release_down":
-        S[i, j] = False
-        D[i, j] = 1.0 if kind == "release_up" else pb.gamma
-        return 1 if kind == "release_up" else -1
-    new = pb.gamma if D[i, j] == 1.0 else 1.0
-    slopes = region.Dt[:, j].copy()
-    slopes[i] = new
-    velocity = pb.K[i] @ region.coef_delta_column(r, j, slopes)  # dZ_ij/dt on the other side
-    side = 1.0 if new == 1.0 else -1.0
-    if velocity * side > 0:  # the other side carries the entry on: it crosses
-        D[i, j] = new
-        return int(side)
-    S[i, j] = True  # the other side pushes it back: hold it on the kink
-    return 0
+def _at_rounding_level(Z, pb: _Problem) -> bool:
+    """Whether every residual f_i - y_i of the network is within 64 ulps of the terms summed
+    to form it (square loss): the fit cannot improve in float64."""
+    terms = np.abs(np.maximum(Z, pb.gamma * Z) * pb.a).sum(axis=1) + np.abs(pb.y)
+    f = np.maximum(Z, pb.gamma * Z) @ pb.a
+    return bool(np.all(np.abs(f - pb.y) <= 64 * np.finfo(float).eps * terms))
+
+
+def _decide(pb: _Problem, region: Region, Z, r, D, S, armed, decided, i, j, kind, t):
+    """Decide neuron j's entries on its kink at once (`_instant.decide`) after the event of
+    entry (i, j) of `kind`; apply the states to (D, S) in place and return the events, one
+    per entry whose state changed: (t, point, neuron, direction, kind), direction +1 to the
+    upper side, -1 to the lower side, 0 held (kind 'slide'); and whether the decision was
+    left undecided (`Decision.undecided`)."""
+    col = Z[:, j]
+    on_kink = S[:, j] | decided[:, j] | (np.abs(col) <= KINK * np.max(np.abs(Z)))
+    on_kink[i] = True
+    points = np.flatnonzero(on_kink)
+    start = np.where(S[points, j], HELD, np.where(D[points, j] == 1.0, UP, DOWN))
+    guess, prefer = start.copy(), np.where(start == HELD, UP, start)
+    event = points == i
+    guess[event] = {"cross": HELD, "release_up": UP, "release_down": DOWN}[kind]
+    prefer[event] = -start[event] if kind == "cross" else guess[event]
+    choice = decide(pb.K, pb.a[j], pb.gamma, r, D[:, j], points, guess, prefer)
+    events = []
+    for p, old, new in zip(points.tolist(), start.tolist(), choice.states.tolist(), strict=True):
+        if new == old:
+            continue
+        if old == HELD:
+            name = "release_up" if new == UP else "release_down"
+        else:
+            name = "slide" if new == HELD else "cross"
+        events.append((t, p, j, int(new), name))
+    S[points, j] = choice.states == HELD
+    leaving = choice.states != HELD
+    D[points[leaving], j] = np.where(choice.states[leaving] == UP, 1.0, pb.gamma)
+    armed[:, points, j] = False
+    decided[points, j] = True
+    return events, choice.undecided
 
 
 class _Records:
@@ -159,17 +189,34 @@ class _Records:
 def _values(region: Region, path, Z0, pb: _Problem, xs, slopes: bool = True):
     """Event functions (T, F) and the derivative sign of the crossing functions (T, n m),
     None unless `slopes`."""
-    U, R, loss = path.state(xs)
+    U, R, _ = path.state(xs)
     T = len(xs)
     moved = U.any()  # not at a region's start
     V = np.concatenate([U, R]) if slopes and moved else (U if moved else R)
     moves = np.matmul(pb.K, region.coef_delta(V))  # Z - Z0 and (or) dZ/dt
     Zs = Z0 + moves[:T] if moved else Z0 + np.zeros((T, 1, 1))
-    F = region.functions(Zs, R, loss, pb.tol)
+    F = region.functions(Zs, R, _stop(region, Zs, pb))
     if not slopes:
         return F, None
     dZ = moves[-T:] * region.side * path.dt_dx(xs)[:, None, None]  # d(side Z)/dx
     return F, dZ.reshape(T, -1)
+
+
+def _stop(region: Region, Z, pb: _Problem):
+    """The tol function (...,) at pre-activations Z (..., n, m): an upper bound on the
+    network's own loss, less tol, so that the loss recorded at the end is at or below tol
+    whatever the rounding; inf when tol = 0 (a loss of exactly 0 is only float64
+    underflow)."""
+    if pb.tol <= 0:
+        return np.full(Z.shape[:-2], np.inf)
+    f = region.network_outputs(Z)
+    if pb.loss != "square":
+        return loss_value(pb.loss, f, pb.y) * (1 + 1e-9) - pb.tol
+    # Near rounding level the residuals carry relative errors of order eps |f| / |f - y|:
+    # widen each by a bound on its rounding, so any evaluation of the loss is <= tol.
+    terms = np.abs(np.maximum(Z, pb.gamma * Z) * pb.a).sum(axis=-1) + np.abs(pb.y)
+    wide = np.abs(f - pb.y) + 16 * np.finfo(float).eps * terms
+    return 0.5 * np.mean(wide**2, axis=-1) - pb.tol
 
 
 def _armed_mask(region: Region, armed) -> np.ndarray:
@@ -195,7 +242,7 @@ def _detect(region: Region, path, Z0, pb: _Problem, armed, emit):
         F, dG = _values(region, path, Z0, pb, xs)
         F = F + shift
         if prev is None:
-            now = np.flatnonzero(_fires_at_start(F[0] - shift, dG[0], mask, Z0))
+            now = np.flatnonzero(_fires_at_start(F[0] - shift, mask))
             if len(now):
                 return xs[0], int(now[np.argmin(F[0][now])])
         else:
@@ -218,20 +265,11 @@ def _detect(region: Region, path, Z0, pb: _Problem, armed, emit):
     return None
 
 
-def _fires_at_start(F0, dG0, mask, Z0):
-    """Functions that fire at the region's start: armed ones at or below 0, and unarmed ones
-    (entries switched at this instant) that another switch at the same instant has reversed:
-    a crossing entry on its kink now moving back across, a held entry now outside [gamma, 1]."""
-    nm = Z0.size
-    fires = (F0 <= 0) & mask
-    # Reversed means clearly so: an entry let go exactly where its release function crossed 0
-    # leaves with a velocity at rounding level, whose sign must not send it straight back.
-    at_kink = np.abs(F0[:nm]) <= KINK * np.max(np.abs(Z0), initial=0.0)
-    fires[:nm] |= ~mask[:nm] & at_kink & (dG0 < -REVERSED * np.max(np.abs(dG0), initial=0.0))
-    release = F0[nm:-1]
-    scale = np.max(np.abs(release), initial=0.0)
-    fires[nm:-1] |= ~mask[nm:-1] & (release < -REVERSED * scale)
-    return fires
+def _fires_at_start(F0, mask):
+    """Functions that fire at the region's start: armed ones at or below 0. Entries decided
+    at this instant are unarmed: the joint decision left each consistent, so none is
+    reversed by another switch of the same instant."""
+    return (F0 <= 0) & mask
 
 
 def _update_armed(region, armed, F):
@@ -315,6 +353,9 @@ def _earliest_root(region, path, Z0, pb, shift, xa, ks, his, guess):
         if g(hi) <= 0:
             xtol = 4e-16 * max(abs(xa), abs(hi))  # about one ulp of the interval's scale
             x = optimize.brentq(g, xa, hi, xtol=xtol, rtol=8.9e-16, maxiter=300)
+            step = xtol
+            while g(x) > 0 and x < hi:  # the event is at or just past its root
+                x, step = min(x + step, hi), 2 * step
         others = np.delete(ks, e)
         if len(others) == 0:
             return x, k
@@ -342,6 +383,7 @@ def _one(region: Region, path, Z0, pb: _Problem, x, k):
         z = Z0[i, j] + pb.K[i] @ region.coef_delta_column(u, j)
         return region.side[i, j] * z
     if kind == "tol":
-        return float(path.loss([x])[0]) - pb.tol
+        Z = Z0 + pb.K @ region.coef_delta(path.du([x])[0])
+        return float(_stop(region, Z, pb))
     e = region.entry_index(i, j)
     return region.release_function(path.r([x])[0], e, kind == "release_up")

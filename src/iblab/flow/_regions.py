@@ -145,17 +145,20 @@ class Region:
         slack = slack + np.finfo(float).tiny
         return a * (ri - w) + slack, a * (w - self.gamma * ri) + slack
 
-    def functions(self, Z, r, loss, tol: float):
+    def functions(self, Z, r, stop):
         """All event functions (..., F): side * Z for entries off the kink (inf on it), the
-        two release functions of each sliding entry, and loss - tol.
-        Z (..., n, m), r (..., n), loss (...)."""
+        two release functions of each sliding entry, and `stop` (the tol function).
+        Z (..., n, m), r (..., n), stop (...)."""
         g = np.where(self.S, np.inf, self.side * Z).reshape(Z.shape[:-2] + (-1,))
         if self.gamma == 1.0:  # linear: no kink
             g = np.full_like(g, np.inf)
         up, down = self.release_functions(r)
-        # tol = 0 is no event: a loss of exactly 0 is only float64 underflow.
-        stop = (np.asarray(loss) - tol) if tol > 0 else np.full(np.shape(loss), np.inf)
-        return np.concatenate([g, up, down, stop[..., None]], axis=-1)
+        return np.concatenate([g, up, down, np.asarray(stop)[..., None]], axis=-1)
+
+    def network_outputs(self, Z):
+        """f (..., n) of the network itself at Z (..., n, m): phi(Z) @ a (held entries, at
+        rounding distance from the kink, count on their side)."""
+        return np.maximum(Z, self.gamma * Z) @ self.a
 
     def describe(self, k: int) -> tuple[str, int, int]:
         """What function k is: ('cross' | 'release_up' | 'release_down' | 'tol', i, j)."""
