@@ -109,9 +109,10 @@ def flow_piecewise(
         if decided.sum() > 2 * n * m:  # each instant decides each neuron's kink set at once
             raise RuntimeError(f"gradient flow: no progress at t = {t!r}")  # pragma: no cover
         r = force(pb.loss, region.outputs(Z), pb.y)
-        events, undecided = _decide(pb, region, Z, r, D, S, armed, decided, i, j, kind, t)
-        out.events += events
-        out.undecided_instants += int(undecided)
+        for j, fired in _at_this_instant(region, Z, r, armed, i, j, kind).items():
+            events, undecided = _decide(pb, Z, r, D, S, armed, decided, j, fired, t)
+            out.events += events
+            out.undecided_instants += int(undecided)
     out.C, out.time = C, t
     records.finish(t, C, len(out.events))
     return out
@@ -130,21 +131,41 @@ def _at_rounding_level(Z, pb: _Problem) -> bool:
     return bool(np.all(np.abs(f - pb.y) <= 64 * np.finfo(float).eps * terms))
 
 
-def _decide(pb: _Problem, region: Region, Z, r, D, S, armed, decided, i, j, kind, t):
-    """Decide neuron j's entries on its kink at once (`_instant.decide`) after the event of
-    entry (i, j) of `kind`; apply the states to (D, S) in place and return the events, one
-    per entry whose state changed: (t, point, neuron, direction, kind), direction +1 to the
-    upper side, -1 to the lower side, 0 held (kind 'slide'); and whether the decision was
-    left undecided (`Decision.undecided`)."""
-    col = Z[:, j]
-    on_kink = S[:, j] | decided[:, j] | (np.abs(col) <= KINK * np.max(np.abs(Z)))
-    on_kink[i] = True
+def _at_this_instant(region: Region, Z, r, armed, i, j, kind) -> dict[int, dict[int, str]]:
+    """The entries whose events fall at this instant, by neuron (ascending), each {point:
+    kind}: the one that fired, every armed entry off its kink at rounding distance from it
+    (|z| <= KINK max |Z|), and every armed held entry whose release function is within half
+    its slack of firing (a hold exactly at a bound, e.g. theta = gamma = 0, is not). Events that coincide in exact arithmetic (neurons of one pattern, a
+    residual through 0) are then decided at one r, not in the order rounding puts them."""
+    fired: dict[int, dict[int, str]] = {j: {i: kind}}
+    near = ~region.S & armed[0] & (np.abs(Z) <= KINK * np.max(np.abs(Z)))
+    for p, q in zip(*np.nonzero(near), strict=True):
+        fired.setdefault(int(q), {}).setdefault(int(p), "cross")
+    raw = region.release_functions(r, slack=False)
+    near = [f - 0.5 * (f - g) for f, g in zip(region.release_functions(r), raw, strict=True)]
+    for e, (p, q) in enumerate(region.sliding_entries()):
+        for name, value, on in (("release_up", near[0], 1), ("release_down", near[1], 2)):
+            if armed[on, p, q] and value[e] <= 0:
+                fired.setdefault(q, {}).setdefault(p, name)
+    return dict(sorted(fired.items()))
+
+
+def _decide(pb: _Problem, Z, r, D, S, armed, decided, j, fired: dict[int, str], t):
+    """Decide neuron j's entries on its kink at once (`_instant.decide`), `fired` ({point:
+    kind}) the events of this instant on it; apply the states to (D, S) in place and return
+    the events, one per entry whose state changed: (t, point, neuron, direction, kind),
+    direction +1 to the upper side, -1 to the lower side, 0 held (kind 'slide'); and whether
+    the decision was left undecided (`Decision.undecided`)."""
+    on_kink = S[:, j] | decided[:, j] | (np.abs(Z[:, j]) <= KINK * np.max(np.abs(Z)))
+    on_kink[list(fired)] = True
     points = np.flatnonzero(on_kink)
     start = np.where(S[points, j], HELD, np.where(D[points, j] == 1.0, UP, DOWN))
     guess, prefer = start.copy(), np.where(start == HELD, UP, start)
-    event = points == i
-    guess[event] = {"cross": HELD, "release_up": UP, "release_down": DOWN}[kind]
-    prefer[event] = -start[event] if kind == "cross" else guess[event]
+    for e, p in enumerate(points.tolist()):
+        kind = fired.get(p)
+        if kind is not None:
+            guess[e] = {"cross": HELD, "release_up": UP, "release_down": DOWN}[kind]
+            prefer[e] = -start[e] if kind == "cross" else guess[e]
     choice = decide(pb.K, pb.a[j], pb.gamma, r, D[:, j], points, guess, prefer)
     events = []
     for p, old, new in zip(points.tolist(), start.tolist(), choice.states.tolist(), strict=True):

@@ -118,7 +118,7 @@ class Region:
     def sliding_entries(self) -> list[tuple[int, int]]:
         return self.entries
 
-    def release_functions(self, r):
+    def release_functions(self, r, slack: bool = True):
         """Release functions of the sliding entries (..., n_sliding each): up = a_j (1 -
         theta) r_i and down = a_j (theta - gamma) r_i, proportional to minus the velocity of
         Z_ij if the entry were let go above the kink, and to the velocity below it. The entry
@@ -127,7 +127,7 @@ class Region:
         continuous where r_i passes 0 (where theta has a pole). Shifted up by 1e-12 |a_j|
         max_k |r_k|, so that residuals at rounding level (or underflowed to 0) release nothing.
         """
-        return self._release(r, self._to_w, self.points, self._a)
+        return self._release(r, self._to_w, self.points, self._a, slack)
 
     def release_function(self, r, e: int, up: bool):
         """One release function of sliding entry e (in sliding_entries order), r (n,)."""
@@ -139,10 +139,10 @@ class Region:
         """Position of sliding entry (i, j) in sliding_entries()."""
         return self._entry_index[(i, j)]
 
-    def _release(self, r, to_w, points, a):
+    def _release(self, r, to_w, points, a, slack: bool = True):
         w, ri = r @ to_w.T, r[..., points]
-        slack = RELEASE_SLACK * np.abs(a) * np.max(np.abs(r), axis=-1, keepdims=True)
-        slack = slack + np.finfo(float).tiny
+        slack = (RELEASE_SLACK * np.abs(a) * np.max(np.abs(r), axis=-1, keepdims=True)
+                 + np.finfo(float).tiny) if slack else 0.0  # fmt: skip
         return a * (ri - w) + slack, a * (w - self.gamma * ri) + slack
 
     def functions(self, Z, r, stop):
