@@ -1,6 +1,10 @@
-"""The documentation: its worked examples run (at small sizes) and the site builds strictly."""
+"""The documentation: its worked examples run (at small sizes), the site builds strictly, and
+its example pages show their scripts."""
 
+import ast
+import html
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,10 +26,49 @@ def test_example_runs(script):
     assert out.returncode == 0, out.stderr[-2000:]
 
 
-def test_site_builds_strictly(tmp_path):
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The site, built once (strictly) for the tests below: the build's outcome and folder."""
     pytest.importorskip("mkdocs")
+    site_dir = tmp_path_factory.mktemp("site")
     env = os.environ | {"NO_MKDOCS_2_WARNING": "1"}
-    cmd = [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)]
+    cmd = [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site_dir)]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    return out, site_dir
+
+
+def test_site_builds_strictly(site):
+    out, site_dir = site
     assert out.returncode == 0, out.stderr[-3000:]
-    assert (tmp_path / "api" / "index.html").stat().st_size > 10_000
+    assert (site_dir / "api" / "index.html").stat().st_size > 10_000
+
+
+def _code_lines(script):
+    """The script's lines of code: no docstring, comments, imports or blank lines."""
+    tree = ast.parse(script.read_text())
+    body = tree.body[1:] if ast.get_docstring(tree) is not None else tree.body
+    first = next(s for s in body if not isinstance(s, ast.Import | ast.ImportFrom))
+    lines = script.read_text().splitlines()[first.lineno - 1 :]
+    return [
+        line.strip()
+        for line in lines
+        if line.strip() and not line.lstrip().startswith(("#", "import ", "from "))
+    ]
+
+
+def _distinctive_line(script):
+    """The script's first line of code that no other example has."""
+    others = {line for other in EXAMPLES if other != script for line in _code_lines(other)}
+    return next(line for line in _code_lines(script) if line not in others)
+
+
+@pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.stem)
+def test_example_page_shows_its_script(site, script):
+    """Each example page includes its script's code (a mangled snippet marker shows instead)."""
+    out, site_dir = site
+    assert out.returncode == 0, out.stderr[-3000:]
+    page = site_dir / "examples" / script.stem / "index.html"
+    text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
+    line = _distinctive_line(script)
+    shown = line in text
+    assert shown, f"{page.relative_to(site_dir)} does not show {script.name}: {line!r}"

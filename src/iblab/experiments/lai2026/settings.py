@@ -21,7 +21,7 @@ def convention_group(labels: str, init_scale: float) -> str:
 @dataclass(frozen=True)
 class LaiSettings:
     """Every choice of the reproduction. None of these is known from the paper; each value
-    is ours, and the README says which reproduce the sqrt(n/d) law.
+    is ours, and docs/reproductions.md says which reproduce the sqrt(n/d) law.
 
     Sizes. n: training points of the d sweeps (n fixed); ds: the input dimensions of the d
     sweeps (Gram-sampled Gaussian data, so d up to 1e6 costs what d = 100 costs);
@@ -201,7 +201,7 @@ class LaiSettings:
 
     @classmethod
     def full(cls) -> LaiSettings:
-        """The full run (its measured time is in the README and in its settings.json).
+        """The full run (its measured time is in docs/reproductions.md and in its settings.json).
         Width 64: each width-m pattern QP (m n = 4096 variables) takes a few seconds; at
         width 128 the QPs alone passed the time budget."""
         return cls(
