@@ -188,7 +188,7 @@ def test_linear_network_classification_matches_fullspace_solve(loss):
 def test_logistic_flow_reaches_huge_times_in_bounded_steps():
     config = flow_config(
         data=SMALL | {"n": 6}, model={"activation": "leaky_relu", "width": 4},
-        train={"loss": "logistic", "time": 1e30, "steps": 100}, init={"scale": 3.0},
+        train={"loss": "logistic", "time": 1e30, "max_events": 100}, init={"scale": 3.0},
     )  # fmt: skip
     result = train(config)
     assert result.summary["flow_time"] == pytest.approx(1e30, rel=1e-9)
@@ -263,7 +263,10 @@ def test_gd_converges_to_the_flow_at_least_linearly():
         ({"schedule": "cosine"}, "train.schedule: gradient_flow takes no schedule"),
         ({"loss": "hinge"}, "train.loss: gradient_flow does not support the hinge loss"),
         ({"dtype": "float32"}, "train.dtype: gradient_flow runs in float64"),
-        ({"optimizer": "gd", "time": 3.0}, "train.time: only gradient_flow has a flow time"),
+        ({"optimizer": "gd", "time": 3.0}, "train.time: only gradient_flow takes time"),
+        ({"optimizer": "gd", "max_events": 9}, "train.max_events: only gradient_flow takes"),
+        ({"steps": 50}, "train.steps: gradient_flow runs to train.time or train.tol"),
+        ({"max_events": 0}, "train.max_events"),
         ({"time": -1.0}, "train.time"),
     ],
 )
@@ -421,7 +424,7 @@ def gaussian_flow_config(seed: int, labels: dict | None, steps: int) -> Config:
     return validate({
         "seed": seed, "data": data if labels is None else data | {"labels": labels},
         "model": {"width": 64}, "init": {"scale": 1.0},
-        "train": {"optimizer": "gradient_flow", "tol": 1e-20, "steps": steps},
+        "train": {"optimizer": "gradient_flow", "tol": 1e-20, "max_events": steps},
         "record": {"per_decade": 1},
     })  # fmt: skip
 

@@ -222,32 +222,38 @@ def _propose(spec: Spec, hp: Hyper, b: Blocks, st: State) -> tuple[State, State]
 def measure(spec: Spec, b: Blocks, st: State, prev_pattern) -> tuple[dict, jax.Array]:
     """Figures recorded at one step (st in the loop's layout); returns them and the current
     activation pattern."""
-    Z, _, f = _forward(spec, st.s, st.C, st.a, b.K, b.P0)
+    return figures(spec, b, st.t, st.s, st.C, st.a, prev_pattern)
+
+
+def figures(spec: Spec, b: Blocks, step, s, Ct, a, prev_pattern) -> tuple[dict, jax.Array]:
+    """Figures of W = s W_0 + C X with second layer a: Ct = C^T (n, m), a (m,); `step` is
+    recorded as is. Returns them and the activation pattern Z > 0 (n, m)."""
+    Z, _, f = _forward(spec, s, Ct, a, b.K, b.P0)
     pattern = Z > 0
-    C = st.C.T  # (m, n)
-    frob = metrics.frobenius_norm(st.s, C, b.K, b.P0, b.G0_trace)
+    C = Ct.T  # (m, n)
+    frob = metrics.frobenius_norm(s, C, b.K, b.P0, b.G0_trace)
     out = {
-        "step": st.t,
+        "step": step,
         "loss": jnp.mean(losses.value(spec.loss, f, b.y)),
         "weight_norm": frob,
-        "second_layer_norm": jnp.linalg.norm(st.a),
-        "s": st.s,  # W = s W_0 + C X
+        "second_layer_norm": jnp.linalg.norm(a),
+        "s": s,  # W = s W_0 + C X
         "pattern_changes": jnp.sum(pattern != prev_pattern),
         "active_fraction": jnp.mean(pattern),
     }
     out |= _fit_figures(spec.loss, f, b.y, "", frob)
     if b.K_test.shape[0] > 0:
-        _, _, f_test = _forward(spec, st.s, st.C, st.a, b.K_test, b.P0_test)
+        _, _, f_test = _forward(spec, s, Ct, a, b.K_test, b.P0_test)
         out["test_loss"] = jnp.mean(losses.value(spec.loss, f_test, b.y_test))
         out |= _fit_figures(spec.loss, f_test, b.y_test, "test_", None)
     if spec.spectrum_k:
-        ev = jnp.linalg.eigvalsh(gram.weight_gram(st.s, C, b.K, b.P0, b.G0))
+        ev = jnp.linalg.eigvalsh(gram.weight_gram(s, C, b.K, b.P0, b.G0))
         ev = jnp.maximum(ev[::-1], 0.0)
         out["stable_rank"] = jnp.sum(ev) / ev[0]
         for i in range(min(spec.spectrum_k, ev.shape[0])):
             out[f"sv{i + 1}"] = jnp.sqrt(ev[i])
     if spec.keep_coefficients:
-        out |= {"C": C, "a": st.a}
+        out |= {"C": C, "a": a}
     return out, pattern
 
 

@@ -3,6 +3,7 @@ through the engine, and turn the records into histories and summaries."""
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.linalg import get_blas_funcs
 
-from iblab import compile_cache, engine
+from iblab import compile_cache, engine, flow
 from iblab.activations import Activation
 from iblab.config import Config, ConfigError
 from iblab.problem import Problem
@@ -204,9 +205,7 @@ def train_many(
 
     def run(spec, chunk):
         if spec is None:  # gradient flow: one run, its own integrator
-            from iblab.flow import train_flow
-
-            return [train_flow(configs[chunk[0]], problems[chunk[0]])]
+            return [_train_flow(configs[chunk[0]], problems[chunk[0]])]
         t0 = time.perf_counter()
         outs = _run_chunk(spec, [configs[i] for i in chunk], [lrs[i] for i in chunk],
                           [problems[i] for i in chunk], on_progress)  # fmt: skip
@@ -293,3 +292,59 @@ def _result(config, problem, records, state, wall, lr) -> TrainResult:
         coefficients=None if C_hist is None else C_hist[keep],
         second_layers=None if a_hist is None else a_hist[keep],
     )
+
+
+@functools.lru_cache(maxsize=32)
+def _figures(spec: engine.Spec):
+    return jax.jit(functools.partial(engine.figures, spec))
+
+
+@jax.enable_x64(True)
+def _train_flow(config: Config, problem: Problem) -> TrainResult:
+    """One gradient-flow run (in float64): `flow.solve`, its records measured like GD's."""
+    started = time.perf_counter()
+    spec = spec_for(config)
+    blocks = _blocks(problem, spec, np.float64)
+    figures = _figures(spec)
+    rows, coefs, seconds = [], [], []
+    prev = [blocks.P0 > 0]
+
+    def take(t, Ct, a, n_events):
+        rec, prev[0] = figures(blocks, len(rows), 1.0, Ct, a, prev[0])
+        if spec.keep_coefficients:
+            coefs.append(np.asarray(rec.pop("C")))
+            seconds.append(np.asarray(rec.pop("a")))
+        rec.pop("step")
+        scalars = {k: np.asarray(v).item() for k, v in rec.items()}
+        rows.append({"time": t, "events": n_events} | scalars)
+
+    p, tc = problem, config.train
+    sol = flow.solve(
+        p.K, p.P0, p.a, p.y, activation=Activation.of(config.model), loss=tc.loss,
+        train_second_layer=config.model.train_second_layer, time=tc.flow_time, tol=tc.tol,
+        budget=flow.Budget(tc.max_events, tc.max_solver_steps),
+        per_decade=config.record.per_decade, on_record=take,
+    )  # fmt: skip
+    history = pd.DataFrame(rows)
+    history.insert(0, "step", np.arange(len(history), dtype=np.int64))
+    last = history.iloc[-1]
+    events = sol.events
+    summary = {
+        "status": sol.status,
+        "flow_time": sol.time,
+        "events": len(events),
+        "solver_steps": sol.solver_steps,
+        **{k: float(v) for k, v in last.items() if k not in ("step", "time", "events")},
+        "stabilization_time": float(events.time.max()) if len(events) else 0.0,
+        "singular_time": sol.singular_time,
+        "undecided_instants": sol.undecided_instants,
+        "switched_fraction": float(events.point.nunique() / p.n) if len(events) else 0.0,
+        "wall_time_s": time.perf_counter() - started,
+        **{f"data_{k}": v for k, v in p.info.items()},
+    }
+    return TrainResult(
+        config=config, problem=p, history=history, summary=summary,
+        C=np.asarray(sol.Ct.T, np.float64), s=1.0, a=np.asarray(sol.a, np.float64),
+        coefficients=np.stack(coefs) if coefs else None,
+        second_layers=np.stack(seconds) if seconds else None, events=events,
+    )  # fmt: skip

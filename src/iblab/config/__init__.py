@@ -119,11 +119,12 @@ class TrainConfig(_Strict):
     Stops after `steps` steps, when the loss falls below tol, or on NaN/inf (status diverged).
 
     optimizer gradient_flow: the exact flow dW/dt = -grad L(W) (and da/dt when the second
-    layer trains) up to flow time `time` (.inf: until the loss reaches tol or the flow stops
-    changing); lr, schedule, momentum, weight decay and batches do not apply, and `steps`
-    bounds the work: the most activation switches followed (piecewise-linear activations,
-    fixed second layer) or adaptive solver steps taken (otherwise) before stopping with
-    status max_steps. The flow always runs in float64.
+    layer trains) up to flow time `time` (.inf: until the network's loss reaches tol or the
+    flow stops changing); lr, steps, schedule, momentum, weight decay and batches do not
+    apply (lr is ignored and left out of the run's identity). Its budgets: `max_events`, the
+    most activation switches followed (piecewise-linear activations, fixed second layer),
+    and `max_solver_steps`, the most adaptive solver steps (otherwise); a run that uses one
+    up ends with status max_events or max_solver_steps. The flow always runs in float64.
     """
 
     loss: Literal["square", "logistic", "exponential", "hinge"] = "square"
@@ -146,6 +147,8 @@ class TrainConfig(_Strict):
     steps: Int = Field(1000, ge=0, le=MAX_STEPS)
     tol: Real = Field(0.0, ge=0.0)
     dtype: Literal["float64", "float32"] = "float64"
+    max_events: Int = Field(10_000_000, ge=1, le=MAX_STEPS)  # gradient_flow only
+    max_solver_steps: Int = Field(100_000, ge=1, le=MAX_STEPS)  # gradient_flow only
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
@@ -153,11 +156,13 @@ class TrainConfig(_Strict):
             raise ValueError("train.batch_size: sgd needs a batch size")
         if self.optimizer == "gradient_flow":
             self._check_flow()
-        elif self.time is not None:
-            raise ValueError(
-                f"train.time: only gradient_flow has a flow time (optimizer {self.optimizer!r} "
-                "runs for train.steps)"
-            )
+        else:
+            for name in FLOW_ONLY:
+                if getattr(self, name) != TrainConfig.model_fields[name].default:
+                    raise ValueError(
+                        f"train.{name}: only gradient_flow takes {name} (optimizer "
+                        f"{self.optimizer!r} runs for train.steps)"
+                    )
         return self
 
     @property
@@ -181,6 +186,12 @@ class TrainConfig(_Strict):
                     f"train.{name}: gradient_flow takes no {name} (got {value!r}); remove it "
                     "or use optimizer: gd"
                 )
+        if self.steps != TrainConfig.model_fields["steps"].default:
+            raise ValueError(
+                f"train.steps: gradient_flow runs to train.time or train.tol (got steps "
+                f"{self.steps}); its budget is train.max_events (switches) or "
+                "train.max_solver_steps"
+            )
         if self.dtype != "float64":
             raise ValueError(f"train.dtype: gradient_flow runs in float64 (got {self.dtype!r})")
         if self.loss == "hinge":
@@ -189,6 +200,12 @@ class TrainConfig(_Strict):
                 "at margin 1, where the flow would slide on every point); use logistic, "
                 "exponential or square"
             )
+
+
+# Fields of one kind of optimiser only: left out of the other kind's identity.
+FLOW_ONLY = ("time", "max_events", "max_solver_steps")
+GD_ONLY = ("lr", "lr_scale", "schedule", "lr_max", "decay_steps", "momentum", "weight_decay",
+           "batch_size", "steps", "dtype")  # fmt: skip
 
 
 class RecordConfig(_Strict):
@@ -275,12 +292,15 @@ class Config(_Strict):
 
     def to_dict(self) -> dict[str, Any]:
         out = self.model_dump(mode="json")
-        # Train fields added later leave the dict when at their default, so configs written
-        # before them keep their JSON and their mini-batch seeds (run ids are versioned
+        # A run's config carries only its optimiser's fields: GD's JSON (and its mini-batch
+        # seeds) stays as it was before the flow's fields existed, and a flow run is the
+        # same run whatever GD-only values a sweep gave it (run ids are versioned
         # separately, by store.NUMBERS).
-        for key, default in (("time", None), ("lr_scale", "none")):
-            if out["train"][key] == default:
-                del out["train"][key]
+        flow = self.train.optimizer == "gradient_flow"
+        for key in GD_ONLY if flow else FLOW_ONLY:
+            del out["train"][key]
+        if out["train"].get("lr_scale") == "none":
+            del out["train"]["lr_scale"]
         return out
 
     def fingerprint(self, *parts: str) -> str:

@@ -23,9 +23,10 @@ consistent only within the slack, or a zero velocity) is thus settled by the eve
 arriving at its kink is held when holding is consistent, one whose release function fell to
 0 is let go, and the flow after t* decides again if it must. Where the flow pushes an entry
 away on both sides (a_j r_i < 0) every state may be consistent; there it keeps going the way
-it moved: across its kink if it arrived, to its side if it left at t*, up if it was held. With attracting entries only, the problem is a box-constrained LCP with a
-P-matrix (K_PP diag(a_j r_P)): the velocities are unique and the pivoting ends. A state seen
-twice ends the pivoting at the least inconsistent state seen (counted in `Decision.undecided`).
+it moved: across its kink if it arrived, to its side if it left at t*, up if it was held.
+With attracting entries only, the problem is a box-constrained LCP with a P-matrix
+(K_PP diag(a_j r_P)): the velocities are unique and the pivoting ends. A state seen twice
+ends the pivoting at the least inconsistent state seen (counted in `Decision.undecided`).
 """
 
 from __future__ import annotations

@@ -21,19 +21,9 @@ from scipy import optimize
 from iblab.flow._instant import DOWN, HELD, UP, decide
 from iblab.flow._paths import LogTimePath, SquarePath, force, loss_value
 from iblab.flow._regions import Region
+from iblab.flow._solution import FlowSolution, event_table
 
 KINK = 1e-12  # relative size of a pre-activation at rounding level, on its kink
-
-
-@dataclass
-class FlowOutcome:
-    C: np.ndarray  # (m, n) at the end
-    time: float
-    status: str  # converged (loss <= tol or the exact t = inf limit), max_events or max_time
-    events: list = field(default_factory=list)  # (time, point, neuron, direction, kind)
-    solver_steps: int = 0
-    singular_time: float = float("nan")  # first time a held set was linearly dependent
-    undecided_instants: int = 0  # instants where the joint decision found no consistent state
 
 
 @dataclass
@@ -50,7 +40,7 @@ class _Problem:
 def flow_piecewise(
     K, P0, a, y, *, loss: str, gamma: float, time: float, tol: float, max_events: int,
     record_times: np.ndarray, on_record: Callable[[float, np.ndarray, int], None], t_s: float,
-) -> FlowOutcome:  # fmt: skip
+) -> FlowSolution:  # fmt: skip
     """Follow the flow from C = 0 to flow time `time` (inf allowed), the network's loss
     reaching tol, or `max_events` events. on_record(t, C, events_so_far) is called at each
     record time in [0, end) and once at the end. t_s: the unit of log time (classification
@@ -61,7 +51,7 @@ def flow_piecewise(
     D = np.where(pb.P0 > 0, 1.0, gamma)
     S = np.zeros((n, m), bool)
     armed = np.ones((3, n, m), bool)  # cross, release up, release down: may fire at once
-    out = FlowOutcome(C, 0.0, "max_time")
+    out = _Outcome()
     records = _Records(np.asarray(record_times, float), on_record)
     t, projections, region = 0.0, {}, None
     decided = np.zeros((n, m), bool)  # entries decided at instant t
@@ -70,7 +60,7 @@ def flow_piecewise(
     while True:  # Z: the pre-activations at C
         region = Region(pb.K, pb.a, D, S, gamma, projections, rank_K, previous=region)
         f0 = region.outputs(Z)
-        if np.isnan(out.singular_time) and (region.singular or _at_origin(Z)):
+        if np.isnan(out.singular_time) and (region.singular or gamma < 1 and _at_origin(Z)):
             out.singular_time = t  # a neuron at w_j = 0 (in span X) or pinned there
         if loss == "square":
             path = SquarePath(region, f0, pb.y, t, time)
@@ -109,13 +99,27 @@ def flow_piecewise(
         if decided.sum() > 2 * n * m:  # each instant decides each neuron's kink set at once
             raise RuntimeError(f"gradient flow: no progress at t = {t!r}")  # pragma: no cover
         r = force(pb.loss, region.outputs(Z), pb.y)
-        for j, fired in _at_this_instant(region, Z, r, armed, i, j, kind).items():
-            events, undecided = _decide(pb, Z, r, D, S, armed, decided, j, fired, t)
+        for q, fired in _at_this_instant(region, Z, r, armed, i, j, kind).items():
+            events, undecided = _decide(pb, Z, r, D, S, armed, decided, q, fired, t)
             out.events += events
             out.undecided_instants += int(undecided)
-    out.C, out.time = C, t
     records.finish(t, C, len(out.events))
-    return out
+    return FlowSolution(
+        time=t, Ct=C.T, a=pb.a, status=out.status, events=event_table(out.events),
+        solver_steps=out.solver_steps, singular_time=out.singular_time,
+        undecided_instants=out.undecided_instants,
+    )  # fmt: skip
+
+
+@dataclass
+class _Outcome:
+    """The run's tallies as it goes."""
+
+    status: str = "max_time"
+    events: list = field(default_factory=list)  # (time, point, neuron, direction, kind)
+    solver_steps: int = 0
+    singular_time: float = float("nan")
+    undecided_instants: int = 0
 
 
 def _at_origin(Z) -> bool:
@@ -135,8 +139,9 @@ def _at_this_instant(region: Region, Z, r, armed, i, j, kind) -> dict[int, dict[
     """The entries whose events fall at this instant, by neuron (ascending), each {point:
     kind}: the one that fired, every armed entry off its kink at rounding distance from it
     (|z| <= KINK max |Z|), and every armed held entry whose release function is within half
-    its slack of firing (a hold exactly at a bound, e.g. theta = gamma = 0, is not). Events that coincide in exact arithmetic (neurons of one pattern, a
-    residual through 0) are then decided at one r, not in the order rounding puts them."""
+    its slack of firing (a hold exactly at a bound, e.g. theta = gamma = 0, is not). Events
+    that coincide in exact arithmetic (neurons of one pattern, a residual through 0) are
+    then decided at one r, not in the order rounding puts them."""
     fired: dict[int, dict[int, str]] = {j: {i: kind}}
     near = ~region.S & armed[0] & (np.abs(Z) <= KINK * np.max(np.abs(Z)))
     for p, q in zip(*np.nonzero(near), strict=True):

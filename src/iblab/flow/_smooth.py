@@ -9,7 +9,7 @@ stops at the end time or when the loss reaches tol (the square loss with time = 
 tol > 0: this solver has no exact t -> inf limit). For relu and leaky_relu with a trained
 second layer the right-hand side has kinks; the solver steps through them with its error
 control (no event location), and where the flow slides along a kink it stalls: the run then
-ends with status max_steps at the last record it reached.
+ends with status max_solver_steps at the last record it reached.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from iblab import engine, losses
+from iblab import losses
 from iblab.activations import Activation, dphi, phi
 from iblab.flow._paths import T_MAX
 
@@ -60,16 +60,16 @@ def _solver(act: Activation, loss: str, train_a: bool, max_steps: int):
         return jnp.mean(losses.value(loss, f, y)) <= tol
 
     @jax.jit
-    def solve(state0, args, x1, xs):
+    def solve(state0, args, x0, x1, xs):
         return diffrax.diffeqsolve(
             term,
             diffrax.Dopri8(),
-            t0=jnp.zeros((), xs.dtype),
+            t0=x0,
             t1=x1,
             dt0=None,
             y0=state0,
             args=args,
-            saveat=diffrax.SaveAt(ts=xs, t1=True, dense=True),
+            saveat=diffrax.SaveAt(ts=xs, t1=True),
             stepsize_controller=diffrax.PIDController(rtol=1e-12, atol=1e-14),
             event=diffrax.Event(stop),
             max_steps=max_steps,
@@ -79,12 +79,16 @@ def _solver(act: Activation, loss: str, train_a: bool, max_steps: int):
     return solve, log_time
 
 
+_EVALUATE_STEPS = 4096  # solver steps to reach a time between two records
+
+
 def flow_smooth(K, P0, a, y, *, activation: Activation, loss: str, train_second_layer: bool,
                 time: float, tol: float, max_steps: int, record_times, t_s: float):  # fmt: skip
-    """Integrate from C = 0; returns (times (R,), Ct (R, n, m), a (R, m), status, dense
+    """Integrate from C = 0; returns (times (R,), Ct (R, n, m), a (R, m), status,
     evaluate(t) -> (Ct, a), solver steps). Records after a stop are dropped; the last row is
-    the end state."""
+    the end state. evaluate(t) integrates again from the last record before t."""
     solve, log_time = _solver(activation, loss, train_second_layer, max_steps)
+    short, _ = _solver(activation, loss, train_second_layer, _EVALUATE_STEPS)
     n, m = P0.shape
     f64 = lambda v: jnp.asarray(v, jnp.float64)  # noqa: E731
     to_x = (lambda t: np.log1p(np.asarray(t, float) / t_s)) if log_time else np.asarray
@@ -93,7 +97,7 @@ def flow_smooth(K, P0, a, y, *, activation: Activation, loss: str, train_second_
     xs = to_x(times)
     state0 = (jnp.zeros((n, m), jnp.float64), f64(a))
     args = (f64(K), f64(P0), f64(y), f64(math.log(t_s)), f64(tol))
-    sol = solve(state0, args, f64(x1), f64(xs))
+    sol = solve(state0, args, f64(0.0), f64(x1), f64(xs))
     import diffrax
 
     ts, Ct, A = (np.asarray(v) for v in (sol.ts, *sol.ys))
@@ -103,8 +107,8 @@ def flow_smooth(K, P0, a, y, *, activation: Activation, loss: str, train_second_
         status = "converged"
     elif sol.result == diffrax.RESULTS.successful:
         status = "max_time"
-    else:  # max_steps (e.g. stalled where a relu kink slides): end at the last state reached
-        status = "max_steps"
+    else:  # the budget ran out (e.g. stalled where a relu kink slides): end where it got to
+        status = "max_solver_steps"
     if not finite[reached].all():
         status = "diverged"
     last = np.flatnonzero(finite)[-1]
@@ -114,17 +118,11 @@ def flow_smooth(K, P0, a, y, *, activation: Activation, loss: str, train_second_
     t_rows = t_s * np.expm1(x_rows) if log_time else x_rows
 
     def evaluate(t):
-        value = sol.evaluate(f64(float(to_x(t))))
-        return np.asarray(value[0]), np.asarray(value[1])
+        x = float(to_x(t))
+        k = max(int(np.searchsorted(x_rows, x, "right")) - 1, 0)
+        if x == x_rows[k]:
+            return Ct[rows[k]], A[rows[k]]
+        out = short((f64(Ct[rows[k]]), f64(A[rows[k]])), args, f64(x_rows[k]), f64(x), f64([x]))
+        return np.asarray(out.ys[0][-1]), np.asarray(out.ys[1][-1])
 
     return t_rows, Ct[rows], A[rows], status, evaluate, int(sol.stats["num_steps"])
-
-
-def engine_state(Ct, a, index: int) -> engine.State:
-    """A State holding one flow state, for engine.measure (only t, s, C, a are read)."""
-    zero = jnp.zeros(())
-    return engine.State(
-        t=jnp.asarray(index, jnp.int32), s=jnp.ones((), jnp.float64), C=jnp.asarray(Ct),
-        a=jnp.asarray(a), vs=zero, vC=zero, va=zero, pattern=zero, last_change=zero,
-        switched=zero, status=zero, stop_step=zero,
-    )  # fmt: skip

@@ -79,9 +79,9 @@ def make_config(s: FreiSettings, phase: str, data: str, d: int, scale: float, se
     }
     if long:
         train |= {"schedule": "loss_normalized", "lr_max": s.lr_max_factor * lr}
-    if flow:  # steps: the cap on activation switches
+    if flow:
         train = {"loss": "logistic", "optimizer": "gradient_flow", "time": s.flow_time,
-                 "tol": 0.0, "steps": 10**7}  # fmt: skip
+                 "tol": 0.0}  # fmt: skip
     per_decade = s.flow_per_decade if flow else s.long_per_decade if long else s.per_decade
     return Config.from_dict(
         {

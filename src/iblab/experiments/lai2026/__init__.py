@@ -63,7 +63,7 @@ def tidy(frame: pd.DataFrame, s: LaiSettings) -> pd.DataFrame:
     df["n_over_d"] = df.n / df.d
     df["n_over_tr_sigma"] = df.n / df.tr_sigma
     df["lr_factor"] = df["config.train.lr"]
-    df["step_budget"] = df["config.train.steps"].astype(int)
+    df["step_budget"] = df["config.train.steps"].astype("Int64")  # none for flow runs
     df["final_loss"] = df["loss"]
     df["interpolated"] = (df["fit_residual"] <= s.interp_residual).astype(bool)
     df["counted"] = df["interpolated"] & (df["ref_status"] == "optimal")

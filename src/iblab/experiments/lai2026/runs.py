@@ -136,8 +136,8 @@ def make_config(
         "dtype": "float64",
     }
     if flow:
-        train = {"loss": "square", "optimizer": "gradient_flow", "steps": s.flow_steps,
-                 "tol": s.tol, "dtype": "float64"}  # fmt: skip
+        train = {"loss": "square", "optimizer": "gradient_flow", "max_events": s.flow_events,
+                 "tol": s.tol}  # fmt: skip
     record = {"geometric": True, "per_decade": s.per_decade, "coefficients": coefficients}
     return Config.from_dict(
         {

@@ -88,7 +88,7 @@ class LaiSettings:
     Gradient flow (the papers' object). The d sweeps of both readings are repeated with
     `optimizer: gradient_flow` (exact, event-driven; groups "d_width_flow", "d_single_flow"),
     at d in flow_ds (sampled Gram data, so d = 1e8 costs what 1e3 does), flow_seeds seeds
-    each, up to flow_steps solver steps, to the loss tol; and on exactly orthogonal inputs
+    each, up to flow_events activation switches, to the loss tol; and on exactly orthogonal inputs
     ("orthogonal_flow"), where the flow's gap is 0, which measures its floor. The n sweep
     ("n_width_flow", d = n_sweep_d) and the anisotropic sweeps ("aniso_*_flow", d in aniso_ds)
     are repeated with the flow for width m, flow_sweep_seeds seeds each.
@@ -157,7 +157,7 @@ class LaiSettings:
     flow_seeds: int = 8
     flow_sweep_seeds: int = 8
     flow_n_values: tuple[int, ...] | None = None
-    flow_steps: int = 200_000
+    flow_events: int = 200_000
     single_conventions: tuple[tuple[str, float], ...] = (
         ("init_active", 1e-2),
         ("init_active", 1e-4),

@@ -1,0 +1,54 @@
+"""What a flow run returns: one solution object for both integrators, and its budget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+EVENT_COLUMNS = ["time", "point", "neuron", "direction", "kind"]
+
+# converged: the network's loss reached tol, or the exact t = inf limit (square loss);
+# max_time: the flow time asked for; max_events / max_solver_steps: that budget ran out;
+# diverged: the state stopped being finite.
+STATUSES = ("converged", "max_time", "max_events", "max_solver_steps", "diverged")
+
+
+class Budget(NamedTuple):
+    """The most work one flow run may do: activation events followed (event-driven path)
+    and adaptive solver steps (ODE path, and each region's steps for the classification
+    losses on the event-driven path do not count here)."""
+
+    max_events: int = 10_000_000
+    max_solver_steps: int = 100_000
+
+
+@dataclass(frozen=True)
+class FlowSolution:
+    """The end of one flow run.
+
+    time: the flow time reached (inf for the exact limit of the square loss); Ct (n, m) and
+    a (m,): the state there, C^T and the second layer; status: one of STATUSES; events: every
+    activation switch, columns EVENT_COLUMNS (direction +1 to the upper side, -1 to the lower
+    side, 0 held on the kink; kind cross, slide, release_up, release_down); solver_steps;
+    singular_time: the first time a held set was rank deficient or a neuron sat at the
+    origin, where the flow need not be unique (nan if none); undecided_instants: instants
+    where the joint decision found no consistent state (0 in every run measured)."""
+
+    time: float
+    Ct: np.ndarray
+    a: np.ndarray
+    status: str
+    events: pd.DataFrame
+    solver_steps: int = 0
+    singular_time: float = float("nan")
+    undecided_instants: int = 0
+
+
+def event_table(rows) -> pd.DataFrame:
+    """The events as a table (EVENT_COLUMNS), from (time, point, neuron, direction, kind)."""
+    return pd.DataFrame(list(rows), columns=EVENT_COLUMNS).astype(
+        {"point": np.int64, "neuron": np.int64, "direction": np.int64}
+    )

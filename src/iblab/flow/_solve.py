@@ -1,0 +1,108 @@
+"""One entry point for the flow: pick the integrator, pass records on, return the solution.
+
+Nothing here knows of configs or training results: `iblab.training` builds those."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from iblab.activations import Activation, dphi
+from iblab.flow._paths import T_MAX
+from iblab.flow._piecewise import flow_piecewise
+from iblab.flow._smooth import flow_smooth
+from iblab.flow._solution import Budget, FlowSolution, event_table
+
+# on_record(t, Ct (n, m), a (m,), events so far)
+DEFAULT_BUDGET = Budget()
+OnRecord = Callable[[float, np.ndarray, np.ndarray, int], None]
+
+
+def time_unit(K, P0, a, act: Activation) -> float:
+    """The fastest time scale at the start, n / max_i H_ii (H_ii = K_ii sum_j a_j^2 phi'^2)."""
+    slopes = np.asarray(dphi(act, P0))
+    top = float(np.max(np.diag(K) * ((slopes * a) ** 2).sum(axis=1), initial=0.0))
+    return len(K) / top if top > 0 else 1.0
+
+
+def record_times(end: float, unit: float, per_decade: int) -> np.ndarray:
+    """0, then `per_decade` geometrically spaced flow times per decade from unit / 100 up to
+    (not including) the end time (1e300 for end = inf)."""
+    end = min(end, T_MAX)
+    lo = 1e-2 * unit
+    if end <= lo:
+        return np.zeros(1)
+    decades = math.log10(end) - math.log10(lo)  # end / lo overflows for a tiny unit (huge d)
+    k = np.arange(int(math.ceil(decades * per_decade)) + 1)
+    grid = 10.0 ** (math.log10(lo) + k / per_decade)
+    return np.concatenate([[0.0], grid[grid < end]])
+
+
+def event_driven(act: Activation, train_second_layer: bool) -> bool:
+    """Whether the flow of this model is followed switch by switch (relu, leaky_relu or
+    linear with a fixed second layer) rather than by the ODE solver."""
+    return act.kind in ("relu", "leaky_relu", "linear") and not train_second_layer
+
+
+def solve(
+    K, P0, a, y, *, activation: Activation, loss: str, train_second_layer: bool = False,
+    time: float = math.inf, tol: float = 0.0, budget: Budget = DEFAULT_BUDGET,
+    per_decade: int = 10, on_record: OnRecord | None = None,
+) -> FlowSolution:  # fmt: skip
+    """Gradient flow of the two-layer network from W_0 (C = 0) in Gram space.
+
+    K (n, n), P0 (n, m) = X W_0^T, a (m,), y (n,); up to flow time `time` (inf allowed), the
+    network's loss reaching tol > 0, or a budget. on_record is called at 0, at `per_decade`
+    geometric times per decade from a hundredth of the fastest time scale, and at the end.
+    Raises ValueError naming the block when an input is not finite."""
+    blocks = {"K": K, "P0": P0, "a": a, "y": y}
+    for name, value in blocks.items():
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"{name}: gradient flow needs finite values, got {_first_bad(value)}")
+    K, P0, a, y = (np.asarray(v, np.float64) for v in blocks.values())
+    unit = time_unit(K, P0, a, activation)
+    times = record_times(time, unit, per_decade)
+    record = on_record or (lambda *_: None)
+    if event_driven(activation, train_second_layer):
+        return flow_piecewise(
+            K, P0, a, y, loss=loss, gamma=activation.gamma, time=time, tol=tol,
+            max_events=budget.max_events, record_times=times, t_s=unit,
+            on_record=lambda t, C, k: record(t, C.T, a, k),
+        )  # fmt: skip
+    t_rec, Ct, A, status, evaluate, steps = flow_smooth(
+        K, P0, a, y, activation=activation, loss=loss, train_second_layer=train_second_layer,
+        time=time, tol=tol, max_steps=max(budget.max_solver_steps, 1), record_times=times,
+        t_s=unit,
+    )  # fmt: skip
+    events = _sign_changes(K, P0, t_rec, Ct, evaluate)
+    counts = np.searchsorted(events.time.to_numpy(), t_rec, "right")
+    for t, c, a_t, k in zip(t_rec, Ct, A, counts, strict=True):
+        record(float(t), c, a_t, int(k))
+    return FlowSolution(
+        time=float(t_rec[-1]), Ct=Ct[-1], a=A[-1], status=status, events=events,
+        solver_steps=steps,
+    )  # fmt: skip
+
+
+def _first_bad(value) -> str:
+    flat = np.asarray(value, float).ravel()
+    return f"{flat[~np.isfinite(flat)][0]} at flat index {np.flatnonzero(~np.isfinite(flat))[0]}"
+
+
+def _sign_changes(K, P0, times, Ct, evaluate):
+    """Sign changes of pre-activations in the ODE solver's run: each located by Brent's
+    method on the solution between the two records that bracket it (a change that reverts
+    between two records is not seen)."""
+    from scipy import optimize
+
+    Z = P0[None] + np.matmul(K, Ct)  # (R, n, m)
+    rows = []
+    for k in range(len(times) - 1):
+        for i, j in zip(*np.nonzero((Z[k] > 0) != (Z[k + 1] > 0)), strict=True):
+            z = lambda t, i=i, j=j: P0[i, j] + K[i] @ evaluate(t)[0][:, j]  # noqa: E731
+            lo, hi = float(times[k]), float(times[k + 1])
+            t = optimize.brentq(z, lo, hi, xtol=4e-16 * hi) if z(lo) * z(hi) < 0 else hi
+            rows.append((t, int(i), int(j), 1 if Z[k + 1, i, j] > 0 else -1, "cross"))
+    return event_table(sorted(rows))
