@@ -8,6 +8,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+import iblab
 from iblab.cli import app
 
 SMALL = {
@@ -40,6 +41,7 @@ def test_run_writes_history_and_summary(config_file, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["config"]["train"]["steps"] == 30
     assert summary["summary"]["status"] == "max_steps"
+    assert summary["provenance"]["iblab"] == iblab.__version__  # and numbers, commit, libraries
 
 
 @pytest.mark.parametrize(

@@ -303,3 +303,4 @@ def test_a_reproduction_leaves_failed_runs_out_and_says_so(tmp_path):
         assert "1 runs failed (status error)" in (tmp_path / "claims.md").read_text()
         meta = json.loads((tmp_path / "settings.json").read_text())
         assert meta["trained_now"] == [3, 1][attempt] and len(meta["failed"]) == 1
+        assert meta["provenance"] == store.provenance()  # iblab, commit, numbers, libraries

@@ -5,11 +5,13 @@ Bad input prints one line naming the field and value, and exits with status 2.""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import itertools
 import json
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -42,6 +44,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _options(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option(
@@ -53,6 +56,21 @@ def _options(
     from iblab import compile_cache
 
     compile_cache.enable()
+    ctx.with_resource(_one_line_warnings())
+
+
+@contextlib.contextmanager
+def _one_line_warnings():
+    """While a command runs, each warning is one line on stderr (no file and line)."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        Console(stderr=True).print(
+            f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True
+        )
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 def fail(message: str, status: int = 2) -> None:
@@ -117,10 +135,13 @@ def run(
 
 
 def _write_run_files(out: Path, cfg, result) -> list[str]:
-    """history.parquet, summary.json and (gradient flow) events.parquet; their names."""
+    """history.parquet, summary.json (config, summary, provenance) and (gradient flow)
+    events.parquet; their names."""
+    from iblab.store import provenance
+
     out.mkdir(parents=True, exist_ok=True)
     result.history.to_parquet(out / "history.parquet", index=False)
-    summary = {"config": cfg.to_dict(), "summary": result.summary}
+    summary = {"config": cfg.to_dict(), "summary": result.summary, "provenance": provenance()}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     written = ["history.parquet", "summary.json"]
     if result.events is not None:  # gradient flow: every activation switch
