@@ -89,6 +89,21 @@ def test_runs_are_split_over_cores_in_chunks(runs, threads, sizes, monkeypatch):
     assert sum(chunks, []) == list(range(runs))
 
 
+@pytest.mark.parametrize(
+    "widths,sizes", [([6], [1]), ([6, 6, 6], [3, 3, 3]), ([6, 6, 4], [2, 2, 1])]
+)
+def test_a_batched_run_reports_its_share_of_the_batch_time(widths, sizes, monkeypatch):
+    monkeypatch.setattr(training, "THREADS", 1)  # one batch per shape
+    configs = [config(seed=i, model={"width": w}) for i, w in enumerate(widths)]
+    summaries = [r.summary for r in train_many(configs)]
+    assert [s["batch_size"] for s in summaries] == sizes
+    for s in summaries:
+        assert s["batch_wall_time_s"] > 0
+        assert s["wall_time_s"] == pytest.approx(s["batch_wall_time_s"] / s["batch_size"])
+    together = [s["batch_wall_time_s"] for s in summaries if s["batch_size"] == max(sizes)]
+    assert len(set(together)) == 1  # one batch, one time
+
+
 def test_seeds_derive_from_the_config():
     p1, p2 = make_problem(config(seed=1)), make_problem(config(seed=1))
     np.testing.assert_array_equal(p1.K, p2.K)
