@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -13,6 +14,7 @@ from iblab.config import RecordConfig
 from iblab.recording import record_steps
 from iblab.training import _chunks, train_many
 
+QUICKSTART = Path(__file__).parents[1] / "configs" / "quickstart.yaml"
 BASE = {
     "data": {"n": 8, "d": 40, "n_test": 4},
     "model": {"width": 6},
@@ -56,6 +58,21 @@ def test_divergence_is_a_status_not_an_exception():
     assert 0 <= stop < 200
     assert result.history.step.iloc[-1] == stop
     assert np.isfinite(result.C).all()
+
+
+@pytest.mark.parametrize("lr,status", [(50.0, "diverged"), (1.0, "max_steps")])
+def test_a_loss_grown_a_millionfold_is_divergence(lr, status):
+    cfg = Config.from_yaml(QUICKSTART, [f"train.lr={lr}", "train.steps=50"])
+    result = train(cfg)
+    summary, loss = result.summary, result.history.loss
+    bound = engine.DIVERGENCE_FACTOR * loss.iloc[0]
+    assert summary["status"] == status
+    if status == "diverged":  # stopped where the loss first passed the bound, finite
+        assert 0 < summary["stopped_at"] < 50
+        assert result.history.step.iloc[-1] == summary["stopped_at"]
+        assert bound < summary["loss"] < np.inf and (loss.iloc[:-1] <= bound).all()
+    else:
+        assert loss.max() <= loss.iloc[0]
 
 
 def test_loss_tolerance_stops_early():
