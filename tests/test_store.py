@@ -4,6 +4,7 @@ the versions each run records."""
 import re
 import shutil
 import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -114,6 +115,22 @@ def test_to_xarray_dense_grid_and_netcdf(tmp_path):
 
     with xr.open_dataset(out) as back:
         np.testing.assert_allclose(back["loss"].values, ds["loss"].values)
+
+
+@pytest.mark.parametrize("entry", ["cli", "python"])
+def test_export_without_xarray_names_the_install(tmp_path, monkeypatch, entry):
+    put(tmp_path, config(0))
+    monkeypatch.setitem(sys.modules, "xarray", None)  # `import xarray` raises ImportError
+    hint = 'pip install "iblab[netcdf]"'
+    if entry == "python":
+        with pytest.raises(ImportError, match=re.escape(hint)):
+            store.to_xarray(tmp_path, ["seed"])
+        return
+    out = tmp_path / "x.nc"
+    result = CliRunner().invoke(app, ["export", str(tmp_path), "--grid", "seed", "--to", str(out)])
+    assert result.exit_code == 2 and hint in result.output and "xarray" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not out.exists()
 
 
 def test_cli_query_and_results(tmp_path):

@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -65,7 +66,7 @@ def _one_line_warnings():
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:
         Console(stderr=True).print(
-            f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True
+            f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False, soft_wrap=True
         )
 
     with warnings.catch_warnings():
@@ -75,7 +76,8 @@ def _one_line_warnings():
 
 def fail(message: str, status: int = 2) -> None:
     """One line on stderr; exit status 2 (bad input) unless given."""
-    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    text = f"[red]error:[/red] {escape(message)}"  # a message's [brackets] are text, not markup
+    Console(stderr=True).print(text, highlight=False, soft_wrap=True)
     raise typer.Exit(status)
 
 
@@ -367,6 +369,8 @@ def export(
         fail(f"--to: directory {str(to.parent)!r} does not exist")
     try:
         ds = store.to_xarray(directory, [k.strip() for k in grid.split(",") if k.strip()])
+    except ImportError as e:
+        fail(f"--to: {e}")
     except ValueError as e:
         fail(str(e))
     ds.to_netcdf(to)

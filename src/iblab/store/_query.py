@@ -134,7 +134,9 @@ def to_xarray(
 
     dims: config keys ('data.d' or 'config.data.d'); together they must identify each run
     (add 'seed' for several seeds). variables: summary columns (default: every numeric
-    one). Grid points without a run are NaN. Write NetCDF with `.to_netcdf(path)`."""
+    one). Grid points without a run are NaN. Write NetCDF with `.to_netcdf(path)`.
+    ImportError, with the install command, when xarray is not installed."""
+    xr = _xarray()
     runs = load(directory).runs
     cols = [config_column(runs, d) for d in dims]
     dup = runs.duplicated(cols)
@@ -160,11 +162,23 @@ def to_xarray(
         raise ValueError(f"variables: unknown column(s) {', '.join(missing)}")
     frame = runs.set_index(cols)[list(variables) + ["status"]]
     frame.index = frame.index.set_names(dims)
-    import xarray as xr
-
     ds = xr.Dataset.from_dataframe(frame)
     ds["status"] = ds["status"].astype(str)
     return ds
+
+
+NETCDF_HINT = 'pip install "iblab[netcdf]"'
+
+
+def _xarray():
+    """The xarray module; ImportError naming the install command when it is missing."""
+    try:
+        import xarray
+    except ImportError:
+        raise ImportError(
+            f"xarray is not installed (to_xarray and NetCDF export need it): {NETCDF_HINT}"
+        ) from None
+    return xarray
 
 
 def numeric_figures(runs: pd.DataFrame) -> list[str]:
