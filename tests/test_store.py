@@ -117,6 +117,27 @@ def test_to_xarray_dense_grid_and_netcdf(tmp_path):
         np.testing.assert_allclose(back["loss"].values, ds["loss"].values)
 
 
+@pytest.mark.parametrize(
+    "dims,suggested",
+    [(["train.lr"], "seed"), (["seed"], "train.lr"), (["seed", "train.lr"], "numbers versions")],
+)
+@pytest.mark.filterwarnings("ignore::iblab.store.StoreVersionWarning")
+def test_export_on_dims_that_do_not_identify_runs_names_what_varies(tmp_path, dims, suggested):
+    for seed in range(2):
+        for lr in (0.1, 0.2):
+            put(tmp_path, config(seed, lr=lr))
+    cfg = config(0, lr=0.1)  # the same config once more, as another numbers version stored it
+    rid = "ab" * 12
+    table = store.run_table(cfg.to_dict(), rid, {"status": "max_steps", "loss": 1.0})
+    restamp(store.write_run(tmp_path, table), "numbers", "3")
+    if suggested != "numbers versions":
+        (tmp_path / f"{rid}.parquet").unlink()
+    with pytest.raises(ValueError, match="do not identify runs") as error:
+        store.to_xarray(tmp_path, dims)
+    fix = str(error.value).split("; ", 1)[1]
+    assert suggested in fix and not any(d in fix for d in dims)
+
+
 @pytest.mark.parametrize("entry", ["cli", "python"])
 def test_export_without_xarray_names_the_install(tmp_path, monkeypatch, entry):
     put(tmp_path, config(0))

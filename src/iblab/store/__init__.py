@@ -42,6 +42,7 @@ from iblab.store._query import (
     query,
     summarize,
     to_xarray,
+    varying_keys,
 )
 
 __all__ = [
@@ -77,5 +78,6 @@ __all__ = [
     "stamp",
     "summarize",
     "to_xarray",
+    "varying_keys",
     "write_run",
 ]

@@ -142,9 +142,16 @@ def to_xarray(
     dup = runs.duplicated(cols)
     if dup.any():
         example = runs.loc[dup, cols].iloc[0].to_dict()
+        varying = varying_keys(runs, cols)
+        fix = (
+            f"add the key that varies among them: {', '.join(varying)}"
+            if varying
+            else "their configs are equal: they come from other numbers versions "
+            "(provenance.numbers); keep one version's runs"
+        )
         raise ValueError(
             f"dims: {', '.join(dims)} do not identify runs uniquely "
-            f"(several runs at {example}); add the key that varies, e.g. seed"
+            f"(several runs at {example}); {fix}"
         )
     for i, a in enumerate(cols):  # zipped keys would make a mostly empty grid
         for b in cols[i + 1 :]:
@@ -165,6 +172,20 @@ def to_xarray(
     ds = xr.Dataset.from_dataframe(frame)
     ds["status"] = ds["status"].astype(str)
     return ds
+
+
+def varying_keys(runs: pd.DataFrame, cols: list[str]) -> list[str]:
+    """The config keys (without the `config.` prefix) whose values differ between runs that
+    share the values of cols, most often differing first."""
+    keys = [c for c in runs.columns if c.startswith("config.") and c not in cols]
+    if not keys:
+        return []
+    counts = runs[cols + keys].astype(str).groupby(cols, dropna=False).nunique()
+    spread = (counts > 1).sum()
+    return [
+        k.removeprefix("config.")
+        for k in spread[spread > 0].sort_values(ascending=False, kind="stable").index
+    ]
 
 
 NETCDF_HINT = 'pip install "iblab[netcdf]"'
