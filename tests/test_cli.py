@@ -72,6 +72,25 @@ def test_bad_input_is_one_line_and_exit_2(config_file, tmp_path, override, named
     assert not out.exists()  # rejected before any work
 
 
+@pytest.mark.parametrize(
+    "override,suggested",
+    [
+        (
+            "model.widht=8",
+            "model.widht: Extra inputs are not permitted (got 8); did you mean 'width'?",
+        ),
+        ("trian.lr=0.1", "did you mean 'train'?"),
+        ("data.labels.kindd=sign", "did you mean 'kind'?"),
+        ("model.colour=red", None),  # nothing close: no guess
+    ],
+)
+def test_a_misspelt_key_gets_a_suggestion(config_file, override, suggested):
+    result = invoke("run", config_file, "--set", override)
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert (suggested in lines[0]) if suggested else "did you mean" not in lines[0]
+
+
 def test_missing_config_file(tmp_path):
     result = invoke("run", tmp_path / "nope.yaml")
     assert result.exit_code == 2
