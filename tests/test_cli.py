@@ -181,6 +181,20 @@ def test_version_and_short_help():
     assert "Usage" in invoke("-h").output and "Usage" in invoke("run", "-h").output
 
 
+@pytest.mark.parametrize("args", [None, ["--version"], ["-h"], ["run", "-h"], ["export", "-h"]])
+def test_version_and_help_load_no_jax(args):
+    import subprocess
+    import sys
+
+    call = "" if args is None else f"try:\n    app({args!r})\nexcept SystemExit:\n    pass\n"
+    code = (
+        "import sys\nfrom iblab.cli import app\n" + call + "print(sorted(m for m in "
+        "('jax', 'pandas', 'duckdb', 'pyarrow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_run_draws_its_history_and_plot_draws_a_sweep(config_file, tmp_path):
     out = tmp_path / "out"
     assert invoke("run", config_file, "--out", out).exit_code == 0

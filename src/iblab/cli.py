@@ -3,6 +3,9 @@
 
 Bad input prints one line naming the field and value, and exits with status 2."""
 
+# Each command imports what it needs (JAX, pandas, DuckDB) inside itself, so `iblab
+# --version` and `--help` answer without loading them.
+
 from __future__ import annotations
 
 import contextlib
@@ -37,9 +40,9 @@ console = Console()
 
 def _print_version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
+        from iblab import __version__
 
-        console.print(f"iblab {version('iblab')}")
+        console.print(f"iblab {__version__}")
         raise typer.Exit()
 
 
@@ -54,10 +57,14 @@ def _options(
     ] = False,
 ) -> None:
     """iblab: the implicit bias of gradient descent in two-layer networks."""
+    ctx.with_resource(_one_line_warnings())
+
+
+def _compile_cache() -> None:
+    """JAX's persistent compilation cache on, for the commands that train (imports JAX)."""
     from iblab import compile_cache
 
     compile_cache.enable()
-    ctx.with_resource(_one_line_warnings())
 
 
 @contextlib.contextmanager
@@ -104,6 +111,7 @@ def run(
             store.check_writable(out)
     except ConfigError as e:
         fail(str(e))
+    _compile_cache()
     columns = [
         TextColumn("{task.description}"),
         BarColumn(),
@@ -200,6 +208,7 @@ def reproduce(
     except ConfigError as e:
         fail(str(e))
     module = importlib.import_module(REPRODUCTIONS[name])
+    _compile_cache()
     try:
         module.reproduce(out=out, quick=quick, executor=runner)
     except store.StoreWriteError as e:
@@ -259,6 +268,7 @@ def sweep(
             console.print(f"[bold]{a}[/bold]", highlight=False)
             console.print(json.dumps(c.to_dict()), highlight=False, soft_wrap=True)
         return
+    _compile_cache()
     columns = [
         TextColumn("sweep"),
         BarColumn(),
