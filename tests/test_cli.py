@@ -8,6 +8,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+import iblab
 from iblab.cli import app
 
 SMALL = {
@@ -40,6 +41,7 @@ def test_run_writes_history_and_summary(config_file, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["config"]["train"]["steps"] == 30
     assert summary["summary"]["status"] == "max_steps"
+    assert summary["provenance"]["iblab"] == iblab.__version__  # and numbers, commit, libraries
 
 
 @pytest.mark.parametrize(
@@ -68,6 +70,25 @@ def test_bad_input_is_one_line_and_exit_2(config_file, tmp_path, override, named
     assert named in lines[0]
     assert "Traceback" not in result.output
     assert not out.exists()  # rejected before any work
+
+
+@pytest.mark.parametrize(
+    "override,suggested",
+    [
+        (
+            "model.widht=8",
+            "model.widht: Extra inputs are not permitted (got 8); did you mean 'width'?",
+        ),
+        ("trian.lr=0.1", "did you mean 'train'?"),
+        ("data.labels.kindd=sign", "did you mean 'kind'?"),
+        ("model.colour=red", None),  # nothing close: no guess
+    ],
+)
+def test_a_misspelt_key_gets_a_suggestion(config_file, override, suggested):
+    result = invoke("run", config_file, "--set", override)
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert (suggested in lines[0]) if suggested else "did you mean" not in lines[0]
 
 
 def test_missing_config_file(tmp_path):
@@ -158,6 +179,20 @@ def test_version_and_short_help():
 
     assert invoke("--version").output.strip() == f"iblab {version('iblab')}"
     assert "Usage" in invoke("-h").output and "Usage" in invoke("run", "-h").output
+
+
+@pytest.mark.parametrize("args", [None, ["--version"], ["-h"], ["run", "-h"], ["export", "-h"]])
+def test_version_and_help_load_no_jax(args):
+    import subprocess
+    import sys
+
+    call = "" if args is None else f"try:\n    app({args!r})\nexcept SystemExit:\n    pass\n"
+    code = (
+        "import sys\nfrom iblab.cli import app\n" + call + "print(sorted(m for m in "
+        "('jax', 'pandas', 'duckdb', 'pyarrow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_run_draws_its_history_and_plot_draws_a_sweep(config_file, tmp_path):

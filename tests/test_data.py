@@ -382,6 +382,32 @@ def test_file_formats(tmp_path, name, test_name):
     assert p.info["d"] == 3.0
 
 
+@pytest.mark.parametrize(
+    "name,header,named",
+    [
+        ("x.csv", None, None),  # no header: the last column is y
+        ("x.csv", ["a", "b", "label"], None),
+        ("x.csv", ["label", "a", "b"], "column 0 'label'"),
+        ("x.csv", ["a", "Target", "b"], "column 1 'Target'"),
+        ("x.parquet", ["y", "a", "b"], "column 0 'y'"),
+        ("x.csv", ["class", "a", "y"], None),  # the last is named a label too: a feature
+    ],
+)
+def test_the_label_is_a_tables_last_column(tmp_path, name, header, named):
+    X, y = table(d=2)
+    frame = pd.DataFrame(np.column_stack([X, y]), columns=header)
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        frame.to_csv(path, index=False, header=header is not None)
+    else:
+        frame.to_parquet(path)
+    if named is None:
+        np.testing.assert_array_equal(make_problem(file_config(path)).y, y)
+    else:
+        with pytest.raises(ConfigError, match=f"data.path: the label is .* {named}"):
+            make_problem(file_config(path))
+
+
 def test_npz_with_test_arrays(tmp_path):
     X, y = table()
     np.savez(tmp_path / "x.npz", X=X, y=y, X_test=X[:2], y_test=y[:2])

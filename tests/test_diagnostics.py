@@ -1,5 +1,7 @@
 """iblab.diagnose on networks trained elsewhere (here: plain NumPy)."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -113,15 +115,42 @@ def test_classification_after_numpy_gd_and_torch_like_shapes(problem):
         ({"a": np.zeros(4)}, "a"),
         (
             {"y": np.array([0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0])},
-            "look like classes",
+            "look like two classes",
         ),
+        ({"y": np.tile([3.0, 7.0], 6)}, r"y: labels \{3, 7\} look like two classes"),
         ({"activation": "tanh"}, "activation"),
+        ({"activation": "relu", "slope": 0.2}, "slope: relu has no slope"),
+        ({"activation": "linear", "slope": 0.1}, "slope: linear has no slope"),
+        ({"activation": "leaky_relu", "slope": 1.5}, "slope: expected"),
         ({"W0": np.zeros((2, 2))}, "W0"),
     ],
 )
 def test_bad_arguments_name_themselves(problem, change, named):
     X, a, W0, rng = problem
     args = {"y": rng.normal(size=X.shape[0]), "W": W0, "a": a} | change
-    extra = {k: args.pop(k) for k in ("activation", "W0") if k in args}
+    extra = {k: args.pop(k) for k in ("activation", "slope", "W0") if k in args}
     with pytest.raises(ValueError, match=named):
         iblab.diagnose(X, args["y"], args["W"], args["a"], **extra)
+
+
+@pytest.mark.parametrize(
+    "labels,task,warns",
+    [
+        ([0.0, 1.0, 2.0], "regression", True),
+        ([-1.0, 0.0, 1.0], "regression", True),
+        ([0.5, -1.25, 2.0], "regression", False),  # real-valued targets
+        ([-1.0, 1.0], "classification", False),
+    ],
+)
+def test_labels_say_what_they_were_taken_for(problem, labels, task, warns):
+    X, a, W0, rng = problem
+    y = np.resize(labels, X.shape[0])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dg = iblab.diagnose(X, y, W0, a)
+    assert dg.task == task
+    said = [str(w.message) for w in caught]
+    assert bool(said) == warns
+    if warns:
+        assert said[0].startswith("y: labels {") and "regression targets" in said[0]
+        assert caught[0].filename == __file__  # points at the call, not inside iblab

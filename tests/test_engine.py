@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -13,6 +14,7 @@ from iblab.config import RecordConfig
 from iblab.recording import record_steps
 from iblab.training import _chunks, train_many
 
+QUICKSTART = Path(__file__).parents[1] / "configs" / "quickstart.yaml"
 BASE = {
     "data": {"n": 8, "d": 40, "n_test": 4},
     "model": {"width": 6},
@@ -58,6 +60,21 @@ def test_divergence_is_a_status_not_an_exception():
     assert np.isfinite(result.C).all()
 
 
+@pytest.mark.parametrize("lr,status", [(50.0, "diverged"), (1.0, "max_steps")])
+def test_a_loss_grown_a_millionfold_is_divergence(lr, status):
+    cfg = Config.from_yaml(QUICKSTART, [f"train.lr={lr}", "train.steps=50"])
+    result = train(cfg)
+    summary, loss = result.summary, result.history.loss
+    bound = engine.DIVERGENCE_FACTOR * loss.iloc[0]
+    assert summary["status"] == status
+    if status == "diverged":  # stopped where the loss first passed the bound, finite
+        assert 0 < summary["stopped_at"] < 50
+        assert result.history.step.iloc[-1] == summary["stopped_at"]
+        assert bound < summary["loss"] < np.inf and (loss.iloc[:-1] <= bound).all()
+    else:
+        assert loss.max() <= loss.iloc[0]
+
+
 def test_loss_tolerance_stops_early():
     # A linear network with d > n always interpolates (a ReLU one may keep dead units).
     linear = {"width": 6, "activation": "linear"}
@@ -87,6 +104,21 @@ def test_runs_are_split_over_cores_in_chunks(runs, threads, sizes, monkeypatch):
     chunks = _chunks(list(range(runs)))
     assert [len(c) for c in chunks] == sizes
     assert sum(chunks, []) == list(range(runs))
+
+
+@pytest.mark.parametrize(
+    "widths,sizes", [([6], [1]), ([6, 6, 6], [3, 3, 3]), ([6, 6, 4], [2, 2, 1])]
+)
+def test_a_batched_run_reports_its_share_of_the_batch_time(widths, sizes, monkeypatch):
+    monkeypatch.setattr(training, "THREADS", 1)  # one batch per shape
+    configs = [config(seed=i, model={"width": w}) for i, w in enumerate(widths)]
+    summaries = [r.summary for r in train_many(configs)]
+    assert [s["batch_size"] for s in summaries] == sizes
+    for s in summaries:
+        assert s["batch_wall_time_s"] > 0
+        assert s["wall_time_s"] == pytest.approx(s["batch_wall_time_s"] / s["batch_size"])
+    together = [s["batch_wall_time_s"] for s in summaries if s["batch_size"] == max(sizes)]
+    assert len(set(together)) == 1  # one batch, one time
 
 
 def test_seeds_derive_from_the_config():

@@ -1,13 +1,23 @@
-"""The results store: whole-or-absent files, SQL views, the index, load, xarray export."""
+"""The results store: whole-or-absent files, SQL views, the index, load, xarray export,
+the versions each run records."""
+
+import re
+import shutil
+import subprocess
+import sys
+import warnings
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
 import iblab
 from iblab import Config, store
 from iblab.cli import app
+from iblab.sweep import run_sweep
 
 
 def config(seed=0, **train):
@@ -107,6 +117,43 @@ def test_to_xarray_dense_grid_and_netcdf(tmp_path):
         np.testing.assert_allclose(back["loss"].values, ds["loss"].values)
 
 
+@pytest.mark.parametrize(
+    "dims,suggested",
+    [(["train.lr"], "seed"), (["seed"], "train.lr"), (["seed", "train.lr"], "numbers versions")],
+)
+@pytest.mark.filterwarnings("ignore::iblab.store.StoreVersionWarning")
+def test_export_on_dims_that_do_not_identify_runs_names_what_varies(tmp_path, dims, suggested):
+    for seed in range(2):
+        for lr in (0.1, 0.2):
+            put(tmp_path, config(seed, lr=lr))
+    cfg = config(0, lr=0.1)  # the same config once more, as another numbers version stored it
+    rid = "ab" * 12
+    table = store.run_table(cfg.to_dict(), rid, {"status": "max_steps", "loss": 1.0})
+    restamp(store.write_run(tmp_path, table), "numbers", "3")
+    if suggested != "numbers versions":
+        (tmp_path / f"{rid}.parquet").unlink()
+    with pytest.raises(ValueError, match="do not identify runs") as error:
+        store.to_xarray(tmp_path, dims)
+    fix = str(error.value).split("; ", 1)[1]
+    assert suggested in fix and not any(d in fix for d in dims)
+
+
+@pytest.mark.parametrize("entry", ["cli", "python"])
+def test_export_without_xarray_names_the_install(tmp_path, monkeypatch, entry):
+    put(tmp_path, config(0))
+    monkeypatch.setitem(sys.modules, "xarray", None)  # `import xarray` raises ImportError
+    hint = 'pip install "iblab[netcdf]"'
+    if entry == "python":
+        with pytest.raises(ImportError, match=re.escape(hint)):
+            store.to_xarray(tmp_path, ["seed"])
+        return
+    out = tmp_path / "x.nc"
+    result = CliRunner().invoke(app, ["export", str(tmp_path), "--grid", "seed", "--to", str(out)])
+    assert result.exit_code == 2 and hint in result.output and "xarray" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not out.exists()
+
+
 def test_cli_query_and_results(tmp_path):
     for seed in range(3):
         put(tmp_path, config(seed))
@@ -117,3 +164,87 @@ def test_cli_query_and_results(tmp_path):
     bad = CliRunner().invoke(app, ["query", str(tmp_path), "SELECT nope FROM runs"])
     assert bad.exit_code == 2 and "nope" in bad.output
     assert "max_steps" in CliRunner().invoke(app, ["results", str(tmp_path)]).output
+
+
+# ---------------------------------------------------------------- provenance
+
+
+def restamp(path, key, value):
+    """Rewrite one provenance column of a run file's run row (as an older version would
+    have written it)."""
+    table = pq.read_table(path)
+    column = store.PROVENANCE_PREFIX + key
+    kinds = table.column("kind").to_pylist()
+    values = pa.array([value if k == "run" else None for k in kinds], pa.string())
+    table = table.set_column(table.schema.get_field_index(column), column, values)
+    pq.write_table(table.replace_schema_metadata(pq.read_schema(path).metadata), path)
+
+
+def test_run_files_carry_the_versions(tmp_path):
+    from importlib.metadata import version
+
+    table = store.read_run(put(tmp_path, config()))
+    row = {k: v[0] for k, v in table.to_pydict().items() if k.startswith("provenance.")}
+    assert row["provenance.iblab"] == iblab.__version__
+    assert row["provenance.numbers"] == store.NUMBERS
+    for library in ("jax", "numpy", "scipy"):
+        assert row[f"provenance.{library}"] == version(library)
+    commit = row["provenance.commit"]
+    assert commit is None or re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", commit)
+    runs = store.query(tmp_path, 'SELECT "provenance.iblab" AS v FROM runs')
+    assert runs.v.tolist() == [iblab.__version__]
+
+
+@pytest.mark.parametrize("state", ["none", "clean", "dirty"])
+def test_git_commit_is_best_effort(tmp_path, state):
+    from iblab.provenance import git_commit
+
+    if state != "none":
+        if shutil.which("git") is None:
+            pytest.skip("git is not installed")
+        git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+        subprocess.run([*git, "init", "-q"], check=True)
+        (tmp_path / "a.py").write_text("x = 1\n")
+        subprocess.run([*git, "add", "a.py"], check=True)
+        subprocess.run([*git, "commit", "-q", "-m", "a"], check=True)
+        if state == "dirty":
+            (tmp_path / "a.py").write_text("x = 2\n")
+    commit = git_commit(tmp_path)
+    expected = {"none": None, "clean": r"[0-9a-f]{40}", "dirty": r"[0-9a-f]{40}\+dirty"}[state]
+    assert commit == expected if expected is None else re.fullmatch(expected, commit)
+
+
+@pytest.mark.parametrize("key,old", [("iblab", "0.0.1"), ("numbers", "3"), ("iblab", None)])
+@pytest.mark.parametrize("entry", ["query", "load", "resume", "cli"])
+def test_a_store_of_another_version_says_so(tmp_path, key, old, entry):
+    cfg = config(0)
+    restamp(put(tmp_path, cfg), key, old)
+    put(tmp_path, config(1))
+    if entry == "cli":
+        result = CliRunner().invoke(app, ["query", str(tmp_path), "SELECT 1 AS one", "--csv"])
+        warned = [line for line in result.output.splitlines() if "warning" in line]
+        assert result.exit_code == 0 and len(warned) == 1, result.output
+        text = warned[0]
+    else:
+        open_store = {
+            "query": lambda: store.query(tmp_path, "SELECT * FROM runs"),
+            "load": lambda: store.load(tmp_path),
+            "resume": lambda: run_sweep([cfg], tmp_path),  # stored already: nothing trains
+        }[entry]
+        with pytest.warns(store.StoreVersionWarning) as caught:
+            open_store()
+        text = str(caught[0].message)
+    now = f"iblab {iblab.__version__}, numbers {store.NUMBERS}"
+    then = {"iblab": f"iblab {old}, numbers {store.NUMBERS}", "numbers": f"numbers {old}"}[key]
+    assert now in text and ("no recorded version" if old is None else then) in text
+    assert "1 of its 2 runs" in text
+
+
+@pytest.mark.parametrize("runs", [0, 2])
+def test_a_store_of_this_version_says_nothing(tmp_path, runs):
+    for seed in range(runs):
+        put(tmp_path, config(seed))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        store.query(tmp_path, "SELECT * FROM runs")
+        store.load(tmp_path)

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from iblab import store, train
+from iblab import store, train, training
 from iblab.cli import app
 from iblab.config import Config
 from iblab.sweep import SweepError, expand, parse_sweep, plan, run_sweep
@@ -57,7 +57,8 @@ def assert_same_runs(a, b, rtol=0.0):
     assert sorted(p.name for p in a.glob("*.parquet")) == sorted(
         p.name for p in b.glob("*.parquet")
     )
-    runs_a, runs_b = (r.runs.drop(columns="wall_time_s").set_index("run_id") for r in (ra, rb))
+    timing = list(training.TIMING)  # batches differ between executors and resumes
+    runs_a, runs_b = (r.runs.drop(columns=timing).set_index("run_id") for r in (ra, rb))
     assert runs_a.index.is_unique and set(runs_a.index) == set(runs_b.index)
     runs_b = runs_b.loc[runs_a.index, runs_a.columns]
     numeric = runs_a.select_dtypes("number").columns
@@ -303,3 +304,4 @@ def test_a_reproduction_leaves_failed_runs_out_and_says_so(tmp_path):
         assert "1 runs failed (status error)" in (tmp_path / "claims.md").read_text()
         meta = json.loads((tmp_path / "settings.json").read_text())
         assert meta["trained_now"] == [3, 1][attempt] and len(meta["failed"]) == 1
+        assert meta["provenance"] == store.provenance()  # iblab, commit, numbers, libraries

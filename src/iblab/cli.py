@@ -3,18 +3,24 @@
 
 Bad input prints one line naming the field and value, and exits with status 2."""
 
+# Each command imports what it needs (JAX, pandas, DuckDB) inside itself, so `iblab
+# --version` and `--help` answer without loading them.
+
 from __future__ import annotations
 
+import contextlib
 import importlib
 import itertools
 import json
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -34,14 +40,15 @@ console = Console()
 
 def _print_version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
+        from iblab import __version__
 
-        console.print(f"iblab {version('iblab')}")
+        console.print(f"iblab {__version__}")
         raise typer.Exit()
 
 
 @app.callback()
 def _options(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option(
@@ -50,14 +57,34 @@ def _options(
     ] = False,
 ) -> None:
     """iblab: the implicit bias of gradient descent in two-layer networks."""
+    ctx.with_resource(_one_line_warnings())
+
+
+def _compile_cache() -> None:
+    """JAX's persistent compilation cache on, for the commands that train (imports JAX)."""
     from iblab import compile_cache
 
     compile_cache.enable()
 
 
+@contextlib.contextmanager
+def _one_line_warnings():
+    """While a command runs, each warning is one line on stderr (no file and line)."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        Console(stderr=True).print(
+            f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False, soft_wrap=True
+        )
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
 def fail(message: str, status: int = 2) -> None:
     """One line on stderr; exit status 2 (bad input) unless given."""
-    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    text = f"[red]error:[/red] {escape(message)}"  # a message's [brackets] are text, not markup
+    Console(stderr=True).print(text, highlight=False, soft_wrap=True)
     raise typer.Exit(status)
 
 
@@ -84,6 +111,7 @@ def run(
             store.check_writable(out)
     except ConfigError as e:
         fail(str(e))
+    _compile_cache()
     columns = [
         TextColumn("{task.description}"),
         BarColumn(),
@@ -117,10 +145,13 @@ def run(
 
 
 def _write_run_files(out: Path, cfg, result) -> list[str]:
-    """history.parquet, summary.json and (gradient flow) events.parquet; their names."""
+    """history.parquet, summary.json (config, summary, provenance) and (gradient flow)
+    events.parquet; their names."""
+    from iblab.store import provenance
+
     out.mkdir(parents=True, exist_ok=True)
     result.history.to_parquet(out / "history.parquet", index=False)
-    summary = {"config": cfg.to_dict(), "summary": result.summary}
+    summary = {"config": cfg.to_dict(), "summary": result.summary, "provenance": provenance()}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     written = ["history.parquet", "summary.json"]
     if result.events is not None:  # gradient flow: every activation switch
@@ -177,6 +208,7 @@ def reproduce(
     except ConfigError as e:
         fail(str(e))
     module = importlib.import_module(REPRODUCTIONS[name])
+    _compile_cache()
     try:
         module.reproduce(out=out, quick=quick, executor=runner)
     except store.StoreWriteError as e:
@@ -236,6 +268,7 @@ def sweep(
             console.print(f"[bold]{a}[/bold]", highlight=False)
             console.print(json.dumps(c.to_dict()), highlight=False, soft_wrap=True)
         return
+    _compile_cache()
     columns = [
         TextColumn("sweep"),
         BarColumn(),
@@ -346,6 +379,8 @@ def export(
         fail(f"--to: directory {str(to.parent)!r} does not exist")
     try:
         ds = store.to_xarray(directory, [k.strip() for k in grid.split(",") if k.strip()])
+    except ImportError as e:
+        fail(f"--to: {e}")
     except ValueError as e:
         fail(str(e))
     ds.to_netcdf(to)

@@ -10,6 +10,7 @@ A bias is not modelled: append a column of ones to X and the biases to W.
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -19,6 +20,8 @@ from iblab.activations import Activation, dphi, phi
 from iblab.data._orthogonality import near_orthogonality
 
 _KINDS = ("relu", "leaky_relu", "linear")
+DEFAULT_SLOPE = 0.1  # leaky_relu's slope when none is given
+MAX_CLASSES = 20  # integer labels with at most this many values look like class indices
 
 
 @dataclass(frozen=True)
@@ -84,18 +87,23 @@ def diagnose(
     *,
     W0=None,
     activation: str = "relu",
-    slope: float = 0.1,
+    slope: float | None = None,
     X_test=None,
     y_test=None,
 ) -> Diagnosis:
     """Diagnose the network x -> a^T phi(W x). X (n, d), y (n,), W (m, d), a (m,); W0 (m, d)
-    the initialisation (regression's min-norm gap); activation relu, leaky_relu (slope) or
-    linear. Arrays may be NumPy, PyTorch (any device) or JAX; everything is float64."""
+    the initialisation (regression's min-norm gap); activation relu, leaky_relu (slope,
+    default 0.1; only leaky_relu takes one) or linear. Arrays may be NumPy, PyTorch (any
+    device) or JAX; everything is float64.
+
+    Labels: every y_i in {-1, +1} is classification, any other real values regression.
+    Two classes coded otherwise (0/1, 1/2, ...) are refused (map them to -1/+1); integer
+    labels of 3 to MAX_CLASSES values are diagnosed as regression targets, with a warning."""
     X, y, W, a = (_array(v, name) for v, name in ((X, "X"), (y, "y"), (W, "W"), (a, "a")))
     y, a = _vector(y, "y"), _vector(a, "a")
     W0 = None if W0 is None else _array(W0, "W0")
     _check(X, y, W, a, W0, activation, slope)
-    act = Activation(activation, slope)
+    act = Activation(activation, DEFAULT_SLOPE if slope is None else slope)
     n, d = X.shape
     m = W.shape[0]
     Z = X @ W.T  # (n, m)
@@ -218,7 +226,12 @@ def _vector(v: np.ndarray, name: str) -> np.ndarray:
 def _check(X, y, W, a, W0, activation, slope) -> None:
     if activation not in _KINDS:
         raise ValueError(f"activation: expected one of {', '.join(_KINDS)}, got {activation!r}")
-    if not 0.0 <= slope < 1.0:
+    if slope is not None and activation != "leaky_relu":
+        raise ValueError(
+            f"slope: {activation} has no slope (got slope={slope}); use "
+            "activation='leaky_relu' for a leaky ReLU, or leave slope out"
+        )
+    if slope is not None and not 0.0 <= slope < 1.0:
         raise ValueError(f"slope: expected 0 <= slope < 1, got {slope}")
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"X: expected a non-empty (n, d) matrix, got shape {X.shape}")
@@ -233,9 +246,25 @@ def _check(X, y, W, a, W0, activation, slope) -> None:
         )
     if W0 is not None and W0.shape != W.shape:
         raise ValueError(f"W0: expected the shape of W, {W.shape}, got {W0.shape}")
-    labels = set(np.unique(y).tolist())
-    if len(labels) == 2 and labels != {-1.0, 1.0} and labels <= {0.0, 1.0, 2.0, -1.0}:
+    _check_labels(y)
+
+
+def _check_labels(y: np.ndarray) -> None:
+    """Refuse two classes not coded -1/+1; warn that integer labels of a few values (class
+    indices?) are taken as regression targets."""
+    labels = np.unique(y)
+    if not np.all(labels == np.round(labels)) or set(labels.tolist()) <= {-1.0, 1.0}:
+        return  # real-valued targets, or classification labels
+    shown = ", ".join(f"{v:g}" for v in labels)
+    if len(labels) == 2:
         raise ValueError(
-            f"y: labels {sorted(labels)} look like classes; classification diagnostics need "
-            "-1 and +1 (e.g. 2 * y - 1)"
+            f"y: labels {{{shown}}} look like two classes; classification diagnostics need "
+            "-1 and +1 (e.g. 2 * y - 1 for 0/1 labels)"
+        )
+    if 3 <= len(labels) <= MAX_CLASSES:
+        warnings.warn(
+            f"y: labels {{{shown}}} are neither -1/+1 nor real-valued; diagnosed as regression "
+            "targets (task 'regression'); for classification diagnostics map two classes to "
+            "-1/+1",
+            stacklevel=4,  # the caller of diagnose
         )

@@ -6,6 +6,11 @@ whatever the input dimension d. The gradient of the loss in W is G^T X with
 G = (dl/df / n) * phi'(Z) * a (n, m), so GD moves C by -lr G^T and leaves s alone; weight
 decay shrinks s and C alike; heavy-ball momentum keeps its velocity in the same form.
 
+A run stops with status converged when its full-batch loss is at most tol, and with status
+diverged when that loss is not finite, grows past DIVERGENCE_FACTOR times the initial loss
+(at s = 1, C = 0, a = a0), or an update is not finite; the step is then refused, so the
+final state is the last one reached and stop_step the step at which the rule fired.
+
 `run` trains one problem; `compiled(spec)` returns `run` over a batch of problems of one
 shape, as a few jitted calls (each reaching a chunk of the record steps, with progress
 reported between them). Nothing here depends on what a run is batched with.
@@ -40,6 +45,9 @@ from iblab.activations import Activation, dphi, phi
 
 RUNNING, CONVERGED, DIVERGED = 0, 1, 2
 STATUS_NAMES = {RUNNING: "max_steps", CONVERGED: "converged", DIVERGED: "diverged"}
+# A loss past this many times its initial value is divergence: gradient descent with a
+# stable step does not climb 6 orders of magnitude, and one that does only overflows later.
+DIVERGENCE_FACTOR = 1e6
 
 
 class Spec(NamedTuple):
@@ -171,11 +179,18 @@ def _pick(take, x: State, y: State) -> State:
     return jax.tree.map(where, x, y)
 
 
-def _propose(spec: Spec, hp: Hyper, b: Blocks, st: State) -> tuple[State, State]:
+def initial_loss(spec: Spec, b: Blocks):
+    """The full-batch loss at initialisation (s = 1, C = 0, a = a0), a scalar."""
+    f = phi(spec.activation, b.P0) @ b.a0
+    return jnp.mean(losses.value(spec.loss, f, b.y))
+
+
+def _propose(spec: Spec, hp: Hyper, b: Blocks, st: State, loss0) -> tuple[State, State]:
     """One optimiser step: the state after it (`moved`) and the state if it is refused
     (`kept`: the same parameters, with this step's pattern, status and stop step), refused
-    when the loss is below tol (converged) or the update is not finite (diverged). st.C and
-    st.vC are held transposed, (n, m)."""
+    when the loss is at most tol (converged), or when it is not finite or above
+    DIVERGENCE_FACTOR * loss0 (the initial loss), or the update is not finite (diverged).
+    st.C and st.vC are held transposed, (n, m)."""
     n = b.K.shape[0]
     Z, H, f = _forward(spec, st.s, st.C, st.a, b.K, b.P0)
     loss = jnp.mean(losses.value(spec.loss, f, b.y))
@@ -203,8 +218,9 @@ def _propose(spec: Spec, hp: Hyper, b: Blocks, st: State) -> tuple[State, State]
 
     finite = jnp.isfinite(loss) & jnp.isfinite(s) & jnp.all(jnp.isfinite(C))
     finite &= jnp.all(jnp.isfinite(a))
+    bounded = ~(loss > DIVERGENCE_FACTOR * loss0)
     converged = loss <= hp.tol
-    status = jnp.where(converged, CONVERGED, jnp.where(finite, RUNNING, DIVERGED))
+    status = jnp.where(converged, CONVERGED, jnp.where(finite & bounded, RUNNING, DIVERGED))
     status = status.astype(jnp.int32)
     moved = State(
         st.t + 1, s, C, a, vs, vC, va, pattern, last_change, switched, status, st.stop_step
@@ -300,6 +316,7 @@ def advance_batched(spec: Spec, hp: Hyper, b: Blocks, carry: Carry, targets) -> 
     and still running (running runs share their step count); a run that is not is left as
     it is."""
     propose = jax.vmap(functools.partial(_propose, spec))
+    loss0 = jax.vmap(functools.partial(initial_loss, spec))(b)
 
     # Records are measured run by run (lax.map, not vmap): a reduction such as ||W||_F then
     # compiles to the same code whatever the batch size, so a run's figures are bitwise the
@@ -308,7 +325,7 @@ def advance_batched(spec: Spec, hp: Hyper, b: Blocks, carry: Carry, targets) -> 
         return lax.map(lambda args: measure(spec, *args), (b, st, prev_pattern))
 
     def body(st, target):
-        moved, kept = propose(hp, b, st)
+        moved, kept = propose(hp, b, st, loss0)
         active = (st.t < target) & (st.status == RUNNING)
         ok = active & (moved.status == RUNNING)
         # Usually every run takes its step: then no select over the (n, m) arrays at all.

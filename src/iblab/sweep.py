@@ -22,6 +22,7 @@ from typing import Any
 
 from iblab import budget, store
 from iblab.config import Config, ConfigError, read_yaml, set_key, validate
+from iblab.config._fields import did_you_mean
 
 SWEEP_KEYS = ("base", "grid", "zip", "seeds")
 MAX_RUNS = 100_000  # a sweep of more runs needs force=True (`iblab sweep --force`)
@@ -64,7 +65,10 @@ def parse_sweep(raw: Any, root: str | Path = ".") -> Sweep:
         raise SweepError(f"sweep: expected a mapping, got {type(raw).__name__}")
     unknown = [k for k in raw if k not in SWEEP_KEYS]
     if unknown:
-        raise SweepError(f"sweep: unknown key {unknown[0]!r} (expected {', '.join(SWEEP_KEYS)})")
+        raise SweepError(
+            f"sweep: unknown key {unknown[0]!r} (expected {', '.join(SWEEP_KEYS)})"
+            + did_you_mean(unknown[0], SWEEP_KEYS)
+        )
     grid = _axes(raw.get("grid"), "grid")
     zipped = _axes(raw.get("zip"), "zip")
     lengths = {k: len(v) for k, v in zipped.items()}

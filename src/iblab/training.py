@@ -24,6 +24,14 @@ from iblab.recording import record_steps
 from iblab.seeding import jax_seed_for
 
 BATCH_CHUNK = 32  # runs per compiled call; a smaller last chunk is padded to share the shape
+# A run's timing, in its summary: figures of how it was trained, not of its numbers (they
+# differ alone and batched). Runs of one shape train together, vmapped, and cannot be timed
+# apart, so each run of a batch reports an equal share: wall_time_s = batch_wall_time_s /
+# batch_size, with batch_wall_time_s the seconds the batch's compiled call took (compiling
+# it included when not cached; batches on other threads run meanwhile) and batch_size the
+# runs in it (padding left out). A gradient-flow run trains alone: its wall_time_s is its
+# own, and it has no batch figures.
+TIMING = ("wall_time_s", "batch_wall_time_s", "batch_size")
 # Compiled calls run side by side, one per core: XLA runs the engine's small products on one
 # thread, so a batch split over cores trains up to `THREADS` times faster.
 THREADS = int(os.environ.get("IBLAB_THREADS", 0)) or len(os.sched_getaffinity(0))
@@ -32,7 +40,8 @@ THREADS = int(os.environ.get("IBLAB_THREADS", 0)) or len(os.sched_getaffinity(0)
 @dataclass
 class TrainResult:
     """One trained run. history: one row per recorded step (column `step` first).
-    summary: final figures and `status` (converged, max_steps or diverged). C (m, n), s, a:
+    summary: final figures and `status` (converged, max_steps or diverged), and the run's
+    timing (TIMING). C (m, n), s, a:
     the final W = s W_0 + C X and second layer. coefficients: C at every recorded step
     (R, m, n) when record.coefficients, else None."""
 
@@ -209,9 +218,9 @@ def train_many(
         t0 = time.perf_counter()
         outs = _run_chunk(spec, [configs[i] for i in chunk], [lrs[i] for i in chunk],
                           [problems[i] for i in chunk], on_progress)  # fmt: skip
-        wall = (time.perf_counter() - t0) / len(chunk)
+        timing = batch_timing(time.perf_counter() - t0, len(chunk))
         pairs = zip(chunk, outs, strict=True)
-        return [_result(configs[i], problems[i], *out, wall, lrs[i][0]) for i, out in pairs]
+        return [_result(configs[i], problems[i], *out, timing, lrs[i][0]) for i, out in pairs]
 
     with ThreadPoolExecutor(max(1, min(THREADS, len(jobs)))) as pool:
         futures = {pool.submit(run, spec, chunk): chunk for spec, chunk in jobs}
@@ -222,6 +231,11 @@ def train_many(
             if on_done is not None:
                 on_done(len(chunk))
     return results  # type: ignore[return-value]
+
+
+def batch_timing(seconds: float, runs: int) -> dict:
+    """The TIMING figures of each of `runs` runs trained together in `seconds` (wall)."""
+    return {"wall_time_s": seconds / runs, "batch_wall_time_s": seconds, "batch_size": runs}
 
 
 def _chunks(idx: list[int]) -> list[list[int]]:
@@ -254,7 +268,7 @@ def _padded_size(k: int) -> int:
 _COLUMN_ORDER = ("loss", "accuracy", "residual_rms", "residual_max", "weight_norm")
 
 
-def _result(config, problem, records, state, wall, lr) -> TrainResult:
+def _result(config, problem, records, state, timing, lr) -> TrainResult:
     C_hist = records.pop("C", None)
     a_hist = records.pop("a", None)
     hist = pd.DataFrame(records)  # every remaining record is one scalar per step
@@ -278,7 +292,7 @@ def _result(config, problem, records, state, wall, lr) -> TrainResult:
         "stabilization_step": int(state.last_change),
         "switched_fraction": float(np.mean(state.switched)),
         "lr_effective": lr,
-        "wall_time_s": wall,
+        **timing,
         **{f"data_{k}": v for k, v in problem.info.items()},
     }
     return TrainResult(
@@ -339,7 +353,7 @@ def _train_flow(config: Config, problem: Problem) -> TrainResult:
         "singular_time": sol.singular_time,
         "undecided_instants": sol.undecided_instants,
         "switched_fraction": float(events.point.nunique() / p.n) if len(events) else 0.0,
-        "wall_time_s": time.perf_counter() - started,
+        **batch_timing(time.perf_counter() - started, 1),
         **{f"data_{k}": v for k, v in p.info.items()},
     }
     return TrainResult(

@@ -43,6 +43,7 @@ from iblab.config._fields import (
     Real,
     _not_bool,
     _Strict,
+    did_you_mean,
 )
 from iblab.config._yaml import (
     MAX_VALUES,
@@ -327,10 +328,34 @@ def _format_error(err: dict[str, Any]) -> str:
     shown = repr(value) if not isinstance(value, dict) else "{...}"
     if err["type"] == "missing":
         return f"{loc}: required field is missing"
-    return f"{loc}: {msg} (got {shown})"
+    hint = ""
+    if err["type"] == "extra_forbidden":
+        hint = did_you_mean(str(err["loc"][-1]), _keys_at(err["loc"][:-1]))
+    return f"{loc}: {msg} (got {shown}){hint}"
 
 
-_DATA_KINDS = {"gaussian", "mixture", "orthogonal", "file", "digits"}
+_DATA_CLASSES = {
+    c.model_fields["kind"].default: c
+    for c in (GaussianData, MixtureData, OrthogonalData, FileData, DigitsData)
+}
+_DATA_KINDS = set(_DATA_CLASSES)
+
+
+def _keys_at(loc: tuple) -> list[str]:
+    """The keys the config section at a pydantic error location takes ([] when unknown)."""
+    model: Any = Config
+    for part in loc:
+        if model is None and part in _DATA_CLASSES:  # the data kind pydantic puts in loc
+            model = _DATA_CLASSES[part]
+            continue
+        field = model.model_fields.get(part) if model is not None else None
+        if field is None:
+            return []
+        kind = field.annotation
+        model = kind if isinstance(kind, type) and issubclass(kind, _Strict) else None
+    return list(model.model_fields) if model is not None else []
+
+
 _NAMED = re.compile(r"^(seed|data|model|init|train|record)[\w.]*( / [\w.]+)*:")
 
 

@@ -3,6 +3,7 @@ error type."""
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated, Any
 
 from pydantic import (
@@ -33,6 +34,13 @@ Real = Annotated[float, BeforeValidator(_not_bool)]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def did_you_mean(name: str, choices) -> str:
+    """'; did you mean 'x'?' for the choice closest to a misspelt name, '' when none is
+    close (difflib's ratio >= 0.6)."""
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 class ConfigError(ValueError):

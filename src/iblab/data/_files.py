@@ -1,6 +1,8 @@
 """A user's arrays from disk: .npz (keys X, y, optional X_test, y_test), or .npy, .csv,
 .parquet holding one 2-D table whose last column is y (a .csv may have a header row,
-recognised by a non-numeric entry in the first row).
+recognised by a non-numeric entry in the first row). The label is the last column whatever
+the header calls it; a header that names another column as the label (y, label, target,
+class) and not the last is refused rather than read with the wrong column as y.
 
 data.test_path, in any of these formats, holds the test set (a .npz there uses keys X, y).
 Everything is checked: NaN or inf, X not 2-D, y length, test columns; row numbers in the
@@ -42,8 +44,25 @@ def _is_numeric(row: pd.Series) -> bool:
     return True
 
 
+LABEL_NAMES = ("y", "label", "labels", "target", "class")
+
+
+def _check_label_last(columns, field: str, path: Path) -> None:
+    """ConfigError when a table's header names a column other than the last as the label
+    (and not the last one too)."""
+    names = [n.strip().lower() if isinstance(n, str) else n for n in columns]
+    if not names or names[-1] in LABEL_NAMES:
+        return
+    for i, name in enumerate(list(columns)[:-1]):
+        if isinstance(name, str) and name.strip().lower() in LABEL_NAMES:
+            raise ConfigError(
+                f"{field}: the label is a table's last column, but the header names column "
+                f"{i} {name!r} (file {str(path)!r}); move that column last"
+            )
+
+
 def _load(path: Path, suffix: str):
-    """The raw content of a file: a dict of arrays (.npz) or one table."""
+    """The raw content of a file: a dict of arrays (.npz), an array (.npy) or a table."""
     if suffix == ".npz":
         with np.load(path, allow_pickle=False) as archive:
             return {k: archive[k] for k in archive.files}
@@ -53,8 +72,8 @@ def _load(path: Path, suffix: str):
         frame = pd.read_csv(path, header=None)
         if not _is_numeric(frame.iloc[0]):
             frame = pd.read_csv(path, header=0)  # the first row is a header
-        return frame.to_numpy()
-    return pd.read_parquet(path).to_numpy()
+        return frame
+    return pd.read_parquet(path)
 
 
 def _split_table(table: np.ndarray, field: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -88,6 +107,9 @@ def read_arrays(path: Path, field: str) -> dict[str, np.ndarray]:
             )
         keys = [k for k in ("X", "y", "X_test", "y_test") if k in raw]
         return {k: _as_float(raw[k], k, field, path) for k in keys}
+    if isinstance(raw, pd.DataFrame):
+        _check_label_last(raw.columns, field, path)
+        raw = raw.to_numpy()
     X, y = _split_table(_as_float(raw, "the table", field, path), field, path)
     return {"X": X, "y": y}
 

@@ -56,7 +56,9 @@ def reproduce(
 ) -> pd.DataFrame:
     """Train what is not yet stored in out (runs stored with status error are tried
     again), analyse the store; the claims table. Runs that still fail are left out of every
-    claim, and claims.md and settings.json say which."""
+    claim, and claims.md and settings.json say which; settings.json also records where the
+    analysis came from (`provenance`: iblab's version and commit, the numbers version, the
+    jax, numpy and scipy versions; each run's row records its own)."""
     t0 = time.perf_counter()
     out = Path(out)
     s = settings if settings is not None else rep.settings(quick)
@@ -99,6 +101,7 @@ def reproduce(
         "trained_now": progress.done,
         "already_stored": progress.skipped,
         "failed": sorted(failed.run_id),
+        "provenance": store.provenance(),
     }
     (out / "settings.json").write_text(json.dumps(meta, indent=2, default=_plain))
     print_claims(table, rep.title)

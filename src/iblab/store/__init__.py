@@ -2,8 +2,10 @@
 
 A run's file is named by a hash of its full config (`run_id`). It holds one table: a `run`
 row (run_id, status, message, the flattened config as `config.*` columns, the config as
-JSON, the summary figures) followed by one `history` row per recorded step (columns
-`history.*`). A file is written under a temporary name and renamed, so it is whole or absent.
+JSON, where the run came from as `provenance.*` columns, the summary figures) followed by
+one `history` row per recorded step (columns `history.*`). A file is written under a
+temporary name and renamed, so it is whole or absent. Opening a store that holds runs of
+another iblab or numbers version warns once (StoreVersionWarning).
 
 DuckDB reads the directory with the views `runs` and `history`; `load` returns pandas frames.
 """
@@ -14,10 +16,13 @@ from iblab.store._files import (
     FORMAT,
     HISTORY_PREFIX,
     NUMBERS,
+    PROVENANCE_PREFIX,
     RUN_ID_LENGTH,
+    StoreVersionWarning,
     StoreWriteError,
     check_writable,
     path_for,
+    provenance,
     read_run,
     remove_stale_temporaries,
     result_table,
@@ -37,6 +42,7 @@ from iblab.store._query import (
     query,
     summarize,
     to_xarray,
+    varying_keys,
 )
 
 __all__ = [
@@ -47,8 +53,10 @@ __all__ = [
     "INDEX_DIR",
     "MAX_SEGMENTS",
     "NUMBERS",
+    "PROVENANCE_PREFIX",
     "RUN_ID_LENGTH",
     "Results",
+    "StoreVersionWarning",
     "StoreWriteError",
     "add_to_index",
     "check_writable",
@@ -58,6 +66,7 @@ __all__ = [
     "load",
     "numeric_figures",
     "path_for",
+    "provenance",
     "query",
     "read_run",
     "remove_stale_temporaries",
@@ -69,5 +78,6 @@ __all__ = [
     "stamp",
     "summarize",
     "to_xarray",
+    "varying_keys",
     "write_run",
 ]

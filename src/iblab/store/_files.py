@@ -39,7 +39,20 @@ def _is_run_file(name: str) -> bool:
 
 # Bumped when the numbers a config gives change (a new random draw, a fixed rule), so
 # results stored before are not taken for the config's results now.
-NUMBERS = "5"
+NUMBERS = "5"  # 5: one decision per instant in the flow; GD diverges past a factor of its start
+
+
+PROVENANCE_PREFIX = "provenance."
+
+
+def provenance() -> dict[str, str | None]:
+    """What a run's row records of where it came from: iblab's version, its git commit
+    (None unless imported from a checkout), the version of the numbers configs give
+    (NUMBERS), and the jax, numpy and scipy versions (see iblab.provenance)."""
+    from iblab.provenance import versions
+
+    v = versions()
+    return {"iblab": v["iblab"], "commit": v["commit"], "numbers": NUMBERS} | v
 
 
 def run_id(config) -> str:
@@ -66,11 +79,13 @@ def run_table(
 ) -> pa.Table:
     """One run as a table: its `run` row, then its `history` rows, then (gradient flow) its
     `event` rows. The run row holds the config as JSON (`config`) and flattened
-    (`config.*`), the summary, and `final`'s values (arrays stored flattened, row-major)."""
+    (`config.*`), where the run came from (`provenance.*`, see `provenance`), the summary,
+    and `final`'s values (arrays stored flattened, row-major)."""
     row = {"run_id": rid, "kind": "run", "status": summary.get("status", "error")}
     row["message"] = message
     row |= flatten(config, "config.")
     row["config"] = json.dumps(config, sort_keys=True)
+    row |= {PROVENANCE_PREFIX + k: v for k, v in provenance().items()}
     row |= {k: _scalar(v) for k, v in summary.items() if k != "status"}
     row |= {k: _flat(v) for k, v in (final or {}).items()}
     tables = [pa.Table.from_pylist([row])]
@@ -141,6 +156,11 @@ def save_run(directory: str | Path, table: pa.Table) -> tuple[Path, str]:
 
 class StoreWriteError(OSError):
     """Results could not be written; the message says where what was trained went."""
+
+
+class StoreVersionWarning(UserWarning):
+    """A store holds runs written by another iblab version or another version of the
+    numbers (NUMBERS): their figures may differ from what this version gives."""
 
 
 def check_writable(directory: str | Path) -> None:

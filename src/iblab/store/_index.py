@@ -6,6 +6,7 @@ import functools
 import os
 import time
 import uuid
+import warnings
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,9 +14,12 @@ import pyarrow.parquet as pq
 
 from iblab.store._files import (
     INDEX_DIR,
+    PROVENANCE_PREFIX,
+    StoreVersionWarning,
     _is_run_file,
     _write_atomic,
     path_for,
+    provenance,
     read_run,
     stamp,
 )
@@ -125,7 +129,47 @@ def _open(directory: Path, write: bool = True):
             _views(con, _segments(directory, write), fresh)
         except OSError:
             pass
+    _warn_other_versions(con, directory)
     return con
+
+
+_VERSIONED = ("iblab", "numbers")  # what makes a store's runs comparable
+
+
+def _warn_other_versions(con, directory: Path) -> None:
+    """One StoreVersionWarning when some runs were written by another iblab version or
+    another version of the numbers (or before runs recorded them), naming both."""
+    columns = {r[0] for r in con.execute("DESCRIBE _all").fetchall()}
+    picked = [
+        f'"{PROVENANCE_PREFIX}{k}"' if f"{PROVENANCE_PREFIX}{k}" in columns else "NULL"
+        for k in _VERSIONED
+    ]
+    rows = con.execute(
+        f"SELECT {picked[0]}::VARCHAR, {picked[1]}::VARCHAR, count(*) FROM _all "
+        "WHERE kind = 'run' GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    here = provenance()
+    current = tuple(here[k] for k in _VERSIONED)
+    other = [(v, n) for *v, n in rows if n and tuple(v) != current]
+    if not other:
+        return
+    message = (
+        f"store {str(directory)!r}: {sum(n for _, n in other)} of its "
+        f"{sum(r[-1] for r in rows)} runs come from {_describe(other)}; this is "
+        f"{_describe([(current, None)])}: their figures may differ from what this version "
+        "gives for the same config"
+    )
+    warnings.warn(message, StoreVersionWarning, stacklevel=2)
+
+
+def _describe(groups) -> str:
+    """'iblab 0.1.0, numbers 4 (12 runs)' for each group, joined."""
+    parts = []
+    for (version, numbers), count in groups:
+        where = "no recorded version" if version is None else f"iblab {version}"
+        where += "" if numbers is None else f", numbers {numbers}"
+        parts.append(where + ("" if count is None else f" ({count} run{'s' * (count != 1)})"))
+    return "; ".join(parts)
 
 
 def _with_stamp(tables: dict[str, tuple[pa.Table, str]]) -> pa.Table:

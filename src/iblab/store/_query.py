@@ -134,15 +134,24 @@ def to_xarray(
 
     dims: config keys ('data.d' or 'config.data.d'); together they must identify each run
     (add 'seed' for several seeds). variables: summary columns (default: every numeric
-    one). Grid points without a run are NaN. Write NetCDF with `.to_netcdf(path)`."""
+    one). Grid points without a run are NaN. Write NetCDF with `.to_netcdf(path)`.
+    ImportError, with the install command, when xarray is not installed."""
+    xr = _xarray()
     runs = load(directory).runs
     cols = [config_column(runs, d) for d in dims]
     dup = runs.duplicated(cols)
     if dup.any():
         example = runs.loc[dup, cols].iloc[0].to_dict()
+        varying = varying_keys(runs, cols)
+        fix = (
+            f"add the key that varies among them: {', '.join(varying)}"
+            if varying
+            else "their configs are equal: they come from other numbers versions "
+            "(provenance.numbers); keep one version's runs"
+        )
         raise ValueError(
             f"dims: {', '.join(dims)} do not identify runs uniquely "
-            f"(several runs at {example}); add the key that varies, e.g. seed"
+            f"(several runs at {example}); {fix}"
         )
     for i, a in enumerate(cols):  # zipped keys would make a mostly empty grid
         for b in cols[i + 1 :]:
@@ -160,11 +169,37 @@ def to_xarray(
         raise ValueError(f"variables: unknown column(s) {', '.join(missing)}")
     frame = runs.set_index(cols)[list(variables) + ["status"]]
     frame.index = frame.index.set_names(dims)
-    import xarray as xr
-
     ds = xr.Dataset.from_dataframe(frame)
     ds["status"] = ds["status"].astype(str)
     return ds
+
+
+def varying_keys(runs: pd.DataFrame, cols: list[str]) -> list[str]:
+    """The config keys (without the `config.` prefix) whose values differ between runs that
+    share the values of cols, most often differing first."""
+    keys = [c for c in runs.columns if c.startswith("config.") and c not in cols]
+    if not keys:
+        return []
+    counts = runs[cols + keys].astype(str).groupby(cols, dropna=False).nunique()
+    spread = (counts > 1).sum()
+    return [
+        k.removeprefix("config.")
+        for k in spread[spread > 0].sort_values(ascending=False, kind="stable").index
+    ]
+
+
+NETCDF_HINT = 'pip install "iblab[netcdf]"'
+
+
+def _xarray():
+    """The xarray module; ImportError naming the install command when it is missing."""
+    try:
+        import xarray
+    except ImportError:
+        raise ImportError(
+            f"xarray is not installed (to_xarray and NetCDF export need it): {NETCDF_HINT}"
+        ) from None
+    return xarray
 
 
 def numeric_figures(runs: pd.DataFrame) -> list[str]:
