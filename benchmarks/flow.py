@@ -29,7 +29,7 @@ def config(method: str, seed: int, tol: float):
 
     train = {"loss": "square", "tol": tol}
     if method == "flow":
-        train |= {"optimizer": "gradient_flow", "steps": 100_000}
+        train |= {"optimizer": "gradient_flow"}
     else:
         train |= {"lr": float(method.split("_")[1]), "steps": 2_000_000}  # lr factor for now
     raw = {

@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
+from iblab import engine
 from iblab.config import Config
 from iblab.fullspace import train_fullspace
 from iblab.problem import Problem
@@ -76,7 +77,11 @@ def check(configs, problems, tol=1e-9):
     results = train_many(configs, problems)
     for c, p, r in zip(configs, problems, results, strict=True):
         # A hinge loss can reach exactly 0 (converged); the full-space run then stands still.
-        assert r.summary["status"] == ("converged" if r.summary["loss"] == 0 else "max_steps")
+        # At lr 0.3 the linear network with the "given" second layer diverges (its loss
+        # passes 1e6 x the start at step 12); the steps before the stop still match.
+        grown = r.summary["loss"] > engine.DIVERGENCE_FACTOR * r.history.loss.iloc[0]
+        expected = "converged" if r.summary["loss"] == 0 else "diverged" if grown else "max_steps"
+        assert r.summary["status"] == expected
         assert max_relative_error(r, train_fullspace(c, p)) < tol
 
 

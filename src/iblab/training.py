@@ -3,6 +3,7 @@ through the engine, and turn the records into histories and summaries."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -15,6 +16,7 @@ import jax
 import numpy as np
 import pandas as pd
 from scipy.linalg import get_blas_funcs
+from threadpoolctl import threadpool_limits
 
 from iblab import compile_cache, engine, flow
 from iblab.activations import Activation
@@ -222,7 +224,10 @@ def train_many(
         pairs = zip(chunk, outs, strict=True)
         return [_result(configs[i], problems[i], *out, timing, lrs[i][0]) for i, out in pairs]
 
-    with ThreadPoolExecutor(max(1, min(THREADS, len(jobs)))) as pool:
+    # Flows run BLAS on one thread (flow.solve); held for the whole pool, so that no flow's
+    # thread count depends on when another thread's flow ends.
+    blas = threadpool_limits(limits=1, user_api="blas") if flows else contextlib.nullcontext()
+    with blas, ThreadPoolExecutor(max(1, min(THREADS, len(jobs)))) as pool:
         futures = {pool.submit(run, spec, chunk): chunk for spec, chunk in jobs}
         for future in as_completed(futures):
             chunk = futures[future]

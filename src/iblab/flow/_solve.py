@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from iblab.activations import Activation, dphi
 from iblab.flow._paths import T_MAX
@@ -56,12 +57,23 @@ def solve(
     K (n, n), P0 (n, m) = X W_0^T, a (m,), y (n,); up to flow time `time` (inf allowed), the
     network's loss reaching tol > 0, or a budget. on_record is called at 0, at `per_decade`
     geometric times per decade from a hundredth of the fastest time scale, and at the end.
-    Raises ValueError naming the block when an input is not finite."""
+    Raises ValueError naming the block when an input is not finite.
+
+    BLAS runs on one thread here: at these sizes (products of n x n and n x m blocks, one
+    n x n eigendecomposition per region) threads only contend, and a fixed thread count keeps
+    the numbers the same whatever else runs beside the flow."""
     blocks = {"K": K, "P0": P0, "a": a, "y": y}
     for name, value in blocks.items():
         if not np.all(np.isfinite(value)):
             raise ValueError(f"{name}: gradient flow needs finite values, got {_first_bad(value)}")
-    K, P0, a, y = (np.asarray(v, np.float64) for v in blocks.values())
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _solve(np.asarray(K, np.float64), np.asarray(P0, np.float64),
+                      np.asarray(a, np.float64), np.asarray(y, np.float64), activation, loss,
+                      train_second_layer, time, tol, budget, per_decade, on_record)  # fmt: skip
+
+
+def _solve(K, P0, a, y, activation, loss, train_second_layer, time, tol, budget, per_decade,
+           on_record) -> FlowSolution:  # fmt: skip
     unit = time_unit(K, P0, a, activation)
     times = record_times(time, unit, per_decade)
     record = on_record or (lambda *_: None)
