@@ -54,14 +54,35 @@ def solve(
 ) -> FlowSolution:  # fmt: skip
     """Gradient flow of the two-layer network from W_0 (C = 0) in Gram space.
 
-    K (n, n), P0 (n, m) = X W_0^T, a (m,), y (n,); up to flow time `time` (inf allowed), the
-    network's loss reaching tol > 0, or a budget. on_record is called at 0, at `per_decade`
-    geometric times per decade from a hundredth of the fastest time scale, and at the end.
-    Raises ValueError naming the block when an input is not finite.
+    Runs up to flow time `time`, the network's loss reaching `tol`, or a budget; the square
+    loss with `time` inf and `tol` 0 runs to its exact t -> inf limit.
+
+    Args:
+        K: (n, n) Gram matrix X X^T of the training inputs.
+        P0: (n, m) initial pre-activations X W_0^T.
+        a: (m,) second layer.
+        y: (n,) labels (+-1 for the logistic and exponential losses).
+        activation: relu, leaky_relu and linear follow the event-driven integrator (with a
+            fixed second layer); every other model the ODE solver.
+        loss: square, logistic or exponential.
+        train_second_layer: whether a moves too (ODE solver).
+        time: the flow time to reach (inf allowed).
+        tol: stop when the network's loss is at or below it (0: no such stop).
+        budget: the most events and solver steps.
+        per_decade: records per decade of t, from a hundredth of the fastest time scale.
+        on_record: called as on_record(t, Ct (n, m), a (m,), events so far) at 0, at each
+            record time and at the end.
+
+    Returns:
+        The FlowSolution at the end.
+
+    Raises:
+        ValueError: naming the block, when K, P0, a or y holds a value that is not finite.
 
     BLAS runs on one thread here: at these sizes (products of n x n and n x m blocks, one
     n x n eigendecomposition per region) threads only contend, and a fixed thread count keeps
-    the numbers the same whatever else runs beside the flow."""
+    the numbers the same whatever else runs beside the flow.
+    """
     blocks = {"K": K, "P0": P0, "a": a, "y": y}
     for name, value in blocks.items():
         if not np.all(np.isfinite(value)):
