@@ -1,6 +1,6 @@
-"""Run the benchmark suite: python -m benchmarks [peer|ensemble|dscale|roofline|flow ...] [--quick]
+"""Run the benchmark suite: python -m benchmarks [peer|ensemble|dscale|roofline|flow|flow_scale]
 
-With no names, runs all five. Each prints a table and writes benchmarks/results/<name>.json;
+With no names, runs all six. Each prints a table and writes benchmarks/results/<name>.json;
 a summary of the targets is written to benchmarks/results/summary.json. --quick: fewer
 steps and repeats (a smoke run, < 3 minutes; its figures are rougher). PyTorch (the peer
 baseline) is an optional extra: pip install '.[bench]'.
@@ -20,6 +20,7 @@ SUITE = {
     "dscale": "benchmarks.d_independence",
     "roofline": "benchmarks.roofline",
     "flow": "benchmarks.flow",
+    "flow_scale": "benchmarks.flow_scale",
 }
 
 
