@@ -55,6 +55,7 @@ def flow_piecewise(
     records = _Records(np.asarray(record_times, float), on_record)
     t, projections, region = 0.0, {}, None
     decided = np.zeros((n, m), bool)  # entries decided at instant t
+    at_instant = 0  # events handled at instant t
     rank_K = int(np.linalg.matrix_rank(pb.K, hermitian=True))
     Z = pb.P0 + pb.K @ C.T
     while True:  # Z: the pre-activations at C
@@ -84,7 +85,8 @@ def flow_piecewise(
         t_new = float(path.time(x))
         if t_new != t:
             decided[:] = False
-        t = t_new
+            at_instant = 0
+        t, at_instant = t_new, at_instant + 1
         kind, i, j = region.describe(k)
         if kind == "tol":
             out.status = "converged"
@@ -96,7 +98,7 @@ def flow_piecewise(
         if len(out.events) >= max_events:
             out.status = "max_events"
             break
-        if decided.sum() > 2 * n * m:  # each instant decides each neuron's kink set at once
+        if at_instant > 4 * n * m + 16:  # decided entries do not fire again at an instant
             raise RuntimeError(f"gradient flow: no progress at t = {t!r}")  # pragma: no cover
         r = force(pb.loss, region.outputs(Z), pb.y)
         for q, fired in _at_this_instant(region, Z, r, armed, i, j, kind).items():
@@ -130,9 +132,16 @@ def _at_origin(Z) -> bool:
 def _at_rounding_level(Z, pb: _Problem) -> bool:
     """Whether every residual f_i - y_i of the network is within 64 ulps of the terms summed
     to form it (square loss): the fit cannot improve in float64."""
-    terms = np.abs(np.maximum(Z, pb.gamma * Z) * pb.a).sum(axis=1) + np.abs(pb.y)
-    f = np.maximum(Z, pb.gamma * Z) @ pb.a
-    return bool(np.all(np.abs(f - pb.y) <= 64 * np.finfo(float).eps * terms))
+    f, ulp = _outputs_and_ulp(Z, pb)
+    return bool(np.all(np.abs(f - pb.y) <= 64 * ulp))
+
+
+def _outputs_and_ulp(Z, pb: _Problem):
+    """The network's outputs f (..., n) at Z (..., n, m), and the size of one rounding of the
+    residuals f - y: eps (sum_j |a_j phi(z_ij)| + |y_i|) (..., n)."""
+    act = np.maximum(Z, pb.gamma * Z)
+    terms = np.abs(act * pb.a).sum(axis=-1) + np.abs(pb.y)
+    return act @ pb.a, np.finfo(float).eps * terms
 
 
 def _at_this_instant(region: Region, Z, r, armed, i, j, kind) -> dict[int, dict[int, str]]:
@@ -235,13 +244,12 @@ def _stop(region: Region, Z, pb: _Problem):
     underflow)."""
     if pb.tol <= 0:
         return np.full(Z.shape[:-2], np.inf)
-    f = region.network_outputs(Z)
+    f, ulp = _outputs_and_ulp(Z, pb)
     if pb.loss != "square":
         return loss_value(pb.loss, f, pb.y) * (1 + 1e-9) - pb.tol
     # Near rounding level the residuals carry relative errors of order eps |f| / |f - y|:
     # widen each by a bound on its rounding, so any evaluation of the loss is <= tol.
-    terms = np.abs(np.maximum(Z, pb.gamma * Z) * pb.a).sum(axis=-1) + np.abs(pb.y)
-    wide = np.abs(f - pb.y) + 16 * np.finfo(float).eps * terms
+    wide = np.abs(f - pb.y) + 16 * ulp
     return 0.5 * np.mean(wide**2, axis=-1) - pb.tol
 
 

@@ -155,11 +155,6 @@ class Region:
         up, down = self.release_functions(r)
         return np.concatenate([g, up, down, np.asarray(stop)[..., None]], axis=-1)
 
-    def network_outputs(self, Z):
-        """f (..., n) of the network itself at Z (..., n, m): phi(Z) @ a (held entries, at
-        rounding distance from the kink, count on their side)."""
-        return np.maximum(Z, self.gamma * Z) @ self.a
-
     def describe(self, k: int) -> tuple[str, int, int]:
         """What function k is: ('cross' | 'release_up' | 'release_down' | 'tol', i, j)."""
         n, m = self.side.shape
