@@ -191,3 +191,35 @@ def test_a_lai_flow_run_that_cycled_converges():
     sol = solve(config, p)
     assert sol.status == "converged" and sol.undecided_instants == 0
     assert sol.events.groupby("time").size().max() <= p.n * p.m
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_joint_decision_is_the_one_consistent_state_from_any_start(seed):
+    # Attracting entries (a_j r_i > 0) on one neuron's kink: a box LCP with a P-matrix, so
+    # exactly one assignment of held / up / down is consistent (generically), and least-index
+    # pivoting reaches it from every starting state.
+    import itertools
+
+    from iblab.flow._instant import _tests, decide
+
+    rng = np.random.default_rng(seed)
+    n, d, size = 7, 5, int(rng.integers(2, 5))
+    X = rng.standard_normal((n, d))
+    K = X @ X.T
+    a_j, gamma = 0.5, float(rng.choice([0.0, 0.3]))
+    r = rng.uniform(0.1, 1.0, n) * rng.choice([-1.0, 1.0], n)
+    points = np.sort(rng.choice(n, size, replace=False))
+    r[points] = np.abs(r[points])  # attracting: a_j r_i > 0
+    slopes = np.where(rng.uniform(size=n) < 0.5, 1.0, gamma)
+
+    def consistent(states):
+        up, down, v = _tests(K, a_j, gamma, r, slopes, points, np.array(states))
+        held = np.array(states) == 0
+        return not np.any(np.where(held, (up < 0) | (down < 0),
+                                   np.where(np.array(states) == 1, v < 0, v > 0)))  # fmt: skip
+
+    states = [s for s in itertools.product((0, 1, -1), repeat=size) if consistent(s)]
+    assert len(states) == 1
+    for start in itertools.product((0, 1, -1), repeat=size):
+        choice = decide(K, a_j, gamma, r, slopes, points, np.array(start), np.ones(size, int))
+        assert not choice.undecided and tuple(choice.states) == states[0]
