@@ -48,7 +48,8 @@ def event_driven(act: Activation, train_second_layer: bool) -> bool:
 
 
 def solve(
-    K, P0, a, y, *, activation: Activation, loss: str, train_second_layer: bool = False,
+    K: np.ndarray, P0: np.ndarray, a: np.ndarray, y: np.ndarray, *, activation: Activation,
+    loss: str, train_second_layer: bool = False,
     time: float = math.inf, tol: float = 0.0, budget: Budget = DEFAULT_BUDGET,
     per_decade: int = 10, on_record: OnRecord | None = None,
 ) -> FlowSolution:  # fmt: skip
