@@ -175,6 +175,21 @@ def test_without_an_optimizer_axis_a_flow_with_gd_keys_is_refused(grid):
         expand(parse_sweep({"base": base, "grid": grid}))
 
 
+def test_dry_run_counts_runs_once_and_shows_their_assignments(tmp_path):
+    flow_first = {"train.optimizer": ["gradient_flow", "gd"], "train.lr": MIXED["train.lr"]}
+    path = write_sweep(tmp_path / "s.yaml", {"base": BASE, "grid": flow_first})
+    result = invoke("sweep", path, "--out", tmp_path / "out", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "4 runs (2 repeat a run)" in result.output
+    lines = result.output.splitlines()
+    shown = [json.loads(line)["train"] for line in lines if line.startswith('{"')]
+    assigned = [yaml.safe_load(line) for line in lines if line.startswith("{'")]
+    assert len(shown) == len(assigned) == 3
+    for a, c in zip(assigned, shown, strict=True):  # each config beside its own assignment
+        assert a["train.optimizer"] == c["optimizer"]
+        assert c["optimizer"] == "gradient_flow" or a["train.lr"] == c["lr"]
+
+
 # ---------------------------------------------------------------- running
 
 

@@ -32,8 +32,12 @@ from iblab.config import (
     GD_ONLY,
     Config,
     ConfigError,
+    apply_overrides,
+    parse_value,
     read_yaml,
     set_key,
+    split_override,
+    split_values,
     validate,
 )
 from iblab.config._fields import did_you_mean
@@ -96,6 +100,27 @@ def parse_sweep(raw: Any, root: str | Path = ".") -> Sweep:
     if seeds is not None and "seed" in set(grid) | set(zipped):
         raise SweepError("sweep: seed is an axis and `seeds` is given; use one")
     return Sweep(_base(raw.get("base"), Path(root)), grid, zipped, seeds)
+
+
+def from_overrides(base: dict[str, Any], overrides: list[str]) -> Sweep:
+    """The sweep of a config and `--set key.path=value` overrides (`iblab run --set`).
+
+    A value with top-level commas (`data.d=1e3,1e4`) is a grid axis of its comma-separated
+    values, each parsed as YAML, in the order given; commas inside brackets or a quoted
+    string do not split (`model.second_layer=[1,2]` is one value, `[1,2],[3,4]` two; see
+    `iblab.config.split_values`). The other overrides apply to the base. Of a key given
+    twice, the last wins."""
+    singles, grid = [], {}
+    for item in overrides:
+        key, text = split_override(item)
+        key = key.strip()
+        pieces = split_values(key, text)
+        if len(pieces) == 1:
+            singles.append(item)
+            grid.pop(key, None)
+        else:
+            grid[key] = [parse_value(key, piece) for piece in pieces]
+    return Sweep(apply_overrides(base, singles), grid)
 
 
 def _base(base: Any, root: Path) -> dict[str, Any]:
