@@ -115,6 +115,18 @@ def test_set_with_commas_is_a_grid_run_like_a_sweep_file(config_file, tmp_path):
     assert resumed.exit_code == 0 and "0 runs done" in resumed.output
 
 
+def test_a_grid_over_the_optimizer_runs_the_flow_once(config_file, tmp_path):
+    out = tmp_path / "store"
+    mixed = ["--set", "train.optimizer=gd,gradient_flow", "--set", "train.lr=0.5,0.1"]
+    result = invoke(
+        "run", config_file, *mixed, "--set", "train.lr_scale=n_over_norm_K", "--out", out
+    )
+    assert result.exit_code == 0, result.output
+    runs = iblab.load(out).runs
+    assert sorted(runs["config.train.optimizer"]) == ["gd", "gd", "gradient_flow"]
+    assert runs.draw_id.nunique() == 1
+
+
 @pytest.mark.parametrize(
     "overrides,grid",
     [

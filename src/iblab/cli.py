@@ -95,8 +95,8 @@ def run(
         typer.Option(
             "--set",
             help="Override: key.path=value (repeatable). Comma-separated values "
-            "(data.d=1e3,1e4) make a grid of runs; commas in [brackets] or 'quotes' do not "
-            "split.",
+            "(data.d=1e3,1e4) make a grid of runs; commas inside brackets, braces or "
+            "quotes do not split.",
         ),
     ] = None,
     out: Annotated[
@@ -105,11 +105,9 @@ def run(
     ] = None,
 ) -> None:
     """Train one run; print its summary; write history.parquet and summary.json (and, for
-    gradient flow, events.parquet) to OUT.
-
-    A --set with comma-separated values makes a grid over them (a multirun): its runs are a
-    sweep, run into the store OUT like `iblab sweep` (finished runs are skipped; same run
-    ids as a sweep file)."""
+    gradient flow, events.parquet) to OUT. A --set with comma-separated values makes a grid
+    of runs instead, run into the store OUT like `iblab sweep` (the same run ids; finished
+    runs are skipped)."""
     from iblab import store
     from iblab.config import Config, ConfigError, split_override, split_values
     from iblab.data import make_problem
