@@ -9,7 +9,10 @@ import yaml
 from typer.testing import CliRunner
 
 import iblab
+from iblab import store
 from iblab.cli import app
+from iblab.config import Config
+from iblab.sweep import expand, from_overrides, parse_sweep
 
 SMALL = {
     "seed": 0,
@@ -89,6 +92,83 @@ def test_a_misspelt_key_gets_a_suggestion(config_file, override, suggested):
     lines = result.output.strip().splitlines()
     assert result.exit_code == 2 and len(lines) == 1, result.output
     assert (suggested in lines[0]) if suggested else "did you mean" not in lines[0]
+
+
+# ---------------------------------------------------------------- a grid from --set
+
+
+def test_set_with_commas_is_a_grid_run_like_a_sweep_file(config_file, tmp_path):
+    out = tmp_path / "store"
+    grid = ["--set", "data.d=20,1e2", "--set", "seed=0,1", "--set", "train.steps=10"]
+    result = invoke("run", config_file, *grid, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "4 runs done" in result.output
+    sweep = {"base": SMALL | {"train": {"lr": 0.01, "steps": 10}}}
+    sweep |= {"grid": {"data.d": [20, 100], "seed": [0, 1]}}
+    expected = {store.run_id(c) for c in expand(parse_sweep(sweep))}
+    assert set(store.finished(out)) == expected  # the ids a sweep file gives
+    again = invoke("run", config_file, *grid, "--out", out)
+    assert again.exit_code == 0 and "0 runs done" in again.output and "4 already in" in again.output
+    sweep_file = tmp_path / "s.yaml"
+    sweep_file.write_text(yaml.safe_dump(sweep))
+    resumed = invoke("sweep", sweep_file, "--out", out)
+    assert resumed.exit_code == 0 and "0 runs done" in resumed.output
+
+
+def test_a_grid_over_the_optimizer_runs_the_flow_once(config_file, tmp_path):
+    out = tmp_path / "store"
+    mixed = ["--set", "train.optimizer=gd,gradient_flow", "--set", "train.lr=0.5,0.1"]
+    result = invoke(
+        "run", config_file, *mixed, "--set", "train.lr_scale=n_over_norm_K", "--out", out
+    )
+    assert result.exit_code == 0, result.output
+    runs = iblab.load(out).runs
+    assert sorted(runs["config.train.optimizer"]) == ["gd", "gd", "gradient_flow"]
+    assert runs.draw_id.nunique() == 1
+
+
+@pytest.mark.parametrize(
+    "overrides,grid",
+    [
+        (["data.d=1e3,1e4"], {"data.d": [1000.0, 10000.0]}),
+        (["data.d=20", "seed=0,1"], {"seed": [0, 1]}),  # one value: the base's
+        (["model.second_layer=[1, 2]"], {}),  # brackets: one value
+        (["model.second_layer=[1,2],[3, 4]"], {"model.second_layer": [[1, 2], [3, 4]]}),
+        (["data.path='a,b.npz'"], {}),  # quoted: one value
+        (["data.path='a,b.npz',c.npz"], {"data.path": ["a,b.npz", "c.npz"]}),
+        (["data.labels={kind: sign, noise: 0.1}"], {}),
+        (["seed=0,1", "seed=2"], {}),  # the last of a key wins
+        (["seed=2", "seed=0,1"], {"seed": [0, 1]}),
+    ],
+)
+def test_which_set_values_make_a_grid(overrides, grid):
+    assert from_overrides({}, overrides).grid == grid
+
+
+@pytest.mark.parametrize(
+    "args,named",
+    [
+        (["--set", "data.d=20,40"], "--out"),  # a grid writes a store
+        (["--set", "data.d=20,,40", "--out", "s"], "--set data.d: empty value"),
+        (["--set", "data.d=20,", "--out", "s"], "--set data.d: empty value"),
+        (["--set", "data.d=20,0", "--out", "s"], "data.d"),
+        (["--set", "data.d=20,[", "--out", "s"], "--set data.d: cannot parse"),
+    ],
+)
+def test_a_bad_grid_is_one_line_and_runs_nothing(config_file, tmp_path, args, named):
+    args = [tmp_path / a if a == "s" else a for a in args]
+    result = invoke("run", config_file, *args)
+    lines = [line for line in result.output.strip().splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert named in lines[0]
+    assert not (tmp_path / "s").exists()
+
+
+def test_numbers_with_an_exponent_and_no_point_are_numbers(config_file):
+    cfg = Config.from_yaml(config_file, ["data.d=1e3", "train.lr=5e-2", "train.tol=1.0e-8"])
+    assert (cfg.data.d, cfg.train.lr, cfg.train.tol) == (1000, 0.05, 1e-8)
+    plain = Config.from_yaml(config_file, ["data.d=1000", "train.lr=0.05", "train.tol=1.0e-08"])
+    assert store.run_id(cfg) == store.run_id(plain)
 
 
 def test_missing_config_file(tmp_path):

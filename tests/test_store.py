@@ -48,6 +48,74 @@ def test_write_is_whole_and_named_by_the_config(tmp_path):
     assert store.run_id(config(1)) != store.run_id(config()) != store.run_id(config(lr=0.2))
 
 
+# ---------------------------------------------------------------- draws
+
+DRAWN = {"data": {"n": 6, "d": 20, "n_test": 3}, "model": {"width": 4}}
+
+
+def drawn(**parts):
+    """A config on DRAWN, with the given parts replaced."""
+    return Config.model_validate(DRAWN | parts)
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        {"train": {"lr": 0.3, "steps": 7}},
+        {"train": {"optimizer": "gradient_flow", "time": 2.0}},
+        {"train": {"optimizer": "sgd", "batch_size": 2, "momentum": 0.5}},
+        {
+            "data": DRAWN["data"] | {"labels": {"kind": "sign"}},
+            "train": {"loss": "logistic"},
+            "record": {"every": 3, "coefficients": True},
+        },
+    ],
+    ids=["lr", "flow", "sgd", "loss-record"],
+)
+def test_runs_that_differ_only_in_training_share_their_draw(parts):
+    other = drawn(**parts)
+    base = drawn(**{k: v for k, v in parts.items() if k not in store.TRAINING_PARTS})
+    assert store.run_id(other) != store.run_id(base)
+    assert store.draw_id(other) == store.draw_id(base) == store.draw_id(base.to_dict())
+    a, b = iblab.make_problem(base), iblab.make_problem(other)
+    for name in ("y", "a", "K", "P0", "y_test", "K_test", "P0_test", "G0"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        {"seed": 1},
+        {"data": DRAWN["data"] | {"d": 21}},
+        {"model": {"width": 4, "activation": "leaky_relu"}},
+        {"init": {"scale": 0.5}},
+    ],
+    ids=["seed", "data", "model", "init"],
+)
+def test_a_change_outside_training_is_another_draw(parts):
+    assert store.draw_id(drawn(**parts)) != store.draw_id(drawn())
+
+
+def test_no_draw_hashes_a_training_part():
+    from iblab.seeding import STREAM_PARTS
+
+    drawing = set(STREAM_PARTS["data"]) | set(STREAM_PARTS["init"])
+    assert not drawing & set(store.TRAINING_PARTS)
+
+
+def test_runs_on_one_draw_are_paired_by_a_query(tmp_path):
+    for seed in range(2):
+        for lr in (0.1, 0.2, 0.3):
+            put(tmp_path, config(seed, lr=lr))
+    pairs = store.query(
+        tmp_path,
+        'SELECT draw_id, count(*) AS runs, min("config.seed") AS seed FROM runs '
+        "GROUP BY draw_id ORDER BY seed",
+    )
+    assert pairs.runs.tolist() == [3, 3] and pairs.seed.tolist() == [0, 1]
+    assert pairs.draw_id.tolist() == [store.draw_id(config(s)) for s in range(2)]
+
+
 def test_corrupt_or_misnamed_files_are_not_results(tmp_path):
     good = put(tmp_path, config(0))
     truncated = put(tmp_path, config(1))

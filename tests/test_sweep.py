@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from math import inf
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 
 from iblab import store, train, training
 from iblab.cli import app
-from iblab.config import Config
+from iblab.config import GD_ONLY, Config
 from iblab.sweep import SweepError, expand, parse_sweep, plan, run_sweep
 
 BASE = {
@@ -128,6 +129,65 @@ def test_bad_sweep_fails_before_any_run(tmp_path, change, named):
 def test_bad_axis_key_message_names_it():
     with pytest.raises(SweepError, match=r"data\.foo: Extra inputs are not permitted"):
         expand(parse_sweep({"base": BASE, "grid": {"data.foo": [1]}}))
+
+
+# ---------------------------------------------------------------- GD and the flow in one sweep
+
+MIXED = {"train.optimizer": ["gd", "gradient_flow"], "train.lr": [0.5, 0.1, 0.02]}
+
+
+@pytest.mark.parametrize(
+    "train",
+    [
+        {"lr_scale": "n_over_norm_K", "steps": 30},
+        {"momentum": 0.5, "schedule": "cosine", "dtype": "float32"},
+        {"time": 5.0, "max_events": 1000},  # flow-only keys, dropped for GD
+    ],
+    ids=["lr_scale-steps", "momentum-schedule-dtype", "flow-only"],
+)
+def test_a_sweep_over_the_optimizer_keeps_each_run_to_its_keys(train):
+    sweep = parse_sweep({"base": BASE | {"train": train}, "grid": MIXED, "seeds": 2})
+    configs = expand(sweep)
+    flows = [c for c in configs if c.train.optimizer == "gradient_flow"]
+    gds = [c for c in configs if c.train.optimizer == "gd"]
+    assert len(sweep) == 12 and (len(gds), len(flows)) == (6, 2)  # one flow run per seed
+    assert len({store.run_id(c) for c in configs}) == 8
+    for c in gds:  # GD keeps every GD key the base gave
+        kept = {k: getattr(c.train, k) for k in train if k in GD_ONLY}
+        assert kept == {k: v for k, v in train.items() if k in GD_ONLY}
+    assert {c.train.lr for c in gds} == {0.5, 0.1, 0.02}
+    for c in flows:
+        assert "lr" not in c.to_dict()["train"] and c.train.flow_time == train.get("time", inf)
+
+
+def test_the_flow_at_every_step_is_one_run():
+    sweep = parse_sweep({"base": BASE, "grid": MIXED})
+    flows = [c for c in expand(sweep) if c.train.optimizer == "gradient_flow"]
+    assert len(flows) == 1
+    one = dict(BASE, train={"optimizer": "gradient_flow"})
+    assert store.run_id(flows[0]) == store.run_id(Config.model_validate(one))
+
+
+@pytest.mark.parametrize("grid", [{"data.d": [20, 40]}, {"train.lr": [0.1, 0.2]}], ids=["d", "lr"])
+def test_without_an_optimizer_axis_a_flow_with_gd_keys_is_refused(grid):
+    base = BASE | {"train": {"optimizer": "gradient_flow", "lr_scale": "n_over_norm_K"}}
+    with pytest.raises(SweepError, match=r"train\.lr_scale: gradient_flow takes no lr_scale"):
+        expand(parse_sweep({"base": base, "grid": grid}))
+
+
+def test_dry_run_counts_runs_once_and_shows_their_assignments(tmp_path):
+    flow_first = {"train.optimizer": ["gradient_flow", "gd"], "train.lr": MIXED["train.lr"]}
+    path = write_sweep(tmp_path / "s.yaml", {"base": BASE, "grid": flow_first})
+    result = invoke("sweep", path, "--out", tmp_path / "out", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "4 runs (2 repeat a run)" in result.output
+    lines = result.output.splitlines()
+    shown = [json.loads(line)["train"] for line in lines if line.startswith('{"')]
+    assigned = [yaml.safe_load(line) for line in lines if line.startswith("{'")]
+    assert len(shown) == len(assigned) == 3
+    for a, c in zip(assigned, shown, strict=True):  # each config beside its own assignment
+        assert a["train.optimizer"] == c["optimizer"]
+        assert c["optimizer"] == "gradient_flow" or a["train.lr"] == c["lr"]
 
 
 # ---------------------------------------------------------------- running

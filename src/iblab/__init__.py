@@ -23,6 +23,7 @@ _EXPORTS = {  # name -> the module that defines it
     "train": "iblab.training",
     "train_many": "iblab.training",
 }
+_MODULES = ("compare",)  # public submodules, imported on first use as iblab.NAME
 __all__ = list(_EXPORTS)
 
 if TYPE_CHECKING:  # for type checkers and the API docs (`as`: re-exported)
@@ -39,7 +40,9 @@ if TYPE_CHECKING:  # for type checkers and the API docs (`as`: re-exported)
 
 
 def __getattr__(name: str):
-    """Import an exported name's module when the name is first used."""
+    """Import an exported name's module (or a public submodule) when first used."""
+    if name in _MODULES:
+        return importlib.import_module(f"iblab.{name}")
     if name not in _EXPORTS:
         raise AttributeError(f"module 'iblab' has no attribute {name!r}")
     value = getattr(importlib.import_module(_EXPORTS[name]), name)
@@ -48,4 +51,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(_EXPORTS) | set(_MODULES))

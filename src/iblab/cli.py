@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import itertools
 import json
 import sys
 import tempfile
@@ -92,17 +91,35 @@ def fail(message: str, status: int = 2) -> None:
 def run(
     config: Annotated[Path, typer.Argument(help="Run config (YAML).")],
     set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Override: key.path=value (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override: key.path=value (repeatable). Comma-separated values "
+            "(data.d=1e3,1e4) make a grid of runs; commas inside brackets, braces or "
+            "quotes do not split.",
+        ),
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Directory for history and summary.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Directory for history and summary; for a grid, the store."),
+    ] = None,
 ) -> None:
     """Train one run; print its summary; write history.parquet and summary.json (and, for
-    gradient flow, events.parquet) to OUT."""
+    gradient flow, events.parquet) to OUT. A --set with comma-separated values makes a grid
+    of runs instead, run into the store OUT like `iblab sweep` (the same run ids; finished
+    runs are skipped)."""
     from iblab import store
-    from iblab.config import Config, ConfigError
+    from iblab.config import Config, ConfigError, split_override, split_values
     from iblab.data import make_problem
     from iblab.training import check_problem, train
 
+    try:
+        grid = any(len(split_values(*split_override(item))) > 1 for item in set_ or [])
+    except ConfigError as e:
+        fail(str(e))
+    if grid:
+        _multirun(config, set_ or [], out)
+        return
     try:
         cfg = Config.from_yaml(config, set_ or [])
         problem = make_problem(cfg)
@@ -142,6 +159,24 @@ def run(
             status=1,
         )
     console.print(f"wrote {', '.join(str(out / name) for name in written)}")
+
+
+def _multirun(config: Path, overrides: list[str], out: Path | None) -> None:
+    """`iblab run` with comma-separated --set values: the grid they make, as a sweep."""
+    from iblab import store
+    from iblab.config import ConfigError, read_config
+    from iblab.executors import Local
+    from iblab.sweep import GROUP_SIZE, expand, from_overrides
+
+    if out is None:
+        fail("--out: comma-separated --set values make a grid of runs; give --out (a store)")
+    try:
+        configs = expand(from_overrides(read_config(config), overrides))
+        store.check_writable(out)
+    except ConfigError as e:
+        fail(str(e))
+    _compile_cache()
+    _run_with_progress(configs, out, Local(), retry_failed=False, group_size=GROUP_SIZE)
 
 
 def _write_run_files(out: Path, cfg, result) -> list[str]:
@@ -250,25 +285,36 @@ def sweep(
     """Run a sweep; runs with a result in OUT already are skipped (resume)."""
     from iblab import store
     from iblab.config import ConfigError
-    from iblab.sweep import MAX_RUNS, assignments, expand, load_sweep, run_sweep
+    from iblab.sweep import MAX_RUNS, expand_assignments, load_sweep
 
     try:
         runner = _executor(executor, workers, scheduler)
         if group_size < 1:
             raise ConfigError(f"--group-size: must be >= 1, got {group_size}")
         spec = load_sweep(sweep_file)
-        configs = expand(spec, limit=None if force else MAX_RUNS)
+        pairs = expand_assignments(spec, limit=None if force else MAX_RUNS)
         if not dry_run:
             store.check_writable(out)
     except ConfigError as e:
         fail(str(e))
     if dry_run:
-        console.print(f"{len(configs)} runs")
-        for a, c in itertools.islice(zip(assignments(spec), configs, strict=False), 3):
+        repeats = len(spec) - len(pairs)
+        console.print(f"{len(pairs)} runs" + (f" ({repeats} repeat a run)" if repeats else ""))
+        for a, c in pairs[:3]:
             console.print(f"[bold]{a}[/bold]", highlight=False)
             console.print(json.dumps(c.to_dict()), highlight=False, soft_wrap=True)
         return
     _compile_cache()
+    configs = [c for _, c in pairs]
+    _run_with_progress(configs, out, runner, retry_failed=retry_failed, group_size=group_size)
+
+
+def _run_with_progress(configs, out: Path, runner, retry_failed: bool, group_size: int) -> None:
+    """run_sweep with a progress bar, then a line of counts and the runs per status; exit
+    status 1 when runs were lost or the store could not be written."""
+    from iblab import store
+    from iblab.sweep import run_sweep
+
     columns = [
         TextColumn("sweep"),
         BarColumn(),

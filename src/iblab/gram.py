@@ -22,14 +22,38 @@ def weight_gram(s, C, K, P0, G0):
 
 
 def frobenius_sq(s, C, K, P0, G0):
-    """||W||_F^2 = tr W W^T without forming the m x m matrix: O(m n^2). G0 may be the
-    (m, m) block or just its trace (a scalar), which is all this needs."""
+    """||W||_F^2 = tr W W^T for W = s W_0 + C X, without forming W or W W^T: O(m n^2).
+
+    The result is a scalar, in the units of W squared.
+
+    Args:
+        s (float): the scale of W_0.
+        C (ndarray): coefficients (m, n).
+        K (ndarray): X X^T (n, n).
+        P0 (ndarray): X W_0^T (n, m).
+        G0 (ndarray | float): W_0 W_0^T (m, m), or its trace, which is all this needs.
+    """
     trace_G0 = G0.trace() if getattr(G0, "ndim", 0) == 2 else G0
     return s * s * trace_G0 + 2.0 * s * (C * P0.T).sum() + (C * (C @ K)).sum()
 
 
 def distance_sq(s1, C1, s2, C2, K, P0, G0):
-    """||W_1 - W_2||_F^2 for W_i = s_i W_0 + C_i X."""
+    """||W_1 - W_2||_F^2 for W_i = s_i W_0 + C_i X: two first layers on one draw (the same
+    X and W_0), compared from its Gram blocks at a cost independent of d, O(m n^2).
+
+    W_1 - W_2 = (s_1 - s_2) W_0 + (C_1 - C_2) X, so with s_1 = s_2 this is
+    tr (C_1 - C_2) K (C_1 - C_2)^T. With model.bias the blocks carry the bias column, and so
+    does W. The result is a scalar, in the units of W squared.
+
+    Args:
+        s1 (float): the scale of W_0 in W_1 (1 for GD without weight decay, and the flow).
+        C1 (ndarray): coefficients of W_1 (m, n).
+        s2 (float): the scale of W_0 in W_2.
+        C2 (ndarray | float): coefficients of W_2 (m, n), or 0 for W_2 = s2 W_0.
+        K (ndarray): X X^T (n, n).
+        P0 (ndarray): X W_0^T (n, m).
+        G0 (ndarray | float): W_0 W_0^T (m, m) or its trace; used only when s1 != s2.
+    """
     return frobenius_sq(s1 - s2, C1 - C2, K, P0, G0)
 
 

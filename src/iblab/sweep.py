@@ -4,6 +4,12 @@ A sweep file (YAML) has the keys `base` (a config path, relative to the sweep fi
 working directory, or a config inline), `grid` (Cartesian axes), `zip` (parallel axes of one
 length) and `seeds` (a count n for seeds 0..n-1, or a list). Axis keys are config key paths
 such as `data.d` or `init.scale`. Every expanded config is validated before anything runs.
+
+A sweep whose axes vary `train.optimizer` mixes GD and the gradient flow: each of its runs
+keeps only the train keys its optimiser takes (a flow run drops the GD-only keys, such as
+lr, lr_scale and steps; a GD or SGD run the flow-only ones, such as time) before it is
+validated, so one base serves both. Runs that then coincide (the flow at every lr of a grid)
+are one run, with one run id.
 """
 
 from __future__ import annotations
@@ -21,7 +27,19 @@ from pathlib import Path
 from typing import Any
 
 from iblab import budget, store
-from iblab.config import Config, ConfigError, read_yaml, set_key, validate
+from iblab.config import (
+    FLOW_ONLY,
+    GD_ONLY,
+    Config,
+    ConfigError,
+    apply_overrides,
+    parse_value,
+    read_yaml,
+    set_key,
+    split_override,
+    split_values,
+    validate,
+)
 from iblab.config._fields import did_you_mean
 
 SWEEP_KEYS = ("base", "grid", "zip", "seeds")
@@ -82,6 +100,27 @@ def parse_sweep(raw: Any, root: str | Path = ".") -> Sweep:
     if seeds is not None and "seed" in set(grid) | set(zipped):
         raise SweepError("sweep: seed is an axis and `seeds` is given; use one")
     return Sweep(_base(raw.get("base"), Path(root)), grid, zipped, seeds)
+
+
+def from_overrides(base: dict[str, Any], overrides: list[str]) -> Sweep:
+    """The sweep of a config and `--set key.path=value` overrides (`iblab run --set`).
+
+    A value with top-level commas (`data.d=1e3,1e4`) is a grid axis of its comma-separated
+    values, each parsed as YAML, in the order given; commas inside brackets or a quoted
+    string do not split (`model.second_layer=[1,2]` is one value, `[1,2],[3,4]` two; see
+    `iblab.config.split_values`). The other overrides apply to the base. Of a key given
+    twice, the last wins."""
+    singles, grid = [], {}
+    for item in overrides:
+        key, text = split_override(item)
+        key = key.strip()
+        pieces = split_values(key, text)
+        if len(pieces) == 1:
+            singles.append(item)
+            grid.pop(key, None)
+        else:
+            grid[key] = [parse_value(key, piece) for piece in pieces]
+    return Sweep(apply_overrides(base, singles), grid)
 
 
 def _base(base: Any, root: Path) -> dict[str, Any]:
@@ -154,14 +193,22 @@ def check_size(sweep: Sweep, limit: int | None = MAX_RUNS) -> int:
 def expand(sweep: Sweep, limit: int | None = MAX_RUNS) -> list[Config]:
     """Every run's validated config (duplicates removed), or SweepError naming the run.
     Refuses a sweep of more than `limit` runs before expanding anything."""
+    return [config for _, config in expand_assignments(sweep, limit)]
+
+
+def expand_assignments(
+    sweep: Sweep, limit: int | None = MAX_RUNS
+) -> list[tuple[dict[str, Any], Config]]:
+    """`expand`, with the first assignment (key path -> value) that gave each config."""
     check_size(sweep, limit)
-    configs, seen = [], set()
+    mixed = OPTIMIZER in sweep.grid or OPTIMIZER in sweep.zip
+    out, seen = [], set()
     for assignment in assignments(sweep):
         raw = json.loads(json.dumps(sweep.base, default=str))
         for key, value in assignment.items():
             set_key(raw, key, value, f"sweep: axis {key}", SweepError)
         try:
-            config = validate(raw)
+            config = validate(for_optimizer(raw) if mixed else raw)
             budget.check(config)
         except ConfigError as e:
             shown = ", ".join(f"{k}={v!r}" for k, v in assignment.items())
@@ -169,8 +216,22 @@ def expand(sweep: Sweep, limit: int | None = MAX_RUNS) -> list[Config]:
         rid = store.run_id(config)
         if rid not in seen:
             seen.add(rid)
-            configs.append(config)
-    return configs
+            out.append((assignment, config))
+    return out
+
+
+OPTIMIZER = "train.optimizer"
+
+
+def for_optimizer(raw: dict[str, Any]) -> dict[str, Any]:
+    """raw without the train keys its optimiser does not take: the GD-only keys (GD_ONLY)
+    for gradient_flow, the flow-only ones (FLOW_ONLY) for gd and sgd. Only sweeps that vary
+    train.optimizer apply it; a single config with such keys is still refused."""
+    train = raw.get("train")
+    if not isinstance(train, dict):
+        return raw
+    unused = GD_ONLY if train.get("optimizer") == "gradient_flow" else FLOW_ONLY
+    return raw | {"train": {k: v for k, v in train.items() if k not in unused}}
 
 
 def plan(configs: Sequence[Config], group_size: int = GROUP_SIZE) -> list[list[Config]]:

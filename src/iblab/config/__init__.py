@@ -50,8 +50,11 @@ from iblab.config._yaml import (
     apply_overrides,
     check_plain,
     flatten,
+    parse_value,
     read_yaml,
     set_key,
+    split_override,
+    split_values,
 )
 
 # ---------------------------------------------------------------- model, init
@@ -281,10 +284,7 @@ class Config(_Strict):
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> Config:
         """Load a YAML file, apply `key.path=value` overrides, validate."""
-        raw = read_yaml(path, "config", ConfigError)
-        if not isinstance(raw, dict):
-            raise ConfigError(f"config: {path} must hold a mapping, got {type(raw).__name__}")
-        return cls.from_dict(raw, overrides)
+        return cls.from_dict(read_config(path), overrides)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], overrides: list[str] | None = None) -> Config:
@@ -308,6 +308,14 @@ class Config(_Strict):
         """SHA-256 of the canonical JSON of the named parts (all parts when none named)."""
         full = self.to_dict()
         return fingerprint({k: full[k] for k in parts} if parts else full)
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """The mapping a config file holds, not yet validated; ConfigError when it holds none."""
+    raw = read_yaml(path, "config", ConfigError)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config: {path} must hold a mapping, got {type(raw).__name__}")
+    return raw
 
 
 def fingerprint(raw: dict[str, Any]) -> str:
@@ -399,7 +407,11 @@ __all__ = [
     "content_sha256",
     "fingerprint",
     "flatten",
+    "parse_value",
+    "read_config",
     "read_yaml",
     "set_key",
+    "split_override",
+    "split_values",
     "validate",
 ]

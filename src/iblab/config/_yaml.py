@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,8 @@ def read_yaml(path: str | Path, what: str, error: type[Exception]) -> Any:
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys."""
+    """SafeLoader that refuses duplicate keys and reads 1e3 and 1.0e3 as numbers (YAML 1.2;
+    YAML 1.1 needs 1.0e+3)."""
 
     def construct_mapping(self, node, deep=False):
         self.flatten_mapping(node)
@@ -54,6 +56,13 @@ class _Loader(yaml.SafeLoader):
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 MAX_VALUES = 1_000_000  # values a config or sweep file may expand to, aliases counted out
@@ -117,13 +126,54 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     """Return a copy of raw with each `a.b.c=value` applied (value parsed as YAML)."""
     out = json.loads(json.dumps(raw, default=str))
     for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"--set: expected key.path=value, got {item!r}")
-        key, value = item.split("=", 1)
-        try:
-            parsed = yaml.load(value, Loader=_Loader)  # noqa: S506
-        except yaml.YAMLError as e:
-            raise ConfigError(f"--set {key}: cannot parse {value!r}: {_one_line(e)}") from None
-        check_plain(parsed, f"--set {key}", ConfigError)
-        set_key(out, key, parsed, f"--set {key}", ConfigError)
+        key, text = split_override(item)
+        set_key(out, key, parse_value(key, text), f"--set {key}", ConfigError)
     return out
+
+
+def split_override(item: str) -> tuple[str, str]:
+    """'a.b.c=value' -> ('a.b.c', 'value'); ConfigError without an '='."""
+    if "=" not in item:
+        raise ConfigError(f"--set: expected key.path=value, got {item!r}")
+    key, text = item.split("=", 1)
+    return key, text
+
+
+def parse_value(key: str, text: str) -> Any:
+    """One override's value, parsed as YAML; ConfigError naming `--set key` when it is not
+    YAML or not plain data."""
+    try:
+        parsed = yaml.load(text, Loader=_Loader)  # noqa: S506
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set {key}: cannot parse {text!r}: {_one_line(e)}") from None
+    check_plain(parsed, f"--set {key}", ConfigError)
+    return parsed
+
+
+_OPEN, _CLOSE = "[{", "]}"
+
+
+def split_values(key: str, text: str) -> list[str]:
+    """An override's value split at its top-level commas: '1e3,1e4' -> ['1e3', '1e4'].
+
+    Commas inside brackets ('[1, 2]', '{a: 1, b: 2}') or a quoted string ("'a,b'", a quote
+    that starts a value) do not split, so a list or a string with commas stays one value.
+    ConfigError naming `--set key` when a piece is empty ('1,,2', '1,')."""
+    pieces, depth, quote, start = [], 0, "", 0
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote and not (quote == '"' and text[i - 1] == "\\"):
+                quote = ""
+        elif ch in "'\"" and text[:i].rstrip()[-1:] in ("", "[", "{", ",", ":"):
+            quote = ch
+        elif ch in _OPEN:
+            depth += 1
+        elif ch in _CLOSE:
+            depth = max(depth - 1, 0)
+        elif ch == "," and depth == 0:
+            pieces.append(text[start:i])
+            start = i + 1
+    pieces.append(text[start:])
+    if len(pieces) > 1 and not all(p.strip() for p in pieces):
+        raise ConfigError(f"--set {key}: empty value in {text!r} (values are comma-separated)")
+    return pieces

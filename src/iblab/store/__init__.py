@@ -1,11 +1,13 @@
 """A results store that needs no server: a directory of Parquet files, one per finished run.
 
 A run's file is named by a hash of its full config (`run_id`). It holds one table: a `run`
-row (run_id, status, message, the flattened config as `config.*` columns, the config as
-JSON, where the run came from as `provenance.*` columns, the summary figures) followed by
-one `history` row per recorded step (columns `history.*`). A file is written under a
-temporary name and renamed, so it is whole or absent. Opening a store that holds runs of
-another iblab or numbers version warns once (StoreVersionWarning).
+row (run_id, status, message, draw_id, the flattened config as `config.*` columns, the
+config as JSON, where the run came from as `provenance.*` columns, the summary figures)
+followed by one `history` row per recorded step (columns `history.*`). `draw_id` names the
+run's draw (data and initialisation): runs that differ only in train or record keys share
+it, so `GROUP BY draw_id` pairs them. A file is written under a temporary name and
+renamed, so it is whole or absent. Opening a store that holds runs of another iblab or
+numbers version warns once (StoreVersionWarning).
 
 DuckDB reads the directory with the views `runs` and `history`; `load` returns pandas frames.
 """
@@ -18,9 +20,11 @@ from iblab.store._files import (
     NUMBERS,
     PROVENANCE_PREFIX,
     RUN_ID_LENGTH,
+    TRAINING_PARTS,
     StoreVersionWarning,
     StoreWriteError,
     check_writable,
+    draw_id,
     path_for,
     provenance,
     read_run,
@@ -58,10 +62,12 @@ __all__ = [
     "Results",
     "StoreVersionWarning",
     "StoreWriteError",
+    "TRAINING_PARTS",
     "add_to_index",
     "check_writable",
     "config_column",
     "connect",
+    "draw_id",
     "finished",
     "load",
     "numeric_figures",

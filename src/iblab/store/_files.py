@@ -1,5 +1,5 @@
 """One run's file: its table (run row, history, events), written atomically, read back,
-named by its config (run_id)."""
+named by its config (run_id) and tagged with its draw (draw_id)."""
 
 from __future__ import annotations
 
@@ -61,6 +61,20 @@ def run_id(config) -> str:
     return fingerprint({"config": config.to_dict(), "numbers": NUMBERS})[:RUN_ID_LENGTH]
 
 
+# The config parts a run trains with; the rest (seed, data, model, init) is its draw.
+TRAINING_PARTS = ("train", "record")
+
+
+def draw_id(config) -> str:
+    """The name of a run's draw, its data and initialisation: a prefix of the SHA-256 of its
+    config without the training parts (TRAINING_PARTS) and of NUMBERS. Runs that differ only
+    in train or record keys share it (iblab.seeding draws nothing from them); config is a
+    Config or its `to_dict()`."""
+    raw = config if isinstance(config, dict) else config.to_dict()
+    draw = {k: v for k, v in raw.items() if k not in TRAINING_PARTS}
+    return fingerprint({"draw": draw, "numbers": NUMBERS})[:RUN_ID_LENGTH]
+
+
 def path_for(directory: str | Path, rid: str) -> Path:
     return Path(directory) / f"{rid}.parquet"
 
@@ -78,11 +92,12 @@ def run_table(
     final: dict[str, Any] | None = None,
 ) -> pa.Table:
     """One run as a table: its `run` row, then its `history` rows, then (gradient flow) its
-    `event` rows. The run row holds the config as JSON (`config`) and flattened
-    (`config.*`), where the run came from (`provenance.*`, see `provenance`), the summary,
-    and `final`'s values (arrays stored flattened, row-major)."""
+    `event` rows. The run row holds its draw (`draw_id`), the config as JSON (`config`) and
+    flattened (`config.*`), where the run came from (`provenance.*`, see `provenance`), the
+    summary, and `final`'s values (arrays stored flattened, row-major)."""
     row = {"run_id": rid, "kind": "run", "status": summary.get("status", "error")}
     row["message"] = message
+    row["draw_id"] = draw_id(config)
     row |= flatten(config, "config.")
     row["config"] = json.dumps(config, sort_keys=True)
     row |= {PROVENANCE_PREFIX + k: v for k, v in provenance().items()}
@@ -101,7 +116,9 @@ def run_table(
 
 # Column names of the run row that an evaluation may not take (dotted names are reserved
 # for the config.*, history.* and event.* columns).
-RESERVED = frozenset({"run_id", "kind", "status", "message", "config", "traceback", "s", "C", "a"})
+RESERVED = frozenset(
+    {"run_id", "draw_id", "kind", "status", "message", "config", "traceback", "s", "C", "a"}
+)
 
 
 def result_table(result, evaluation: dict[str, Any] | None = None) -> pa.Table:
