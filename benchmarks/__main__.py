@@ -1,6 +1,8 @@
-"""Run the benchmark suite: python -m benchmarks [peer|ensemble|dscale|roofline|flow|flow_scale]
+"""Run the benchmark suite: python -m benchmarks [NAME ...] [--quick]
 
-With no names, runs all six. Each prints a table and writes benchmarks/results/<name>.json;
+NAME: peer, ensemble, dscale, roofline, flow, flow_scale or cli_times.
+
+With no names, runs all seven. Each prints a table and writes benchmarks/results/<name>.json;
 a summary of the targets is written to benchmarks/results/summary.json. --quick: fewer
 steps and repeats (a smoke run, < 3 minutes; its figures are rougher). PyTorch (the peer
 baseline) is an optional extra: pip install '.[bench]'.
@@ -21,6 +23,7 @@ SUITE = {
     "roofline": "benchmarks.roofline",
     "flow": "benchmarks.flow",
     "flow_scale": "benchmarks.flow_scale",
+    "cli_times": "benchmarks.cli_times",
 }
 
 
