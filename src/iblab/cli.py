@@ -1,5 +1,5 @@
 """The command line: `iblab run`, `iblab reproduce`, `iblab sweep`, `iblab results`,
-`iblab query`, `iblab export`.
+`iblab query`, `iblab export`, `iblab plot`.
 
 Bad input prints one line naming the field and value, and exits with status 2."""
 
@@ -436,14 +436,58 @@ def export(
 @app.command()
 def plot(
     directory: Annotated[Path, typer.Argument(help="Results directory.")],
-    x: Annotated[str, typer.Option(help="Config key on the x axis, e.g. data.d.")],
-    y: Annotated[str, typer.Option(help="Summary figure on the y axis, e.g. loss.")],
+    x: Annotated[str, typer.Option(help="Column on the x axis, e.g. data.d.")],
+    y: Annotated[str, typer.Option(help="Numeric column on the y axis, e.g. loss.")],
     to: Annotated[Path, typer.Option(help="Image file to write (.png, .pdf, .svg).")],
-    hue: Annotated[str | None, typer.Option(help="Config key, one colour per value.")] = None,
+    hue: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Column(s), one colour per combination of values (repeatable or comma-separated)."
+        ),
+    ] = None,
+    style: Annotated[str | None, typer.Option(help="Column, one line style per value.")] = None,
+    facet: Annotated[
+        str | None, typer.Option(help="Column, one panel per value (shared axes).")
+    ] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Keep the runs for which this holds: SQL as in iblab query "
+            "('\"config.train.lr\" = 0.1') or a pandas condition ('train.lr == 0.1'). "
+            "Repeatable (all must hold)."
+        ),
+    ] = None,
+    derive: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A new column, 'name = expression' (pandas eval over the columns, "
+            "e.g. 'ratio = gap / sqrt(n_over_d)'). Repeatable, in order."
+        ),
+    ] = None,
+    band: Annotated[
+        str,
+        typer.Option(
+            help="Over the runs at a point: iqr (quartiles), minmax or none (each run a dot)."
+        ),
+    ] = "iqr",
+    logx: Annotated[
+        bool | None,
+        typer.Option(
+            "--logx/--no-logx",
+            help="Log or linear x axis (default: log when positive over more than two decades).",
+        ),
+    ] = None,
+    logy: Annotated[
+        bool | None,
+        typer.Option("--logy/--no-logy", help="Log or linear y axis (default: as for x)."),
+    ] = None,
 ) -> None:
-    """Draw one metric of a sweep against one config key: each run a dot, the median a line."""
+    """Draw one metric of a sweep against one column: the median over the runs at each
+    point a line, with a band where several runs share it (e.g. seeds). Columns are named as
+    in `iblab query`; config keys may drop the `config.` prefix."""
     from iblab import store
-    from iblab.figures import metric_figure
+    from iblab.figures import metric_figure, save
+    from iblab.plotting import PlotError, pooled_keys, prepare, split_keys
 
     if not directory.is_dir():
         fail(f"directory: {str(directory)!r} is not a directory")
@@ -451,17 +495,35 @@ def plot(
         fail(f"--to: expected a .png, .pdf or .svg file, got {str(to)!r}")
     if not to.parent.is_dir():
         fail(f"--to: directory {str(to.parent)!r} does not exist")
-    runs = store.load(directory).runs
+    runs = store.load(directory, arrays=False).runs
+    if not len(runs):
+        fail(f"directory: no runs in {str(directory)!r}")
     try:
-        x_col = store.config_column(runs, x)
-        hue_col = None if hue is None else store.config_column(runs, hue)
-    except ValueError as e:
-        fail(str(e).replace("dims:", "--x/--hue:"))
-    numeric = store.numeric_figures(runs)
-    if y not in numeric:
-        fail(f"--y: {y!r} is not a numeric figure of the runs; choose from {', '.join(numeric)}")
-    metric_figure(runs, x_col, y, to, hue=hue_col)
-    console.print(f"wrote {to} ({len(runs)} runs)")
+        drawn, spec = prepare(
+            runs,
+            x,
+            y,
+            hue=split_keys(hue),
+            style=style,
+            facet=facet,
+            conditions=where or [],
+            definitions=derive or [],
+            band=band,
+            logx=logx,
+            logy=logy,
+        )
+    except PlotError as e:
+        fail(str(e))
+    pooled = pooled_keys(drawn, spec)
+    if pooled:
+        warnings.warn(
+            f"runs at one point differ in {', '.join(pooled)} (not only the seed), and the "
+            "median pools them; give those keys to --hue, --style, --facet or --where",
+            stacklevel=1,
+        )
+    save(metric_figure(drawn, spec), to)
+    left = len(runs) - len(drawn)
+    console.print(f"wrote {to} ({len(drawn)} runs" + (f"; {left} left out)" if left else ")"))
 
 
 def main() -> None:  # pragma: no cover

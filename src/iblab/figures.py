@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from iblab.plotting import Plot, auto_log, summarise
+
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 COLUMN_WIDTH = 3.4  # inches
 TEXT_WIDTH = 7.0  # inches: multi-panel figures span the page
@@ -109,30 +111,143 @@ def history_figure(history: pd.DataFrame, path: str | Path) -> Path:
     return _save(fig, plt, path)
 
 
-def metric_figure(
-    runs: pd.DataFrame, x: str, y: str, path: str | Path, hue: str | None = None
-) -> Path:
-    """One metric of a sweep against one axis: every run as a dot and the median per x as a
-    line, one colour per value of `hue`. Axes are logarithmic when their values are positive
-    and span more than two decades."""
+def metric_figure(runs: pd.DataFrame, plot: Plot):
+    """One metric of a sweep against one axis (`iblab plot`): the median over the runs at
+    each point as a line, with the band `plot.band` where several runs share a point (band
+    none: each run a dot); one colour per combination of the hue keys, one line style per
+    style value, one panel per facet value (shared axes). The open Figure; `save` it."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.4))
-    groups = [(None, runs)] if hue is None else list(runs.groupby(hue, sort=True))
-    for k, (value, part) in enumerate(groups):
-        colour = OKABE_ITO[k % len(OKABE_ITO)]
-        label = None if hue is None else f"{_short(hue)} = {value:g}" if _is_num(value) else value
-        ax.scatter(part[x], part[y], s=6, alpha=0.35, color=colour, linewidths=0)
-        median = part.groupby(x, sort=True)[y].median()
-        ax.plot(median.index, median.to_numpy(), marker="o", ms=3, color=colour, label=label)
-    for axis, values in (("x", runs[x]), ("y", runs[y])):
-        v = pd.to_numeric(values, errors="coerce").dropna()
-        if len(v) and (v > 0).all() and v.max() / v.min() > 100:
+    points = summarise(runs, plot)
+    panels = _groups(points, [plot.facet] if plot.facet else [])
+    fig, axes = _panels(plt, len(panels))
+    colours = _palette(points, list(plot.hue), OKABE_ITO)
+    styles = _palette(points, [plot.style] if plot.style else [], LINE_STYLES)
+    ncols = min(len(panels), 3)
+    for i, (ax, (value, part)) in enumerate(zip(axes, panels, strict=True)):
+        for key, line in _groups(part, [*plot.hue, *([plot.style] if plot.style else [])]):
+            dash, marker = styles[key[len(plot.hue) :]]
+            _line(ax, line, plot, colours[key[: len(plot.hue)]], dash, marker)
+        if plot.band == "none":
+            shown = runs if not value else runs[_equal(runs[plot.facet], value[0])]
+            _dots(ax, shown, plot, colours)
+        if value:
+            ax.set_title(_label([plot.facet], value))
+        if i + ncols >= len(panels):  # no panel below: x tick labels and label here
+            ax.xaxis.set_tick_params(labelbottom=True)
+            ax.set_xlabel(_short(plot.x))
+        if i % ncols == 0:
+            ax.set_ylabel(_short(plot.y) + _band_note(points, plot.band))
+    _scales(axes[0], runs, plot)
+    _legend(fig, axes, _handles(plot, colours, styles), below=plot.facet is not None)
+    return fig
+
+
+LINE_STYLES = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"))  # dash and marker per value
+_BAND_NOTES = {"iqr": "band: quartiles", "minmax": "band: min to max", "none": "dots: runs"}
+
+
+def _groups(frame: pd.DataFrame, keys: list[str]) -> list[tuple[tuple, pd.DataFrame]]:
+    """(key tuple, rows) per combination of keys' values, in sorted order, a missing value
+    (NaN) last and as None; one group with key () when there are no keys."""
+    if not keys:
+        return [((), frame)]
+    groups = frame.groupby(keys, dropna=False, sort=True)
+    return [(tuple(None if pd.isna(v) else v for v in key), part) for key, part in groups]
+
+
+def _panels(plt, n: int):
+    """A figure with n panels sharing their axes (up to three a row) and the panels."""
+    ncols = min(n, 3)
+    nrows = -(-n // ncols)
+    size = (COLUMN_WIDTH, 2.4) if n == 1 else (TEXT_WIDTH, 2.0 * nrows + 0.6)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=size, sharex=True, sharey=True, squeeze=False,
+        layout="constrained",
+    )  # fmt: skip
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.ravel()[:n])
+
+
+def _palette(points: pd.DataFrame, keys: list[str], choices) -> dict:
+    """key tuple -> one of choices, per combination of keys' values in sorted order."""
+    combos = [key for key, _ in _groups(points[keys].drop_duplicates(), keys)]
+    return {key: choices[i % len(choices)] for i, key in enumerate(combos)}
+
+
+def _line(ax, line: pd.DataFrame, plot: Plot, colour, dash: str, marker: str) -> None:
+    """The medians of one line and, where several runs share a point, its band."""
+    ax.plot(line[plot.x], line["median"], ls=dash, marker=marker, ms=3, color=colour)
+    band = line.dropna(subset=["low", "high"])
+    if len(band):
+        ax.fill_between(band[plot.x], band["low"], band["high"], color=colour, alpha=0.2, lw=0)
+
+
+def _dots(ax, runs: pd.DataFrame, plot: Plot, colours: dict) -> None:
+    """Each run as a dot, in its line's colour (band none)."""
+    for key, part in _groups(runs, list(plot.hue)):
+        ax.scatter(part[plot.x], part[plot.y], s=6, alpha=0.35, color=colours[key], lw=0)
+
+
+def _equal(values: pd.Series, value) -> pd.Series:
+    """values == value, a missing value (None) equal to a missing value."""
+    return values.isna() if value is None else values == value
+
+
+def _scales(ax, runs: pd.DataFrame, plot: Plot) -> None:
+    """Log axes where asked for, or (not asked) where auto_log says (shared by all panels)."""
+    for axis, col, forced in (("x", plot.x, plot.logx), ("y", plot.y, plot.logy)):
+        if forced or (forced is None and auto_log(runs[col])):
             getattr(ax, f"set_{axis}scale")("log")
-    ax.set_xlabel(_short(x))
-    ax.set_ylabel(_short(y))
-    if hue is not None:
-        ax.legend(frameon=False, loc="best")
-    return _save(fig, plt, path)
+
+
+def _band_note(points: pd.DataFrame, band: str) -> str:
+    """What the line and band are, for the y label, when some point has several runs."""
+    return f" (median; {_BAND_NOTES[band]})" if (points["runs"] > 1).any() else ""
+
+
+def _handles(plot: Plot, colours: dict, styles: dict) -> list:
+    """Legend entries: one per colour (with no style key: in its line style), then one per
+    line style (in black)."""
+    from matplotlib.lines import Line2D
+
+    handles = []
+    if plot.hue:
+        dash, marker = LINE_STYLES[0]
+        for key, colour in colours.items():
+            label = _label(list(plot.hue), key)
+            handles.append(Line2D([], [], color=colour, ls=dash, marker=marker, ms=3, label=label))
+    if plot.style:
+        for key, (dash, marker) in styles.items():
+            label = _label([plot.style], key)
+            handles.append(Line2D([], [], color="black", ls=dash, marker=marker, ms=3, label=label))
+    return handles
+
+
+def _legend(fig, axes, handles: list, below: bool) -> None:
+    """The legend: below the panels (several panels) or in the panel's best corner."""
+    if not handles:
+        return
+    if below:
+        fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False)
+    else:
+        axes[0].legend(handles=handles, frameon=False, loc="best")
+
+
+def _label(keys: list[str], values) -> str:
+    """'gd, train.lr = 0.1': each key's value; a value other than a string named by its key."""
+    return ", ".join(_part(k, v) for k, v in zip(keys, values, strict=True))
+
+
+def _part(key: str, value) -> str:
+    if isinstance(value, str):
+        return value
+    return f"{_short(key)} = {f'{value:g}' if _is_num(value) else value}"
+
+
+def save(fig, path: str | Path) -> Path:
+    """Save fig to path (format from the suffix) and close it."""
+    return _save(fig, pyplot(), path)
 
 
 def _short(column: str) -> str:
@@ -140,7 +255,8 @@ def _short(column: str) -> str:
 
 
 def _is_num(value) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating)
+    number = isinstance(value, int | float | np.integer | np.floating)
+    return number and not isinstance(value, bool | np.bool_)
 
 
 def _save(fig, plt, path) -> Path:
