@@ -203,25 +203,3 @@ def test_flow_rows_are_decided_by_each_runs_limit(tiny_out):
         rows[rank2_tol] = next(c for c in claims if c.claim.endswith("rank <= 2"))
     assert rows[-1.0].agrees is False
     assert rows[1e9].agrees in (True, None)
-
-
-@pytest.mark.parametrize(
-    "limit, c, last_switch, planned, expected",
-    [
-        (0.01, 0.5, 1.0, 1e30, True),  # settled, end and limit below tol
-        (0.2, 0.5, 1.0, 1e30, False),  # settled, end and limit above tol
-        (0.0, 5.0, 1.0, 1e30, None),  # end above tol, limit below: crosses beyond the end
-        (0.01, 0.5, 1e25, 1e30, None),  # still switching inside the window
-        (0.01, 0.5, 1.0, 1e40, None),  # stopped before its planned time
-    ],
-)
-def test_judge_limit_reads_the_trend(limit, c, last_switch, planned, expected):
-    from iblab.experiments.common import judge_limit
-
-    t = np.concatenate([[0.0], np.logspace(-3, 30, 67)])
-    with np.errstate(divide="ignore"):
-        q = limit + c / np.log(t / t[1])  # inf at t[1], nan at 0: not in the window
-    check = judge_limit(t, q, 0.05, planned=planned, last_switch=last_switch)
-    assert check.agrees is expected
-    if check.reason == "":
-        assert abs(check.limit - limit) < 1e-9

@@ -339,8 +339,8 @@ def _fails_on_seed_1(result) -> dict:
 
 
 def test_a_reproduction_leaves_failed_runs_out_and_says_so(tmp_path):
+    from iblab.claims import Claim
     from iblab.experiments import pipeline
-    from iblab.experiments.common import Claim
 
     @dataclasses.dataclass
     class Toy:

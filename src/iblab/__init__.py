@@ -23,7 +23,7 @@ _EXPORTS = {  # name -> the module that defines it
     "train": "iblab.training",
     "train_many": "iblab.training",
 }
-_MODULES = ("compare",)  # public submodules, imported on first use as iblab.NAME
+_MODULES = ("claims", "compare")  # public submodules, imported on first use as iblab.NAME
 __all__ = list(_EXPORTS)
 
 if TYPE_CHECKING:  # for type checkers and the API docs (`as`: re-exported)

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from iblab import store
+from iblab.claims import Claim, print_claims, write_claims
 from iblab.config import Config
-from iblab.experiments.common import Claim, print_claims, write_claims
 
 Planned = list[tuple[dict, Config]]  # (tags: what the run is to the analysis, its config)
 

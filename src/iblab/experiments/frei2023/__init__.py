@@ -18,7 +18,7 @@ Two phases, both on data sampled as Gram blocks (cost free of d):
   (rank <= 2, KKT point, linear boundary, alignment with u*).
 * flow: exact gradient flow (`optimizer: gradient_flow`) from every init scale to flow
   time `flow_time` (1e30); each run's rank-2 and KKT residuals are judged from their trend
-  over the last decades of flow time (`experiments.common.judge_limit`), the rows say how
+  over the last decades of flow time (`iblab.claims.judge_limit`), the rows say how
   many runs converged and how far each got (flow_limits.csv).
 
 Runs of one (data set, seed) share the data and the direction of W_0: W_0 is linear in

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from iblab.experiments.common import Claim, judge_limit
+from iblab.claims import Claim, judge_limit
 
 from .settings import CRITERIA, Criteria, FreiSettings
 

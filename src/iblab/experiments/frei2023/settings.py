@@ -121,7 +121,7 @@ class Criteria:
     SVM's within this. near_orthogonal_c: the constant C in gamma^3 R_min^4 >= C n R_max^2 p
     (the paper needs a large C; 1 is the most lenient reading). trend_decades: a flow run's
     limit is judged on the last trend_decades decades of flow time
-    (`experiments.common.judge_limit`: the pattern must have stopped switching before them,
+    (`iblab.claims.judge_limit`: the pattern must have stopped switching before them,
     and the rank-2 and KKT residuals are extrapolated as q_inf + c / log t).
     max_init_share: a flow run's limit is judged only once ||W_0||_F <= max_init_share
     ||W - W_0||_F (the extrapolation assumes the learned part dominates; added after the

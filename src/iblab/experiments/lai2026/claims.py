@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from iblab.experiments.common import Claim, fit_power_law, judge_power_law
+from iblab.claims import Claim, fit_power_law, judge_power_law
 
 from .settings import LaiSettings, convention_group
 
@@ -82,7 +82,7 @@ def floor(df: pd.DataFrame, s: LaiSettings, reading: str, method: str, lr_factor
 
 
 def fits(df: pd.DataFrame, s: LaiSettings) -> dict:
-    """Per exponent row: `group:check` (the judged law, experiments.common.LawCheck),
+    """Per exponent row: `group:check` (the judged law, iblab.claims.LawCheck),
     `group:gap` (its high-dimensional fit, drawn in the figures), `group:distance` (the
     unnormalised distance's full-range fit) and `group:counts`; interpolating runs only.
     And the gap-vs-lr fits of the lr sweep."""
@@ -94,10 +94,16 @@ def fits(df: pd.DataFrame, s: LaiSettings) -> dict:
         lr_factor = float(g.lr_factor.iloc[0]) if len(g) and method == "gd" else None
         y = g[col].where(g[col] > ZERO_GAP, 0.0)  # numerical zeros are zeros
         check = judge_power_law(
-            g[xcol], y, floor(df, s, reading, method, lr_factor), 0.5,
-            s.exponent_tolerance, s.high_dim_max, s.max_interval, s.floor_margin,
+            g[xcol],
+            y,
+            floor=floor(df, s, reading, method, lr_factor),
+            target=0.5,
+            tol=s.exponent_tolerance,
+            high_max=s.high_dim_max,
+            max_width=s.max_interval,
+            margin=s.floor_margin,
             n_boot=s.n_boot,
-        )  # fmt: skip
+        )
         out[f"{group}:check"] = check
         out[f"{group}:gap"] = check.high
         ok = g[g["gap"] > ZERO_GAP]

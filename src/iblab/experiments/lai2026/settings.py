@@ -101,7 +101,7 @@ class LaiSettings:
     plain labels leave positive targets on points the neuron does not see). Their floor is
     the flow's on orthogonal inputs at the settings' labels and init scale.
 
-    Judging an exponent (fixed before measuring; experiments.common.judge_power_law). Two
+    Judging an exponent (fixed before measuring; iblab.claims.judge_power_law). Two
     fits of log gap on log (n/d) are reported side by side: over every run with a nonzero
     gap, and over the high-dimensional runs, n/d <= high_dim_max; the outcome is the
     high-dimensional fit's, since the law is about n/d -> 0 and points with n/d near 1 can

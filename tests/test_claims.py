@@ -1,0 +1,264 @@
+"""The claims library: each rule on synthetic data whose answer is known, the combinations,
+and the claims table."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import iblab
+from iblab import claims
+from iblab.claims import (
+    Bound,
+    Claim,
+    Verdict,
+    above,
+    all_of,
+    any_of,
+    at_least,
+    at_most,
+    below,
+    claims_frame,
+    fit_power_law,
+    judge_every_run,
+    judge_fraction,
+    judge_limit,
+    judge_power_law,
+    judge_value,
+    within,
+    write_claims,
+)
+
+X = np.geomspace(1e-8, 1e-1, 8)  # 8 values of x over 7 decades
+
+
+def _law(exponent: float, per_x: int, noise: str, scale: float, seed: int):
+    """y = 0.3 x^exponent e^eps at per_x points per value of X, eps heavy-tailed: normal
+    (y log-normal) or Student-t with 3 degrees of freedom, of standard deviation `scale`."""
+    rng = np.random.default_rng(seed)
+    x = np.repeat(X, per_x)
+    if noise == "lognormal":
+        eps = rng.standard_normal(x.size)
+    else:
+        eps = rng.standard_t(3, x.size) / math.sqrt(3)
+    return x, 0.3 * x**exponent * np.exp(scale * eps)
+
+
+def _judge(x, y, **kw):
+    rule = dict(floor=1e-12, target=0.5, tol=0.15, high_max=1.0, n_boot=300)
+    return judge_power_law(x, y, **(rule | kw))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fit_power_law_recovers_exponent(seed):
+    rng = np.random.default_rng(seed)
+    x = np.repeat(np.geomspace(1e-4, 1e-1, 8), 6)
+    y = 3.0 * x**0.5 * np.exp(0.1 * rng.standard_normal(x.size))
+    fit = fit_power_law(x, y, n_boot=300, seed=seed)
+    assert abs(fit.exponent - 0.5) < 0.05
+    assert fit.low <= fit.exponent <= fit.high
+    assert fit.low - 0.02 <= 0.5 <= fit.high + 0.02  # a 95% interval may just miss the truth
+    assert fit.high - fit.low < 0.1
+    assert fit.n_points == x.size
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("noise", ["lognormal", "student_t"])
+@pytest.mark.parametrize(
+    "exponent, per_x, expected",
+    [
+        (0.5, 40, True),  # 320 points: the interval is narrow and holds 1/2
+        (1.0, 40, False),  # the same noise, the wrong law: resolved, and it disagrees
+        (0.5, 1, None),  # 8 points: fewer than the 10 the rule needs
+    ],
+)
+def test_judge_power_law_decides_a_known_exponent(exponent, per_x, expected, noise, seed):
+    """An exponent of 1/2 under noise of standard deviation 2 in log y (a factor e^2):
+    agrees with enough points, not resolved with too few; an exponent of 1 contradicts."""
+    x, y = _law(exponent, per_x, noise, 2.0, seed)
+    check = _judge(x, y)
+    assert check.agrees is expected
+    if expected is None:
+        assert "fewer than 10 usable points" in check.reason
+    else:
+        assert abs(check.high.exponent - exponent) < 0.1 and check.reason == ""
+
+
+@pytest.mark.parametrize("noise", ["lognormal", "student_t"])
+def test_judge_power_law_leaves_a_wide_interval_unresolved(noise):
+    """16 points (above the count the rule needs) under noise of standard deviation 6: the
+    95% interval is wider than 0.2, so the exponent is not resolved whatever it is."""
+    x, y = _law(0.5, 2, noise, 6.0, seed=0)
+    check = _judge(x, y)
+    assert check.agrees is None and "interval wider than 0.2" in check.reason
+    assert check.high.high - check.high.low > 0.2
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_judge_power_law_sees_the_floor(seed):
+    """Synthetic gaps c (n/d)^0.5 with heavy-tailed noise, plus a floor: the high-dimensional
+    fit recovers 1/2 when the floor is far below the gaps, and is "not resolved" when the
+    floor reaches them; the full-range fit (including n/d near 1) is reported beside it."""
+    rng = np.random.default_rng(seed)
+    x = np.repeat(np.geomspace(1e-6, 0.1, 6), 16)
+    law = 0.3 * x**0.5 * np.exp(0.5 * rng.standard_normal(x.size))
+    judge = dict(target=0.5, tol=0.15, high_max=0.01, n_boot=300)
+    clean = judge_power_law(x, law + 1e-9, floor=1e-9, **judge)
+    assert clean.agrees is True and abs(clean.high.exponent - 0.5) < 0.1
+    assert clean.high.high - clean.high.low < 0.2 and clean.full.n_points == x.size
+    floored = judge_power_law(x, law + 1e-3, floor=1e-3, **judge)  # above the gaps below 1e-5
+    assert floored.agrees is None and "floor" in floored.reason
+    assert floored.high.exponent < 0.4  # what a fit without the floor check would report
+    wrong = 0.3 * x**0.2 * np.exp(0.5 * rng.standard_normal(x.size))
+    assert judge_power_law(x, wrong, floor=1e-9, **judge).agrees is False
+    few = judge_power_law(x[::16], law[::16], floor=1e-9, **judge)
+    assert few.agrees is None and "usable points" in few.reason
+
+
+@pytest.mark.parametrize(
+    "limit, c, last_switch, planned, expected",
+    [
+        (0.01, 0.5, 1.0, 1e30, True),  # settled, end and limit below tol
+        (0.2, 0.5, 1.0, 1e30, False),  # settled, end and limit above tol
+        (0.0, 5.0, 1.0, 1e30, None),  # end above tol, limit below: crosses beyond the end
+        (0.1, -5.0, 1.0, 1e30, None),  # end below tol, limit above: approached from below
+        (0.01, 0.5, 1e25, 1e30, None),  # still switching inside the window
+        (0.01, 0.5, 1.0, 1e40, None),  # stopped before its planned time
+    ],
+)
+def test_judge_limit_reads_the_trend(limit, c, last_switch, planned, expected):
+    """q(t) = limit + c / log(t / t_0) to t = 1e30, judged against tol 0.05: the fit on the
+    last 10 decades recovers the limit, and the outcome follows the end value and it."""
+    t = np.concatenate([[0.0], np.logspace(-3, 30, 67)])
+    with np.errstate(divide="ignore"):
+        q = limit + c / np.log(t / t[1])  # inf at t[1], nan at 0: not in the window
+    check = judge_limit(t, q, 0.05, planned=planned, last_switch=last_switch)
+    assert check.agrees is expected
+    if check.reason == "" or "crosses" in check.reason:
+        assert abs(check.limit - limit) < 1e-9
+
+
+def test_judge_limit_needs_records_in_the_window():
+    t = np.logspace(-3, 30, 34)  # one record a decade: 10 in the last 10 decades
+    q = 0.01 + 0.5 / np.log(t / t[0] + 1.0)
+    assert judge_limit(t, q, 0.05, planned=1e30, last_switch=0.0, min_records=10).agrees
+    sparse = judge_limit(t, q, 0.05, planned=1e30, last_switch=0.0, min_records=12)
+    assert sparse.agrees is None and "fewer than 12 records" in sparse.reason
+
+
+@pytest.mark.parametrize(
+    "bound, good, bad",
+    [
+        (below(1e-8), 1e-12, 2e-8),
+        (at_most(0.1), 0.1, 0.1000001),
+        (above(3.0), 3.5, 3.0),
+        (at_least(0.9), 0.9, 0.89),
+        (within(1.0, 0.25), 1.25, 1.3),
+    ],
+    ids=str,
+)
+def test_judge_every_run_is_missed_by_one_run(bound, good, bad):
+    """Ten runs at `good` meet the bound; one of them moved to `bad` misses it, and is the
+    worst run reported. NaN runs (not measured) are left out."""
+    runs = np.full(10, good)
+    met = judge_every_run(np.append(runs, np.nan), bound)
+    assert met.agrees is True and met.n == 10 and met.value == good
+    runs[3] = bad
+    missed = judge_every_run(runs, bound)
+    assert missed.agrees is False and missed.value == bad and missed.reason == ""
+
+
+def test_judge_every_run_without_runs_is_not_resolved():
+    for values in ([], [np.nan, np.nan]):
+        check = judge_every_run(values, below(1e-8))
+        assert check.agrees is None and check.n == 0 and math.isnan(check.value)
+        assert check.reason == "no measured runs"
+
+
+@pytest.mark.parametrize(
+    "share, expected",
+    [
+        (at_least(0.9), True),  # 9 of 10
+        (at_least(0.95), False),
+        (above(0.0), True),  # some run
+        (at_most(0.5), False),
+    ],
+    ids=str,
+)
+def test_judge_fraction_counts_the_runs(share, expected):
+    """Runs at 0..9; the condition value < 9 holds in 9 of 10."""
+    values = np.arange(10.0)
+    check = judge_fraction(below(9.0).met(values), share)
+    assert check.value == 0.9 and check.n == 10 and check.agrees is expected
+
+
+def test_judge_fraction_without_runs_is_not_resolved():
+    assert judge_fraction([], at_least(0.5)).agrees is None
+    assert judge_fraction(np.zeros(4, bool), above(0.0)).agrees is False  # no run
+
+
+def test_judge_value_judges_one_number():
+    assert judge_value(0.05, at_most(0.1)) == judge_value(0.05, at_most(0.1))
+    assert judge_value(0.05, at_most(0.1)).agrees is True
+    assert judge_value(0.2, at_most(0.1)).agrees is False
+    missing = judge_value(math.nan, at_most(0.1))
+    assert missing.agrees is None and missing.reason == "not measured"
+
+
+def test_bound_text_and_validation():
+    assert [str(b) for b in (below(1e-8), at_most(0.1), at_least(1e3))] == [
+        "< 1e-8",
+        "<= 0.1",
+        ">= 1000",
+    ]
+    assert str(within(0.5, 0.15)) == "within 0.5 +- 0.15"
+    assert within(1.0, 0.25).worst([0.9, 1.2, 1.0]) == 1.2
+    assert not below(1.0).met(np.nan) and not at_least(1.0).met(np.nan)
+    with pytest.raises(ValueError, match="op"):
+        Bound("==", 1.0)
+    with pytest.raises(ValueError, match="tol"):
+        Bound("<", 1.0, tol=0.1)
+
+
+AGREE, CONTRA, OPEN = Verdict(True), Verdict(False), Verdict(None, "too few runs")
+
+
+@pytest.mark.parametrize(
+    "parts, every, some",
+    [
+        ((AGREE, AGREE), True, True),
+        ((AGREE, CONTRA), False, True),
+        ((CONTRA, CONTRA), False, False),
+        ((AGREE, OPEN), None, True),
+        ((CONTRA, OPEN), False, None),
+        ((OPEN, OPEN), None, None),
+    ],
+)
+def test_all_of_and_any_of_in_three_values(parts, every, some):
+    assert all_of(*parts).agrees is every
+    assert any_of(*parts).agrees is some
+    for combined in (all_of(*parts), any_of(*parts)):
+        assert combined.reason == ("too few runs" if combined.agrees is None else "")
+
+
+def test_claims_table(tmp_path):
+    rows = [
+        Claim("a", "p", "m", True, "x < 1"),
+        Claim("b", "p", "m | n", False),
+        Claim("c", "p", "m", None, "", "too few runs"),
+    ]
+    frame = claims_frame(rows)
+    assert list(frame.outcome) == ["agrees", "contradicts", "not resolved"]
+    assert list(frame.columns) == ["claim", "paper", "measured", "outcome", "criterion", "reason"]
+    written = write_claims(rows, tmp_path, "Title")
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "claims.csv").fillna(""), written)
+    md = (tmp_path / "claims.md").read_text()
+    assert md.startswith("# Title\n") and "m \\| n" in md
+    assert "not resolved (too few runs)" in md
+
+
+def test_claims_is_a_public_module():
+    assert iblab.claims is claims and "claims" in dir(iblab)
