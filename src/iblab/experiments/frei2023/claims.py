@@ -8,7 +8,16 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from iblab.claims import Claim, judge_limit
+from iblab.claims import (
+    Claim,
+    above,
+    all_of,
+    at_least,
+    at_most,
+    judge_every_run,
+    judge_limit,
+    judge_value,
+)
 
 from .settings import CRITERIA, Criteria, FreiSettings
 
@@ -19,6 +28,11 @@ def _fmt(v: float) -> str:
 
 def _range(x: pd.Series) -> str:
     return f"{_fmt(x.min())}..{_fmt(x.max())}"
+
+
+def _near_orthogonal(frame: pd.DataFrame, crit: Criteria) -> np.ndarray:
+    """Per row, whether its set meets the theorems' assumption with the constant C."""
+    return at_least(crit.near_orthogonal_c).met(3 * frame["orthogonality_ratio"])
 
 
 def _by_d(group: pd.DataFrame, column: str) -> str:
@@ -68,7 +82,7 @@ def limit_checks(runs: pd.DataFrame, history: pd.DataFrame, crit: Criteria) -> p
                 last_switch=r["stabilization_time"], window_decades=crit.trend_decades,
             )  # fmt: skip
             agrees, reason = check.agrees, check.reason
-            if agrees is not None and r["init_share_final"] > crit.max_init_share:
+            if agrees is not None and above(crit.max_init_share).met(r["init_share_final"]):
                 agrees = None
                 reason = (
                     f"init still dominates: ||W_0|| / ||W - W_0|| = {r['init_share_final']:.2g}"
@@ -99,7 +113,7 @@ def _tally(group: pd.DataFrame, name: str) -> tuple[bool | None, str, str]:
 def _flow_claims(flow: pd.DataFrame, s: FreiSettings, crit: Criteria) -> list[Claim]:
     """The gradient-flow limit rows: rank <= 2 and KKT point, on the near-orthogonal sets
     (the theorem's assumption); what happens on the other sets is reported beside them."""
-    holds = 3 * flow["orthogonality_ratio"] >= crit.near_orthogonal_c
+    holds = _near_orthogonal(flow, crit)
     inside, outside = flow[holds], flow[~holds]
     claims = []
     for name, (_, tol, what, quantity, paper) in LIMITS.items():
@@ -160,19 +174,22 @@ def make_claims(
     sets = runs.drop_duplicates(["data", "d", "seed"])
     ratio = sets["orthogonality_ratio"]
     by_d = sets.groupby("d")["orthogonality_ratio"].median()
+    assumed = judge_every_run(3 * ratio, at_least(crit.near_orthogonal_c))
     claims.append(
         Claim(
             "Training sets are nearly orthogonal (the theorems' assumption)",
             "gamma^3 R_min^4 >= C n R_max^2 p for a large constant C",
             f"gamma^3 R_min^4 / (3 n R_max^2 p) = {_range(ratio)} over {len(sets)} sets "
             f"(median by d: {', '.join(f'{d:.0e}: {_fmt(v)}' for d, v in by_d.items())})",
-            bool(len(ratio) and ratio.min() * 3 >= crit.near_orthogonal_c),
+            assumed.agrees,
             f"min over sets of gamma^3 R_min^4 / (n R_max^2 p) >= C = {crit.near_orthogonal_c}",
+            assumed.reason,
         )
     )
 
     if len(small_c):
         r1 = small_c["stable_rank_step1"]
+        one_step = judge_every_run(r1, at_most(crit.low_rank))
         claims.append(
             Claim(
                 "One GD step from a small init drastically reduces the stable rank",
@@ -180,24 +197,31 @@ def make_claims(
                 f"srank(W_0) {_range(small_c['stable_rank_step0'])} -> srank(W_1) "
                 f"{_range(r1)} over {len(small_c)} runs with ||W_0||_F <= "
                 f"{s.small_init_ratio:g} ||W_1 - W_0||_F",
-                bool(r1.max() <= crit.low_rank),
+                one_step.agrees,
                 f"max srank(W_1) <= {crit.low_rank} over small-init constant-step runs",
+                one_step.reason,
             )
         )
         stays = pd.concat([small_c, small_l])["stable_rank_max_after_step1"]
+        small_after = judge_every_run(stays, at_most(crit.low_rank))
         claims.append(
             Claim(
                 "With a small init the stable rank stays small throughout training",
                 "srank(W_t) <= C for all t >= 1",
                 f"max_t>=1 srank(W_t) {_range(stays)} over {len(stays)} runs "
                 f"(constant step, {s.steps} steps; loss-normalised, {s.long_steps} steps)",
-                bool(stays.max() <= crit.low_rank),
+                small_after.agrees,
                 f"max over runs and recorded t >= 1 of srank <= {crit.low_rank}",
+                small_after.reason,
             )
         )
     if len(large_c):
         keep = large_c["stable_rank_step1"] / large_c["stable_rank_step0"]
         final = large_c["stable_rank_final"]
+        kept = all_of(
+            judge_every_run(keep, at_least(crit.keep_fraction)),
+            judge_value(final.median(), above(crit.low_rank)),
+        )
         claims.append(
             Claim(
                 "With a large init (Glorot default and larger) the rank is not reduced",
@@ -206,9 +230,10 @@ def make_claims(
                 f"srank(W_1) / srank(W_0) >= {_fmt(keep.min())}; srank at step {s.steps} "
                 f"{_range(final)} (median {_fmt(final.median())}) over {len(large_c)} runs "
                 f"(init >= {s.large_scale_min:g} x Glorot)",
-                bool(keep.min() >= crit.keep_fraction and final.median() > crit.low_rank),
+                kept.agrees,
                 f"min srank(W_1)/srank(W_0) >= {crit.keep_fraction} and median final "
                 f"srank > {crit.low_rank}",
+                kept.reason,
             )
         )
     for label, group in (("a small init", small_l), ("the Glorot init or larger", large_l)):
@@ -216,6 +241,7 @@ def make_claims(
             continue
         res = group["rank2_residual_final"]
         srank = group["stable_rank_final"]
+        rank2 = judge_every_run(res, at_most(crit.rank2_tol))
         claims.append(
             Claim(
                 f"Gradient flow (loss-normalised GD, {s.long_steps} steps) from {label} "
@@ -225,13 +251,18 @@ def make_claims(
                 f"||W - W_2||_F / ||W||_F = {_range(res)} "
                 f"({_by_d(group, 'rank2_residual_final')}), srank {_range(srank)} "
                 f"over {len(group)} runs",
-                bool(res.max() <= crit.rank2_tol),
+                rank2.agrees,
                 f"max ||W - W_2||_F / ||W||_F <= {crit.rank2_tol} (W_2 best rank-2 approx.)",
+                rank2.reason,
             )
         )
-    holds = small_l[3 * small_l["orthogonality_ratio"] >= crit.near_orthogonal_c]
+    holds = small_l[_near_orthogonal(small_l, crit)]
     if len(holds):
         res, kkt = holds["rank2_residual_final"], holds["kkt_residual_final"]
+        theorem = all_of(
+            judge_every_run(res, at_most(crit.rank2_tol)),
+            judge_every_run(kkt, at_most(crit.kkt_tol)),
+        )
         claims.append(
             Claim(
                 "Where the training set is nearly orthogonal, the limit from a small init "
@@ -242,8 +273,9 @@ def make_claims(
                 f"{crit.near_orthogonal_c:g} (d = "
                 f"{', '.join(f'{d:.0e}' for d in sorted(holds['d'].unique()))}): "
                 f"||W - W_2||_F / ||W||_F {_range(res)}, KKT residual {_range(kkt)}",
-                bool(res.max() <= crit.rank2_tol and kkt.max() <= crit.kkt_tol),
+                theorem.agrees,
                 f"max rank-2 residual <= {crit.rank2_tol} and max KKT residual <= {crit.kkt_tol}",
+                theorem.reason,
             )
         )
     if len(small_l):
@@ -251,6 +283,11 @@ def make_claims(
         slack = small_l["slackness_normalized_final"]
         first = small_l["kkt_residual_first_separating"]
         acc = small_l["accuracy"]
+        kkt_point = all_of(
+            judge_every_run(acc, at_least(1.0)),
+            judge_every_run(kkt, at_most(crit.kkt_tol)),
+            judge_every_run(slack, at_most(crit.slack_tol)),
+        )
         claims.append(
             Claim(
                 "The limit is a KKT point of min ||W||_F^2 s.t. y_i f(x_i; W) >= 1",
@@ -260,27 +297,32 @@ def make_claims(
                 f"(final; {_by_d(small_l, 'kkt_residual_final')}); complementary "
                 f"slackness / sum(lambda) {_range(slack)}; train "
                 f"accuracy {_range(acc)} over {len(small_l)} small-init runs",
-                bool(
-                    kkt.max() <= crit.kkt_tol and slack.max() <= crit.slack_tol and acc.min() == 1.0
-                ),
+                kkt_point.agrees,
                 f"train accuracy 1, max final KKT residual <= {crit.kkt_tol} and "
                 f"max normalised slackness <= {crit.slack_tol}",
+                kkt_point.reason,
             )
         )
         lin = small_l["linear_test_agreement_final"]
+        linear = judge_every_run(lin, at_least(crit.linear_agree_min))
         claims.append(
             Claim(
                 "The decision boundary is linear: sign f(x) = sign <z, x>, z = W^T a",
                 "the limit network has a linear decision boundary",
                 f"test agreement of sign f with sign <z, x>: {_range(lin)} over "
                 f"{len(small_l)} runs ({s.n_test} test points each)",
-                bool(lin.min() >= crit.linear_agree_min),
+                linear.agrees,
                 f"min test agreement >= {crit.linear_agree_min}",
+                linear.reason,
             )
         )
         cos = small_l["cosine_svm_final"]
         agree = small_l["svm_test_agreement_final"]
         ratio_m = small_l["z_margin_ratio_final"]
+        aligned = all_of(
+            judge_every_run(cos, at_least(crit.cosine_min)),
+            judge_every_run(agree, at_least(crit.agree_min)),
+        )
         claims.append(
             Claim(
                 "z is close to the max-margin linear predictor u* (SVM on K, y)",
@@ -288,13 +330,15 @@ def make_claims(
                 "linear predictor",
                 f"cos(z, u*) {_range(cos)}; sign f vs sign <u*, x> on test points "
                 f"{_range(agree)}; margin of z / margin of u* {_range(ratio_m)}",
-                bool(cos.min() >= crit.cosine_min and agree.min() >= crit.agree_min),
+                aligned.agrees,
                 f"min cos(z, u*) >= {crit.cosine_min} and min test agreement >= {crit.agree_min}",
+                aligned.reason,
             )
         )
         mix = small_l[small_l["data"] == "mixture"]
         if len(mix):
             gap = (mix["test_accuracy"] - mix["svm_test_accuracy"]).abs()
+            like_svm = judge_every_run(gap, at_most(crit.acc_tol))
             claims.append(
                 Claim(
                     "Consequence: the network tests like u* (noisy two-cluster mixture)",
@@ -302,8 +346,9 @@ def make_claims(
                     f"|test acc - SVM test acc| {_range(gap)}; network test accuracy "
                     f"{_range(mix['test_accuracy'])} (1 - label noise = "
                     f"{1 - s.label_noise:g})",
-                    bool(gap.max() <= crit.acc_tol),
+                    like_svm.agrees,
                     f"max |test accuracy - SVM test accuracy| <= {crit.acc_tol}",
+                    like_svm.reason,
                 )
             )
     flow = runs[runs["phase"] == "flow"]
