@@ -37,6 +37,12 @@ class Activation(NamedTuple):
         return self.kind != "smooth_leaky_relu"
 
 
+def event_driven(kind: str, train_second_layer: bool) -> bool:
+    """Whether gradient flow of this model is followed switch by switch (relu, leaky_relu or
+    linear with a fixed second layer) rather than by the ODE solver."""
+    return kind in ("relu", "leaky_relu", "linear") and not train_second_layer
+
+
 def phi(act: Activation, z):
     """phi(z), elementwise, of the shape of z."""
     xp, g = namespace(z), act.gamma

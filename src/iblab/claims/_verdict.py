@@ -33,12 +33,7 @@ def all_of(*checks: Judged) -> Verdict:
         Contradicts when any part contradicts, agrees when every part agrees, else not
             resolved, with the unresolved parts' reasons.
     """
-    outcomes = [c.agrees for c in checks]
-    if False in outcomes:
-        return Verdict(False)
-    if None in outcomes:
-        return Verdict(None, _reasons(checks))
-    return Verdict(True)
+    return _combine(checks, decisive=False)
 
 
 def any_of(*checks: Judged) -> Verdict:
@@ -51,12 +46,17 @@ def any_of(*checks: Judged) -> Verdict:
         Agrees when any part agrees, contradicts when every part contradicts, else not
             resolved, with the unresolved parts' reasons.
     """
+    return _combine(checks, decisive=True)
+
+
+def _combine(checks, decisive: bool) -> Verdict:
+    """`decisive` if any part has it, else not resolved if any part is, else `not decisive`."""
     outcomes = [c.agrees for c in checks]
-    if True in outcomes:
-        return Verdict(True)
+    if decisive in outcomes:
+        return Verdict(decisive)
     if None in outcomes:
         return Verdict(None, _reasons(checks))
-    return Verdict(False)
+    return Verdict(not decisive)
 
 
 def _reasons(checks) -> str:

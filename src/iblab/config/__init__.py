@@ -276,8 +276,9 @@ class Config(_Strict):
     def event_driven_flow(self) -> bool:
         """Whether gradient_flow follows this model exactly, switch by switch (relu,
         leaky_relu or linear with a fixed second layer), rather than by the ODE solver."""
-        kind = self.model.activation
-        return kind in ("relu", "leaky_relu", "linear") and not self.model.train_second_layer
+        from iblab.activations import event_driven
+
+        return event_driven(self.model.activation, self.model.train_second_layer)
 
     # ---- loading and identity
 

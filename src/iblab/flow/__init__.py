@@ -10,14 +10,13 @@ through an adaptive ODE solver on the Gram-space state (`_smooth`, diffrax).
 """
 
 from iblab.flow._solution import EVENT_COLUMNS, STATUSES, Budget, FlowSolution
-from iblab.flow._solve import event_driven, record_times, solve, time_unit
+from iblab.flow._solve import record_times, solve, time_unit
 
 __all__ = [
     "EVENT_COLUMNS",
     "STATUSES",
     "Budget",
     "FlowSolution",
-    "event_driven",
     "record_times",
     "solve",
     "time_unit",

@@ -36,7 +36,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import linalg
 
-from iblab.flow._regions import RELEASE_SLACK
+from iblab.flow._regions import release_slack
 
 HELD, UP, DOWN = 0, 1, -1
 
@@ -60,7 +60,7 @@ def decide(K, a_j: float, gamma: float, r, slopes, points, guess, prefer) -> Dec
     points = np.asarray(points)
     states = np.asarray(guess).copy()
     attracting = a_j * r[points] > 0
-    seen: dict[bytes, float] = {}
+    seen: set[bytes] = set()
     best = (np.inf, states.copy())
     while True:
         up, down, velocity = _tests(K, a_j, gamma, r, slopes, points, states)
@@ -75,7 +75,7 @@ def decide(K, a_j: float, gamma: float, r, slopes, points, guess, prefer) -> Dec
         key = states.tobytes()
         if key in seen:
             return Decision(points, best[1], True)
-        seen[key] = violation
+        seen.add(key)
         if violation < best[0]:
             best = (violation, states.copy())
         e = int(np.flatnonzero(bad)[0])
@@ -103,7 +103,7 @@ def _tests(K, a_j, gamma, r, slopes, points, states):
         inv = linalg.pinvh(K[np.ix_(held, held)], rtol=1e-12)
         w = -(inv @ (K[held] @ dr))
     velocity = -a_j * (K[points] @ dr + K[np.ix_(points, held)] @ w)
-    slack = RELEASE_SLACK * abs(a_j) * np.max(np.abs(r)) + np.finfo(float).tiny
+    slack = float(release_slack(a_j, r)[0])
     up = np.zeros(len(points))
     down = np.zeros(len(points))
     on = states == HELD

@@ -4,8 +4,8 @@ classification losses (an adaptive 8th-order solver in log time).
 A path has its own variable x: x = t - t0 for the square loss, x = log(1 + t / t_s) for the
 classification losses (flow times of 1e30 and more in a bounded number of solver steps). It
 yields increasing chunks of x at which events are looked for, and evaluates inside the
-latest chunk: du(x) (T, n), r(x) = dL/df (T, n), loss(x) (T,), the three at once by
-state(x), and time(x) (T,).
+latest chunk: du(x) (T, n), r(x) = dL/df (T, n), the two at once by state(x), and
+time(x) (T,).
 """
 
 from __future__ import annotations
@@ -86,16 +86,9 @@ class SquarePath:
             decay = np.where(self.pos, np.exp(-x * self.lam / self.n), 1.0)
         return (decay * self.c) @ self.V.T / self.n
 
-    def loss(self, x):
-        return self._loss(self.r(x))
-
     def state(self, x):
-        """du(x), r(x) and loss(x) together."""
-        r = self.r(x)
-        return self.du(x), r, self._loss(r)
-
-    def _loss(self, r):
-        return 0.5 * self.n * np.sum(r**2, axis=-1)
+        """du(x) and r(x) together."""
+        return self.du(x), self.r(x)
 
     def time(self, x):
         return self.t0 + np.asarray(x, float)
@@ -151,17 +144,10 @@ class LogTimePath:
     def r(self, x):
         return force(self.loss_kind, self.outputs(x), self.y)
 
-    def loss(self, x):
-        return self._loss(self.outputs(x))
-
     def state(self, x):
-        """du(x), r(x) and loss(x) together, from one evaluation of the interpolant."""
+        """du(x) and r(x) together, from one evaluation of the interpolant."""
         u = self.du(x)
-        f = self.f0 - u @ self.H
-        return u, force(self.loss_kind, f, self.y), self._loss(f)
-
-    def _loss(self, f):
-        return loss_value(self.loss_kind, f, self.y)
+        return u, force(self.loss_kind, self.f0 - u @ self.H, self.y)
 
     def time(self, x):
         return self.t_s * np.expm1(np.asarray(x, float))

@@ -20,7 +20,7 @@ from scipy import optimize
 
 from iblab.flow._instant import DOWN, HELD, UP, decide
 from iblab.flow._paths import LogTimePath, SquarePath, force, loss_value
-from iblab.flow._regions import Region
+from iblab.flow._regions import Region, release_slack
 from iblab.flow._solution import FlowSolution, event_table
 
 KINK = 1e-12  # relative size of a pre-activation at rounding level, on its kink
@@ -155,8 +155,8 @@ def _at_this_instant(region: Region, Z, r, armed, i, j, kind) -> dict[int, dict[
     near = ~region.S & armed[0] & (np.abs(Z) <= KINK * np.max(np.abs(Z)))
     for p, q in zip(*np.nonzero(near), strict=True):
         fired.setdefault(int(q), {}).setdefault(int(p), "cross")
-    raw = region.release_functions(r, slack=False)
-    near = [f - 0.5 * (f - g) for f, g in zip(region.release_functions(r), raw, strict=True)]
+    half = 0.5 * release_slack(region.a[region.neurons], r)
+    near = [f + half for f in region.release_functions(r, slack=False)]
     for e, (p, q) in enumerate(region.sliding_entries()):
         for name, value, on in (("release_up", near[0], 1), ("release_down", near[1], 2)):
             if armed[on, p, q] and value[e] <= 0:
@@ -224,7 +224,7 @@ class _Records:
 def _values(region: Region, path, Z0, pb: _Problem, xs, slopes: bool = True):
     """Event functions (T, F) and the derivative sign of the crossing functions (T, n m),
     None unless `slopes`."""
-    U, R, _ = path.state(xs)
+    U, R = path.state(xs)
     T = len(xs)
     moved = U.any()  # not at a region's start
     V = np.concatenate([U, R]) if slopes and moved else (U if moved else R)

@@ -141,8 +141,7 @@ class Region:
 
     def _release(self, r, to_w, points, a, slack: bool = True):
         w, ri = r @ to_w.T, r[..., points]
-        slack = (RELEASE_SLACK * np.abs(a) * np.max(np.abs(r), axis=-1, keepdims=True)
-                 + np.finfo(float).tiny) if slack else 0.0  # fmt: skip
+        slack = release_slack(a, r) if slack else 0.0
         return a * (ri - w) + slack, a * (w - self.gamma * ri) + slack
 
     def functions(self, Z, r, stop):
@@ -168,6 +167,14 @@ class Region:
         if k < len(entries):
             return "release_down", *entries[k]
         return "tol", -1, -1
+
+
+def release_slack(a, r):
+    """The release functions' slack for second-layer weights a (...,): 1e-12 |a| max_k |r_k|
+    (r (..., n)), and the smallest normal float so that r = 0 releases nothing either."""
+    return (
+        RELEASE_SLACK * np.abs(a) * np.max(np.abs(r), axis=-1, keepdims=True) + np.finfo(float).tiny
+    )
 
 
 def _unchanged(previous: Region | None, Dt, S) -> np.ndarray:

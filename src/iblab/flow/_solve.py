@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from iblab.activations import Activation, dphi
+from iblab.activations import Activation, dphi, event_driven
 from iblab.flow._paths import T_MAX
 from iblab.flow._piecewise import flow_piecewise
 from iblab.flow._smooth import flow_smooth
@@ -39,12 +39,6 @@ def record_times(end: float, unit: float, per_decade: int) -> np.ndarray:
     k = np.arange(int(math.ceil(decades * per_decade)) + 1)
     grid = 10.0 ** (math.log10(lo) + k / per_decade)
     return np.concatenate([[0.0], grid[grid < end]])
-
-
-def event_driven(act: Activation, train_second_layer: bool) -> bool:
-    """Whether the flow of this model is followed switch by switch (relu, leaky_relu or
-    linear with a fixed second layer) rather than by the ODE solver."""
-    return act.kind in ("relu", "leaky_relu", "linear") and not train_second_layer
 
 
 def solve(
@@ -99,7 +93,7 @@ def _solve(K, P0, a, y, activation, loss, train_second_layer, time, tol, budget,
     unit = time_unit(K, P0, a, activation)
     times = record_times(time, unit, per_decade)
     record = on_record or (lambda *_: None)
-    if event_driven(activation, train_second_layer):
+    if event_driven(activation.kind, train_second_layer):
         return flow_piecewise(
             K, P0, a, y, loss=loss, gamma=activation.gamma, time=time, tol=tol,
             max_events=budget.max_events, record_times=times, t_s=unit,
