@@ -12,9 +12,16 @@ from iblab._xp import namespace
 
 
 class Activation(NamedTuple):
-    """kind: relu, leaky_relu, smooth_leaky_relu or linear. slope: gamma in [0, 1).
-    smoothing: H (smooth_leaky_relu is quadratic on |z| <= 1/H). grad_at_zero: phi'(0) for
-    relu and leaky_relu; None means the left derivative (0 for relu, gamma for leaky)."""
+    """An activation phi: its kind and parameters (a NamedTuple, hashable).
+
+    Attributes:
+        kind: relu, leaky_relu, smooth_leaky_relu or linear.
+        slope: gamma in [0, 1), the slope for negative inputs of leaky_relu and
+            smooth_leaky_relu.
+        smoothing: H > 0: smooth_leaky_relu is quadratic on |z| <= 1/H, linear outside.
+        grad_at_zero: phi'(0) for relu and leaky_relu; None means the left derivative (0 for
+            relu, gamma for leaky_relu).
+    """
 
     kind: str = "relu"
     slope: float = 0.1
@@ -23,7 +30,14 @@ class Activation(NamedTuple):
 
     @classmethod
     def of(cls, model) -> Activation:
-        """The activation a ModelConfig describes."""
+        """The activation a ModelConfig describes.
+
+        Args:
+            model (ModelConfig): The model section of a config (config.model).
+
+        Returns:
+            The Activation.
+        """
         return cls(model.activation, model.slope, model.smoothing, model.grad_at_zero)
 
     @property
@@ -38,13 +52,30 @@ class Activation(NamedTuple):
 
 
 def event_driven(kind: str, train_second_layer: bool) -> bool:
-    """Whether gradient flow of this model is followed switch by switch (relu, leaky_relu or
-    linear with a fixed second layer) rather than by the ODE solver."""
+    """Whether gradient flow of this model is followed switch by switch, not by the ODE solver.
+
+    It is for relu, leaky_relu or linear with a fixed second layer.
+
+    Args:
+        kind: The activation's kind.
+        train_second_layer: Whether the second layer is trained.
+
+    Returns:
+        True when the flow is event-driven.
+    """
     return kind in ("relu", "leaky_relu", "linear") and not train_second_layer
 
 
 def phi(act: Activation, z):
-    """phi(z), elementwise, of the shape of z."""
+    """phi(z), elementwise.
+
+    Args:
+        act: The activation.
+        z (array): Pre-activations, NumPy or JAX (any shape).
+
+    Returns:
+        (array): phi(z), of the shape of z (and its array library).
+    """
     xp, g = namespace(z), act.gamma
     if act.kind == "smooth_leaky_relu":
         h = act.smoothing
@@ -57,8 +88,17 @@ def phi(act: Activation, z):
 
 
 def dphi(act: Activation, z):
-    """phi'(z), elementwise, of the shape and dtype of z; phi'(0) follows act.grad_at_zero for
-    relu and leaky_relu."""
+    """phi'(z), elementwise.
+
+    phi'(0) follows act.grad_at_zero for relu and leaky_relu.
+
+    Args:
+        act: The activation.
+        z (array): Pre-activations, NumPy or JAX (any shape).
+
+    Returns:
+        (array): phi'(z), of the shape and dtype of z.
+    """
     xp, g = namespace(z), act.gamma
     if act.kind == "smooth_leaky_relu":
         h = act.smoothing

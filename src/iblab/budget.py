@@ -19,7 +19,14 @@ _SCALARS_PER_RECORD = 40  # loss, norms, margins, accuracies, the step in Spec.r
 
 
 def available_bytes() -> int:
-    """This machine's physical memory, or IBLAB_MEMORY_BYTES when set."""
+    """This machine's physical memory in bytes, or IBLAB_MEMORY_BYTES when set.
+
+    Returns:
+        The bytes available to a run.
+
+    Raises:
+        ConfigError: IBLAB_MEMORY_BYTES is not a number.
+    """
     env = os.environ.get("IBLAB_MEMORY_BYTES")
     if env:
         try:
@@ -32,7 +39,14 @@ def available_bytes() -> int:
 
 
 def record_count(config: Config) -> int:
-    """About how many steps are recorded (an upper bound on len(record_steps(...)))."""
+    """About how many steps are recorded (an upper bound on len(record_steps(...))).
+
+    Args:
+        config: The run's configuration (record and train.steps).
+
+    Returns:
+        The bound.
+    """
     rc, steps = config.record, config.train.steps
     if config.train.optimizer == "gradient_flow" or rc.geometric:
         per_decade = rc.per_decade if rc.geometric else 20
@@ -41,7 +55,17 @@ def record_count(config: Config) -> int:
 
 
 def estimate(config: Config) -> dict[str, int]:
-    """Bytes per part: the field that sets each part -> bytes."""
+    """The memory a run needs, in bytes, by the config field that sets each part.
+
+    Counts float64 arrays only: the data (explicit X, W_0), the Gram blocks, the engine's
+    per-run state and the records.
+
+    Args:
+        config: The run's configuration.
+
+    Returns:
+        Field (data.d, data.n, model.width, train.steps) -> bytes.
+    """
     data, m = config.data, config.model.width
     n = getattr(data, "n", None) or 0
     n_all = n + getattr(data, "n_test", 0)
@@ -60,7 +84,15 @@ def estimate(config: Config) -> dict[str, int]:
 
 
 def check(config: Config) -> None:
-    """Raise ConfigError (one line) when the run would not fit in memory."""
+    """Refuse a run that would not fit in memory (`available_bytes`).
+
+    Args:
+        config: The run's configuration.
+
+    Raises:
+        ConfigError: One line naming the field that dominates the estimate and, where one
+            exists, the fix.
+    """
     parts = estimate(config)
     need, have = sum(parts.values()), available_bytes()
     if need <= have:

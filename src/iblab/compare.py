@@ -57,28 +57,29 @@ class _Run(NamedTuple):
 def distances(source: str | os.PathLike | Sequence[TrainResult], reference: str) -> pd.DataFrame:
     """The distance of every run to the reference run on its draw, from Gram blocks.
 
+    W is the first layer (m, d), with the bias column when model.bias. The draw's blocks are
+    rebuilt with `iblab.make_problem` (store) or taken from the results.
+
     Args:
-        source: a store directory, or TrainResults (e.g. `iblab.train_many`'s).
-        reference: which runs are references, as a pandas query over config keys written
+        source: A store directory, or TrainResults (e.g. `iblab.train_many`'s).
+        reference: Which runs are references, as a pandas query over config keys written
             without the `config.` prefix: "train.optimizer == 'gradient_flow'", or
             "train.optimizer == 'gd' and train.lr == 0.02". It may pick at most one run on
             each draw.
 
     Returns:
-        One row per run on the draw of a reference (the reference left out): `run_id`,
-        `reference_id`, `draw_id`, `status`, `differs` (the config keys whose values differ
-        from the reference's, among those both runs take, comma-separated), `distance`
-        ||W - W_ref||_F, `reference_travel` ||W_ref - W_0||_F, `relative_distance` their
-        ratio, then the run's config as `config.*` columns. W is the first layer (m, d),
-        with the bias column when model.bias; distances are in the units of W and NaN when
-        either run has no final state (status error). The draw's blocks are rebuilt with
-        `iblab.make_problem` (store) or taken from the results. Runs on a draw without a
-        reference are left out.
+        One row per run on the draw of a reference (the reference left out; runs on a draw
+            without a reference are left out too): `run_id`, `reference_id`, `draw_id`,
+            `status`, `differs` (the config keys whose values differ from the reference's,
+            among those both runs take, comma-separated), `relative_distance`, `distance`
+            ||W - W_ref||_F, `reference_travel` ||W_ref - W_0||_F (`relative_distance` is
+            their ratio), then the run's config as `config.*` columns. Distances are in the
+            units of W, and NaN when either run has no final state (status error).
 
     Raises:
-        ValueError: one line naming `reference` when it names an unknown key, cannot be
+        ValueError: One line naming `reference` when it names an unknown key, cannot be
             evaluated, picks no run, or picks two runs on one draw; or naming `source` when
-            it holds no runs.
+            it holds no runs or is neither a directory nor TrainResults.
     """
     runs = _runs(source)
     if not runs:
@@ -135,9 +136,18 @@ def _quote_key(dotted: str, keys: set[str]) -> str:
 
 
 def differing_keys(a: Config, b: Config) -> list[str]:
-    """The config keys (dotted, sorted) whose values differ between a and b, among those
-    both take: the GD-only train keys count only between two GD or SGD runs, the flow-only
-    ones only between two flow runs."""
+    """The config keys whose values differ between two runs, among those both take.
+
+    The GD-only train keys count only between two GD or SGD runs, the flow-only ones only
+    between two flow runs.
+
+    Args:
+        a: One run's config.
+        b: The other's.
+
+    Returns:
+        The differing keys, dotted (e.g. train.lr), sorted.
+    """
     flows = {c.train.optimizer == "gradient_flow" for c in (a, b)}
     skipped = set() if flows == {False} else {f"train.{k}" for k in GD_ONLY}
     skipped |= set() if flows == {True} else {f"train.{k}" for k in FLOW_ONLY}

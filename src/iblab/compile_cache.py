@@ -16,7 +16,15 @@ _OFF = ("0", "off", "false", "no")
 
 
 def cache_dir() -> Path | None:
-    """Where the cache lives, or None when IBLAB_COMPILATION_CACHE turns it off."""
+    """Where the cache lives.
+
+    IBLAB_COMPILATION_CACHE when it names a path, else iblab/jax under $XDG_CACHE_HOME
+    (~/.cache when that is unset).
+
+    Returns:
+        The directory, or None when IBLAB_COMPILATION_CACHE turns the cache off (0, off,
+            false or no).
+    """
     setting = os.environ.get("IBLAB_COMPILATION_CACHE", "").strip()
     if setting.lower() in _OFF:
         return None
@@ -27,8 +35,12 @@ def cache_dir() -> Path | None:
 
 
 def enable() -> Path | None:
-    """Switch the cache on (idempotent); the directory used, or None when off or when JAX
-    already has a cache directory of its own."""
+    """Switch the cache on (idempotent).
+
+    Returns:
+        The directory used, or None when the cache is off, its directory cannot be created,
+            or JAX already has a cache directory of its own.
+    """
     import jax
 
     path = cache_dir()

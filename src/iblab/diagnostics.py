@@ -1,4 +1,4 @@
-"""Diagnostics for any two-layer network f(x) = sum_j a_j phi(<w_j, x>), trained anywhere.
+"""Diagnostics for any two-layer network `f(x) = sum_j a_j phi(<w_j, x>)`, trained anywhere.
 
 `diagnose(X, y, W, a)` takes NumPy, PyTorch or JAX arrays and compares the network with
 what theory predicts: its spectrum (stable rank), its margins and the max-margin KKT
@@ -26,25 +26,48 @@ MAX_CLASSES = 20  # integer labels with at most this many values look like class
 
 @dataclass(frozen=True)
 class Diagnosis:
-    """What `diagnose` found. Shapes: n points, d inputs, m neurons.
+    """What `diagnose` found. Shapes: n points, d inputs, m neurons, t test points.
 
-    Always: task ('classification' when every label is -1 or +1, else 'regression'),
-    singular_values (min(m, d),) descending, stable_rank = ||W||_F^2 / ||W||_2^2,
-    weight_norm = ||W||_F, outputs f(x_i) (n,), and the near-orthogonality facts of X
-    (R_min, R_max, p_max, orthogonality_ratio).
-    Classification: margins y_i f(x_i) (n,), min_margin, normalized_margin = min_margin /
-    ||W||_F (a fixed, phi 1-homogeneous), accuracy, kkt_residual (stationarity of min
-    ||W||^2 s.t. y_i f(x_i) >= 1 with a fixed, after rescaling W to unit minimum margin:
-    ||W~ - sum_i lambda_i V_i|| / ||W~|| for the best lambda >= 0; inf when the network does
-    not separate the data), kkt_slackness (complementary slackness, sum_i lambda_i (margin_i
-    / q - 1) / sum_i lambda_i: weight on points off the margin; a KKT point has both near
-    0), kkt_multipliers (n,), svm_margin (the max-margin
-    linear predictor u's geometric margin; 0 when no linear predictor separates), svm_cosine
-    = cos(W^T a, u), boundary_agreement (fraction of test points where sign f = sign <u, x>).
-    Regression: residual_rms, residual_max, and with W0: min_norm_gap = ||W - W_ref|| /
-    ||W_ref - W0|| for W_ref the min ||W - W0|| interpolator with W's own activation
-    pattern (None, with min_norm_status saying why, when that problem is infeasible).
-    Figures that do not apply are None. test_* figures need X_test, y_test.
+    Figures that do not apply to the task are None.
+
+    Attributes:
+        task: 'classification' when every label is -1 or +1, else 'regression'.
+        n: Number of points.
+        d: Input dimension.
+        m: Number of neurons.
+        singular_values: Singular values of W (min(m, d),), descending.
+        stable_rank: ||W||_F^2 / ||W||_2^2 (nan for W = 0).
+        weight_norm: ||W||_F.
+        outputs: f(x_i) (n,).
+        near_orthogonality: Near-orthogonality facts of X (R_min, R_max, p_max,
+            orthogonality_ratio).
+        margins: Classification: y_i f(x_i) (n,).
+        min_margin: Classification: min_i y_i f(x_i).
+        normalized_margin: Classification: min_margin / ||W||_F (a fixed, phi
+            1-homogeneous).
+        accuracy: Classification: fraction of points with sign f(x_i) = y_i.
+        kkt_residual: Classification, homogeneous phi: stationarity of min ||W||^2 s.t.
+            y_i f(x_i) >= 1 with a fixed, after rescaling W to unit minimum margin:
+            ||W~ - sum_i lambda_i V_i|| / ||W~|| for the best lambda >= 0; inf when the
+            network does not separate the data.
+        kkt_slackness: Complementary slackness, sum_i lambda_i (margin_i / q - 1) /
+            sum_i lambda_i: weight on points off the margin (a KKT point has this and
+            kkt_residual near 0).
+        kkt_multipliers: The lambda (n,) of kkt_residual.
+        svm_margin: Geometric margin of the max-margin linear predictor u; 0 when no linear
+            predictor separates.
+        svm_cosine: cos(W^T a, u).
+        boundary_agreement: Fraction of test points where sign f = sign `<u, x>` (needs
+            X_test).
+        residual_rms: Regression: root mean square of f(x_i) - y_i.
+        residual_max: Regression: max_i |f(x_i) - y_i|.
+        min_norm_gap: Regression with W0: ||W - W_ref|| / ||W_ref - W0|| for W_ref the
+            min ||W - W0|| interpolator with W's own activation pattern; None when that
+            problem is infeasible.
+        min_norm_status: Regression with W0: the reference's status ('optimal', or why
+            there is no min_norm_gap).
+        test: Test figures (needs X_test, y_test): accuracy (classification) or
+            residual_rms (regression); `summary` reports them as test_*.
     """
 
     task: str
@@ -73,7 +96,12 @@ class Diagnosis:
     test: dict = field(default_factory=dict)
 
     def summary(self) -> dict:
-        """The scalar figures, by name (arrays left out)."""
+        """The scalar figures, by name.
+
+        Returns:
+            A flat dict: the scalar fields (arrays left out), the test figures as
+                test_*, and the near-orthogonality facts.
+        """
         out = {k: v for k, v in asdict(self).items() if not isinstance(v, np.ndarray | dict)}
         out |= {f"test_{k}": v for k, v in self.test.items()}
         return out | self.near_orthogonality
@@ -91,14 +119,37 @@ def diagnose(
     X_test=None,
     y_test=None,
 ) -> Diagnosis:
-    """Diagnose the network x -> a^T phi(W x). X (n, d), y (n,), W (m, d), a (m,); W0 (m, d)
-    the initialisation (regression's min-norm gap); activation relu, leaky_relu (slope,
-    default 0.1; only leaky_relu takes one) or linear. Arrays may be NumPy, PyTorch (any
-    device) or JAX; everything is float64.
+    """Diagnose the network x -> a^T phi(W x), trained anywhere.
 
-    Labels: every y_i in {-1, +1} is classification, any other real values regression.
-    Two classes coded otherwise (0/1, 1/2, ...) are refused (map them to -1/+1); integer
-    labels of 3 to MAX_CLASSES values are diagnosed as regression targets, with a warning."""
+    Arrays may be NumPy, PyTorch (any device) or JAX; everything is taken as float64.
+    y, a and y_test may also be (k, 1) or (1, k). Labels: every y_i in {-1, +1} is
+    classification, any other real values regression. Two classes coded otherwise (0/1,
+    1/2, ...) are refused (map them to -1/+1); integer labels of 3 to MAX_CLASSES values
+    are diagnosed as regression targets, with a warning.
+
+    Args:
+        X (array_like): Inputs (n, d); for a bias, append a column of ones (and the biases to W).
+        y (array_like): Labels or targets (n,).
+        W (array_like): First layer (m, d).
+        a (array_like): Second layer (m,).
+        W0 (array_like | None): The initialisation (m, d), for regression's min-norm gap.
+        activation: relu, leaky_relu or linear.
+        slope: leaky_relu's negative slope, in [0, 1) (default 0.1); only leaky_relu
+            takes one.
+        X_test (array_like | None): Test inputs (t, d), for the test figures and boundary_agreement.
+        y_test (array_like | None): Test labels or targets (t,), with X_test.
+
+    Returns:
+        The Diagnosis.
+
+    Raises:
+        ValueError: One line naming the argument: not numeric, NaN or inf, a shape that
+            does not fit, an unknown activation, a slope it does not take or out of
+            range, or two classes not coded -1/+1.
+
+    Warns:
+        UserWarning: Integer labels of 3 to MAX_CLASSES values, diagnosed as regression.
+    """
     X, y, W, a = (_array(v, name) for v, name in ((X, "X"), (y, "y"), (W, "W"), (a, "a")))
     y, a = _vector(y, "y"), _vector(a, "a")
     W0 = None if W0 is None else _array(W0, "W0")

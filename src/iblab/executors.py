@@ -32,13 +32,21 @@ def train_group(
     evaluate: Evaluate | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> list[tuple[str, pa.Table]]:
-    """Train runs of one shape together; each run's (run_id, table).
+    """Train runs of one shape together, and turn each into its stored table.
 
-    evaluate(result) -> dict: more figures of each trained run, computed here (where it
-    trained) and stored with it (see store.result_table). on_progress(step): the step the
-    group's training has reached, as it goes (see iblab.train). If the batch raises, the runs are
-    trained one by one, so one bad run fails alone and is stored with status `error` and
-    its message; so is a run whose evaluation raises."""
+    If the batch raises, the runs are trained one by one, so one bad run fails alone and is
+    stored with status `error` and its message; so is a run whose evaluation raises.
+
+    Args:
+        configs: The runs' configs, of one shape (see `iblab.sweep.plan`).
+        evaluate: evaluate(result) -> dict, more figures of each trained run, computed here
+            (where it trained) and stored with it (see `iblab.store.result_table`).
+        on_progress: Called as on_progress(step) with the step the group's training has
+            reached, as it goes (see `iblab.train`).
+
+    Returns:
+        Each run's (run_id, Arrow table), in input order.
+    """
     from iblab import store
     from iblab.training import train_many
 
@@ -69,7 +77,13 @@ def _failed(config: Config, error: Exception, where: str = "") -> tuple[str, pa.
 
 
 class Local:
-    """Train in this process (workers=0) or in `workers` spawned processes."""
+    """Train in this process (workers=0) or in `workers` spawned processes.
+
+    Worker processes end soon after the process that started them is gone.
+
+    Args:
+        workers: How many worker processes; 0 (or less) trains in this process.
+    """
 
     def __init__(self, workers: int = 0):
         self.workers = workers
@@ -80,8 +94,18 @@ class Local:
         evaluate: Evaluate | None = None,
         on_step: Callable[[list, int], None] | None = None,
     ) -> Iterator[tuple[list, Outcome]]:
-        """Each group with its outcome, as they finish. on_step(group, step): how far the
-        group in training has got (in-process only)."""
+        """Train groups, yielding each with its outcome as it finishes.
+
+        Args:
+            groups: The groups of runs (see `iblab.sweep.plan`).
+            evaluate: More figures of each run (see `train_group`).
+            on_step: Called as on_step(group, step) with how far the group in training has got
+                (in-process only).
+
+        Yields:
+            Each group with its outcome: `train_group`'s list of (run_id, table), or the
+                exception when the worker or the transport failed.
+        """
         if self.workers <= 0:
             for g in groups:
                 step = None if on_step is None else functools.partial(on_step, g)
@@ -105,8 +129,16 @@ class Local:
 
 
 class Dask:
-    """Train on a dask.distributed cluster: a Client, a scheduler address, or (neither
-    given) a LocalCluster of `workers` single-threaded processes."""
+    """Train on a dask.distributed cluster.
+
+    Give a Client, a scheduler address, or neither: then a LocalCluster of `workers`
+    single-threaded processes is started for the sweep and closed after it.
+
+    Args:
+        address: A scheduler address to connect to.
+        client (distributed.Client | None): A dask.distributed Client to use (it is left open).
+        workers: Worker processes of the LocalCluster (None: Dask's default).
+    """
 
     def __init__(self, address: str | None = None, client=None, workers: int | None = None):
         self.address, self.client, self.workers = address, client, workers
@@ -129,8 +161,17 @@ class Dask:
         evaluate: Evaluate | None = None,
         on_step: Callable[[list, int], None] | None = None,
     ) -> Iterator[tuple[list, Outcome]]:
-        """Each group with its outcome, as they finish; on_step is not called (the workers
-        are remote: progress moves per group)."""
+        """Train groups on the cluster, yielding each with its outcome as it finishes.
+
+        Args:
+            groups: The groups of runs (see `iblab.sweep.plan`).
+            evaluate: More figures of each run (see `train_group`).
+            on_step: Not called: the workers are remote, so progress moves per group.
+
+        Yields:
+            Each group with its outcome: `train_group`'s list of (run_id, table), or the
+                exception when the worker or the transport failed.
+        """
         from distributed import as_completed
 
         client, owned = self._connect()
@@ -148,8 +189,14 @@ class Dask:
 
 
 def exit_with_parent(parent: int, every_s: float = 0.2) -> None:
-    """Worker initialiser: end this process soon after `parent` is gone (even after
-    kill -9 of the parent, which no cleanup handler sees)."""
+    """Worker initialiser: end this process soon after `parent` is gone.
+
+    It works even after kill -9 of the parent, which no cleanup handler sees.
+
+    Args:
+        parent: The parent's process id.
+        every_s: Seconds between checks.
+    """
 
     def watch() -> None:
         while os.getppid() == parent:

@@ -32,7 +32,11 @@ _STYLE = {
 
 
 def pyplot():
-    """matplotlib.pyplot with the Agg backend and iblab's style applied."""
+    """matplotlib.pyplot with the Agg backend and iblab's style applied.
+
+    Returns:
+        (module): The matplotlib.pyplot module.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -112,10 +116,19 @@ def history_figure(history: pd.DataFrame, path: str | Path) -> Path:
 
 
 def metric_figure(runs: pd.DataFrame, plot: Plot):
-    """One metric of a sweep against one axis (`iblab plot`): the median over the runs at
-    each point as a line, with the band `plot.band` where several runs share a point (band
-    none: each run a dot); one colour per combination of the hue keys, one line style per
-    style value, one panel per facet value (shared axes). The open Figure; `save` it."""
+    """One metric of a sweep against one axis, as `iblab plot` draws it.
+
+    The median over the runs at each point is a line, with the band `plot.band` where
+    several runs share a point (band none: each run a dot); one colour per combination of
+    the hue keys, one line style per style value, one panel per facet value (shared axes).
+
+    Args:
+        runs: The runs to draw, as `iblab.plotting.prepare` gives them.
+        plot: What to draw, from `iblab.plotting.prepare`.
+
+    Returns:
+        (matplotlib.figure.Figure): The open Figure; `save` it.
+    """
     plt = pyplot()
     points = summarise(runs, plot)
     panels = _groups(points, [plot.facet] if plot.facet else [])
@@ -246,7 +259,15 @@ def _part(key: str, value) -> str:
 
 
 def save(fig, path: str | Path) -> Path:
-    """Save fig to path (format from the suffix) and close it."""
+    """Save a figure (format from the suffix) and close it.
+
+    Args:
+        fig (matplotlib.figure.Figure): The figure.
+        path: Where to write it (.png, .pdf, ...).
+
+    Returns:
+        The path written.
+    """
     return _save(fig, pyplot(), path)
 
 

@@ -51,9 +51,17 @@ class _Unknown(PlotError):
 class Plot:
     """What to draw, as columns of the runs table (resolved: `config.` prefixes added).
 
-    hue: one colour per combination of their values; style: one line style per value;
-    facet: one panel per value; band: a key of BANDS; logx, logy: None for automatic (log
-    when the values are positive and span more than two decades)."""
+    Attributes:
+        x: The column on the x axis.
+        y: The metric drawn (its median over the runs at each point).
+        hue: One colour per combination of these columns' values.
+        style: One line style per value of this column.
+        facet: One panel per value of this column.
+        band: A key of BANDS: iqr, minmax or none.
+        logx: Log x axis; None for automatic (log when the values are positive and span more
+            than two decades).
+        logy: Log y axis; None for automatic, likewise.
+    """
 
     x: str
     y: str
@@ -289,8 +297,33 @@ def prepare(
     logx: bool | None = None,
     logy: bool | None = None,
 ) -> tuple[pd.DataFrame, Plot]:
-    """The runs to draw (derived columns added, conditions applied, runs without a finite y
-    left out) and the Plot, from option values; PlotError on the first bad one."""
+    """The runs to draw and the Plot, from `iblab plot`'s option values.
+
+    Derived columns are added, then the conditions applied; runs without a finite y are
+    left out. Columns may be named without their `config.` prefix.
+
+    Args:
+        runs: The runs table (e.g. the first of `iblab.load`'s pair).
+        x: The column on the x axis.
+        y: The metric drawn (numeric).
+        hue: Columns whose value combinations get one colour each (at most 7).
+        style: A column whose values get one line style each (at most 4).
+        facet: A column whose values get one panel each.
+        conditions: Conditions the runs must meet, each SQL (DuckDB) or a pandas condition
+            (see `where`).
+        definitions: Derived columns, each `name = expression` (see `derive`).
+        band: iqr (quartiles), minmax or none (each run a dot).
+        logx: Force a log x axis (True) or a linear one (False); None for automatic.
+        logy: Likewise for y.
+
+    Returns:
+        The runs to draw (a DataFrame) and the Plot.
+
+    Raises:
+        PlotError: One line naming the first bad option: an unknown column or band, a
+            column given two roles, a y that is not numeric, conditions that pick no run,
+            no finite y, too many colours or styles, or a forced log axis with values <= 0.
+    """
     if band not in BANDS:
         *rest, last = BANDS
         raise PlotError(f"--band: expected {', '.join(rest)} or {last}, got {band!r}")

@@ -14,6 +14,30 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Problem:
+    """One run's data and initialisation as Gram blocks: all training needs, whatever d is.
+
+    Shapes: n training points, t test points, m neurons, d inputs. Build one from explicit
+    arrays with `Problem.from_arrays`, or from a config with `iblab.make_problem`.
+
+    Attributes:
+        y: Targets (n,); -1/+1 for classification.
+        a: Second layer at initialisation (m,).
+        K: X X^T (n, n).
+        P0: X W_0^T (n, m).
+        y_test: Test targets (t,).
+        K_test: X_test X^T (t, n).
+        P0_test: X_test W_0^T (t, m).
+        test_sqnorms: ||x_test||^2 (t,).
+        X: Inputs (n, d), without the bias coordinate; None for data sampled as Gram
+            blocks, as are X_test, W0 and b0.
+        X_test: Test inputs (t, d).
+        W0: First layer at initialisation (m, d).
+        b0: Initial biases (m,), when model.bias.
+        info: Scalar facts about the data (floats), reported as `data_*` in summaries.
+        sampled_G0: W_0 W_0^T (m, m), bias folded in, when it was sampled (Gram data);
+            None: formed from W0 on first use (see `G0`).
+    """
+
     y: np.ndarray  # (n,) targets; +-1 for classification
     a: np.ndarray  # (m,) second layer at initialisation
     K: np.ndarray  # (n, n) X X^T
@@ -50,14 +74,17 @@ class Problem:
 
     @property
     def n(self) -> int:
+        """Number of training points."""
         return self.K.shape[0]
 
     @property
     def m(self) -> int:
+        """Number of neurons (the width)."""
         return self.P0.shape[1]
 
     @property
     def n_test(self) -> int:
+        """Number of test points."""
         return self.K_test.shape[0]
 
     @classmethod
@@ -73,8 +100,26 @@ class Problem:
         info: dict | None = None,
     ) -> Problem:
         """Form the Gram blocks from explicit arrays in one O(n d (n + m)) pass.
-        X (n, d), y (n,), W0 (m, d), a (m,), X_test (t, d), y_test (t,); ValueError naming
-        the array when a shape does not fit."""
+
+        Arrays are taken as float64. With b0, each input gets an appended coordinate 1 and
+        W_0 the column b0, folded into the blocks.
+
+        Args:
+            X: Training inputs (n, d).
+            y: Targets (n,); -1/+1 for classification.
+            W0: First layer at initialisation (m, d).
+            a: Second layer (m,).
+            X_test: Test inputs (t, d); None for no test points.
+            y_test: Test targets (t,); used only with X_test.
+            b0: Initial biases (m,); None for a network without bias.
+            info: Scalar facts about the data, kept as `info`.
+
+        Returns:
+            The Problem, keeping the explicit arrays.
+
+        Raises:
+            ValueError: Naming the array whose shape does not fit.
+        """
         X = np.asarray(X, dtype=np.float64)
         W0 = np.asarray(W0, dtype=np.float64)
         if X.ndim != 2:

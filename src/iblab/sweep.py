@@ -54,6 +54,17 @@ class SweepError(ConfigError):
 
 @dataclass(frozen=True)
 class Sweep:
+    """A sweep: a base config and the axes it is expanded along (see `expand`).
+
+    len(sweep) is its run count before duplicates are removed.
+
+    Attributes:
+        base: The base config, as a raw mapping (not yet validated).
+        grid: Cartesian axes: config key path (e.g. data.d) -> values.
+        zip: Parallel axes, all of one length: key path -> values.
+        seeds: The seeds each point runs with; None keeps the base's seed.
+    """
+
     base: dict[str, Any]
     grid: dict[str, list] = field(default_factory=dict)
     zip: dict[str, list] = field(default_factory=dict)
@@ -72,13 +83,40 @@ class Sweep:
 
 
 def load_sweep(path: str | Path) -> Sweep:
-    """Read a sweep file; check its structure (not yet the configs it expands to)."""
+    """Read a sweep file and check its structure (not yet the configs it expands to).
+
+    Args:
+        path: The sweep file (YAML); a `base` path in it is looked up next to it, then in the
+            working directory.
+
+    Returns:
+        The Sweep.
+
+    Raises:
+        SweepError: One line naming the key and value: the file is missing or not valid
+            YAML, or its structure is wrong (see `parse_sweep`).
+    """
     path = Path(path)
     return parse_sweep(read_yaml(path, "sweep", SweepError), root=path.parent)
 
 
 def parse_sweep(raw: Any, root: str | Path = ".") -> Sweep:
-    """Build a Sweep from a mapping; a `base` path is looked up under root, then cwd."""
+    """Build a Sweep from a mapping (a sweep file's contents).
+
+    Args:
+        raw: The mapping, with the keys `base`, `grid`, `zip` and `seeds` (all optional).
+        root: The directory a `base` path is looked up under first (then the working
+            directory).
+
+    Returns:
+        The Sweep.
+
+    Raises:
+        SweepError: One line naming the key: raw is not a mapping, an unknown key, an axis
+            that is not a non-empty list, zip axes of different lengths, an axis both in
+            grid and zip, bad seeds or seed both an axis and `seeds`, or a base that
+            cannot be read.
+    """
     if not isinstance(raw, dict):
         raise SweepError(f"sweep: expected a mapping, got {type(raw).__name__}")
     unknown = [k for k in raw if k not in SWEEP_KEYS]
@@ -109,7 +147,19 @@ def from_overrides(base: dict[str, Any], overrides: list[str]) -> Sweep:
     values, each parsed as YAML, in the order given; commas inside brackets or a quoted
     string do not split (`model.second_layer=[1,2]` is one value, `[1,2],[3,4]` two; see
     `iblab.config.split_values`). The other overrides apply to the base. Of a key given
-    twice, the last wins."""
+    twice, the last wins.
+
+    Args:
+        base: The base config, as a raw mapping.
+        overrides: The overrides, each `key.path=value`.
+
+    Returns:
+        The Sweep (no zip axes, no seeds).
+
+    Raises:
+        ConfigError: One line naming `--set key`: an override without `=`, a value that is
+            not YAML, or an empty piece between commas.
+    """
     singles, grid = [], {}
     for item in overrides:
         key, text = split_override(item)
@@ -165,7 +215,14 @@ def _seeds(seeds: Any) -> tuple[int, ...] | None:
 
 
 def assignments(sweep: Sweep) -> Iterator[dict[str, Any]]:
-    """The key path -> value assignments of each run, grid-major, then zip, then seed."""
+    """The key path -> value assignments of each run, grid-major, then zip, then seed.
+
+    Args:
+        sweep: The sweep.
+
+    Yields:
+        One dict per run (before duplicates are removed).
+    """
     grid_keys = list(sweep.grid)
     zip_rows = [
         dict(zip(sweep.zip, row, strict=True)) for row in zip(*sweep.zip.values(), strict=True)
@@ -179,8 +236,18 @@ def assignments(sweep: Sweep) -> Iterator[dict[str, Any]]:
 
 
 def check_size(sweep: Sweep, limit: int | None = MAX_RUNS) -> int:
-    """The sweep's run count (before duplicates are removed), counted without expanding it;
-    SweepError past `limit` (None: no limit)."""
+    """The sweep's run count (before duplicates are removed), counted without expanding it.
+
+    Args:
+        sweep: The sweep.
+        limit: The most runs allowed; None for no limit.
+
+    Returns:
+        The run count.
+
+    Raises:
+        SweepError: The count is past `limit`.
+    """
     count = len(sweep)
     if limit is not None and count > limit:
         raise SweepError(
@@ -191,15 +258,41 @@ def check_size(sweep: Sweep, limit: int | None = MAX_RUNS) -> int:
 
 
 def expand(sweep: Sweep, limit: int | None = MAX_RUNS) -> list[Config]:
-    """Every run's validated config (duplicates removed), or SweepError naming the run.
-    Refuses a sweep of more than `limit` runs before expanding anything."""
+    """Every run's validated config, duplicates removed.
+
+    Refuses a sweep of more than `limit` runs before expanding anything. In a sweep that
+    varies train.optimizer, each run keeps only the train keys its optimiser takes
+    (`for_optimizer`).
+
+    Args:
+        sweep: The sweep.
+        limit: The most runs allowed; None for no limit.
+
+    Returns:
+        The configs, in the order of `assignments` (the first of duplicates kept).
+
+    Raises:
+        SweepError: Too many runs, or a run whose config is invalid or would not fit in
+            memory (`iblab.budget.check`); the message names the run's assignment.
+    """
     return [config for _, config in expand_assignments(sweep, limit)]
 
 
 def expand_assignments(
     sweep: Sweep, limit: int | None = MAX_RUNS
 ) -> list[tuple[dict[str, Any], Config]]:
-    """`expand`, with the first assignment (key path -> value) that gave each config."""
+    """`expand`, with the first assignment (key path -> value) that gave each config.
+
+    Args:
+        sweep: The sweep.
+        limit: The most runs allowed; None for no limit.
+
+    Returns:
+        (assignment, config) pairs, one per distinct run.
+
+    Raises:
+        SweepError: As `expand`.
+    """
     check_size(sweep, limit)
     mixed = OPTIMIZER in sweep.grid or OPTIMIZER in sweep.zip
     out, seen = [], set()
@@ -224,9 +317,18 @@ OPTIMIZER = "train.optimizer"
 
 
 def for_optimizer(raw: dict[str, Any]) -> dict[str, Any]:
-    """raw without the train keys its optimiser does not take: the GD-only keys (GD_ONLY)
-    for gradient_flow, the flow-only ones (FLOW_ONLY) for gd and sgd. Only sweeps that vary
-    train.optimizer apply it; a single config with such keys is still refused."""
+    """A raw config without the train keys its optimiser does not take.
+
+    The GD-only keys (GD_ONLY) go for gradient_flow, the flow-only ones (FLOW_ONLY) for gd
+    and sgd. Only sweeps that vary train.optimizer apply it; a single config with such keys
+    is still refused.
+
+    Args:
+        raw: The raw config mapping.
+
+    Returns:
+        A mapping with a filtered `train` section (raw itself when it has none).
+    """
     train = raw.get("train")
     if not isinstance(train, dict):
         return raw
@@ -235,7 +337,17 @@ def for_optimizer(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def plan(configs: Sequence[Config], group_size: int = GROUP_SIZE) -> list[list[Config]]:
-    """Groups of runs of one shape (one compiled program), at most group_size each."""
+    """Groups of runs of one shape (one compiled program), at most group_size each.
+
+    Runs of one shape are split into the fewest groups of near-equal lengths.
+
+    Args:
+        configs: The runs' configs.
+        group_size: The most runs in a group.
+
+    Returns:
+        The groups, each a list of configs.
+    """
     from iblab.training import spec_for
 
     by_shape: dict[tuple, list[Config]] = {}
@@ -260,7 +372,18 @@ def _balanced(runs: list, size: int) -> list[list]:
 
 @dataclass
 class Progress:
-    """Where a sweep stands: runs to do this time, done so far, failed among them."""
+    """Where a sweep stands: runs to do this time, done so far, failed among them.
+
+    Attributes:
+        total: Runs to train this time.
+        skipped: Runs left out as already stored.
+        done: Runs trained and written so far.
+        failed: Runs among them with status diverged or error.
+        lost: Runs in groups whose worker or transport failed (left for the next resume).
+        statuses: Count of each status written.
+        elapsed_s: Seconds since the sweep started running.
+        in_flight: Runs' worth of steps taken by the group in training (in-process only).
+    """
 
     total: int
     skipped: int
@@ -273,6 +396,7 @@ class Progress:
 
     @property
     def rate(self) -> float:
+        """Runs done per second so far (0 before any time has passed)."""
         return self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
@@ -290,11 +414,32 @@ def run_sweep(
 ) -> Progress:
     """Run every config without a valid result in `out`; write one file per run.
 
-    executor: iblab.executors.Local (default, in-process) or Dask. retry_failed: run again
-    the runs stored with status error. evaluate(result) -> dict: more figures of each run,
-    computed where it trained and stored with it (a module-level function, or a
-    functools.partial of one, so that worker processes can receive it). Interrupting loses
-    only the runs in flight."""
+    Runs already in `out` are skipped (with retry_failed, those of status error run again);
+    a run given twice runs once. Interrupting loses only the runs in flight. When writing
+    to `out` fails, the rest is written to a spill directory that the error names.
+
+    Args:
+        configs: The runs' configs, or a Sweep (expanded here).
+        out: The store directory, created if needed.
+        executor (Local | Dask | None): Where groups train: `iblab.executors.Local`
+            (default, in-process) or `iblab.executors.Dask`.
+        retry_failed: Run again the runs stored with status error.
+        group_size: The most runs in one unit of work.
+        on_progress: Called with the Progress as groups finish (and, in-process, as the
+            group in training moves on).
+        evaluate: evaluate(result) -> dict, more figures of each run, computed where it
+            trained and stored with it (a module-level function, or a functools.partial of
+            one, so that worker processes can receive it).
+
+    Returns:
+        The final Progress.
+
+    Raises:
+        SweepError: configs is a Sweep that does not expand (see `expand`).
+        ConfigError: `out` cannot be written to (checked before any training).
+        StoreWriteError: Results could not be written to `out`; the message says where
+            they went.
+    """
     from iblab.executors import Local
 
     if isinstance(configs, Sweep):

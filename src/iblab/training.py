@@ -41,11 +41,25 @@ THREADS = int(os.environ.get("IBLAB_THREADS", 0)) or len(os.sched_getaffinity(0)
 
 @dataclass
 class TrainResult:
-    """One trained run. history: one row per recorded step (column `step` first).
-    summary: final figures and `status` (converged, max_steps or diverged), and the run's
-    timing (TIMING). C (m, n), s, a:
-    the final W = s W_0 + C X and second layer. coefficients: C at every recorded step
-    (R, m, n) when record.coefficients, else None."""
+    """One trained run: its history, summary and final state W = s W_0 + C X, a.
+
+    Shapes: n training points, m neurons, R recorded steps.
+
+    Attributes:
+        config: The run's configuration.
+        problem: The data and initialisation it trained on (Gram blocks).
+        history: One row per recorded step (column `step` first; a gradient-flow run adds
+            `time` and `events`).
+        summary: Final figures, `status` (converged, max_steps or diverged; a flow run's
+            is `flow.solve`'s, e.g. max_time) and the run's timing (TIMING).
+        C: Final data-span coefficients (m, n).
+        s: Final scale of W_0 (1 unless weight decay shrinks it).
+        a: Final second layer (m,).
+        coefficients: C at every recorded step (R, m, n) when record.coefficients, else
+            None.
+        second_layers: a at every recorded step (R, m), with coefficients; else None.
+        events: Gradient flow only: every activation switch, one row each; else None.
+    """
 
     config: Config
     problem: Problem
@@ -60,7 +74,11 @@ class TrainResult:
 
     @property
     def W(self) -> np.ndarray:
-        """First layer (m, d), without the bias column; explicit data only."""
+        """First layer W = s W_0 + C X, shape (m, d), without the bias column.
+
+        Raises:
+            ValueError: The data were sampled as Gram blocks (no X, so no W).
+        """
         p = self.problem
         if p.X is None:
             raise ValueError("W: data were sampled as Gram blocks (sample: gram); no W exists")
@@ -77,7 +95,14 @@ class TrainResult:
 
 
 def spec_for(config: Config) -> engine.Spec:
-    """The static part of a run: what shapes its compiled program."""
+    """The static part of a run: what shapes its compiled program.
+
+    Args:
+        config: The run's configuration.
+
+    Returns:
+        The engine's Spec; runs with equal specs (and shapes) share one compiled program.
+    """
     mc, tc, rc = config.model, config.train, config.record
     return engine.Spec(
         activation=Activation.of(mc),
@@ -96,9 +121,22 @@ def spec_for(config: Config) -> engine.Spec:
 
 
 def lr_factor(rule: str, K: np.ndarray) -> float:
-    """The factor train.lr_scale puts on lr: 1 (none), n / tr Sigma with tr Sigma = tr K / n
-    the mean ||x_i||^2 (n_over_trace), or n / ||K||_2 (n_over_norm_K). Stable GD steps scale
-    like these (for n << d, ||K||_2 is about tr Sigma)."""
+    """The factor train.lr_scale puts on lr.
+
+    1 (none), n / tr Sigma with tr Sigma = tr K / n the mean ||x_i||^2 (n_over_trace), or
+    n / ||K||_2 (n_over_norm_K). Stable GD steps scale like these (for n << d, ||K||_2 is
+    about tr Sigma).
+
+    Args:
+        rule: train.lr_scale: none, n_over_trace or n_over_norm_K.
+        K: The Gram matrix X X^T (n, n).
+
+    Returns:
+        The factor, a float.
+
+    Raises:
+        ConfigError: The scale (tr K / n or ||K||_2) is not positive (all inputs zero).
+    """
     if rule == "none":
         return 1.0
     n = K.shape[0]
@@ -111,7 +149,18 @@ def lr_factor(rule: str, K: np.ndarray) -> float:
 
 
 def effective_lr(config: Config, problem: Problem) -> tuple[float, float]:
-    """(lr, lr_max) with train.lr_scale resolved on problem (lr_max inf when uncapped)."""
+    """The step size and its cap with train.lr_scale resolved on a problem.
+
+    Args:
+        config: The run's configuration (train.lr, train.lr_max, train.lr_scale).
+        problem: The data whose K sets the scale.
+
+    Returns:
+        (lr, lr_max), lr_max inf when uncapped.
+
+    Raises:
+        ConfigError: lr_scale cannot be resolved (see `lr_factor`).
+    """
     tc = config.train
     factor = lr_factor(tc.lr_scale, problem.K)
     return tc.lr * factor, (math.inf if tc.lr_max is None else tc.lr_max * factor)
@@ -145,8 +194,20 @@ def _blocks(p: Problem, spec: engine.Spec, dtype) -> engine.Blocks:
 
 
 def check_problem(config: Config, problem: Problem) -> tuple[float, float]:
-    """ConfigError (one line) unless problem has the shapes config describes, labels its
-    loss can take, and a step lr_scale can resolve on; returns effective_lr's (lr, lr_max)."""
+    """Check that a problem fits its config, and resolve the step size on it.
+
+    Args:
+        config: The run's configuration.
+        problem: The data passed with it.
+
+    Returns:
+        `effective_lr`'s (lr, lr_max).
+
+    Raises:
+        ConfigError: One line, when problem lacks the shapes config describes (data.n,
+            data.n_test, model.width), has labels other than -1/+1 for a classification
+            loss, or gives lr_scale no scale.
+    """
     data = config.data
     expected = {
         "data.n": getattr(data, "n", None),
@@ -177,8 +238,21 @@ def train(
     *,
     on_progress: Callable[[int], None] | None = None,
 ) -> TrainResult:
-    """Train one run; `problem` overrides the data the config describes. on_progress(step)
-    is called as the run passes record steps (see `train_many`)."""
+    """Train one run.
+
+    Args:
+        config: The run's configuration.
+        problem: Data to train on in place of those the config describes (e.g.
+            `Problem.from_arrays`); None draws them from the config.
+        on_progress: Called as on_progress(step) as the run passes record steps (see
+            `train_many`).
+
+    Returns:
+        The trained run.
+
+    Raises:
+        ConfigError: problem does not fit config (see `check_problem`).
+    """
     return train_many([config], None if problem is None else [problem], on_progress=on_progress)[0]
 
 
@@ -191,10 +265,23 @@ def train_many(
 ) -> list[TrainResult]:
     """Train many runs; runs of one shape go through one compiled, vmapped program.
 
-    on_done(k) is called after each chunk of k runs finishes; on_progress(step) as a chunk
-    passes record steps (at most `engine.PROGRESS_CHUNKS` times a chunk; not for gradient
-    flow), from the threads that train the chunks. Results come back in input order, and
-    each equals what the run gives alone."""
+    Callbacks are called from the threads that train the chunks.
+
+    Args:
+        configs: The runs' configurations.
+        problems: One problem per config, in place of the data the configs describe; None
+            draws each from its config.
+        on_done: Called as on_done(k) after each chunk of k runs finishes.
+        on_progress: Called as on_progress(step) as a chunk passes record steps (at most
+            `engine.PROGRESS_CHUNKS` times a chunk; not for gradient flow).
+
+    Returns:
+        One TrainResult per config, in input order; each equals what the run gives alone.
+
+    Raises:
+        ConfigError: A problem does not fit its config (see `check_problem`).
+        ValueError: problems and configs differ in length.
+    """
     compile_cache.enable()
     if problems is None:
         from iblab.data import make_problem
@@ -239,7 +326,15 @@ def train_many(
 
 
 def batch_timing(seconds: float, runs: int) -> dict:
-    """The TIMING figures of each of `runs` runs trained together in `seconds` (wall)."""
+    """The TIMING figures of each of several runs trained together.
+
+    Args:
+        seconds: Wall-clock seconds the batch took.
+        runs: How many runs it trained (padding left out).
+
+    Returns:
+        {wall_time_s: seconds / runs, batch_wall_time_s: seconds, batch_size: runs}.
+    """
     return {"wall_time_s": seconds / runs, "batch_wall_time_s": seconds, "batch_size": runs}
 
 
