@@ -61,13 +61,21 @@ from iblab.config._yaml import (
 
 
 class ModelConfig(_Strict):
-    """f(x) = sum_j a_j phi(<w_j, x> + b_j).
+    """The network `f(x) = sum_j a_j phi(<w_j, x> + b_j)`.
 
-    activation: relu, leaky_relu (slope gamma), smooth_leaky_relu (slope gamma, smoothing H:
-    quadratic on |z| <= 1/H, linear outside), linear. grad_at_zero: phi'(0); None means the
-    left derivative (0 for relu, gamma for leaky), as in PyTorch. second_layer: balanced,
-    random_sign, positive, or explicit values (length width). train_second_layer: train a too.
-    bias: an appended constant input coordinate (so b is trained as part of W).
+    Attributes:
+        width: Number of neurons m.
+        activation: phi: relu, leaky_relu, smooth_leaky_relu or linear.
+        slope: gamma, the slope for z < 0 of leaky_relu and smooth_leaky_relu, in [0, 1).
+        smoothing: H of smooth_leaky_relu: quadratic on |z| <= 1/H, linear outside.
+        grad_at_zero: The value used for phi'(0), in [0, 1]; None for the left derivative
+            (0 for relu, gamma for leaky_relu), as in PyTorch.
+        second_layer: a: balanced (+1/sqrt(m) for j < ceil(m/2), -1/sqrt(m) after),
+            random_sign (iid +-1/sqrt(m)), positive (+1/sqrt(m)), or `width` explicit
+            finite values.
+        train_second_layer: Train a as well as W (otherwise a stays fixed).
+        bias: Add biases b, as an appended constant input coordinate 1 (so b is trained as
+            part of W).
     """
 
     width: Int = Field(512, ge=1, le=MAX_SIZE)
@@ -93,13 +101,27 @@ class ModelConfig(_Strict):
 
 
 class InitConfig(_Strict):
-    """W_0 ~ N(0, (scale * base)^2), base: inv_sqrt_d = 1/sqrt(d), glorot = sqrt(2/(d+m))
-    (the std of Glorot's uniform law), one = 1; or zero (W_0 = 0)."""
+    """The initialisation: W_0 (m, d) has iid N(0, (scale * base)^2) entries.
+
+    Attributes:
+        scale: Factor on the base std; 0 gives W_0 = 0.
+        base: The base std: inv_sqrt_d (1/sqrt(d)), glorot (sqrt(2/(d+m)), the std of
+            Glorot's uniform law), one (1), or zero (W_0 = 0).
+    """
 
     scale: Real = Field(1.0, ge=0.0, le=MAX_INIT_SCALE)
     base: Literal["inv_sqrt_d", "glorot", "one", "zero"] = "inv_sqrt_d"
 
     def std(self, d: int, m: int) -> float:
+        """The std of W_0's entries (and of b_0's, with model.bias): scale * base.
+
+        Args:
+            d: Input dimension, without the bias coordinate.
+            m: Width.
+
+        Returns:
+            The std, a float.
+        """
         base = {
             "inv_sqrt_d": 1.0 / math.sqrt(d),
             "glorot": math.sqrt(2.0 / (d + m)),
@@ -113,22 +135,42 @@ class InitConfig(_Strict):
 
 
 class TrainConfig(_Strict):
-    """Optimisation. lr is the plain step: W <- W - lr * grad L(W).
+    """Optimisation: the loss, the optimiser, its step, and when to stop.
 
-    loss: square = 1/(2n) sum (f - y)^2; logistic, exponential, hinge = 1/n sum l(y f).
-    optimizer: gd (full batch) or sgd (batches of batch_size drawn without replacement,
-    seeded from the config). momentum: heavy-ball coefficient in [0, 1). weight_decay: adds
-    weight_decay/2 * ||theta||^2 to the loss. schedule: constant; loss_normalized (lr / L,
-    capped at lr_max); inverse_time (lr / (1 + t / decay_steps)); cosine (to 0 at `steps`).
-    Stops after `steps` steps, when the loss falls below tol, or on NaN/inf (status diverged).
+    gd and sgd take the plain step W <- W - lr * grad L(W) and stop after `steps` steps,
+    when the loss is at most tol (status converged), or when it is not finite or grows far
+    past its initial value (status diverged).
 
-    optimizer gradient_flow: the exact flow dW/dt = -grad L(W) (and da/dt when the second
-    layer trains) up to flow time `time` (.inf: until the network's loss reaches tol or the
-    flow stops changing); lr, steps, schedule, momentum, weight decay and batches do not
-    apply (lr is ignored and left out of the run's identity). Its budgets: `max_events`, the
-    most activation switches followed (piecewise-linear activations, fixed second layer),
-    and `max_solver_steps`, the most adaptive solver steps (otherwise); a run that uses one
-    up ends with status max_events or max_solver_steps. The flow always runs in float64.
+    gradient_flow follows the exact flow dW/dt = -grad L(W) (and da/dt when the second layer
+    trains) up to flow time `time`, always in float64. lr, steps, schedule, momentum, weight
+    decay and batches do not apply: lr is ignored and left out of the run's identity, and
+    giving any of the others is an error. A flow run that uses up `max_events` or
+    `max_solver_steps` ends with that status.
+
+    Attributes:
+        loss: square = 1/(2n) sum (f - y)^2; logistic, exponential or hinge
+            = 1/n sum l(y f), for labels -1/+1 (gradient_flow takes no hinge).
+        optimizer: gd (full batch), sgd (batches of batch_size drawn without replacement,
+            seeded from the config) or gradient_flow.
+        lr: The plain step of gd and sgd.
+        lr_scale: A factor of the problem on lr and lr_max: none (1), n_over_trace
+            (n / tr Sigma, tr Sigma estimated by the mean ||x_i||^2) or n_over_norm_K
+            (n / ||K||_2); see `iblab.training.lr_factor`.
+        time: gradient_flow only: the flow time to reach; None (or .inf) runs until the
+            network's loss reaches tol or the flow stops changing.
+        schedule: constant; loss_normalized (lr / L, capped at lr_max); inverse_time
+            (lr / (1 + t / decay_steps)); cosine (to 0 at `steps`).
+        lr_max: Cap of the loss_normalized step; None for no cap.
+        decay_steps: Time scale of the inverse_time schedule, in steps.
+        momentum: Heavy-ball coefficient, in [0, 1).
+        weight_decay: Adds weight_decay/2 * ||theta||^2 to the loss.
+        batch_size: Batch size of sgd (required there), at most data.n.
+        steps: How many steps gd or sgd take.
+        tol: Stop once the full-batch loss is at most tol (0: only at zero loss).
+        dtype: float64 or float32 (gradient_flow: float64 only).
+        max_events: gradient_flow only: the most activation switches followed
+            (piecewise-linear activations with a fixed second layer).
+        max_solver_steps: gradient_flow only: the most adaptive solver steps (other models).
     """
 
     loss: Literal["square", "logistic", "exponential", "hinge"] = "square"
@@ -213,9 +255,19 @@ GD_ONLY = ("lr", "lr_scale", "schedule", "lr_max", "decay_steps", "momentum", "w
 
 
 class RecordConfig(_Strict):
-    """Which steps are recorded: 0, 1, 2, then every `every` steps (or `per_decade`
-    geometrically spaced steps when geometric), and the last. coefficients: keep C_t (m x n)
-    at every record. spectrum: record the top singular values and stable rank of W."""
+    """Which steps are recorded, and what beyond the default figures.
+
+    Steps 0, 1, 2, then every `every` steps (or `per_decade` geometrically spaced steps per
+    decade when geometric), and the last.
+
+    Attributes:
+        every: Spacing of recorded steps, in steps.
+        geometric: Space records geometrically instead of every `every` steps.
+        per_decade: Records per decade of steps when geometric.
+        coefficients: Keep C_t (m, n) (and a_t (m,)) at every record.
+        spectrum: Record the top singular values and the stable rank of W.
+        top_singular_values: How many singular values to record with spectrum.
+    """
 
     every: Int = Field(10, ge=1, le=MAX_STEPS)
     geometric: bool = False
@@ -226,6 +278,22 @@ class RecordConfig(_Strict):
 
 
 class Config(_Strict):
+    """A run's configuration: a seed and five validated parts; immutable.
+
+    `Config.from_yaml`, `Config.from_dict` and `validate` raise ConfigError with one line
+    naming the field and the value; `Config(...)` raises pydantic's ValidationError (also a
+    ValueError). Unknown keys are errors; a data mapping without `kind` is gaussian.
+
+    Attributes:
+        seed: Seed of the run's random streams (data, init, batches), in [0, 2^63).
+        data: What to train on: GaussianData, MixtureData, OrthogonalData, FileData or
+            DigitsData, chosen by `data.kind`.
+        model: The network (ModelConfig).
+        init: The initialisation W_0 (InitConfig).
+        train: The loss and the optimiser (TrainConfig).
+        record: The recorded steps and figures (RecordConfig).
+    """
+
     seed: Int = Field(0, ge=0, le=2**63 - 1)
     data: DataConfig = GaussianData()
     model: ModelConfig = ModelConfig()
@@ -284,15 +352,47 @@ class Config(_Strict):
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> Config:
-        """Load a YAML file, apply `key.path=value` overrides, validate."""
+        """Load a YAML file, apply `key.path=value` overrides, validate.
+
+        Args:
+            path: The config file.
+            overrides: `key.path=value` strings, each value parsed as YAML.
+
+        Returns:
+            The Config.
+
+        Raises:
+            ConfigError: The file cannot be read, is not a YAML mapping of plain data, an
+                override is malformed, or the result is not a valid config.
+        """
         return cls.from_dict(read_config(path), overrides)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], overrides: list[str] | None = None) -> Config:
+        """Validate a plain mapping, after applying `key.path=value` overrides.
+
+        Args:
+            raw: The config as nested dicts (as in a YAML file); not modified.
+            overrides: `key.path=value` strings, each value parsed as YAML.
+
+        Returns:
+            The Config.
+
+        Raises:
+            ConfigError: An override is malformed or the result is not a valid config.
+        """
         raw = apply_overrides(raw, overrides or [])
         return validate(raw)
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as plain JSON-ready data: what identifies the run.
+
+        Only the optimiser's own train fields are kept (gd and sgd drop the flow's, the flow
+        drops gd's), and lr_scale only when not none; `Config.from_dict` reads it back.
+
+        Returns:
+            Nested dicts of JSON values.
+        """
         out = self.model_dump(mode="json")
         # A run's config carries only its optimiser's fields: GD's JSON (and its mini-batch
         # seeds) stays as it was before the flow's fields existed, and a flow run is the
@@ -306,13 +406,31 @@ class Config(_Strict):
         return out
 
     def fingerprint(self, *parts: str) -> str:
-        """SHA-256 of the canonical JSON of the named parts (all parts when none named)."""
+        """SHA-256 of the canonical JSON of the named parts of `to_dict()`.
+
+        Args:
+            *parts: Top-level keys (seed, data, model, init, train, record); all when none.
+
+        Returns:
+            The hex digest.
+        """
         full = self.to_dict()
         return fingerprint({k: full[k] for k in parts} if parts else full)
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
-    """The mapping a config file holds, not yet validated; ConfigError when it holds none."""
+    """The mapping a config file holds, not yet validated.
+
+    Args:
+        path: A YAML file.
+
+    Returns:
+        The mapping, plain data.
+
+    Raises:
+        ConfigError: The file is missing or unreadable, not YAML or not plain data (see
+            `read_yaml`), or holds no mapping.
+    """
     raw = read_yaml(path, "config", ConfigError)
     if not isinstance(raw, dict):
         raise ConfigError(f"config: {path} must hold a mapping, got {type(raw).__name__}")
@@ -320,7 +438,14 @@ def read_config(path: str | Path) -> dict[str, Any]:
 
 
 def fingerprint(raw: dict[str, Any]) -> str:
-    """SHA-256 (hex) of the canonical JSON of a plain mapping."""
+    """SHA-256 of the canonical JSON (sorted keys, no spaces) of a plain mapping.
+
+    Args:
+        raw: JSON-serialisable data.
+
+    Returns:
+        The hex digest (64 characters).
+    """
     text = json.dumps(raw, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -369,7 +494,17 @@ _NAMED = re.compile(r"^(seed|data|model|init|train|record)[\w.]*( / [\w.]+)*:")
 
 
 def validate(raw: dict[str, Any]) -> Config:
-    """Validate a plain dict into a Config, raising ConfigError with one readable line."""
+    """Validate a plain dict into a Config.
+
+    Args:
+        raw: The config as nested dicts.
+
+    Returns:
+        The Config.
+
+    Raises:
+        ConfigError: Invalid; one line naming each bad field and its value.
+    """
     from pydantic import ValidationError
 
     try:

@@ -29,8 +29,12 @@ from iblab.config._fields import (
 class Spectrum(_Strict):
     """Covariance spectrum lambda_1..lambda_d of Gaussian inputs x = Sigma^{1/2} z.
 
-    isotropic: lambda_k = 1. power_law: lambda_k proportional to k^-exponent, scaled so that
-    tr Sigma = d. spiked: lambda_k = spikes[k] for the first len(spikes) coordinates, 1 after.
+    Attributes:
+        kind: isotropic (lambda_k = 1); power_law (lambda_k proportional to k^-exponent,
+            scaled so that tr Sigma = d); spiked (lambda_k = spikes[k] for the first
+            len(spikes) coordinates, 1 after).
+        exponent: The power law's exponent, in [0, 10].
+        spikes: The leading eigenvalues of a spiked spectrum (at least one, each > 0).
     """
 
     kind: Literal["isotropic", "power_law", "spiked"] = "isotropic"
@@ -45,20 +49,27 @@ class Spectrum(_Strict):
 
 
 class Labels(_Strict):
-    """How targets are made for Gaussian inputs.
+    """How targets are made for Gaussian and orthogonal inputs.
 
-    noise: y ~ N(0, noise^2), independent of x. linear: y = <beta, x> + noise * xi, beta a
-    uniformly random unit vector. relu: y = relu(<beta, x>) + noise * xi. sign: y =
-    sign(<beta, x>) flipped with probability flip. random_sign: y uniform on {-1, +1}.
+    beta is a teacher direction, uniformly random on the unit sphere, and xi ~ N(0, 1).
 
-    condition: ties the targets to the initialisation, after they are drawn. A point is
-    active at init when some neuron with a_j > 0 has <w_j, x_i> (+ b_j) > 0. init_active:
+    `condition` ties the targets to the initialisation, after they are drawn. A point is
+    active at init when some neuron with a_j > 0 has `<w_j, x_i>` (+ b_j) > 0. init_active:
     |y_i| on active points, -|y_i| elsewhere; init_active_zero: 0 instead of -|y_i|;
     init_dead_negative: y_i as drawn on active points, -|y_i| elsewhere (the neuron must also
     turn off the active points with negative targets). So every positive target sits on a
     point that a positive-output neuron sees at initialisation (a single ReLU neuron gets no
     gradient from an inactive point, and on nearly orthogonal data it stays inactive). Test
     targets likewise, with the test pre-activations.
+
+    Attributes:
+        kind: noise (y ~ N(0, noise^2), independent of x); linear
+            (`y = <beta, x> + noise * xi`); relu (`y = relu(<beta, x>) + noise * xi`); sign
+            (`y = sign(<beta, x>)` flipped with probability flip); random_sign (y uniform on
+            {-1, +1}).
+        noise: The noise std (noise, linear and relu kinds).
+        flip: Probability of flipping a sign label, in [0, 0.5].
+        condition: none, init_active, init_active_zero or init_dead_negative (above).
     """
 
     kind: Literal["noise", "linear", "relu", "sign", "random_sign"] = "noise"
@@ -76,7 +87,18 @@ class _DataBase(_Strict):
 
 
 class GaussianData(_DataBase):
-    """Unscaled Gaussian inputs x ~ N(0, Sigma): ||x||^2 is about tr Sigma (= d by default)."""
+    """Unscaled Gaussian inputs x ~ N(0, Sigma): ||x||^2 is about tr Sigma (= d by default).
+
+    Attributes:
+        kind: gaussian.
+        n: Training points.
+        n_test: Test points, drawn alike.
+        d: Input dimension.
+        sample: explicit (draw X, then reduce it to Gram blocks) or gram (sample the Gram
+            blocks exactly, at a cost independent of d; the run then has no X or W).
+        spectrum: The covariance spectrum of Sigma.
+        labels: How the targets are made.
+    """
 
     kind: Literal["gaussian"] = "gaussian"
     d: Int = Field(1000, ge=1, le=MAX_DIMENSION)
@@ -86,8 +108,21 @@ class GaussianData(_DataBase):
 
 
 class MixtureData(_DataBase):
-    """Two clusters x = y~ mu + z, z ~ N(0, I_d), y~ uniform on {-1, +1}, ||mu|| = mean_norm
-    (or d ** mean_norm_exponent); the label is y~ flipped with probability label_noise."""
+    """Two clusters x = y~ mu + z, z ~ N(0, I_d), y~ uniform on {-1, +1}.
+
+    The label is y~ flipped with probability label_noise. Give exactly one of mean_norm and
+    mean_norm_exponent.
+
+    Attributes:
+        kind: mixture.
+        n: Training points.
+        n_test: Test points, drawn alike (with as noisy labels).
+        d: Input dimension.
+        sample: explicit or gram, as for GaussianData.
+        mean_norm: ||mu||.
+        mean_norm_exponent: ||mu|| = d ** mean_norm_exponent, in [-10, 10].
+        label_noise: Label flip probability, in [0, 0.5].
+    """
 
     kind: Literal["mixture"] = "mixture"
     d: Int = Field(1000, ge=1, le=MAX_DIMENSION)
@@ -112,15 +147,24 @@ class MixtureData(_DataBase):
 
     @property
     def mu_norm(self) -> float:
+        """||mu||, from mean_norm or mean_norm_exponent."""
         if self.mean_norm is not None:
             return float(self.mean_norm)
         return float(self.d) ** float(self.mean_norm_exponent)
 
 
 class OrthogonalData(_DataBase):
-    """Exactly orthogonal inputs: x_i = norm * e_i (i <= n) in R^d, d >= n (test rows after).
+    """Exactly orthogonal inputs: x_i = norm * e_i in R^d, training rows first, test rows
+    after, so d >= n + n_test.
 
-    Labels follow data.labels evaluated on these inputs."""
+    Attributes:
+        kind: orthogonal.
+        n: Training points.
+        n_test: Test points.
+        d: Input dimension, at least n + n_test.
+        norm: ||x_i||; None for sqrt(d), the norm of a Gaussian input.
+        labels: How the targets are made, from these inputs.
+    """
 
     kind: Literal["orthogonal"] = "orthogonal"
     d: Int = Field(1000, ge=1, le=MAX_DIMENSION)
@@ -139,8 +183,20 @@ class OrthogonalData(_DataBase):
 
 
 class FileData(_Strict):
-    """A user's arrays from .npz (keys X, y, optional X_test, y_test), or .npy, .csv or
-    .parquet holding one 2-D table whose last column is y, with optional separate test file."""
+    """A user's arrays from files.
+
+    A .npz holds keys X, y and optionally X_test, y_test; a .npy, .csv or .parquet holds one
+    2-D table whose last column is y.
+
+    Attributes:
+        kind: file.
+        path: The training data (must exist).
+        test_path: An optional test set, in any of these formats (a .npz there uses keys X,
+            y); not with a .npz path that holds X_test.
+        sha256: SHA-256 of the files' contents (path, then test_path), filled in when the
+            config is built, so a run's identity follows the data, not the file name; when
+            given, it must match the files.
+    """
 
     kind: Literal["file"] = "file"
     path: Path
@@ -176,7 +232,20 @@ _HASHES: dict[tuple, str] = {}  # (path, inode, size, mtime) -> digest of the fi
 
 
 def content_sha256(paths: list[Path]) -> str:
-    """SHA-256 over the contents of the files, in order (each file hashed once per version)."""
+    """SHA-256 over the contents of the files, in order.
+
+    Each file's digest is cached by path, inode, size and modification time, so an unchanged
+    file is read once.
+
+    Args:
+        paths: The files.
+
+    Returns:
+        The hex digest.
+
+    Raises:
+        OSError: A file cannot be read.
+    """
     total = hashlib.sha256()
     for path in paths:
         st = Path(path).stat()
@@ -192,7 +261,15 @@ def content_sha256(paths: list[Path]) -> str:
 
 
 class DigitsData(_Strict):
-    """scikit-learn's 8x8 digits (d = 64), classes[0] -> label -1, classes[1] -> +1."""
+    """scikit-learn's 8x8 digits (d = 64) as a two-class problem.
+
+    Attributes:
+        kind: digits.
+        classes: Two different digits 0..9: classes[0] gets label -1, classes[1] +1.
+        n: Training images; None for all not held out for testing.
+        n_test: Test images.
+        standardize: Centre and scale each pixel by the training mean and std.
+    """
 
     kind: Literal["digits"] = "digits"
     classes: tuple[Int, Int] = (0, 1)

@@ -44,4 +44,5 @@ def did_you_mean(name: str, choices) -> str:
 
 
 class ConfigError(ValueError):
-    """An invalid configuration; the message names the field and the value."""
+    """An invalid configuration (a ValueError); the message is one line naming the field
+    and the value."""

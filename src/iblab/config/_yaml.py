@@ -13,9 +13,23 @@ from iblab.config._fields import ConfigError
 
 
 def read_yaml(path: str | Path, what: str, error: type[Exception]) -> Any:
-    """The YAML document in path, raising `error` with one line naming `what` when the file
-    is missing, empty, not UTF-8, not valid YAML (duplicate keys included), or holds what a
-    config cannot (non-string keys, dates, recursive or runaway aliases)."""
+    """The YAML document in a file, read strictly.
+
+    Duplicate keys are errors, and 1e3 and 1.0e3 are numbers (as in YAML 1.2).
+
+    Args:
+        path: The file.
+        what: What the file is, for the messages (e.g. "config").
+        error: The exception type to raise.
+
+    Returns:
+        The document, plain data (see `check_plain`).
+
+    Raises:
+        error: One line naming `what` when the file is missing, empty, not UTF-8, not valid
+            YAML (duplicate keys included), or holds what a config cannot (non-string keys,
+            dates, recursive or runaway aliases).
+    """
     path = Path(path)
     if not path.is_file():
         raise error(f"{what}: file does not exist: {str(path)!r}")
@@ -69,8 +83,17 @@ MAX_VALUES = 1_000_000  # values a config or sweep file may expand to, aliases c
 
 
 def check_plain(raw: Any, what: str, error: type[Exception]) -> None:
-    """Raise `error` unless raw is plain data (str keys; str, number, bool, None, lists and
-    mappings) of at most MAX_VALUES values once aliases are expanded, without cycles."""
+    """Check that a value is plain data: str keys; str, number, bool, None, lists and
+    mappings, at most MAX_VALUES values once aliases are expanded, without cycles.
+
+    Args:
+        raw: The value.
+        what: Its name, for the messages.
+        error: The exception type to raise.
+
+    Raises:
+        error: raw is not plain data; the message names the offending part.
+    """
     count = 0
     stack: list[tuple[Any, str, tuple[int, ...]]] = [(raw, what, ())]
     while stack:
@@ -97,7 +120,15 @@ def _one_line(e: Exception) -> str:
 
 
 def flatten(d: dict, prefix: str = "") -> dict:
-    """{'a': {'b': 1}} -> {'a.b': 1}; lists and tuples become strings."""
+    """Nested mappings as one level of dotted keys: {'a': {'b': 1}} -> {'a.b': 1}.
+
+    Args:
+        d: The nested mapping.
+        prefix: Prepended to every key.
+
+    Returns:
+        The flat dict; lists and tuples become strings ('[1, 2]').
+    """
     out = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
@@ -109,8 +140,18 @@ def flatten(d: dict, prefix: str = "") -> dict:
 
 
 def set_key(raw: dict, key: str, value: Any, where: str, error: type[Exception]) -> None:
-    """raw[a][b][c] = value for key 'a.b.c', creating sections; `error` naming `where`
-    when a part is empty or not a section."""
+    """Set raw[a][b][c] = value for the key 'a.b.c', in place, creating sections.
+
+    Args:
+        raw: The nested mapping to edit.
+        key: The dotted key path.
+        value: The value to set.
+        where: What to name in the messages (e.g. "--set train.lr").
+        error: The exception type to raise.
+
+    Raises:
+        error: A part of the key is empty, or an existing part is not a section.
+    """
     parts = key.strip().split(".")
     if not all(parts):
         raise error(f"{where}: {key!r} is not a key path like train.lr")
@@ -123,7 +164,19 @@ def set_key(raw: dict, key: str, value: Any, where: str, error: type[Exception])
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Return a copy of raw with each `a.b.c=value` applied (value parsed as YAML)."""
+    """A copy of raw with each `a.b.c=value` override applied, in order.
+
+    Args:
+        raw: The config as nested dicts; not modified.
+        overrides: `key.path=value` strings; each value is parsed as YAML.
+
+    Returns:
+        The edited copy.
+
+    Raises:
+        ConfigError: An override has no '=', a bad key path, or a value that is not plain
+            YAML.
+    """
     out = json.loads(json.dumps(raw, default=str))
     for item in overrides:
         key, text = split_override(item)
@@ -132,7 +185,17 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 
 def split_override(item: str) -> tuple[str, str]:
-    """'a.b.c=value' -> ('a.b.c', 'value'); ConfigError without an '='."""
+    """Split an override at its first '=': 'a.b.c=value' -> ('a.b.c', 'value').
+
+    Args:
+        item: The override.
+
+    Returns:
+        (key, value text).
+
+    Raises:
+        ConfigError: item has no '='.
+    """
     if "=" not in item:
         raise ConfigError(f"--set: expected key.path=value, got {item!r}")
     key, text = item.split("=", 1)
@@ -140,8 +203,18 @@ def split_override(item: str) -> tuple[str, str]:
 
 
 def parse_value(key: str, text: str) -> Any:
-    """One override's value, parsed as YAML; ConfigError naming `--set key` when it is not
-    YAML or not plain data."""
+    """One override's value, parsed as YAML.
+
+    Args:
+        key: The override's key, for the messages.
+        text: The value text.
+
+    Returns:
+        The parsed value, plain data.
+
+    Raises:
+        ConfigError: Naming `--set key` when text is not YAML or not plain data.
+    """
     try:
         parsed = yaml.load(text, Loader=_Loader)  # noqa: S506
     except yaml.YAMLError as e:
@@ -158,7 +231,17 @@ def split_values(key: str, text: str) -> list[str]:
 
     Commas inside brackets ('[1, 2]', '{a: 1, b: 2}') or a quoted string ("'a,b'", a quote
     that starts a value) do not split, so a list or a string with commas stays one value.
-    ConfigError naming `--set key` when a piece is empty ('1,,2', '1,')."""
+
+    Args:
+        key: The override's key, for the messages.
+        text: The value text.
+
+    Returns:
+        The pieces, unparsed (one piece when there is no top-level comma).
+
+    Raises:
+        ConfigError: Naming `--set key` when a piece is empty ('1,,2', '1,').
+    """
     pieces, depth, quote, start = [], 0, "", 0
     for i, ch in enumerate(text):
         if quote:

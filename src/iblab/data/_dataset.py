@@ -9,7 +9,15 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Dataset:
-    """X (n, d), y (n,), X_test (t, d), y_test (t,) in float64; info: scalar facts (floats)."""
+    """An explicit data set, in float64, before it meets a network.
+
+    Attributes:
+        X: Training inputs (n, d).
+        y: Training targets (n,).
+        X_test: Test inputs (t, d); t may be 0.
+        y_test: Test targets (t,).
+        info: Scalar facts about the data (floats), e.g. d and tr_sigma.
+    """
 
     X: np.ndarray
     y: np.ndarray

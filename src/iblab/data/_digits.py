@@ -17,8 +17,21 @@ def standardize(X: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def digits_dataset(data: DigitsData, rng: np.random.Generator) -> Dataset:
-    """Images of data.classes, label -1 for classes[0] and +1 for classes[1], shuffled with
-    rng: the first n for training (n None: all but n_test), the next n_test for testing."""
+    """scikit-learn's digits of two classes, label -1 for classes[0] and +1 for classes[1].
+
+    The images are shuffled with rng: the first n for training (n None: all but n_test), the
+    next n_test for testing; standardised by the training set when data.standardize.
+
+    Args:
+        data: The data config.
+        rng: The "data" stream.
+
+    Returns:
+        The Dataset, d = 64; info holds d and tr_sigma, the mean ||x_i||^2.
+
+    Raises:
+        ConfigError: n < 1, or n + n_test exceeds the images of the two classes.
+    """
     from sklearn.datasets import load_digits  # scikit-learn loads in seconds: only here
 
     images, targets = load_digits(return_X_y=True)

@@ -86,7 +86,24 @@ def _split_table(table: np.ndarray, field: str, path: Path) -> tuple[np.ndarray,
 
 
 def read_arrays(path: Path, field: str) -> dict[str, np.ndarray]:
-    """The arrays of one file, by name (X, y and, from a .npz, X_test, y_test), float64."""
+    """The arrays of one file, in float64.
+
+    A .npz gives its keys X, y (required), X_test and y_test; a .npy, .csv or .parquet table
+    gives X (all columns but the last) and y (the last). A .csv's first row is a header when
+    it holds a non-numeric entry.
+
+    Args:
+        path: The file (.npz, .npy, .csv or .parquet).
+        field: The config field it came from (e.g. "data.path"), for the messages.
+
+    Returns:
+        The arrays by name (X, y and, from a .npz, X_test, y_test), not yet checked.
+
+    Raises:
+        ConfigError: An unsupported suffix; the file cannot be read; a .npz lacks X or y;
+            non-numeric or complex values; a table that is not 2-D with at least two
+            columns, or whose header names a column other than the last as the label.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in _SUFFIXES:
@@ -143,7 +160,22 @@ def _check_pair(
 
 
 def file_dataset(data: FileData) -> Dataset:
-    """The training and test sets of data.path (and data.test_path), validated."""
+    """The training and test sets of data.path (and data.test_path), validated.
+
+    Test data come from X_test, y_test in a .npz path, or from test_path; neither gives an
+    empty test set.
+
+    Args:
+        data: The data config.
+
+    Returns:
+        The Dataset; info holds d and tr_sigma, the mean ||x_i||^2.
+
+    Raises:
+        ConfigError: As `read_arrays`, and when X is not 2-D or empty, y's length is not
+            X's rows, an array holds NaN or inf (the row is named, counting from 0), test
+            data are given twice or half, or the test columns differ from X's.
+    """
     main = read_arrays(data.path, "data.path")
     X, y = _check_pair(main["X"], main["y"], ("X", "y"), "data.path", data.path)
     if X.shape[0] == 0 or X.shape[1] == 0:

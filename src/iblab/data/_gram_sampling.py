@@ -32,7 +32,22 @@ from iblab.data._wishart import wishart_identity
 def gaussian_gram(
     data: GaussianData, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """(K (N, N), y (N,), info) for Gaussian inputs x = Sigma^{1/2} z, as gaussian_dataset."""
+    """The Gram matrix and targets of Gaussian inputs x = Sigma^{1/2} z, sampled exactly.
+
+    Same law as `gaussian_dataset` (exactly for isotropic and spiked spectra; a power law's
+    tail is blocked, see `block_spectrum`), at a cost independent of d.
+
+    Args:
+        data: The data config.
+        rng: The "data" stream.
+
+    Returns:
+        (K, y, info): K = X X^T (N, N) over the N = n + n_test rows [X; X_test], y (N,), and
+            info (d, tr_sigma, tr_sigma_sq, gram_explicit_coordinates, gram_blocks).
+
+    Raises:
+        ConfigError: A spiked spectrum has more spikes than d.
+    """
     rows = data.n + data.n_test
     spec = block_spectrum(data.spectrum, data.d, rows)
     eigs, dims = spec.head, spec.block_dims.copy()
@@ -68,8 +83,19 @@ def gaussian_gram(
 def mixture_gram(
     data: MixtureData, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray, dict]:
-    """(K (N, N), y (N,), info) for the mixture x = y~ mu + z, as mixture_dataset: mu on
-    explicit coordinate 0, the other d - 1 coordinates a Wishart block."""
+    """The Gram matrix and labels of the mixture x = y~ mu + z, sampled exactly.
+
+    Same law as `mixture_dataset`: mu on explicit coordinate 0, the other d - 1 coordinates
+    a Wishart block.
+
+    Args:
+        data: The data config.
+        rng: The "data" stream.
+
+    Returns:
+        (K, y, info): K = X X^T (N, N) over the N = n + n_test rows, y (N,), and info (d,
+            tr_sigma, mu_norm).
+    """
     rows = data.n + data.n_test
     clean = rng.choice(np.array([-1.0, 1.0]), size=rows)
     z0 = rng.standard_normal(rows) + data.mu_norm * clean
@@ -93,9 +119,22 @@ def _row_factor(K: np.ndarray, rank: int) -> np.ndarray:
 def init_gram(
     K: np.ndarray, d: int, std: float, m: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(X W_0^T (N, m), W_0 W_0^T (m, m)) given K = X X^T (N, N), W_0 with iid N(0, std^2)
-    entries in R^d; exact in law (see the module docstring). Linear in std: the draws do
-    not depend on it (std = 0 gives zeros)."""
+    """The initialisation's Gram blocks given the inputs', exact in law.
+
+    W_0 (m, d) has iid N(0, std^2) entries. With X = F Q^T (F F^T = K, rank r = min(N, d)),
+    X W_0^T = std F H and W_0 W_0^T = std^2 (H^T H + Wishart(d - r, I_m)), H ~ N(0, 1) (r, m).
+    Linear in std: the draws do not depend on it (std = 0 gives zeros).
+
+    Args:
+        K: X X^T (N, N).
+        d: Input dimension.
+        std: Std of W_0's entries.
+        m: Width.
+        rng: The "init" stream.
+
+    Returns:
+        (X W_0^T (N, m), W_0 W_0^T (m, m)).
+    """
     rows = K.shape[0]
     rank = min(rows, d)
     H = rng.standard_normal((rank, m))

@@ -18,8 +18,18 @@ def init_std(config: Config, d: int) -> float:
 
 
 def second_layer(model: ModelConfig, rng: np.random.Generator) -> np.ndarray:
-    """(m,) second layer. balanced: +1/sqrt(m) for j < ceil(m/2), -1/sqrt(m) after (m = 1
-    gives a = 1); random_sign: iid +-1/sqrt(m); positive: +1/sqrt(m); a tuple: its values."""
+    """The second layer a at initialisation.
+
+    balanced: +1/sqrt(m) for j < ceil(m/2), -1/sqrt(m) after (m = 1 gives a = 1);
+    random_sign: iid +-1/sqrt(m); positive: +1/sqrt(m); a tuple: its values.
+
+    Args:
+        model: The model config (width m, second_layer).
+        rng: The "init" stream; drawn from only for random_sign.
+
+    Returns:
+        a, shape (m,), float64.
+    """
     m = model.width
     if isinstance(model.second_layer, tuple):
         return np.asarray(model.second_layer, dtype=np.float64)

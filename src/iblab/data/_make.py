@@ -24,7 +24,7 @@ _LEAKY = ("leaky_relu", "smooth_leaky_relu")
 
 
 def make_problem(config: Config) -> Problem:
-    """The Gram blocks, targets and second layer of config, in float64.
+    """The Gram blocks, targets and second layer of a config, in float64.
 
     Data (inputs, labels, teacher) come from the "data" stream, W_0, b_0 and a random second
     layer from the "init" stream, so one config always gives bit-identical arrays. Gaussian
@@ -32,11 +32,22 @@ def make_problem(config: Config) -> Problem:
     d (X, X_test, W0 are then None); everything else is generated or read explicitly and
     reduced to blocks. With model.bias, b_0 ~ N(0, std^2) like W_0's entries and every input
     gets an appended coordinate 1, folded into the blocks (K += 1, P0 += b_0, G0 += b_0 b_0^T,
-    likewise for the test blocks, test_sqnorms += 1). info holds d; tr_sigma (tr Sigma for
-    Gaussian data, with tr_sigma_sq = tr Sigma^2; d, the noise covariance's trace, for
-    mixtures; norm^2 for orthogonal data; the mean ||x_i||^2 for file and digits data); and
-    near_orthogonality's facts of the training inputs, without the bias coordinate.
-    Targets are tied to W_0 last, when data.labels.condition asks for it.
+    likewise for the test blocks, test_sqnorms += 1). Targets are tied to W_0 last, when
+    data.labels.condition asks for it.
+
+    Args:
+        config: The run's configuration.
+
+    Returns:
+        The Problem. Its info holds d; tr_sigma (tr Sigma for Gaussian data, with
+            tr_sigma_sq = tr Sigma^2; d, the noise covariance's trace, for mixtures; norm^2
+            for orthogonal data; the mean ||x_i||^2 for file and digits data); and
+            `near_orthogonality`'s facts of the training inputs, without the bias coordinate.
+
+    Raises:
+        ConfigError: The run would not fit in memory (`iblab.budget.check`), or the data
+            cannot be made as configured (an unreadable or malformed file, too few digits,
+            more spikes than d).
     """
     budget.check(config)
     data = config.data

@@ -6,13 +6,20 @@ import numpy as np
 
 
 def near_orthogonality(K: np.ndarray, gamma: float = 1.0) -> dict[str, float]:
-    """Norm and correlation facts of n inputs from K = X X^T (n, n), without bias augmentation.
+    """Norm and correlation facts of n inputs from K = X X^T, without bias augmentation.
 
     Frei et al. (ICLR 2023) assume near-orthogonal data: gamma^3 R_min^4 >= C n R_max^2 p for a
-    large constant C, with R_min = min_i ||x_i||, R_max = max_i ||x_i||, p = max_{i != k}
-    |<x_i, x_k>| and gamma the leaky-ReLU slope. Returns R_min, R_max, p_max and
-    orthogonality_ratio = gamma^3 R_min^4 / (3 n R_max^2 p), which that condition asks to be
-    at least 1 / (a large constant); inf when p = 0 (exactly orthogonal data or n = 1).
+    large constant C, with R_min = min_i ||x_i||, R_max = max_i ||x_i||,
+    `p = max_{i != k} |<x_i, x_k>|` and gamma the leaky-ReLU slope.
+
+    Args:
+        K: X X^T (n, n).
+        gamma: The leaky-ReLU slope (1 for other activations).
+
+    Returns:
+        {R_min, R_max, p_max, orthogonality_ratio}, floats, with orthogonality_ratio =
+            gamma^3 R_min^4 / (3 n R_max^2 p), which that condition asks to be at least
+            1 / (a large constant); inf when p = 0 (exactly orthogonal data or n = 1).
     """
     K = np.asarray(K, dtype=np.float64)
     n = K.shape[0]

@@ -18,10 +18,18 @@ BLOCK_SPREAD = 1.05  # max ratio of the largest to the smallest eigenvalue in a 
 
 
 def power_sum(s: float, lo: int, hi: int) -> float:
-    """sum_{k=lo}^{hi} k^-s (inclusive; 0 when hi < lo), to double precision for any length.
+    """`sum_{k=lo}^{hi} k^-s`, to double precision for any length.
 
     The first 10^5 terms are summed directly, the rest by Euler-Maclaurin up to the f'''
     term, whose remainder is below 1e-20 relative there.
+
+    Args:
+        s: The exponent.
+        lo: First index (>= 1).
+        hi: Last index, included.
+
+    Returns:
+        The sum; 0 when hi < lo.
     """
     if hi < lo:
         return 0.0
@@ -52,7 +60,18 @@ def _power_law_scale(exponent: float, d: int) -> float:
 
 
 def eigenvalues(spectrum: Spectrum, d: int) -> np.ndarray:
-    """The (d,) eigenvalues lambda_1..lambda_d."""
+    """The eigenvalues lambda_1..lambda_d of a spectrum.
+
+    Args:
+        spectrum: The spectrum config.
+        d: Input dimension.
+
+    Returns:
+        The eigenvalues (d,), in coordinate order (a power law's decrease).
+
+    Raises:
+        ConfigError: A spiked spectrum has more spikes than d.
+    """
     _check_spikes(spectrum, d)
     if spectrum.kind == "isotropic":
         return np.ones(d)
@@ -81,8 +100,10 @@ def traces(spectrum: Spectrum, d: int) -> tuple[float, float]:
 class BlockSpectrum:
     """A spectrum as explicit head coordinates plus isotropic blocks.
 
-    head: (h,) eigenvalues of coordinates sampled explicitly. block_dims, block_eigs: (B,)
-    the dimension and the common eigenvalue of each isotropic block.
+    Attributes:
+        head: Eigenvalues (h,) of the coordinates sampled explicitly.
+        block_dims: Dimension of each isotropic block (B,).
+        block_eigs: Common eigenvalue of each isotropic block (B,).
     """
 
     head: np.ndarray
@@ -91,13 +112,24 @@ class BlockSpectrum:
 
 
 def block_spectrum(spectrum: Spectrum, d: int, n_rows: int) -> BlockSpectrum:
-    """The spectrum as explicit head plus isotropic blocks, for Gram sampling of n_rows inputs.
+    """The spectrum as explicit head plus isotropic blocks, for Gram sampling.
 
     isotropic: one block of dimension d. spiked: the spikes as head, one block of d - s ones.
     power_law (an approximation): the first min(d, max(2 n_rows, 100)) eigenvalues as head,
     the tail cut into consecutive blocks [k, k'] with (k'/k)^exponent <= 1.05 (blocks of
     relative width ~5 % / exponent), each carrying its mean eigenvalue: tr Sigma = d is kept
     exactly and no eigenvalue moves by more than 5 %.
+
+    Args:
+        spectrum: The spectrum config.
+        d: Input dimension.
+        n_rows: Number of inputs to be sampled (sets a power law's head).
+
+    Returns:
+        The BlockSpectrum.
+
+    Raises:
+        ConfigError: A spiked spectrum has more spikes than d.
     """
     _check_spikes(spectrum, d)
     if spectrum.kind == "isotropic":

@@ -6,11 +6,19 @@ import numpy as np
 
 
 def wishart_identity(rng: np.random.Generator, df: int, p: int) -> np.ndarray:
-    """A (p, p) sample of Wishart(df, I_p) at cost O(p^3), whatever df.
+    """A sample of Wishart(df, I_p) at cost O(p^3), whatever df.
 
     df >= p: Bartlett's decomposition W = A A^T with A lower triangular, A_ii^2 ~
     chi^2(df - i) (i = 0..p-1) and A_ik ~ N(0, 1) below the diagonal. df < p (a singular
     Wishart): Z Z^T from an explicit (p, df) Gaussian Z. df = 0 gives zeros.
+
+    Args:
+        rng: The random generator.
+        df: Degrees of freedom (>= 0).
+        p: Size.
+
+    Returns:
+        The sample (p, p).
     """
     if df < p:
         Z = rng.standard_normal((p, df))

@@ -1,6 +1,6 @@
 """The max-margin linear predictor without bias, from the Gram matrix K = X X^T alone.
 
-Primal: min ||u||^2 s.t. y_i <u, x_i> >= 1. Dual, in data-span form (u = X^T (lambda * y)):
+Primal: min ||u||^2 s.t. `y_i <u, x_i> >= 1`. Dual, in data-span form (u = X^T (lambda * y)):
 max sum_i lambda_i - 1/2 (lambda * y)^T K (lambda * y) s.t. lambda >= 0.
 """
 
@@ -26,18 +26,26 @@ _CLARABEL = {
 class MaxMarginLinear:
     """Hard-margin linear SVM through the origin, solved as the dual QP with cvxpy + Clarabel.
 
-    K is divided by its mean diagonal before solving (lambda is scaled back), so the solver
-    sees O(1) numbers whatever ||x||^2 is. With `polish`, the support set found by the solver
-    is re-solved exactly (K_SS beta_S = y_S) and kept only if it stays dual and primal
-    feasible.
+    The predictor is u = X^T beta_, of least norm with `y_i <u, x_i> >= 1`. K is divided by
+    its mean diagonal before solving (lambda is scaled back), so the solver sees O(1)
+    numbers whatever ||x||^2 is.
 
-    Attributes after `fit(K, y)`:
-      lambda_ (n,) dual variables; beta_ = lambda_ * y (n,), so u = X^T beta_;
-      margin_ = 1 / ||u|| (the geometric margin, in the units of x); support_ (n,) bool;
-      status_: 'optimal'; 'infeasible' when the data are not linearly separable through the
-      origin, detected as an unbounded dual (Clarabel's dual-infeasibility certificate, or an
-      optimum whose margins y_i <u, x_i> fall short of 1 by more than `feas_tol`); then
-      lambda_, beta_ are nan and margin_ is 0.
+    Args:
+        polish: Re-solve the support set found by the solver exactly (K_SS beta_S = y_S),
+            kept only if it stays dual and primal feasible.
+        feas_tol: How far below 1 a margin `y_i <u, x_i>` may fall before the data count as
+            not separable.
+        support_tol: A point is a support vector when lambda_i > support_tol * max lambda.
+
+    Attributes:
+        lambda_: Dual variables (n,), after `fit`.
+        beta_: lambda_ * y (n,), so u = X^T beta_.
+        margin_: 1 / ||u||, the geometric margin, in the units of x.
+        support_: Support vectors (n,), bool.
+        status_: 'optimal'; or 'infeasible' when the data are not linearly separable through
+            the origin, detected as an unbounded dual (Clarabel's dual-infeasibility
+            certificate, or an optimum whose margins fall short of 1 by more than
+            feas_tol); then lambda_ and beta_ are nan and margin_ is 0.
     """
 
     def __init__(self, polish: bool = True, feas_tol: float = 1e-6, support_tol: float = 1e-7):
@@ -46,6 +54,18 @@ class MaxMarginLinear:
         self.support_tol = support_tol
 
     def fit(self, K, y):
+        """Solve for the max-margin predictor.
+
+        Args:
+            K (array): X X^T (n, n).
+            y (array): Labels -1/+1 (n,).
+
+        Returns:
+            (MaxMarginLinear): self, fitted (status_ says whether the data were separable).
+
+        Raises:
+            RuntimeError: The solver failed without a certificate of infeasibility.
+        """
         K = np.asarray(K, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         kappa = float(np.mean(np.diag(K)))
@@ -98,10 +118,25 @@ class MaxMarginLinear:
         return self
 
     def decision_function(self, K_other):
-        """<u, x> on the rows of K_other = X_other X^T (t, n), shape (t,)."""
+        """The scores `<u, x>` of other points.
+
+        Args:
+            K_other (array): X_other X^T (t, n).
+
+        Returns:
+            (array): The scores (t,).
+        """
         return np.asarray(K_other) @ self.beta_
 
 
 def sign_agreement(f_test, svm_scores):
-    """Fraction of test points where sign f == sign <u, x> (both zero counts as agreement)."""
+    """Fraction of points where sign f == `sign <u, x>` (both zero counts as agreement).
+
+    Args:
+        f_test (array): The network's outputs (t,).
+        svm_scores (array): The SVM's scores `<u, x>` (t,), from `decision_function`.
+
+    Returns:
+        (float): The fraction, in [0, 1].
+    """
     return float(np.mean(np.sign(f_test) == np.sign(svm_scores)))

@@ -1,4 +1,4 @@
-"""Minimum-norm references for regression with f(x) = sum_j a_j phi(<w_j, x>), a fixed.
+"""Minimum-norm references for regression with `f(x) = sum_j a_j phi(<w_j, x>)`, a fixed.
 
 Lai, Wang, Tao, Muthukumar (COLT 2026): GD on squared loss ends near the minimum-norm global
 minimiser. Every reference is a point W_ref = s_ W_0 + C_ X given by Gram blocks alone
@@ -36,29 +36,56 @@ def _f64(*arrays):
 
 
 def pattern_of(s, C, K, P0):
-    """Activation pattern of W = s W_0 + C X: boolean (n, m), pre-activation > 0."""
+    """The activation pattern of W = s W_0 + C X on the training points.
+
+    Args:
+        s (float): Scale of W_0 in W = s W_0 + C X.
+        C (array): Data-span coefficients (m, n).
+        K (array): X X^T (n, n).
+        P0 (array): X W_0^T (n, m).
+
+    Returns:
+        (array): Boolean (n, m): whether the pre-activation `<w_j, x_i>` is > 0.
+    """
     return np.asarray(preactivations(s, *_f64(C, K, P0))) > 0
 
 
 class MinNormLinear:
-    """Minimum-norm interpolator of the linear network f(x) = a^T W x = <v, x>, v = W^T a.
+    """Minimum-norm interpolator of the linear network `f(x) = a^T W x = <v, x>`, v = W^T a.
 
     v_ = v0 + X^T alpha_ with alpha_ = K^+ (y - X v0) (the minimum-norm least-squares solution
     when K is singular or y - X v0 is off its range). GD on the linear network with a fixed
     moves W by a u^T only (the gradient is a r^T X / n), so v_t = v0 + ||a||^2 u_t and, with
     u in span X, the limit is W_ = W0 + a alpha_^T X / ||a||^2, the point of minimum
-    ||W - W0||_F among all W with a^T W X^T = the least-squares fit. Hence
-    C_ = outer(a, alpha_) / ||a||^2 (m, n) and s_ = 1.
+    `||W - W0||_F` among all W with a^T W X^T = the least-squares fit. Hence
+    `C_ = outer(a, alpha_) / ||a||^2` (m, n) and s_ = 1.
 
-    Fitted: C_ (m, n), s_, alpha_ (n,), residual_ (max_i |f(x_i) - y_i|; 0 when
-    interpolation is possible), objective_ = ||W_ - W0||_F^2 = alpha_^T K alpha_ / ||a||^2.
+    Args:
+        rcond (float): Eigenvalues of K at most rcond times the largest count as zero (for K^+).
+
+    Attributes:
+        C_: Data-span coefficients of W_ (m, n), after `fit`.
+        s_: Scale of W_0 in W_, 1.
+        alpha_: Coefficients of v_ - v0 on the rows of X (n,).
+        residual_: max_i |f(x_i) - y_i|; 0 when interpolation is possible.
+        objective_: `||W_ - W0||_F^2 = alpha_^T K alpha_ / ||a||^2`.
     """
 
     def __init__(self, rcond=1e-12):
         self.rcond = rcond
 
     def fit(self, K, P0, a, y):
-        """K (n, n), P0 (n, m), a (m,), y (n,)."""
+        """Compute the interpolator.
+
+        Args:
+            K (array): X X^T (n, n).
+            P0 (array): X W_0^T (n, m).
+            a (array): The fixed second layer (m,), not zero.
+            y (array): Targets (n,).
+
+        Returns:
+            (MinNormLinear): self, fitted.
+        """
         K, P0, a, y = _f64(K, P0, a, y)
         U, sig = psd_factor(K, self.rcond)
         fx0 = P0 @ a  # X v0 = X W0^T a
@@ -112,23 +139,43 @@ def _single_neuron_structure(y, a):
 
 
 class SingleNeuronQP(_SpanQP):
-    """Minimum-norm global minimiser of one ReLU neuron f(x) = a relu(<w, x>), a > 0.
+    """Minimum-norm global minimiser of one ReLU neuron `f(x) = a relu(<w, x>)`, a > 0.
 
-    The set of minimisers of the squared loss is {w : a <x_i, w> = y_i where y_i > 0,
-    <x_i, w> <= 0 where y_i <= 0} (zero loss when y >= 0; a point with y_i < 0 is best fit by
+    The set of minimisers of the squared loss is `{w : a <x_i, w> = y_i where y_i > 0,
+    <x_i, w> <= 0 where y_i <= 0}` (zero loss when y >= 0; a point with y_i < 0 is best fit by
     output 0). Among it, `center="init"` takes the point nearest w0, `center="origin"` the
     point of least ||w||. With centre s w0 (s = 1 or 0), w = s w0 + X^T c: the constraints
-    involve w only through <x_i, w - centre>, so the component of w - centre orthogonal to
+    involve w only through `<x_i, w - centre>`, so the component of w - centre orthogonal to
     span X changes no constraint and only adds to the norm; at the optimum it is zero. The QP
-    in c (n,) is  min c^T K c  s.t.  s p0_i + (K c)_i = y_i / a (y_i > 0),
-    s p0_i + (K c)_i <= 0 (y_i <= 0),  p0 = P0[:, 0]. Infeasible when n > d can make the
-    polyhedron empty: then status_ = "infeasible" and C_ = None.
+    in c (n,) is `min c^T K c` s.t. `s p0_i + (K c)_i = y_i / a` (y_i > 0),
+    `s p0_i + (K c)_i <= 0` (y_i <= 0), p0 = P0[:, 0]. Infeasible when n > d can make the
+    polyhedron empty: then `status_ = "infeasible"` and `C_ = None`.
 
-    Fitted: C_ (1, n), s_, status_, objective_ = ||w_ - centre||^2, dual_ (n,) the
-    multipliers (free nu_i for y_i > 0, lam_i >= 0 for y_i <= 0) of
-    1/2 ||w - centre||^2 - sum nu_i (a z_i - y_i) - sum lam_i (-z_i), so stationarity is
-    c_i = a nu_i (y_i > 0), c_i = -lam_i (y_i <= 0); kkt_ (see `_regression_qp.kkt_residuals`),
-    n_iter_, solve_time_.
+    Args:
+        center (str): "init" (nearest w0, s_ = 1) or "origin" (least ||w||, s_ = 0).
+        tol (float): Clarabel's gap and feasibility tolerances, in the QP's scaled units
+            (constraint rows and right-hand sides of order 1; 1e-12 stalls there); the
+            polishing re-solve then recovers the solution to machine precision.
+        max_iter (int): Clarabel's iteration limit.
+        rcond (float): Eigenvalues of K at most rcond times the largest count as zero.
+        polish (bool): Re-solve with the constraints found active as equalities, keeping
+            that point when its KKT residuals are smaller.
+        solver_options (dict | None): More Clarabel settings, by name.
+
+    Attributes:
+        C_: Data-span coefficients (1, n), after `fit`; use it only when status_
+            starts with "optimal" (most failures leave None).
+        s_: Scale of w0 in the centre: 1 (init) or 0 (origin).
+        status_: Clarabel's outcome: "optimal", "optimal_inaccurate", "infeasible", ...
+        objective_: ||w_ - centre||^2 (inf for most failures).
+        dual_: The multipliers (n,): free nu_i for y_i > 0, lam_i >= 0 for y_i <= 0, of
+            1/2 ||w - centre||^2 - sum nu_i (a z_i - y_i) - sum lam_i (-z_i), so stationarity
+            is c_i = a nu_i (y_i > 0), c_i = -lam_i (y_i <= 0).
+        kkt_: KKT residuals of the returned point (stationarity, stationarity_rel,
+            primal_eq, primal_ineq, dual, complementarity), computed from the Gram blocks.
+        polished_: Whether the polishing re-solve's point was kept.
+        n_iter_: Clarabel iterations, both solves.
+        solve_time_: Seconds spent solving.
     """
 
     def __init__(
@@ -138,8 +185,21 @@ class SingleNeuronQP(_SpanQP):
         self.center = center
 
     def fit(self, K, P0, a, y):
-        """K (n, n), P0 (n, 1) or (n,), a > 0 the fixed output weight (a scalar or shape (1,),
-        the second layer of width 1), y (n,)."""
+        """Solve the QP.
+
+        Args:
+            K (array): X X^T (n, n).
+            P0 (array): X w0 (n, 1) or (n,).
+            a (float | array): The fixed output weight, > 0: a scalar or shape (1,), the
+                second layer of width 1.
+            y (array): Targets (n,).
+
+        Returns:
+            (SingleNeuronQP): self, fitted (status_ says whether it was solved).
+
+        Raises:
+            ValueError: center is not "init" or "origin", or a is not one positive number.
+        """
         if self.center not in ("init", "origin"):
             raise ValueError(f"center must be 'init' or 'origin', got {self.center!r}")
         a_flat = np.asarray(a, dtype=np.float64).reshape(-1)
@@ -164,15 +224,48 @@ class PatternQP(_SpanQP):
     (m r variables, n m + n constraint rows). Measured on 2 CPU cores, n = 100, d = 1000:
     m = 512 about 18 s (20-26 s with the polishing re-solve), m = 64 about 3 s.
 
-    Fitted: C_ (m, n) or None when infeasible, s_ = 1, status_, objective_ = ||W_ - W0||_F^2,
-    dual_eq_ (n,) nu, dual_ineq_ (n, m) lam >= 0 of
-    1/2 ||W - W0||^2 - sum_i nu_i (sum_j a_j D_ij Z_ij - y_i) - sum_ij lam_ij (2 D_ij - 1) Z_ij,
-    whose stationarity is C_ji = a_j D_ij nu_i + (2 D_ij - 1) lam_ij; kkt_, n_iter_, solve_time_.
+    Args:
+        tol (float): Solver tolerance, as for `SingleNeuronQP`.
+        max_iter (int): Clarabel's iteration limit.
+        rcond (float): Rank threshold of K, as for `SingleNeuronQP`.
+        polish (bool): Re-solve on the active set (see `SingleNeuronQP`).
+        solver_options (dict | None): More Clarabel settings, by name.
+
+    Attributes:
+        C_: Data-span coefficients (m, n), after `fit`; use it only when status_
+            starts with "optimal" (most failures leave None).
+        s_: 1.
+        status_: Clarabel's outcome: "optimal", "optimal_inaccurate", "infeasible", ...
+        objective_: ||W_ - W0||_F^2 (inf for most failures).
+        dual_eq_: nu (n,), and dual_ineq_: lam >= 0 (n, m), the multipliers of
+            1/2 ||W - W0||^2 - sum_i nu_i (sum_j a_j D_ij Z_ij - y_i)
+            - sum_ij lam_ij (2 D_ij - 1) Z_ij, whose stationarity is
+            C_ji = a_j D_ij nu_i + (2 D_ij - 1) lam_ij.
+        kkt_: KKT residuals of the returned point (stationarity, stationarity_rel,
+            primal_eq, primal_ineq, dual, complementarity), computed from the Gram blocks.
+        polished_: Whether the polishing re-solve's point was kept.
+        n_iter_: Clarabel iterations, both solves.
+        solve_time_: Seconds spent solving.
     """
 
     def fit(self, K, P0, a, y, pattern, slope=0.0):
-        """K (n, n), P0 (n, m), a (m,), y (n,), pattern (n, m) bool; slope: gamma of a
-        leaky ReLU (an inactive entry then contributes a_j gamma Z_ij to f(x_i))."""
+        """Solve the QP.
+
+        Args:
+            K (array): X X^T (n, n).
+            P0 (array): X W_0^T (n, m).
+            a (array): The fixed second layer (m,).
+            y (array): Targets (n,).
+            pattern (array): The activation pattern D (n, m), bool (e.g. `pattern_of`).
+            slope (float): gamma of a leaky ReLU (an inactive entry then contributes
+                a_j gamma Z_ij to f(x_i)); 0 for ReLU.
+
+        Returns:
+            (PatternQP): self, fitted (status_ says whether it was solved).
+
+        Raises:
+            ValueError: pattern's shape is not P0's.
+        """
         K, P0, a, y = _f64(K, P0, a, y)
         D = np.asarray(pattern, bool)
         if D.shape != P0.shape:
@@ -193,13 +286,29 @@ def _ref_point(ref):
 
 
 def gap(s, C, ref, K, P0, G0, a=None, K_test=None, P0_test=None, activation="relu"):
-    """Distance between GD's W = s W0 + C X and a reference (an estimator or a pair (s, C)).
+    """Distance between GD's W = s W0 + C X and a reference W_ref, in weights and outputs.
 
-    Returns a dict: distance = ||W - W_ref||_F, ref_distance = ||W_ref - W0||_F,
-    normalised = distance / ref_distance. With a (m,), K_test (t, n), P0_test (t, m) also
-    function_rms = RMS_x (f(x) - f_ref(x)), ref_function_rms = RMS_x (f_ref(x) - f_0(x)) and
-    function_normalised = their ratio, on the test points; `activation` (an Activation, the
-    name of its kind, e.g. "relu" or "linear", or a callable) is applied to both networks.
+    Args:
+        s (float): Scale of W_0 in W.
+        C (array): Data-span coefficients of W (m, n).
+        ref (estimator | tuple): A fitted estimator (its s_ and C_) or a pair (s_ref, C_ref).
+        K (array): X X^T (n, n).
+        P0 (array): X W_0^T (n, m).
+        G0 (array): W_0 W_0^T (m, m).
+        a (array | None): Second layer (m,), for the function-space gap.
+        K_test (array | None): X_test X^T (t, n); given, the function-space gap is computed.
+        P0_test (array | None): X_test W_0^T (t, m).
+        activation (Activation | str | Callable): The activation of both networks: an
+            Activation, the name of its kind (e.g. "relu" or "linear"), or a callable.
+
+    Returns:
+        (dict): distance = ||W - W_ref||_F, ref_distance = ||W_ref - W0||_F and normalised =
+            distance / ref_distance; with K_test also function_rms = RMS_x (f(x) - f_ref(x)),
+            ref_function_rms = RMS_x (f_ref(x) - f_0(x)) and function_normalised = their
+            ratio, on the test points. Ratios are nan when the reference did not move.
+
+    Raises:
+        ValueError: K_test is given without a or P0_test.
     """
     K, P0, G0, C = _f64(K, P0, G0, C)
     s_ref, C_ref = _ref_point(ref)
@@ -239,16 +348,36 @@ def kkt_violations(s, C, K, P0, a, y, pattern=None, G0=None, atol=1e-8, rtol=1e-
 
     Computed: the active set A = {(i, j): |Z_ij| <= atol}; multipliers nu (free) and lam >= 0
     on A only (complementary slackness imposed) minimising ||W - W0 - Gamma X||_F (a small
-    QP; plain least squares when A is empty). Then, with R = C_eff - Gamma projected onto the
-    range of K (C_eff = C + (s - 1) P0^T K^+, the span part of W - W0):
-      stationarity, stationarity_rel: ||W - W0 - Gamma X||_F and over ||W - W0||_F; zero iff
-        W is the QP's minimiser (given feasibility). Needs G0 when s != 1.
-      primal_eq: max_i |f(x_i) - y_i| with the pattern; primal_ineq: max sign violation.
-      implied_multipliers (n, m): sgn_ij R_ji on inactive inequalities (zero elsewhere), the
-        multiplier an inactive constraint would need to absorb the stationarity residual.
-      cs_violated: count of inactive inequalities with |implied| > rtol * max |C_eff|;
-      dual_violated: how many of those need a negative multiplier;
-      cs_violation_max: max |implied_ij * slack_ij|; n_inequalities, n_active, nu, lam.
+    QP; plain least squares when A is empty). Then R = C_eff - Gamma, projected onto the
+    range of K (C_eff = C + (s - 1) P0^T K^+, the span part of W - W0), gives the implied
+    multipliers.
+
+    Args:
+        s (float): Scale of W_0 in W.
+        C (array): Data-span coefficients of W (m, n).
+        K (array): X X^T (n, n).
+        P0 (array): X W_0^T (n, m).
+        a (array): The fixed second layer (m,).
+        y (array): Targets (n,).
+        pattern (array | None): The pattern D (n, m), bool; None for W's own.
+        G0 (array | None): W_0 W_0^T (m, m); needed when s != 1.
+        atol (float): An inequality is active when |Z_ij| <= atol.
+        rtol (float): An implied multiplier counts when above rtol * max |C_eff|.
+        rcond (float): Eigenvalues of K at most rcond times the largest count as zero.
+
+    Returns:
+        (dict): stationarity and stationarity_rel: ||W - W0 - Gamma X||_F, and over
+            ||W - W0||_F; zero iff W is the QP's minimiser (given feasibility).
+            primal_eq: max_i |f(x_i) - y_i| with the pattern; primal_ineq: the largest sign
+            violation. implied_multipliers (n, m): sgn_ij R_ji on inactive inequalities
+            (zero elsewhere), the multiplier an inactive constraint would need to absorb
+            the stationarity residual. cs_violated: how many inactive inequalities have
+            |implied| > rtol * max |C_eff|; dual_violated: how many of those need a negative
+            multiplier; cs_violation_max: max |implied_ij * slack_ij|. n_inequalities,
+            n_active; nu (n,) and lam (n, m), the fitted multipliers.
+
+    Raises:
+        ValueError: s != 1 and G0 is None.
     """
     K, P0, a, y, C = _f64(K, P0, a, y, C)
     n, m = P0.shape

@@ -46,9 +46,13 @@ PROVENANCE_PREFIX = "provenance."
 
 
 def provenance() -> dict[str, str | None]:
-    """What a run's row records of where it came from: iblab's version, its git commit
-    (None unless imported from a checkout), the version of the numbers configs give
-    (NUMBERS), and the jax, numpy and scipy versions (see iblab.provenance)."""
+    """What a run's row records of where it came from (the `provenance.*` columns).
+
+    Returns:
+        {iblab, commit, numbers, ...}: iblab's version, its git commit (None unless
+            imported from a checkout), the version of the numbers configs give (NUMBERS),
+            and the jax, numpy and scipy versions (see `iblab.provenance`).
+    """
     from iblab.provenance import versions
 
     v = versions()
@@ -56,8 +60,14 @@ def provenance() -> dict[str, str | None]:
 
 
 def run_id(config) -> str:
-    """The name of a run's result: a prefix of the SHA-256 of its full config (and of the
-    version of the numbers configs give, NUMBERS)."""
+    """The name of a run's result: a prefix of the SHA-256 of its full config and NUMBERS.
+
+    Args:
+        config (Config): The run's configuration.
+
+    Returns:
+        The run id, RUN_ID_LENGTH hex characters.
+    """
     return fingerprint({"config": config.to_dict(), "numbers": NUMBERS})[:RUN_ID_LENGTH]
 
 
@@ -66,16 +76,33 @@ TRAINING_PARTS = ("train", "record")
 
 
 def draw_id(config) -> str:
-    """The name of a run's draw, its data and initialisation: a prefix of the SHA-256 of its
-    config without the training parts (TRAINING_PARTS) and of NUMBERS. Runs that differ only
-    in train or record keys share it (iblab.seeding draws nothing from them); config is a
-    Config or its `to_dict()`."""
+    """The name of a run's draw, its data and initialisation.
+
+    A prefix of the SHA-256 of its config without the training parts (TRAINING_PARTS) and
+    of NUMBERS: runs that differ only in train or record keys share it (`iblab.seeding`
+    draws nothing from them).
+
+    Args:
+        config (Config | dict): The run's configuration, or its `to_dict()`.
+
+    Returns:
+        The draw id, RUN_ID_LENGTH hex characters.
+    """
     raw = config if isinstance(config, dict) else config.to_dict()
     draw = {k: v for k, v in raw.items() if k not in TRAINING_PARTS}
     return fingerprint({"draw": draw, "numbers": NUMBERS})[:RUN_ID_LENGTH]
 
 
 def path_for(directory: str | Path, rid: str) -> Path:
+    """The path of a run's file in a store: `directory/<rid>.parquet`.
+
+    Args:
+        directory: The store.
+        rid: The run id.
+
+    Returns:
+        The path (which may not exist).
+    """
     return Path(directory) / f"{rid}.parquet"
 
 
@@ -91,10 +118,26 @@ def run_table(
     events: pd.DataFrame | None = None,
     final: dict[str, Any] | None = None,
 ) -> pa.Table:
-    """One run as a table: its `run` row, then its `history` rows, then (gradient flow) its
-    `event` rows. The run row holds its draw (`draw_id`), the config as JSON (`config`) and
-    flattened (`config.*`), where the run came from (`provenance.*`, see `provenance`), the
-    summary, and `final`'s values (arrays stored flattened, row-major)."""
+    """One run as a table: its `run` row, then its `history` rows, then its `event` rows.
+
+    The run row holds its draw (`draw_id`), the config as JSON (`config`) and flattened
+    (`config.*`), where the run came from (`provenance.*`, see `provenance`), the summary,
+    and `final`'s values (arrays stored flattened, row-major). History and event columns
+    are prefixed `history.` and `event.`.
+
+    Args:
+        config: The run's config as `Config.to_dict()`.
+        rid: The run id (`run_id`).
+        summary: Final figures; `status` becomes the row's status (error when absent).
+            Values that are not None, bool, int, float or str are stored as strings.
+        history: One row per recorded step, or None.
+        message: The run's message (e.g. an error).
+        events: Gradient flow: one row per activation switch, or None.
+        final: More values for the run row (e.g. the final s, C, a).
+
+    Returns:
+        The Arrow table, tagged with its run id.
+    """
     row = {"run_id": rid, "kind": "run", "status": summary.get("status", "error")}
     row["message"] = message
     row["draw_id"] = draw_id(config)
@@ -122,11 +165,24 @@ RESERVED = frozenset(
 
 
 def result_table(result, evaluation: dict[str, Any] | None = None) -> pa.Table:
-    """A trained run (iblab.TrainResult) as its table: the final s, C (m, n) and a in the run
-    row, C at every record as the history column `C` when record.coefficients.
+    """A trained run as its table (see `run_table`).
 
-    evaluation: more figures of the run; scalars join the run row, arrays with one value per
-    recorded step join the history. Their names may not shadow the summary's or history's."""
+    The final s, C (m, n) and a go in the run row, and C at every record in the history
+    column `C` when record.coefficients.
+
+    Args:
+        result (TrainResult): The trained run.
+        evaluation: More figures of the run: scalars join the run row, arrays with one value
+            per recorded step join the history.
+
+    Returns:
+        The Arrow table.
+
+    Raises:
+        ValueError: An evaluation name shadows a summary figure, a history column or a
+            reserved column (or holds a '.'), or an array's length is not the number of
+            records.
+    """
     history = result.history.copy()
     summary = dict(result.summary)
     if result.coefficients is not None:
@@ -160,12 +216,31 @@ def _scalar(v):
 
 
 def write_run(directory: str | Path, table: pa.Table) -> Path:
-    """Write atomically: a temporary file in the same directory, then rename."""
+    """Write a run's table to its file, atomically.
+
+    The table goes to a temporary file in the same directory, then is renamed, so the file
+    is whole or absent.
+
+    Args:
+        directory: The store (must exist).
+        table: The run's table (`run_table`, `result_table`).
+
+    Returns:
+        The file's path.
+    """
     return save_run(directory, table)[0]
 
 
 def save_run(directory: str | Path, table: pa.Table) -> tuple[Path, str]:
-    """`write_run`, also returning the stamp of the bytes written (what the index needs)."""
+    """`write_run`, also returning the stamp of the bytes written (what the index needs).
+
+    Args:
+        directory: The store (must exist).
+        table: The run's table.
+
+    Returns:
+        (path, stamp); see `stamp`.
+    """
     rid = table.schema.metadata[_META_RUN_ID].decode()
     final = path_for(directory, rid)
     return final, _write_atomic(table, final)
@@ -181,8 +256,17 @@ class StoreVersionWarning(UserWarning):
 
 
 def check_writable(directory: str | Path) -> None:
-    """Create directory if needed and try writing a file in it; ConfigError (one line,
-    naming --out) when that fails, before any training."""
+    """Create a store's directory if needed and check that a file can be written in it.
+
+    Meant to run before any training.
+
+    Args:
+        directory: The store.
+
+    Raises:
+        ConfigError: One line naming --out: the path is not a directory, or it cannot be
+            created or written to.
+    """
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise ConfigError(f"--out: {str(directory)!r} exists and is not a directory")
@@ -221,8 +305,17 @@ FOREIGN_TEMP_AGE_S = 24 * 3600  # another host's temporary file is stale after a
 
 
 def remove_stale_temporaries(directory: str | Path) -> int:
-    """Delete temporary files whose writer is gone: a dead pid on this host, or older than
-    FOREIGN_TEMP_AGE_S when written from another host; how many were deleted."""
+    """Delete temporary files (in the store and its index) whose writer is gone.
+
+    A temporary file is stale when its writer's pid is dead on this host, or when it was
+    written from another host more than FOREIGN_TEMP_AGE_S seconds ago.
+
+    Args:
+        directory: The store.
+
+    Returns:
+        How many files were deleted.
+    """
     removed, here, now = 0, _host(), time.time()
     for folder in (Path(directory), Path(directory) / INDEX_DIR):
         for tmp in folder.glob(".*.tmp"):
@@ -253,7 +346,14 @@ def _alive(pid: int) -> bool:
 
 
 def stamp(path: Path) -> str:
-    """A file's size and CRC-32 of its contents: what the index trusts a file by."""
+    """A file's size and the CRC-32 of its contents: what the index trusts a file by.
+
+    Args:
+        path: The file.
+
+    Returns:
+        'size:crc32' (CRC-32 as 8 hex digits).
+    """
     return _stamp_of(Path(path).read_bytes())
 
 
@@ -262,7 +362,15 @@ def _stamp_of(data: bytes) -> str:
 
 
 def read_run(path: Path) -> pa.Table | None:
-    """A run's table, or None when the file is unreadable or not the run its name says."""
+    """A run's table, read from its file.
+
+    Args:
+        path: The run's file (`path_for`).
+
+    Returns:
+        The table, or None when the file is unreadable, empty, or not the run its name
+            says.
+    """
     try:
         table = pq.ParquetFile(path).read()
     except (OSError, pa.ArrowException):

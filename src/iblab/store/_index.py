@@ -39,7 +39,14 @@ _SEGMENT_COLUMNS = {"run_id", "kind", "status", _STAMP}
 
 
 def scan(directory: str | Path) -> dict[str, str]:
-    """Result files present: run_id -> stamp (size and content checksum)."""
+    """The result files present in a store, with their stamps.
+
+    Args:
+        directory: The store; a missing directory holds none.
+
+    Returns:
+        run_id -> stamp (size and content checksum, see `stamp`).
+    """
     out = {}
     try:
         entries = os.scandir(directory)
@@ -56,7 +63,12 @@ def scan(directory: str | Path) -> dict[str, str]:
 
 
 def add_to_index(directory: str | Path, tables: dict[str, tuple[pa.Table, str]]) -> None:
-    """Write one index segment holding the given runs (run_id -> (table, file stamp))."""
+    """Write one index segment holding the given runs (nothing when there are none).
+
+    Args:
+        directory: The store.
+        tables: run_id -> (the run's table, the stamp of its file).
+    """
     if not tables:
         return
     _write_segment(Path(directory), _with_stamp(tables))
@@ -239,7 +251,16 @@ def _retrying(fn):
 
 @_retrying
 def finished(directory: str | Path) -> dict[str, str]:
-    """The runs with a valid result file: run_id -> status."""
+    """The runs with a valid result file, and their statuses.
+
+    Opening the store indexes new files.
+
+    Args:
+        directory: The store; a missing directory holds none.
+
+    Returns:
+        run_id -> status.
+    """
     if not Path(directory).is_dir():
         return {}
     con = _open(Path(directory))

@@ -16,12 +16,22 @@ from iblab.store._index import _open, _retrying
 
 
 def connect(directory: str | Path, read_only: bool = False):
-    """A DuckDB connection with the views `runs`, `history` and `events` (the activation
-    switches of gradient-flow runs: run_id, time, point, neuron, direction, kind).
+    """A DuckDB connection to a store with the views `runs`, `history` and `events`.
 
-    read_only: the three are in-memory tables and the connection can touch no file at all
-    (DuckDB's enable_external_access = false, locked): no COPY ... TO, no reading files
-    outside the store, no ATTACH, no extension installs; the store is not even indexed."""
+    `runs` has one row per run, `history` one per recorded step (run_id, step, figures),
+    `events` the activation switches of gradient-flow runs (run_id, time, point, neuron,
+    direction, kind). Opening the store indexes new files. Close the connection when done.
+
+    Args:
+        directory: The store.
+        read_only: Make the three in-memory tables and cut the connection off from every
+            file (DuckDB's enable_external_access = false, locked): no COPY ... TO, no
+            reading files outside the store, no ATTACH, no extension installs; the store is
+            not even indexed.
+
+    Returns:
+        (duckdb.DuckDBPyConnection): The connection.
+    """
     con = _open(Path(directory), write=not read_only)
     columns = [r[0] for r in con.execute("DESCRIBE _all").fetchall()]
     prefixes = (HISTORY_PREFIX, EVENT_PREFIX)
@@ -69,8 +79,15 @@ def _q(name: str) -> str:
 
 @_retrying
 def query(directory: str | Path, sql: str) -> pd.DataFrame:
-    """Run SQL over the tables `runs`, `history` and `events`, read-only (see `connect`);
-    return a DataFrame."""
+    """Run SQL over a store's tables `runs`, `history` and `events`, read-only.
+
+    Args:
+        directory: The store.
+        sql: The query (DuckDB SQL; see `connect` for the tables).
+
+    Returns:
+        The result as a DataFrame.
+    """
     con = connect(directory, read_only=True)
     try:
         return con.execute(sql).df()
@@ -79,8 +96,14 @@ def query(directory: str | Path, sql: str) -> pd.DataFrame:
 
 
 class Results(NamedTuple):
-    """runs: one row per run (config.*, status, message, summary figures).
-    history: one row per recorded step of each run (run_id, step, figures)."""
+    """A store's runs as pandas DataFrames, from `load`.
+
+    Attributes:
+        runs: One row per run (run_id, status, message, draw_id, `config.*`, `provenance.*`,
+            summary figures).
+        history: One row per recorded step of each run (run_id, step, figures), sorted by
+            run_id and step.
+    """
 
     runs: pd.DataFrame
     history: pd.DataFrame
@@ -95,8 +118,16 @@ def load(
 ) -> Results:
     """The runs of a store as pandas DataFrames: (runs, history).
 
-    arrays: keep the array columns (the final C and a, the recorded C; numpy arrays,
-    flattened row-major). run_ids: only these runs. runs=False: history only (runs empty)."""
+    Args:
+        directory: The store.
+        arrays: Keep the array columns (the final C and a, the recorded C; numpy arrays,
+            flattened row-major).
+        run_ids: Only these runs; None for all.
+        runs: False: history only (runs is empty).
+
+    Returns:
+        Results(runs, history).
+    """
     con = connect(directory)
     try:
         where = ""
@@ -119,7 +150,14 @@ def load(
 
 
 def summarize(directory: str | Path) -> pd.DataFrame:
-    """Runs per status, with counts, as a DataFrame (status, runs)."""
+    """How many runs a store holds per status.
+
+    Args:
+        directory: The store.
+
+    Returns:
+        A DataFrame with columns status and runs, sorted by status.
+    """
     return query(
         directory, "SELECT status, count(*) AS runs FROM runs GROUP BY status ORDER BY status"
     )
@@ -132,10 +170,22 @@ def to_xarray(
 ):
     """The runs of a dense grid as an xarray Dataset with one dimension per config key.
 
-    dims: config keys ('data.d' or 'config.data.d'); together they must identify each run
-    (add 'seed' for several seeds). variables: summary columns (default: every numeric
-    one). Grid points without a run are NaN. Write NetCDF with `.to_netcdf(path)`.
-    ImportError, with the install command, when xarray is not installed."""
+    Grid points without a run are NaN. Write NetCDF with `.to_netcdf(path)`.
+
+    Args:
+        directory: The store.
+        dims: Config keys ('data.d' or 'config.data.d'); together they must identify each
+            run (add 'seed' for several seeds).
+        variables: Summary columns; None for every numeric one (`numeric_figures`).
+
+    Returns:
+        (xarray.Dataset): The variables and `status`, indexed by dims.
+
+    Raises:
+        ValueError: dims do not identify runs uniquely (the message names the key that
+            varies), two dims vary together, or a dim or variable is unknown.
+        ImportError: xarray is not installed (the message gives the install command).
+    """
     xr = _xarray()
     runs = load(directory).runs
     cols = [config_column(runs, d) for d in dims]
@@ -175,8 +225,15 @@ def to_xarray(
 
 
 def varying_keys(runs: pd.DataFrame, cols: list[str]) -> list[str]:
-    """The config keys (without the `config.` prefix) whose values differ between runs that
-    share the values of cols, most often differing first."""
+    """The config keys whose values differ between runs that share the values of cols.
+
+    Args:
+        runs: A runs table (`load`).
+        cols: Column names to group by.
+
+    Returns:
+        The keys, without the `config.` prefix, most often differing first.
+    """
     keys = [c for c in runs.columns if c.startswith("config.") and c not in cols]
     if not keys:
         return []
@@ -203,7 +260,14 @@ def _xarray():
 
 
 def numeric_figures(runs: pd.DataFrame) -> list[str]:
-    """The runs table's numeric summary columns (config keys and flags left out)."""
+    """The runs table's numeric summary columns (config keys and flags left out).
+
+    Args:
+        runs: A runs table (`load`).
+
+    Returns:
+        The column names, in table order.
+    """
     return [
         c
         for c in runs.columns
@@ -214,6 +278,18 @@ def numeric_figures(runs: pd.DataFrame) -> list[str]:
 
 
 def config_column(runs: pd.DataFrame, key: str) -> str:
+    """The runs table's column for a config key, given with or without `config.`.
+
+    Args:
+        runs: A runs table (`load`).
+        key: A key such as 'data.d', 'config.data.d' or 'seed'.
+
+    Returns:
+        The column name.
+
+    Raises:
+        ValueError: No such column.
+    """
     for name in (key, f"config.{key}"):
         if name in runs.columns:
             return name
