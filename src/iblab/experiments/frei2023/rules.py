@@ -51,5 +51,3 @@ LIMITS = {
                  "a KKT point of min ||W||_F^2 s.t. y_i f(x_i) >= 1", "KKT residual",
                  "GF converges in direction to a max-margin KKT point"),
 }  # fmt: skip
-
-

@@ -89,6 +89,7 @@ class Call:
     skipped: int
     failed: pd.DataFrame
     elapsed: float
+    reanalysed: bool = False
 
 
 def reproduce(
@@ -162,11 +163,9 @@ def reanalyse(rep: Reproduction, out: str | Path, settings: Any = None) -> pd.Da
     history = pd.read_parquet(out / "history.parquet")
     claims, figures = analyse(rep, frame, history, s, out)
     call = Call(meta["which"], meta["runs"], meta["trained_now"], meta["already_stored"],
-                frame.iloc[:0], meta["wall_time_s"])  # fmt: skip
-    table = _write(
-        rep, claims, figures, s, call, out, meta | {"reanalysed_s": time.perf_counter() - t0}
-    )
-    return table
+                frame.iloc[:0], meta["wall_time_s"], reanalysed=True)  # fmt: skip
+    meta |= {"reanalysed_s": time.perf_counter() - t0}
+    return _write(rep, claims, figures, s, call, out, meta)
 
 
 def _settings_from(rep: Reproduction, stored: dict):
@@ -202,11 +201,17 @@ def _write(rep, claims, figures, s, call: Call, out: Path, meta: dict | None = N
 
 def _note(call: Call) -> str:
     """The lines under the claims table: the call's time and counts, and failures."""
+    which = "the call that trained the runs" if call.reanalysed else "this call"
     note = (
-        f"Wall time of this call: {call.elapsed:.0f} s, training {call.done} runs "
+        f"Wall time of {which}: {call.elapsed:.0f} s, training {call.done} runs "
         f"({call.skipped} were already stored; {call.runs} in all, {call.which} "
         "settings; see settings.json).\n"
     )
+    if call.reanalysed:
+        note += (
+            "\nAnalysed again from analysis.parquet and history.parquet (no run trained or "
+            "read; the runs' numbers version is settings.json's provenance).\n"
+        )
     if len(call.failed):
         note += (
             f"\n{len(call.failed)} runs failed (status error) and are left out of every "
