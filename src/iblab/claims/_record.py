@@ -102,7 +102,14 @@ def claims_markdown(df: pd.DataFrame, cell_max: int = CELL_MAX) -> str:
 
 
 def criteria_markdown(df: pd.DataFrame) -> str:
-    """Each distinct criterion once, numbered, with the claims it decides."""
+    """Each distinct criterion once, numbered, with the claims it decides.
+
+    Args:
+        df: The table (`claims_frame`'s).
+
+    Returns:
+        A Markdown section "## Criteria".
+    """
     lines = ["## Criteria", ""]
     for k, (criterion, rows) in enumerate(_criteria(df).items(), 1):
         lines.append(f"{k}. {criterion} (claims {', '.join(map(str, rows))})")
@@ -110,7 +117,14 @@ def criteria_markdown(df: pd.DataFrame) -> str:
 
 
 def details_markdown(df: pd.DataFrame) -> str:
-    """Per claim: what the paper states, what was measured, the criterion, the outcome."""
+    """Per claim: what the paper states, what was measured, the criterion, the outcome.
+
+    Args:
+        df: The table (`claims_frame`'s).
+
+    Returns:
+        A Markdown section "## Details", one subsection per claim.
+    """
     number = {c: k for k, c in enumerate(_criteria(df), 1)}
     lines = ["## Details", ""]
     for k, r in enumerate(df.itertuples(), 1):

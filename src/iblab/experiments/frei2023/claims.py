@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from types import SimpleNamespace
 
 import numpy as np
@@ -65,6 +66,22 @@ def subsets(runs: pd.DataFrame, s: FreiSettings) -> SimpleNamespace:
     )
 
 
+def on(which: str, where=None):
+    """A statistic on one subset of the runs (`subsets`), restricted by where(runs) -> mask:
+    the decorated f(g, s) is called with it, and the claim is left out when it is empty."""
+
+    def wrap(f):
+        @functools.wraps(f)
+        def statistic(a, s) -> Measured | None:
+            g = getattr(subsets(a.runs, s), which)
+            g = g[where(g)] if where is not None else g
+            return f(g, s) if len(g) else None
+
+        return statistic
+
+    return wrap
+
+
 def _sets(a, s) -> Measured:
     sets = a.runs.drop_duplicates(["data", "d", "seed"])
     ratio = sets["orthogonality_ratio"]
@@ -77,10 +94,8 @@ def _sets(a, s) -> Measured:
     )
 
 
-def _one_step(a, s) -> Measured | None:
-    g = subsets(a.runs, s).small_c
-    if not len(g):
-        return None
+@on("small_c")
+def _one_step(g: pd.DataFrame, s) -> Measured:
     r1 = g["stable_rank_step1"]
     return Measured(
         ((r1,),),
@@ -103,10 +118,8 @@ def _stays_small(a, s) -> Measured | None:
     )
 
 
-def _large_init(a, s) -> Measured | None:
-    g = subsets(a.runs, s).large_c
-    if not len(g):
-        return None
+@on("large_c")
+def _large_init(g: pd.DataFrame, s) -> Measured:
     keep, final = g["stable_rank_step1"] / g["stable_rank_step0"], g["stable_rank_final"]
     return Measured(
         ((keep,), (final.median(),)),
@@ -118,10 +131,8 @@ def _large_init(a, s) -> Measured | None:
 
 
 def _rank2(which: str):
-    def statistic(a, s) -> Measured | None:
-        g = getattr(subsets(a.runs, s), which)
-        if not len(g):
-            return None
+    @on(which)
+    def statistic(g: pd.DataFrame, s) -> Measured:
         res, srank = g["rank2_residual_final"], g["stable_rank_final"]
         worst = g.groupby("d")["rank2_residual_final"].max()
         by_d = ", ".join(f"{d:.0e}: {_fmt(v)}" for d, v in worst.items())
@@ -135,11 +146,8 @@ def _rank2(which: str):
     return statistic
 
 
-def _theorem(a, s) -> Measured | None:
-    g = subsets(a.runs, s).small_l
-    g = g[near_orthogonal(g)]
-    if not len(g):
-        return None
+@on("small_l", near_orthogonal)
+def _theorem(g: pd.DataFrame, s) -> Measured:
     res, kkt = g["rank2_residual_final"], g["kkt_residual_final"]
     return Measured(
         ((res,), (kkt,)),
@@ -150,10 +158,8 @@ def _theorem(a, s) -> Measured | None:
     )
 
 
-def _kkt_point(a, s) -> Measured | None:
-    g = subsets(a.runs, s).small_l
-    if not len(g):
-        return None
+@on("small_l")
+def _kkt_point(g: pd.DataFrame, s) -> Measured:
     kkt, slack = g["kkt_residual_final"], g["slackness_normalised_final"]
     worst = g.groupby("d")["kkt_residual_final"].max()
     by_d = ", ".join(f"{d:.0e}: {_fmt(v)}" for d, v in worst.items())
@@ -167,10 +173,8 @@ def _kkt_point(a, s) -> Measured | None:
     )
 
 
-def _linear_boundary(a, s) -> Measured | None:
-    g = subsets(a.runs, s).small_l
-    if not len(g):
-        return None
+@on("small_l")
+def _linear_boundary(g: pd.DataFrame, s) -> Measured:
     agree = g["linear_test_agreement_final"]
     return Measured(
         ((agree,),),
@@ -180,10 +184,8 @@ def _linear_boundary(a, s) -> Measured | None:
     )
 
 
-def _aligned(a, s) -> Measured | None:
-    g = subsets(a.runs, s).small_l
-    if not len(g):
-        return None
+@on("small_l")
+def _aligned(g: pd.DataFrame, s) -> Measured:
     cos, agree = g["cosine_svm_final"], g["svm_test_agreement_final"]
     return Measured(
         ((cos,), (agree,)),
@@ -193,11 +195,8 @@ def _aligned(a, s) -> Measured | None:
     )
 
 
-def _tests_like_svm(a, s) -> Measured | None:
-    g = subsets(a.runs, s).small_l
-    g = g[g["data"] == MIXTURE]
-    if not len(g):
-        return None
+@on("small_l", lambda g: g["data"] == MIXTURE)
+def _tests_like_svm(g: pd.DataFrame, s) -> Measured:
     gap = (g["test_accuracy"] - g["svm_test_accuracy"]).abs()
     return Measured(
         ((gap,),),

@@ -12,22 +12,7 @@ from iblab.claims import fit_power_law
 from iblab.experiments.skeleton import Analysis
 
 from .rules import EXPONENT
-from .runs import (
-    ANISO_POWER_LAW,
-    ANISO_POWER_LAW_FLOW,
-    ANISO_SPIKED,
-    ANISO_SPIKED_FLOW,
-    D_SINGLE,
-    D_SINGLE_FLOW,
-    D_WIDTH,
-    D_WIDTH_FLOW,
-    D_WIDTH_SMALL_LR,
-    LR_SWEEP,
-    N_SINGLE,
-    N_WIDTH_FLOW,
-    ORTHOGONAL,
-    ORTHOGONAL_FLOW,
-)
+from .runs import G
 from .settings import LaiSettings, convention_group
 
 ZERO_GAP = 1e-9  # relative gaps below this are numerical zeros (counted, not fitted)
@@ -35,17 +20,17 @@ ZERO_GAP = 1e-9  # relative gaps below this are numerical zeros (counted, not fi
 # The exponent sweeps: group -> (x column, reading, method). method: "gd" (at the group's lr
 # factor) or "flow"; it picks the floor the sweep is judged against.
 SWEEPS = {
-    D_SINGLE: ("n_over_d", "single", "gd"),
-    D_WIDTH: ("n_over_d", "width", "gd"),
-    D_WIDTH_SMALL_LR: ("n_over_d", "width", "gd"),
-    D_WIDTH_FLOW: ("n_over_d", "width", "flow"),
-    D_SINGLE_FLOW: ("n_over_d", "single", "flow"),
-    N_SINGLE: ("n_over_d", "single", "gd"),
-    N_WIDTH_FLOW: ("n_over_d", "width", "flow"),
-    ANISO_POWER_LAW: ("n_over_tr_sigma", "single", "gd"),
-    ANISO_SPIKED: ("n_over_tr_sigma", "single", "gd"),
-    ANISO_POWER_LAW_FLOW: ("n_over_tr_sigma", "width", "flow"),
-    ANISO_SPIKED_FLOW: ("n_over_tr_sigma", "width", "flow"),
+    G.D_SINGLE: ("n_over_d", "single", "gd"),
+    G.D_WIDTH: ("n_over_d", "width", "gd"),
+    G.D_WIDTH_SMALL_LR: ("n_over_d", "width", "gd"),
+    G.D_WIDTH_FLOW: ("n_over_d", "width", "flow"),
+    G.D_SINGLE_FLOW: ("n_over_d", "single", "flow"),
+    G.N_SINGLE: ("n_over_d", "single", "gd"),
+    G.N_WIDTH_FLOW: ("n_over_d", "width", "flow"),
+    G.ANISO_POWER_LAW: ("n_over_tr_sigma", "single", "gd"),
+    G.ANISO_SPIKED: ("n_over_tr_sigma", "single", "gd"),
+    G.ANISO_POWER_LAW_FLOW: ("n_over_tr_sigma", "width", "flow"),
+    G.ANISO_SPIKED_FLOW: ("n_over_tr_sigma", "width", "flow"),
 }
 
 
@@ -91,12 +76,12 @@ def floor(df: pd.DataFrame, s: LaiSettings, reading: str, method: str, lr_factor
     col = gap_column(s)
     usable = df[df.counted & (df.reading == reading)]
     if method == "flow":
-        at = usable[usable.group == ORTHOGONAL_FLOW][col]
+        at = usable[usable.group == G.ORTHOGONAL_FLOW][col]
     else:
-        lr = usable[(usable.group == LR_SWEEP) & (usable.lr_data == "orthogonal")]
+        lr = usable[(usable.group == G.LR_SWEEP) & (usable.lr_data == "orthogonal")]
         at = lr[lr.lr_factor == lr_factor][col]
         if not len(at):
-            orth = usable[usable.group == ORTHOGONAL]
+            orth = usable[usable.group == G.ORTHOGONAL]
             at = orth[orth.lr_factor == lr_factor][col]
     if not len(at):
         return math.inf  # not measured for this method: nothing can be resolved
@@ -132,7 +117,7 @@ def law(df: pd.DataFrame, s: LaiSettings, group: str) -> dict:
 
 def lr_fits(df: pd.DataFrame, s: LaiSettings) -> dict:
     """The gap-vs-lr fits of the lr sweep, per input kind (orthogonal, gaussian)."""
-    lr = df[(df.group == LR_SWEEP) & df.interpolated & (df["gap"] > ZERO_GAP)]
+    lr = df[(df.group == G.LR_SWEEP) & df.interpolated & (df["gap"] > ZERO_GAP)]
     return {
         kind: _try_fit(g["lr_factor"], g["gap"], s.n_boot) if len(g := lr[lr.lr_data == kind])
         else None
@@ -142,7 +127,7 @@ def lr_fits(df: pd.DataFrame, s: LaiSettings) -> dict:
 
 def dynamics(df: pd.DataFrame, h: pd.DataFrame) -> dict:
     """(reading, d) -> per-record arrays, for the runs that recorded their coefficients."""
-    rec = df[df.group.isin([D_SINGLE, D_WIDTH]) & df["config.record.coefficients"]]
+    rec = df[df.group.isin([G.D_SINGLE, G.D_WIDTH]) & df["config.record.coefficients"]]
     if not len(rec) or "gap_to_ref" not in h:
         return {}
     out = {}
@@ -166,10 +151,10 @@ def prepare(frame: pd.DataFrame, history: pd.DataFrame, s: LaiSettings) -> Analy
 # (group, label, the last switch's column, the run length's column): GD counts steps run to
 # the loss tol, the flow its time to it (inf when it ends at the exact t -> inf limit).
 STABILISATION = (
-    (D_SINGLE, "single neuron", "stabilisation_step", "steps_run"),
-    (D_WIDTH, "width m", "stabilisation_step", "steps_run"),
-    (D_SINGLE_FLOW, "single neuron, gradient flow (exact)", "stabilisation_time", "flow_time"),
-    (D_WIDTH_FLOW, "width m, gradient flow (exact)", "stabilisation_time", "flow_time"),
+    (G.D_SINGLE, "single neuron", "stabilisation_step", "steps_run"),
+    (G.D_WIDTH, "width m", "stabilisation_step", "steps_run"),
+    (G.D_SINGLE_FLOW, "single neuron, gradient flow (exact)", "stabilisation_time", "flow_time"),
+    (G.D_WIDTH_FLOW, "width m, gradient flow (exact)", "stabilisation_time", "flow_time"),
 )
 
 

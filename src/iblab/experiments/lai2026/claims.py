@@ -13,25 +13,7 @@ from iblab.experiments.skeleton import ClaimSpec, Measured
 
 from . import rules
 from .analysis import STABILISATION, ZERO_GAP, gap_column, sweeps, switch_share_by_d
-from .runs import (
-    ANISO_POWER_LAW,
-    ANISO_POWER_LAW_FLOW,
-    ANISO_SPIKED,
-    ANISO_SPIKED_FLOW,
-    D_SINGLE,
-    D_SINGLE_FLOW,
-    D_WIDTH,
-    D_WIDTH_FLOW,
-    D_WIDTH_SMALL_LR,
-    LINEAR,
-    LOW_DIM,
-    LR_SWEEP,
-    N_SINGLE,
-    N_WIDTH_FLOW,
-    ORTHOGONAL,
-    ORTHOGONAL_FLOW,
-    orthogonal_d,
-)
+from .runs import G, orthogonal_d
 from .settings import LaiSettings, convention_group
 
 SQRT_ND, SQRT_TRACE = "Theta(sqrt(n/d))", "Theta(sqrt(n/||lambda||_1))"
@@ -112,27 +94,27 @@ def _conventions(s: LaiSettings) -> list[ClaimSpec]:
 def exponent_claims(s: LaiSettings) -> list[ClaimSpec]:
     """The exponent claims, in table order."""
     return [
-        exponent_claim(D_SINGLE, "single neuron, GD: gap ~ sqrt(n/d), d varies", SQRT_ND),
-        exponent_claim(D_WIDTH, lambda s: f"width m, GD (lr factor {s.lr_factor}): gap ~ "
+        exponent_claim(G.D_SINGLE, "single neuron, GD: gap ~ sqrt(n/d), d varies", SQRT_ND),
+        exponent_claim(G.D_WIDTH, lambda s: f"width m, GD (lr factor {s.lr_factor}): gap ~ "
                        "sqrt(n/d), d varies", SQRT_ND),
-        exponent_claim(D_WIDTH_SMALL_LR, lambda s: f"width m, GD (lr factor "
+        exponent_claim(G.D_WIDTH_SMALL_LR, lambda s: f"width m, GD (lr factor "
                        f"{s.small_lr_factor}): gap ~ sqrt(n/d), d varies",
                        SQRT_ND + " (gradient flow / small steps)"),
-        exponent_claim(D_WIDTH_FLOW, "width m, exact flow: gap ~ sqrt(n/d), d varies",
+        exponent_claim(G.D_WIDTH_FLOW, "width m, exact flow: gap ~ sqrt(n/d), d varies",
                        SQRT_ND + FLOW_LIMIT),
-        exponent_claim(D_SINGLE_FLOW, "single neuron, exact flow: gap ~ sqrt(n/d), d varies",
+        exponent_claim(G.D_SINGLE_FLOW, "single neuron, exact flow: gap ~ sqrt(n/d), d varies",
                        SQRT_ND + FLOW_LIMIT),
         *_conventions(s),
-        exponent_claim(N_SINGLE, "single neuron, GD: gap ~ sqrt(n/d), n varies", SQRT_ND),
-        exponent_claim(N_WIDTH_FLOW, "width m, exact flow: gap ~ sqrt(n/d), n varies",
+        exponent_claim(G.N_SINGLE, "single neuron, GD: gap ~ sqrt(n/d), n varies", SQRT_ND),
+        exponent_claim(G.N_WIDTH_FLOW, "width m, exact flow: gap ~ sqrt(n/d), n varies",
                        SQRT_ND + FLOW_LIMIT),
-        exponent_claim(ANISO_POWER_LAW, lambda s: "single neuron, power-law spectrum "
+        exponent_claim(G.ANISO_POWER_LAW, lambda s: "single neuron, power-law spectrum "
                        f"({s.power_law_exponent}): gap ~ sqrt(n/tr)", SQRT_TRACE),
-        exponent_claim(ANISO_SPIKED, lambda s: f"single neuron, spiked spectrum {list(s.spikes)}"
+        exponent_claim(G.ANISO_SPIKED, lambda s: f"single neuron, spiked spectrum {list(s.spikes)}"
                        ": gap ~ sqrt(n/tr)", SQRT_TRACE),
-        exponent_claim(ANISO_POWER_LAW_FLOW, lambda s: "width m, flow, power-law spectrum "
+        exponent_claim(G.ANISO_POWER_LAW_FLOW, lambda s: "width m, flow, power-law spectrum "
                        f"({s.power_law_exponent}): gap ~ sqrt(n/tr)", SQRT_TRACE + FLOW_LIMIT),
-        exponent_claim(ANISO_SPIKED_FLOW, lambda s: f"width m, flow, spiked spectrum "
+        exponent_claim(G.ANISO_SPIKED_FLOW, lambda s: f"width m, flow, spiked spectrum "
                        f"{list(s.spikes)}: gap ~ sqrt(n/tr)", SQRT_TRACE + FLOW_LIMIT),
     ]  # fmt: skip
 
@@ -176,7 +158,7 @@ ORTHOGONAL_CRITERION = (
 def orthogonal_claims() -> list[ClaimSpec]:
     """GD and the flow on exactly orthogonal inputs, for each reading."""
     claims = []
-    for group, method in ((ORTHOGONAL, "GD"), (ORTHOGONAL_FLOW, "gradient flow")):
+    for group, method in ((G.ORTHOGONAL, "GD"), (G.ORTHOGONAL_FLOW, "gradient flow")):
         for reading, name in READING_NAMES.items():
             floored = method == "GD" and reading == "width"
             rule = rules.ORTHOGONAL_GD_WIDTH if floored else rules.ORTHOGONAL
@@ -196,7 +178,7 @@ def _lr_table(g: pd.DataFrame) -> str:
 def _lr_orthogonal(a, s) -> Measured | None:
     """On orthogonal inputs GD's gap is a discretisation floor (gradient flow has gap 0),
     so it should vanish linearly in lr."""
-    lr = a.group(LR_SWEEP)
+    lr = a.group(G.LR_SWEEP)
     orth = lr[lr.lr_data == "orthogonal"]
     if not len(lr):
         return None
@@ -212,7 +194,7 @@ def _lr_orthogonal(a, s) -> Measured | None:
 
 def _lr_gaussian(a, s) -> Measured | None:
     """On Gaussian inputs GD's gap should level off at the gradient-flow gap."""
-    lr = a.group(LR_SWEEP)
+    lr = a.group(G.LR_SWEEP)
     if not len(lr):
         return None
     gau = lr[(lr.lr_data == "gaussian") & lr.interpolated]
@@ -227,7 +209,7 @@ def _lr_gaussian(a, s) -> Measured | None:
 
 
 def _low_dim(a, s) -> Measured | None:
-    low = a.group(LOW_DIM)
+    low = a.group(G.LOW_DIM)
     solved = low.ref_status.str.startswith("optimal")
     order_one = low[low.interpolated & solved]
     med = float(order_one["gap"].median()) if len(order_one) else math.nan
@@ -292,7 +274,7 @@ def stabilisation_claims() -> list[ClaimSpec]:
 
 
 def _linear(a, s) -> Measured:
-    lin = a.group(LINEAR)
+    lin = a.group(G.LINEAR)
     worst = float(lin["gap"].max()) if len(lin) else math.nan
     return Measured(((lin["gap"],),), f"max gap {worst:.2e} ({len(lin)} runs)",
                     f"max relative gap {worst:.2e} over {len(lin)} runs")  # fmt: skip
@@ -304,22 +286,22 @@ def claims(s: LaiSettings) -> list[ClaimSpec]:
         *exponent_claims(s),
         *orthogonal_claims(),
         ClaimSpec(lambda s: f"orthogonal inputs (d = {orthogonal_d(s)}), width m: GD's gap is "
-                  "O(lr)", "gap 0 for the flow; a GD step overshoots by O(lr)", (LR_SWEEP,),
+                  "O(lr)", "gap 0 for the flow; a GD step overshoots by O(lr)", (G.LR_SWEEP,),
                   _lr_orthogonal, (rules.ALL_INTERPOLATE, rules.LINEAR_IN_LR),
                   f"every run interpolates and the fitted exponent of the gap in lr is "
                   f"{rules.LR_EXPONENT}"),
         ClaimSpec(lambda s: f"Gaussian inputs (d = {s.lr_sweep_d}), width m: GD's gap levels "
                   "off as lr -> 0", "the gap is the gradient flow's, not the step's",
-                  (LR_SWEEP,), _lr_gaussian, (rules.LEVELS_OFF_IN_LR,),
+                  (G.LR_SWEEP,), _lr_gaussian, (rules.LEVELS_OFF_IN_LR,),
                   f"the ratio of the median gaps at the two smallest lr factors "
                   f"{rules.LEVELS_OFF}"),
         ClaimSpec(lambda s: f"low-dimensional inputs (d in {list(s.low_ds)}, n = {s.n}): no "
                   "implicit bias", "no implicit bias in the worst case (Vardi, Shamir 2021)",
-                  (LOW_DIM,), _low_dim, (rules.SOME_RUN_FAILS, rules.ORDER_ONE_GAP),
+                  (G.LOW_DIM,), _low_dim, (rules.SOME_RUN_FAILS, rules.ORDER_ONE_GAP),
                   "some run fails to reach the min-norm global minimum (not interpolating or "
                   f"QP infeasible) or the median relative gap {rules.NO_BIAS_GAP}", any_of),
         *stabilisation_claims(),
         ClaimSpec("control: GD on a linear network = its min-norm interpolator",
-                  "(standard; checks the pipeline)", (LINEAR,), _linear, (rules.LINEAR,),
+                  "(standard; checks the pipeline)", (G.LINEAR,), _linear, (rules.LINEAR,),
                   f"every run: relative gap {rules.LINEAR_GAP}"),
     ]  # fmt: skip

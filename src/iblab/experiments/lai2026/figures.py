@@ -10,22 +10,7 @@ from iblab.experiments.skeleton import Figure
 
 from .analysis import STABILISATION, ZERO_GAP, switch_share_by_d
 from .rules import QUICK_SWITCH
-from .runs import (
-    ANISO_POWER_LAW,
-    ANISO_POWER_LAW_FLOW,
-    ANISO_SPIKED,
-    ANISO_SPIKED_FLOW,
-    D_SINGLE,
-    D_SINGLE_FLOW,
-    D_WIDTH,
-    D_WIDTH_FLOW,
-    D_WIDTH_SMALL_LR,
-    LOW_DIM,
-    LR_SWEEP,
-    N_SINGLE,
-    N_WIDTH_FLOW,
-    ORTHOGONAL,
-)
+from .runs import G
 from .settings import convention_group
 
 ZERO = ZERO_GAP
@@ -35,17 +20,17 @@ GAP_LABEL = "relative gap to the reference"
 def group_names(s) -> dict[str, str]:
     """What each run group is, in words (legends never show code names)."""
     return {
-        D_SINGLE: "single neuron, d varies (n fixed)",
-        N_SINGLE: "single neuron, n varies (d fixed)",
-        D_WIDTH: f"width {s.width}, lr factor {s.lr_factor}",
-        D_WIDTH_SMALL_LR: f"width {s.width}, lr factor {s.small_lr_factor}",
-        D_WIDTH_FLOW: f"width {s.width}, gradient flow",
-        D_SINGLE_FLOW: f"single neuron, gradient flow, init scale {s.init_scale:g}",
-        N_WIDTH_FLOW: f"width {s.width}, gradient flow, n varies",
-        ANISO_POWER_LAW_FLOW: f"width {s.width}, gradient flow, power-law spectrum",
-        ANISO_SPIKED_FLOW: f"width {s.width}, gradient flow, spiked spectrum",
-        ANISO_POWER_LAW: "single neuron, power-law spectrum",
-        ANISO_SPIKED: "single neuron, spiked spectrum",
+        G.D_SINGLE: "single neuron, d varies (n fixed)",
+        G.N_SINGLE: "single neuron, n varies (d fixed)",
+        G.D_WIDTH: f"width {s.width}, lr factor {s.lr_factor}",
+        G.D_WIDTH_SMALL_LR: f"width {s.width}, lr factor {s.small_lr_factor}",
+        G.D_WIDTH_FLOW: f"width {s.width}, gradient flow",
+        G.D_SINGLE_FLOW: f"single neuron, gradient flow, init scale {s.init_scale:g}",
+        G.N_WIDTH_FLOW: f"width {s.width}, gradient flow, n varies",
+        G.ANISO_POWER_LAW_FLOW: f"width {s.width}, gradient flow, power-law spectrum",
+        G.ANISO_SPIKED_FLOW: f"width {s.width}, gradient flow, spiked spectrum",
+        G.ANISO_POWER_LAW: "single neuron, power-law spectrum",
+        G.ANISO_SPIKED: "single neuron, spiked spectrum",
     } | {
         convention_group(labels, scale): f"gradient flow, init scale {scale:g}"
         for labels, scale in s.single_conventions
@@ -125,9 +110,9 @@ def _gap_figure(a, s, panels, xcol: str, xlabel: str):
 def gap_vs_n_over_d(a, s):
     """The gap against n / d: single neuron (QP reference), width m (pattern QP)."""
     panels = (
-        ("single neuron (QP reference)", (D_SINGLE, N_SINGLE, D_SINGLE_FLOW)),
+        ("single neuron (QP reference)", (G.D_SINGLE, G.N_SINGLE, G.D_SINGLE_FLOW)),
         (f"width {s.width} (pattern QP at the final pattern)",
-         (D_WIDTH, D_WIDTH_SMALL_LR, D_WIDTH_FLOW, N_WIDTH_FLOW)),
+         (G.D_WIDTH, G.D_WIDTH_SMALL_LR, G.D_WIDTH_FLOW, G.N_WIDTH_FLOW)),
     )  # fmt: skip
     return _gap_figure(a, s, panels, "n_over_d", "n / d")
 
@@ -135,9 +120,9 @@ def gap_vs_n_over_d(a, s):
 def gap_vs_n_over_trace(a, s):
     """The gap against n / tr Sigma, on anisotropic spectra."""
     panels = (
-        ("single neuron, GD, anisotropic spectra", (ANISO_POWER_LAW, ANISO_SPIKED, D_SINGLE)),
+        ("single neuron, GD, anisotropic spectra", (G.ANISO_POWER_LAW, G.ANISO_SPIKED, G.D_SINGLE)),
         (f"width {s.width}, gradient flow, anisotropic spectra",
-         (ANISO_POWER_LAW_FLOW, ANISO_SPIKED_FLOW, D_WIDTH_FLOW)),
+         (G.ANISO_POWER_LAW_FLOW, G.ANISO_SPIKED_FLOW, G.D_WIDTH_FLOW)),
     )  # fmt: skip
     return _gap_figure(a, s, panels, "n_over_tr_sigma", "n / tr Sigma")
 
@@ -148,7 +133,7 @@ def single_conventions(a, s):
     for labels in dict.fromkeys(lab for lab, _ in s.single_conventions):
         groups = [convention_group(lab, c) for lab, c in s.single_conventions if lab == labels]
         if labels == s.single_labels and (labels, s.init_scale) not in s.single_conventions:
-            groups.insert(0, D_SINGLE_FLOW)  # the same d sweep at the settings' init scale
+            groups.insert(0, G.D_SINGLE_FLOW)  # the same d sweep at the settings' init scale
         panels.append((f"single neuron, labels {labels}", tuple(groups)))
     return _gap_figure(a, s, panels, "n_over_d", "n / d")
 
@@ -201,12 +186,12 @@ def stabilisation_vs_d(a, s):
 def _extreme_categories(a):
     """(label, runs) per input kind and reading: orthogonal, Gaussian at the largest d,
     low-dimensional."""
-    top = a.group(D_SINGLE, D_WIDTH)
+    top = a.group(G.D_SINGLE, G.D_WIDTH)
     top = top[top.d == top.d.max()] if len(top) else top
     d_top = figures.power_of_ten(top.d.max()) if len(top) else "?"
     cats = []
-    for name, g in (("orthogonal", a.group(ORTHOGONAL)), (f"Gaussian, d = {d_top}", top),
-                    ("low-dimensional", a.group(LOW_DIM))):  # fmt: skip
+    for name, g in (("orthogonal", a.group(G.ORTHOGONAL)), (f"Gaussian, d = {d_top}", top),
+                    ("low-dimensional", a.group(G.LOW_DIM))):  # fmt: skip
         for reading in ("single", "width"):
             h = g[g.reading == reading]
             if len(h):
@@ -236,7 +221,7 @@ def extremes(a, s):
 
 def gap_vs_lr(a, s):
     """GD's gap against the lr factor: the step-size floor."""
-    lr = a.group(LR_SWEEP)
+    lr = a.group(G.LR_SWEEP)
     if not len(lr):
         return None
     fig, ax = figures.pyplot().subplots(figsize=(figures.COLUMN_WIDTH, 3.4), layout="constrained")

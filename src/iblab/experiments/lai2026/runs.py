@@ -31,13 +31,17 @@ Reading = Literal["single", "width", "linear"]
 ISOTROPIC = Spectrum()
 
 
-# The groups' names, each defined here once.
-D_SINGLE, D_WIDTH, N_SINGLE = "d_single", "d_width", "n_single"
-ANISO_POWER_LAW, ANISO_SPIKED = "aniso_power_law", "aniso_spiked"
-ORTHOGONAL, LOW_DIM, LINEAR = "orthogonal", "low_dim", "linear"
-D_WIDTH_FLOW, D_SINGLE_FLOW, N_WIDTH_FLOW = "d_width_flow", "d_single_flow", "n_width_flow"
-ANISO_POWER_LAW_FLOW, ANISO_SPIKED_FLOW = "aniso_power_law_flow", "aniso_spiked_flow"
-ORTHOGONAL_FLOW, D_WIDTH_SMALL_LR, LR_SWEEP = "orthogonal_flow", "d_width_small_lr", "lr_sweep"
+class G:
+    """The groups' names, each defined here once."""
+
+    D_SINGLE, D_WIDTH, N_SINGLE = "d_single", "d_width", "n_single"
+    ANISO_POWER_LAW, ANISO_SPIKED = "aniso_power_law", "aniso_spiked"
+    ORTHOGONAL, LOW_DIM, LINEAR = "orthogonal", "low_dim", "linear"
+    D_WIDTH_FLOW, D_SINGLE_FLOW, N_WIDTH_FLOW = "d_width_flow", "d_single_flow", "n_width_flow"
+    ANISO_POWER_LAW_FLOW, ANISO_SPIKED_FLOW = "aniso_power_law_flow", "aniso_spiked_flow"
+    ORTHOGONAL_FLOW, D_WIDTH_SMALL_LR, LR_SWEEP = "orthogonal_flow", "d_width_small_lr", "lr_sweep"
+
+
 READINGS: tuple[Reading, ...] = ("single", "width")  # the two readings of the ReLU model
 
 
@@ -98,28 +102,28 @@ _flow_seeds, _sweep_seeds = (lambda s: s.flow_seeds), (lambda s: s.flow_sweep_se
 _ds, _aniso, _flow_ds = (lambda s: s.ds), (lambda s: s.aniso_ds), (lambda s: s.flow_ds)
 _seeds, _extreme = (lambda s: s.seeds), (lambda s: s.extreme_seeds)
 BEFORE_CONVENTIONS = (
-    sweep(D_SINGLE, ("single",), _ds, _seeds, record_first=True),
-    sweep(D_WIDTH, ("width",), _ds, lambda s: s.width_seeds, record_first=True),
-    sweep(N_SINGLE, ("single",), lambda s: (s.n_sweep_d,), _seeds, ns=lambda s: s.n_values),
-    sweep(ANISO_POWER_LAW, ("single",), _aniso, lambda s: s.aniso_seeds, spectrum=_power),
-    sweep(ANISO_SPIKED, ("single",), _aniso, lambda s: s.aniso_seeds, spectrum=_spiked),
-    sweep(ORTHOGONAL, READINGS, lambda s: (orthogonal_d(s),), _extreme, orthogonal=True),
-    sweep(LOW_DIM, READINGS, lambda s: s.low_ds, _extreme, spectrum=_low),
-    sweep(LINEAR, ("linear",), lambda s: (1000,), lambda s: 2),
-    sweep(D_WIDTH_FLOW, ("width",), _flow_ds, _flow_seeds, flow=True),
-    sweep(D_SINGLE_FLOW, ("single",), _flow_ds, _flow_seeds, flow=True),
-    sweep(N_WIDTH_FLOW, ("width",), lambda s: (s.n_sweep_d,), _sweep_seeds, flow=True,
+    sweep(G.D_SINGLE, ("single",), _ds, _seeds, record_first=True),
+    sweep(G.D_WIDTH, ("width",), _ds, lambda s: s.width_seeds, record_first=True),
+    sweep(G.N_SINGLE, ("single",), lambda s: (s.n_sweep_d,), _seeds, ns=lambda s: s.n_values),
+    sweep(G.ANISO_POWER_LAW, ("single",), _aniso, lambda s: s.aniso_seeds, spectrum=_power),
+    sweep(G.ANISO_SPIKED, ("single",), _aniso, lambda s: s.aniso_seeds, spectrum=_spiked),
+    sweep(G.ORTHOGONAL, READINGS, lambda s: (orthogonal_d(s),), _extreme, orthogonal=True),
+    sweep(G.LOW_DIM, READINGS, lambda s: s.low_ds, _extreme, spectrum=_low),
+    sweep(G.LINEAR, ("linear",), lambda s: (1000,), lambda s: 2),
+    sweep(G.D_WIDTH_FLOW, ("width",), _flow_ds, _flow_seeds, flow=True),
+    sweep(G.D_SINGLE_FLOW, ("single",), _flow_ds, _flow_seeds, flow=True),
+    sweep(G.N_WIDTH_FLOW, ("width",), lambda s: (s.n_sweep_d,), _sweep_seeds, flow=True,
           ns=lambda s: s.flow_n_values or s.n_values),
-    sweep(ANISO_POWER_LAW_FLOW, ("width",), _aniso, _sweep_seeds, spectrum=_power, flow=True),
-    sweep(ANISO_SPIKED_FLOW, ("width",), _aniso, _sweep_seeds, spectrum=_spiked, flow=True),
+    sweep(G.ANISO_POWER_LAW_FLOW, ("width",), _aniso, _sweep_seeds, spectrum=_power, flow=True),
+    sweep(G.ANISO_SPIKED_FLOW, ("width",), _aniso, _sweep_seeds, spectrum=_spiked, flow=True),
 )  # fmt: skip
 AFTER_CONVENTIONS = (
-    sweep(ORTHOGONAL_FLOW, READINGS, lambda s: (orthogonal_d(s),), _extreme, orthogonal=True,
+    sweep(G.ORTHOGONAL_FLOW, READINGS, lambda s: (orthogonal_d(s),), _extreme, orthogonal=True,
           flow=True),
-    sweep(D_WIDTH_SMALL_LR, ("width",), lambda s: s.small_lr_ds or s.ds,
+    sweep(G.D_WIDTH_SMALL_LR, ("width",), lambda s: s.small_lr_ds or s.ds,
           lambda s: s.width_seeds, lr_factor=lambda s: s.small_lr_factor,
           steps=lambda s: s.small_lr_steps()),
-    Group(LR_SWEEP, _lr_sweep),
+    Group(G.LR_SWEEP, _lr_sweep),
 )  # fmt: skip
 
 

@@ -15,9 +15,16 @@ from iblab.config import Config
 Planned = list[tuple[dict, Config]]  # (tags: what the run is to the analysis, its config)
 
 
-def resolve(value, settings):
-    """`value(settings)` when value is callable, else value: a declaration's field may be
-    fixed or depend on the settings."""
+def resolve(value: Any, settings: Any) -> Any:
+    """A declaration's field, fixed or depending on the settings.
+
+    Args:
+        value: The field: a value, or settings -> value.
+        settings: The reproduction's settings.
+
+    Returns:
+        `value(settings)` when value is callable, else value.
+    """
     return value(settings) if callable(value) else value
 
 
@@ -34,8 +41,15 @@ class Group:
     name: str
     runs: Callable[[Any], Iterable[tuple[dict, Config]]]
 
-    def plan(self, settings) -> Planned:
-        """The group's runs as (tags with `group`, config)."""
+    def plan(self, settings: Any) -> Planned:
+        """The group's runs.
+
+        Args:
+            settings: The reproduction's settings.
+
+        Returns:
+            (tags with `group`, config) pairs.
+        """
         return [({"group": self.name} | tags, c) for tags, c in self.runs(settings)]
 
 
@@ -55,7 +69,14 @@ class Analysis:
     derived: Mapping[str, Any] = field(default_factory=dict)
 
     def group(self, *names: str) -> pd.DataFrame:
-        """The runs of the named groups, in plan order."""
+        """The runs of the named groups.
+
+        Args:
+            *names: Group names.
+
+        Returns:
+            Their rows of `runs`, in plan order.
+        """
         return self.runs[self.runs["group"].isin(names)]
 
 
@@ -72,15 +93,34 @@ class Rule:
     judge: Callable[..., Any]
     params: Mapping[str, Any] | Callable[[Any], Mapping[str, Any]] = field(default_factory=dict)
 
-    def __call__(self, args: Sequence | Mapping, settings):
-        """The rule's finding on args: positional (a sequence) or keywords (a mapping)."""
+    def __call__(self, args: Sequence | Mapping, settings: Any) -> Any:
+        """The rule's finding.
+
+        Args:
+            args: What a statistic measured: positional (a sequence) or keywords (a
+                mapping).
+            settings: The settings (for parameters that depend on them).
+
+        Returns:
+            The rule's check (with `agrees` and `reason`).
+        """
         params = resolve(self.params, settings)
         if isinstance(args, Mapping):
             return self.judge(**args, **params)
         return self.judge(*args, **params)
 
-    def with_params(self, **params) -> Rule:
-        """The rule with some of its parameters replaced (fixed ones only)."""
+    def with_params(self, **params: Any) -> Rule:
+        """The rule with some of its parameters replaced.
+
+        Args:
+            **params: The new values, by parameter name.
+
+        Returns:
+            A new rule.
+
+        Raises:
+            TypeError: The parameters depend on the settings.
+        """
         if callable(self.params):
             raise TypeError("with_params: the parameters depend on the settings")
         return replace(self, params={**self.params, **params})
@@ -131,7 +171,7 @@ class ClaimSpec:
     criterion: Text
     combine: Callable[..., Verdict] = all_of
 
-    def judge(self, measured: Measured, settings) -> Verdict:
+    def judge(self, measured: Measured, settings: Any) -> Verdict:
         """The claim's outcome on what was measured.
 
         Args:
@@ -150,8 +190,16 @@ class ClaimSpec:
         ]
         return checks[0] if len(checks) == 1 else self.combine(*checks)
 
-    def with_params(self, **params) -> ClaimSpec:
-        """The claim with the named parameters replaced in every rule that has them."""
+    def with_params(self, **params: Any) -> ClaimSpec:
+        """The claim with parameters replaced in every rule that has them (e.g. a stricter
+        bound, to see that the runs decide the outcome).
+
+        Args:
+            **params: The new values, by parameter name.
+
+        Returns:
+            A new claim.
+        """
         rules = tuple(
             r.with_params(**{k: v for k, v in params.items() if k in r.params})
             if not callable(r.params) and set(params) & set(r.params)
@@ -175,8 +223,17 @@ class Figure:
     draw: Callable[[Analysis, Any], Any]
 
 
-def plain_prepare(runs: pd.DataFrame, history: pd.DataFrame, settings) -> Analysis:
-    """The analysis of a reproduction that derives nothing: the runs and records as stored."""
+def plain_prepare(runs: pd.DataFrame, history: pd.DataFrame, settings: Any) -> Analysis:
+    """The analysis of a reproduction that derives nothing.
+
+    Args:
+        runs: The analysis frame (tags and stored rows).
+        history: The runs' records.
+        settings: The settings (unused).
+
+    Returns:
+        The runs and records as stored.
+    """
     return Analysis(runs, history)
 
 
@@ -213,7 +270,7 @@ class Reproduction:
     tables: Mapping[str, Callable[[Analysis], pd.DataFrame | None]] = field(default_factory=dict)
     about: str = ""
 
-    def plan(self, settings) -> Planned:
+    def plan(self, settings: Any) -> Planned:
         """Every run of every group, as (tags, config), group by group.
 
         Args:

@@ -18,7 +18,17 @@ class ClaimsFileError(ValueError):
 
 
 def from_module(name: str) -> Reproduction:
-    """The `REPRODUCTION` of an importable module (e.g. iblab.experiments.lai2026)."""
+    """The `REPRODUCTION` of an importable module.
+
+    Args:
+        name: The module (e.g. "iblab.experiments.lai2026").
+
+    Returns:
+        The reproduction.
+
+    Raises:
+        ClaimsFileError: The module declares no `REPRODUCTION`.
+    """
     return _checked(importlib.import_module(name), name)
 
 
@@ -56,7 +66,14 @@ class FileEvaluate:
     path: str
 
     def __call__(self, result) -> dict:
-        """The file's evaluation of one trained run."""
+        """The file's evaluation of one trained run.
+
+        Args:
+            result: The trained run (`iblab.TrainResult`).
+
+        Returns:
+            More figures of the run, by name.
+        """
         return _checked(_load(Path(self.path)), self.path).evaluate(result)
 
 

@@ -26,7 +26,16 @@ def write_pages(rep, table: pd.DataFrame, figures: list[str], settings, out: Pat
 
 
 def index_text(title: str, table: pd.DataFrame, figures: list[str]) -> str:
-    """The reproduction's page: the claims table, then every figure."""
+    """The reproduction's page.
+
+    Args:
+        title: Its heading.
+        table: The claims table (`iblab.claims.claims_frame`'s).
+        figures: The names of the figures (name.png beside the page).
+
+    Returns:
+        Markdown: the claims table, links to the details and settings, every figure.
+    """
     lines = [f"# {title}", "", claims_markdown(table).split("\n\n")[0], ""]
     lines += ["Each claim's criterion and measurements: [the claims in detail](claims.md); "
               "every setting: [settings](settings.md).", "", "## Figures", ""]  # fmt: skip
@@ -36,7 +45,15 @@ def index_text(title: str, table: pd.DataFrame, figures: list[str]) -> str:
 
 
 def settings_text(rep, settings) -> str:
-    """Every setting by name, after the reproduction's paragraph on what it runs."""
+    """The settings page.
+
+    Args:
+        rep: The reproduction (its title and `about`).
+        settings: The settings it ran with (a dataclass).
+
+    Returns:
+        Markdown: what it runs, then every setting by name.
+    """
     lines = [f"# {rep.title}: settings", ""]
     lines += [rep.about, ""] if rep.about else []
     lines += [f"- {k}: {v}" for k, v in dataclasses.asdict(settings).items()]

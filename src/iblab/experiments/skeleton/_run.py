@@ -27,7 +27,7 @@ from ._declare import Analysis, Planned, Reproduction, resolve
 from ._report import write_pages
 
 
-def judge(rep: Reproduction, analysis: Analysis, settings) -> list[Claim]:
+def judge(rep: Reproduction, analysis: Analysis, settings: Any) -> list[Claim]:
     """Every declared claim whose groups have runs, measured and decided.
 
     Args:
@@ -56,8 +56,18 @@ def judge(rep: Reproduction, analysis: Analysis, settings) -> list[Claim]:
     return rows
 
 
-def draw(rep: Reproduction, analysis: Analysis, settings, out: Path) -> list[str]:
-    """Draw every declared figure (PNG and PDF under out); the names of those drawn."""
+def draw(rep: Reproduction, analysis: Analysis, settings: Any, out: Path) -> list[str]:
+    """Draw every declared figure.
+
+    Args:
+        rep: The reproduction.
+        analysis: Its analysis.
+        settings: Its settings.
+        out: Where name.png and name.pdf go.
+
+    Returns:
+        The names of the figures drawn (a figure with nothing to draw is left out).
+    """
     drawn = []
     for figure in resolve(rep.figures, settings):
         fig = figure.draw(analysis, settings)
@@ -68,8 +78,18 @@ def draw(rep: Reproduction, analysis: Analysis, settings, out: Path) -> list[str
 
 
 def analyse(rep: Reproduction, frame: pd.DataFrame, history: pd.DataFrame, settings, out: Path):
-    """Prepare the analysis, write its tables and figures under out; the claims and the
-    names of the figures drawn."""
+    """Prepare the analysis, write its tables and figures, judge its claims.
+
+    Args:
+        rep: The reproduction.
+        frame: The analysis frame (one row per planned run).
+        history: The runs' records.
+        settings: Its settings.
+        out: The results folder.
+
+    Returns:
+        The claims (`iblab.claims.Claim` rows) and the names of the figures drawn.
+    """
     analysis = rep.prepare(frame, history, settings)
     for name, table in rep.tables.items():
         df = table(analysis)
@@ -97,7 +117,7 @@ def reproduce(
     out: str | Path,
     quick: bool = False,
     settings: Any = None,
-    executor=None,
+    executor: Any = None,
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
     """Train what is not yet stored in out, analyse the store; the claims table.
