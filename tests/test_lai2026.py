@@ -105,7 +105,8 @@ def test_reproduce_tiny(tmp_path):
     assert set(runs[runs.group == "lr_sweep"].lr_data) == {"orthogonal", "gaussian"}
     claims_md = (tmp_path / "claims.md").read_text()
     assert "GD (lr factor 0.1)" in claims_md and "GD's gap is O(lr)" in claims_md
-    assert "Wall time of this call" in claims_md
+    assert "Wall time of the call that trained the runs" in claims_md  # analysed again
+    assert "Analysed again from analysis.parquet" in claims_md
     # Every stored config rebuilds, and training it gives the stored loss (a sample).
     stored = store.load(tmp_path, arrays=False).runs
     for row in stored.sample(3, random_state=1).itertuples():
@@ -115,6 +116,7 @@ def test_reproduce_tiny(tmp_path):
     # A second call trains nothing and gives the same claims.
     again = lai2026.reproduce(out=tmp_path, settings=TINY)
     pd.testing.assert_frame_equal(again, table)
+    assert "Wall time of this call" in (tmp_path / "claims.md").read_text()
     assert "training 0 runs" in (tmp_path / "claims.md").read_text()
 
 

@@ -88,7 +88,7 @@ def _sets(a, s) -> Measured:
     by_d = sets.groupby("d")["orthogonality_ratio"].median()
     return Measured(
         ((3 * ratio,),),
-        f"3 x ratio {_range(3 * ratio)} over {len(sets)} sets",
+        f"gamma^3 R_min^4 / (n R_max^2 p) {_range(3 * ratio)} ({len(sets)} sets)",
         f"gamma^3 R_min^4 / (3 n R_max^2 p) = {_range(ratio)} over {len(sets)} sets "
         f"(median by d: {', '.join(f'{d:.0e}: {_fmt(v)}' for d, v in by_d.items())})",
     )

@@ -48,6 +48,6 @@ LIMITS = {
                    "||W - W_2||_F / ||W||_F",
                    "GF converges in direction to a rank <= 2 network"),
     "kkt": Limit("kkt_residual", Rule(judge_run_limit, {"tol": 0.1, **TREND}),
-                 "a KKT point of min ||W||_F^2 s.t. y_i f(x_i) >= 1", "KKT residual",
+                 "a max-margin KKT point", "KKT residual",
                  "GF converges in direction to a max-margin KKT point"),
 }  # fmt: skip
