@@ -4,6 +4,7 @@ and the claims table."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -252,12 +253,36 @@ def test_claims_table(tmp_path):
     ]
     frame = claims_frame(rows)
     assert list(frame.outcome) == ["agrees", "contradicts", "not resolved"]
-    assert list(frame.columns) == ["claim", "paper", "measured", "outcome", "criterion", "reason"]
+    columns = ["claim", "paper", "estimate", "outcome", "measured", "criterion", "reason"]
+    assert list(frame.columns) == columns
     written = write_claims(rows, tmp_path, "Title")
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "claims.csv").fillna(""), written)
+    read = pd.read_csv(tmp_path / "claims.csv", keep_default_na=False)
+    pd.testing.assert_frame_equal(read, written, check_dtype=False)
     md = (tmp_path / "claims.md").read_text()
-    assert md.startswith("# Title\n") and "m \\| n" in md
-    assert "not resolved (too few runs)" in md
+    assert md.startswith("# Title\n") and "- measured: m | n" in md
+    assert "- outcome: not resolved: too few runs" in md
+    assert "1. x < 1 (claims 1)" in md  # each criterion once, with the claims it decides
+
+
+def _table_cells(markdown: str) -> list[list[str]]:
+    """The cells of the first Markdown table, pipes unescaped, header and rule left out."""
+    rows = [line for line in markdown.splitlines() if line.startswith("| ")][1:]
+    split = (re.split(r"(?<!\\)\|", row.strip()[1:-1]) for row in rows if "---" not in row)
+    return [[c.strip().replace("\\|", "|") for c in cells] for cells in split]
+
+
+def test_claims_table_cells_are_short(tmp_path):
+    """The table a reader takes in at a glance: four short cells per claim; the long
+    measurement goes to the details."""
+    long = "a measurement " * 20
+    rows = [Claim("c" * 120, "p | q", long, True, "x < 1", "", "0.5 [0.4, 0.6]")]
+    write_claims(rows, tmp_path, "Title")
+    md = (tmp_path / "claims.md").read_text()
+    cells = _table_cells(md)
+    assert len(cells) == 1 and len(cells[0]) == 4
+    assert all(len(c) <= claims.CELL_MAX for c in cells[0])
+    assert cells[0][1] == "p | q" and cells[0][2] == "0.5 [0.4, 0.6]"
+    assert long.strip() in md  # whole, under Details
 
 
 def test_claims_is_a_public_module():

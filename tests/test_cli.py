@@ -1,6 +1,9 @@
 """The command line: a run writes its results; bad input is one line and exit status 2."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -289,3 +292,52 @@ def test_run_draws_its_history_and_plot_draws_a_sweep(config_file, tmp_path):
     assert fig.stat().st_size > 1000
     bad = invoke("plot", tmp_path / "runs", "--x", "train.lr", "--y", "nope", "--to", fig)
     assert bad.exit_code == 2 and "nope" in bad.output
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_check_runs_a_claims_file_and_prints_its_table(tmp_path):
+    """`iblab check FILE --quick` runs a researcher's claims file as `iblab reproduce` runs a
+    paper's: a store, the printed table, claims.csv; re-running trains nothing."""
+    script = ROOT / "docs" / "examples" / "conjecture.py"
+    iblab_command = str(Path(sys.executable).parent / "iblab")
+    command = [iblab_command, "check", str(script), "--quick", "--out", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Conjecture" in done.stdout and "excess stable rank" in done.stdout
+    assert set(pd.read_csv(tmp_path / "claims.csv").outcome) <= {"agrees", "contradicts",
+                                                                   "not resolved"}  # fmt: skip
+    assert (tmp_path / "excess_stable_rank_vs_init_scale.png").is_file()
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "training 0 runs" in (tmp_path / "claims.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "text,named",
+    [(None, "no such file"), ("x = 1\n", "declares no REPRODUCTION"), ("1/0\n", "ZeroDivision")],
+)
+def test_a_bad_claims_file_is_one_line_and_exit_2(tmp_path, text, named):
+    path = tmp_path / "claims.py"
+    if text is not None:
+        path.write_text(text)
+    result = invoke("check", path, "--out", tmp_path / "out")
+    assert result.exit_code == 2
+    assert named in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_claims_files_evaluate_reaches_worker_processes(tmp_path):
+    """A function of a file off the import path cannot be pickled by name: the loaded
+    reproduction's evaluate loads it from the file where it is called."""
+    import pickle
+
+    from iblab.experiments import skeleton
+
+    path = tmp_path / "mine.py"
+    path.write_text(
+        "from iblab.experiments import Reproduction\n"
+        "def evaluate(result):\n    return {'twice': 2}\n"
+        "REPRODUCTION = Reproduction('mine', 'mine', None, None, [], [], evaluate=evaluate)\n"
+    )
+    rep = skeleton.from_file(path)
+    assert pickle.loads(pickle.dumps(rep.evaluate))(None) == {"twice": 2}

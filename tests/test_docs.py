@@ -72,3 +72,31 @@ def test_example_page_shows_its_script(site, script):
     line = _distinctive_line(script)
     shown = line in text
     assert shown, f"{page.relative_to(site_dir)} does not show {script.name}: {line!r}"
+
+
+RESULTS = sorted(p.parent for p in (ROOT / "docs" / "results").glob("*/claims.md"))
+
+
+@pytest.mark.parametrize("folder", RESULTS, ids=lambda p: p.name)
+def test_results_tables_are_read_at_a_glance(folder):
+    """Each reproduction's claims table: claim | paper | estimate | outcome, every cell at
+    most CELL_MAX characters; criteria and measurements are below it."""
+    from iblab.claims import CELL_MAX
+
+    text = (folder / "claims.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert rows[0] == "| claim | paper | estimate | outcome |"
+    for row in rows[1:]:
+        cells = [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", row[1:-1])]
+        assert len(cells) == 4 and all(len(c) <= CELL_MAX for c in cells), row
+    assert "## Criteria" in text and "## Details" in text
+
+
+@pytest.mark.parametrize("folder", RESULTS, ids=lambda p: p.name)
+def test_results_page_shows_the_table_with_its_figures(site, folder):
+    out, site_dir = site
+    assert out.returncode == 0, out.stderr[-3000:]
+    page = (site_dir / "results" / folder.name / "index.html").read_text()
+    assert "<table>" in page and "estimate" in page
+    figures = sorted(p.stem for p in folder.glob("*.png"))
+    assert figures and all(f'src="{name}.png"' in page for name in figures)

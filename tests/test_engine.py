@@ -134,7 +134,7 @@ def test_seeds_derive_from_the_config():
 def test_pattern_tracking():
     result = train(config(train={"lr": 0.05, "steps": 40}))
     s = result.summary
-    assert 0 <= s["stabilization_step"] <= 40
+    assert 0 <= s["stabilisation_step"] <= 40
     assert 0.0 <= s["switched_fraction"] <= 1.0
     assert result.history.pattern_changes.iloc[0] == 0
 

@@ -76,7 +76,7 @@ def test_orthogonal_relu_ends_at_closed_form_and_pattern_min_norm(seed):
         assert qp.status_ == "insufficientprogress"
     # Every switch on orthogonal inputs is a neuron reaching 0 and staying there.
     assert len(result.events) > 0 and (result.events.direction == 0).all()
-    assert result.summary["stabilization_time"] == result.events.time.max()
+    assert result.summary["stabilisation_time"] == result.events.time.max()
 
 
 def two_point_problem(rho=0.6, y=(-0.5, 3.0)):
@@ -303,7 +303,7 @@ def test_history_has_time_and_gd_figures_and_events_log():
     assert list(result.events.columns) == ["time", "point", "neuron", "direction", "kind"]
     assert result.events.time.is_monotonic_increasing
     # The last switch is the stabilisation time, and no switch happens after it.
-    assert result.summary["stabilization_time"] == result.events.time.iloc[-1]
+    assert result.summary["stabilisation_time"] == result.events.time.iloc[-1]
 
 
 def test_same_config_same_flow_whatever_it_is_batched_with():
@@ -406,7 +406,7 @@ def test_rounding_level_residuals_release_nothing():
     p = random_problem(0, 6, 3, 4, False)
     config = flow_config(data={"kind": "orthogonal", "n": 6, "d": 8}, model={"width": 4})
     result = train(config, p)
-    assert result.summary["stabilization_time"] < 2000
+    assert result.summary["stabilisation_time"] < 2000
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -184,9 +184,9 @@ def test_a_lai_flow_run_that_cycled_converges():
     # The full Lai reproduction's d_width_flow run at d = 3000, seed 9 once alternated
     # slide / release_up 10,001 times at one instant and ended max_steps.
     from iblab.experiments.lai2026.runs import make_config
-    from iblab.experiments.lai2026.settings import LaiSettings
+    from iblab.experiments.lai2026.settings import FULL
 
-    config = make_config(LaiSettings.full(), "width", 64, 3000, 9, flow=True)
+    config = make_config(FULL, "width", 64, 3000, 9, flow=True)
     p = make_problem(config)
     sol = solve(config, p)
     assert sol.status == "converged" and sol.undecided_instants == 0

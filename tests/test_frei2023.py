@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from iblab import make_problem, store, train
+from iblab.claims import at_most
 from iblab.config import Config
-from iblab.experiments import frei2023
+from iblab.experiments import frei2023, skeleton
 from iblab.experiments.frei2023 import FreiSettings, diagnose
 from iblab.problem import Problem
 
@@ -144,7 +145,7 @@ def test_reproduce_writes_claims_runs_and_figures(tiny_out):
     assert len(claims) >= 10
     flow = pd.read_csv(tiny_out / "flow_limits.csv")
     assert len(flow) == 2 and (flow["flow_time"] >= 0.99e30).all()
-    assert {"rank2_limit", "kkt_limit", "stabilization_time"} <= set(flow.columns)
+    assert {"rank2_limit", "kkt_limit", "stabilisation_time"} <= set(flow.columns)
 
 
 def test_the_store_keeps_what_analysis_needs(tiny_out):
@@ -178,28 +179,43 @@ def test_init_scales_share_one_direction(tiny_out):
     np.testing.assert_array_equal(p1.K, p2.K)
 
 
+def _judged(out, claims=frei2023.CLAIMS, limits=frei2023.LIMITS):
+    """The claims of the stored runs under out, by the given declarations and limit rules."""
+    frame = pd.read_parquet(out / "analysis.parquet")
+    history = pd.read_parquet(out / "history.parquet")
+    analysis = frei2023.prepare(frame, history, TINY, limits)
+    rep = dataclasses.replace(frei2023.REPRODUCTION, claims=claims)
+    return skeleton.judge(rep, analysis, TINY)
+
+
 def test_claims_are_decided_by_the_measurements(tiny_out):
     """The same runs judged against impossible thresholds disagree."""
-    runs = _runs(tiny_out)
-    strict = dataclasses.replace(frei2023.CRITERIA, low_rank=0.5, cosine_min=1.1)
-    lenient = dataclasses.replace(frei2023.CRITERIA, low_rank=1e9)
-    by = lambda cs: {c.claim: c.agrees for c in cs}  # noqa: E731
-    strict_c = by(frei2023.make_claims(runs, TINY, strict))
-    lenient_c = by(frei2023.make_claims(runs, TINY, lenient))
-    one_step = next(k for k in strict_c if k.startswith("One GD step"))
-    assert strict_c[one_step] is False and lenient_c[one_step] is True
+    one_step = next(c for c in frei2023.CLAIMS if c.statement.startswith("One GD step"))
+    rows = {}
+    for low_rank in (0.5, 1e9):
+        claims = [c.with_params(bound=at_most(low_rank)) if c is one_step else c
+                  for c in frei2023.CLAIMS]  # fmt: skip
+        rows[low_rank] = next(c for c in _judged(tiny_out, claims) if c.claim.startswith("One"))
+    assert rows[0.5].agrees is False and rows[1e9].agrees is True
 
 
 def test_flow_rows_are_decided_by_each_runs_limit(tiny_out):
     """The small-init flow run settles; judged against a tolerance no residual meets, its
     row contradicts; against one every residual meets, it cannot contradict."""
-    runs = _runs(tiny_out)
-    history = pd.read_parquet(tiny_out / "history.parquet")
     rows = {}
+    rank2 = frei2023.LIMITS["rank2"]
     for rank2_tol in (-1.0, 1e9):
-        crit = dataclasses.replace(frei2023.CRITERIA, rank2_tol=rank2_tol)
-        judged = runs.join(frei2023.limit_checks(runs, history, crit), on="run_id")
-        claims = frei2023.make_claims(judged, TINY, crit)
-        rows[rank2_tol] = next(c for c in claims if c.claim.endswith("rank <= 2"))
+        limit = rank2._replace(rule=rank2.rule.with_params(tol=rank2_tol))
+        claims = _judged(tiny_out, limits=frei2023.LIMITS | {"rank2": limit})
+        flow = (c for c in claims if c.claim.startswith("Exact gradient flow"))
+        rows[rank2_tol] = next(c for c in flow if c.claim.endswith("rank <= 2"))
     assert rows[-1.0].agrees is False
     assert rows[1e9].agrees in (True, None)
+
+
+def test_settings_and_page_are_written(tiny_out):
+    """Every reproduction writes settings.md and index.md (the table with its figures)."""
+    assert "- flow_width: 16" in (tiny_out / "settings.md").read_text()
+    page = (tiny_out / "index.md").read_text()
+    assert "| claim | paper | estimate | outcome |" in page
+    assert "![stable_rank_vs_step](stable_rank_vs_step.png)" in page

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from iblab import Config, store, train, train_many
-from iblab.experiments import lai2026
+from iblab.experiments import lai2026, skeleton
 from iblab.experiments.lai2026 import LaiSettings, evaluate, make_config
 from iblab.experiments.lai2026.runs import reference
 
@@ -89,14 +89,14 @@ def test_reproduce_tiny(tmp_path):
     for fig in figs:
         assert (tmp_path / f"{fig}.png").is_file() and (tmp_path / f"{fig}.pdf").is_file()
     runs = lai2026.tidy(pd.read_parquet(tmp_path / "analysis.parquet"), TINY)
+    # Analysed again from the folder alone (no run files read): the same claims.
+    pd.testing.assert_frame_equal(skeleton.reanalyse(lai2026.REPRODUCTION, tmp_path), table)
     assert len(runs) == len(lai2026.plan(TINY))
-    for col in ("gap", "distance", "function_gap", "stabilization_step", "switched_fraction",
+    for col in ("gap", "distance", "function_gap", "stabilisation_step", "switched_fraction",
                 "final_loss", "interpolated", "kkt_stationarity_rel"):  # fmt: skip
         assert col in runs
     assert set(table.outcome) <= {"agrees", "contradicts", "not resolved"}
-    assert (
-        "| claim | paper | measured | outcome | criterion |" in (tmp_path / "claims.md").read_text()
-    )
+    assert "| claim | paper | estimate | outcome |" in (tmp_path / "claims.md").read_text()
     orth = runs[(runs.group == "orthogonal") & (runs.reading == "single")]
     assert (orth.gap < 1e-8).all()
     small = runs[runs.group == "d_width_small_lr"]
@@ -104,8 +104,9 @@ def test_reproduce_tiny(tmp_path):
     assert (small.step_budget == TINY.small_lr_steps()).all()
     assert set(runs[runs.group == "lr_sweep"].lr_data) == {"orthogonal", "gaussian"}
     claims_md = (tmp_path / "claims.md").read_text()
-    assert "small lr (factor 0.1" in claims_md and "discretisation floor" in claims_md
-    assert "Wall time of this call" in claims_md
+    assert "GD (lr factor 0.1)" in claims_md and "GD's gap is O(lr)" in claims_md
+    assert "Wall time of the call that trained the runs" in claims_md  # analysed again
+    assert "Analysed again from analysis.parquet" in claims_md
     # Every stored config rebuilds, and training it gives the stored loss (a sample).
     stored = store.load(tmp_path, arrays=False).runs
     for row in stored.sample(3, random_state=1).itertuples():
@@ -115,6 +116,7 @@ def test_reproduce_tiny(tmp_path):
     # A second call trains nothing and gives the same claims.
     again = lai2026.reproduce(out=tmp_path, settings=TINY)
     pd.testing.assert_frame_equal(again, table)
+    assert "Wall time of this call" in (tmp_path / "claims.md").read_text()
     assert "training 0 runs" in (tmp_path / "claims.md").read_text()
 
 

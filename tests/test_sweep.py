@@ -339,8 +339,8 @@ def _fails_on_seed_1(result) -> dict:
 
 
 def test_a_reproduction_leaves_failed_runs_out_and_says_so(tmp_path):
-    from iblab.claims import Claim
-    from iblab.experiments import pipeline
+    from iblab.claims import at_least, judge_value
+    from iblab.experiments import skeleton
 
     @dataclasses.dataclass
     class Toy:
@@ -349,17 +349,21 @@ def test_a_reproduction_leaves_failed_runs_out_and_says_so(tmp_path):
     configs = _three()
     seen = []
 
-    def analyse(frame, history, settings, out):
-        seen.append(sorted(frame["config.seed"]))
-        return [Claim("toy", "-", f"{len(frame)} runs", True)]
+    def runs(analysis, settings):
+        seen.append(sorted(analysis.runs["config.seed"]))
+        n = len(analysis.runs)
+        return skeleton.Measured(((n,),), f"{n} runs", f"{n} runs")
 
-    rep = pipeline.Reproduction(
-        name="toy", title="toy", settings=lambda quick: None,
-        plan=lambda s: [({"group": "g"}, c) for c in configs],
-        evaluate=_fails_on_seed_1, analyse=analyse,
+    claim = skeleton.ClaimSpec(
+        "toy", "-", ("g",), runs, (skeleton.Rule(judge_value, {"bound": at_least(1)}),), "n >= 1"
+    )
+    rep = skeleton.Reproduction(
+        name="toy", title="toy", full=Toy(), quick=Toy(),
+        groups=[skeleton.Group("g", lambda s: [({}, c) for c in configs])],
+        claims=[claim], evaluate=_fails_on_seed_1,
     )  # fmt: skip
     for attempt in range(2):  # the second call tries the failed run again
-        pipeline.reproduce(rep, tmp_path, settings=Toy(), log=lambda m: None)
+        skeleton.reproduce(rep, tmp_path, settings=Toy(), log=lambda m: None)
         assert seen[-1] == [0, 2]
         assert "1 runs failed (status error)" in (tmp_path / "claims.md").read_text()
         meta = json.loads((tmp_path / "settings.json").read_text())

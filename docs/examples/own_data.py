@@ -37,7 +37,7 @@ print("data identity:", config.data.sha256[:12])  # the file's contents are part
 
 result = iblab.train(config)
 print(result.history[["step", "loss", "accuracy", "test_accuracy", "stable_rank"]].tail(3))
-print({k: result.summary[k] for k in ("status", "normalized_margin", "lr_effective")})
+print({k: result.summary[k] for k in ("status", "normalised_margin", "lr_effective")})
 
 W = result.W  # (m, d), formed from the span coefficients: W = s W_0 + C X
 print("W:", W.shape, "stable rank from NumPy:", np.sum(W**2) / np.linalg.norm(W, 2) ** 2)

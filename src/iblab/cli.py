@@ -1,5 +1,5 @@
-"""The command line: `iblab run`, `iblab reproduce`, `iblab sweep`, `iblab results`,
-`iblab query`, `iblab export`, `iblab plot`.
+"""The command line: `iblab run`, `iblab reproduce`, `iblab check`, `iblab sweep`,
+`iblab results`, `iblab query`, `iblab export`, `iblab plot`.
 
 Bad input prints one line naming the field and value, and exits with status 2."""
 
@@ -9,7 +9,6 @@ Bad input prints one line naming the field and value, and exits with status 2.""
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import sys
 import tempfile
@@ -230,22 +229,51 @@ def reproduce(
 ) -> None:
     """Reproduce a paper's claims: its runs (a store: resumable, `iblab query` reads it),
     figures and a claims table."""
-    from iblab import store
-    from iblab.config import ConfigError
-    from iblab.experiments import REPRODUCTIONS
+    from iblab.experiments import REPRODUCTIONS, skeleton
 
     if name not in REPRODUCTIONS:
         fail(f"name: unknown reproduction {name!r}; choose from {', '.join(REPRODUCTIONS)}")
     out = out or Path("results") / (name + ("-quick" if quick else ""))
+    _run_declared(skeleton.from_module(REPRODUCTIONS[name]), out, quick,
+                  executor, workers, scheduler)  # fmt: skip
+
+
+@app.command()
+def check(
+    claims_file: Annotated[
+        Path, typer.Argument(help="Claims file (Python, declares REPRODUCTION).")
+    ],
+    out: Annotated[Path, typer.Option(help="Results directory (a store; re-run to resume).")],
+    quick: Annotated[bool, typer.Option("--quick", help="Its quick settings.")] = False,
+    executor: ExecutorOption = "local",
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
+) -> None:
+    """Check your own claims: a Python file declaring a REPRODUCTION on the skeleton
+    (settings, groups, claims, figures) runs as `iblab reproduce` runs a paper's."""
+    from iblab.experiments import skeleton
+
+    try:
+        rep = skeleton.from_file(claims_file)
+    except skeleton.ClaimsFileError as e:
+        fail(str(e))
+    _run_declared(rep, out, quick, executor, workers, scheduler)
+
+
+def _run_declared(rep, out: Path, quick: bool, executor: str, workers, scheduler) -> None:
+    """Run a declared reproduction into the store out, on the executor the options name."""
+    from iblab import store
+    from iblab.config import ConfigError
+    from iblab.experiments import skeleton
+
     try:
         runner = _executor(executor, workers, scheduler)
         store.check_writable(out)
     except ConfigError as e:
         fail(str(e))
-    module = importlib.import_module(REPRODUCTIONS[name])
     _compile_cache()
     try:
-        module.reproduce(out=out, quick=quick, executor=runner)
+        skeleton.reproduce(rep, out=out, quick=quick, executor=runner)
     except store.StoreWriteError as e:
         fail(str(e), status=1)
 

@@ -278,7 +278,7 @@ def _fit_figures(loss: str, f, y, prefix: str, frob) -> dict:
         q = y * f
         out = {f"{prefix}accuracy": jnp.mean(q > 0)}
         if frob is not None:
-            out |= {"min_margin": jnp.min(q), "normalized_margin": jnp.min(q) / frob}
+            out |= {"min_margin": jnp.min(q), "normalised_margin": jnp.min(q) / frob}
         return out
     res = f - y
     return {f"{prefix}residual_rms": jnp.sqrt(jnp.mean(res**2))} | (

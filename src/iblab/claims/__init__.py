@@ -31,10 +31,19 @@ from iblab.claims._bounds import (
 )
 from iblab.claims._limit import LimitCheck, judge_limit
 from iblab.claims._power_law import LawCheck, PowerLawFit, fit_power_law, judge_power_law
-from iblab.claims._record import OUTCOMES, Claim, claims_frame, print_claims, write_claims
+from iblab.claims._record import (
+    CELL_MAX,
+    OUTCOMES,
+    Claim,
+    claims_frame,
+    claims_markdown,
+    print_claims,
+    write_claims,
+)
 from iblab.claims._verdict import Verdict, all_of, any_of
 
 __all__ = [
+    "CELL_MAX",
     "OUTCOMES",
     "Bound",
     "BoundCheck",
@@ -50,6 +59,7 @@ __all__ = [
     "at_most",
     "below",
     "claims_frame",
+    "claims_markdown",
     "fit_power_law",
     "judge_every_run",
     "judge_fraction",

@@ -69,27 +69,63 @@ class Bound:
 
 
 def below(limit: float) -> Bound:
-    """value < limit."""
+    """The bound value < limit.
+
+    Args:
+        limit: The threshold, in the measured value's units.
+
+    Returns:
+        The bound (its text, `str(bound)`, states it: "< limit").
+    """
     return Bound("<", limit)
 
 
 def at_most(limit: float) -> Bound:
-    """value <= limit."""
+    """The bound value <= limit.
+
+    Args:
+        limit: The threshold, in the measured value's units.
+
+    Returns:
+        The bound (its text, `str(bound)`, states it: "<= limit").
+    """
     return Bound("<=", limit)
 
 
 def above(limit: float) -> Bound:
-    """value > limit."""
+    """The bound value > limit.
+
+    Args:
+        limit: The threshold, in the measured value's units.
+
+    Returns:
+        The bound (its text, `str(bound)`, states it: "> limit").
+    """
     return Bound(">", limit)
 
 
 def at_least(limit: float) -> Bound:
-    """value >= limit."""
+    """The bound value >= limit.
+
+    Args:
+        limit: The threshold, in the measured value's units.
+
+    Returns:
+        The bound (its text, `str(bound)`, states it: ">= limit").
+    """
     return Bound(">=", limit)
 
 
 def within(target: float, tol: float) -> Bound:
-    """|value - target| <= tol."""
+    """The bound |value - target| <= tol.
+
+    Args:
+        target: The interval's centre, in the measured value's units.
+        tol: Its half-width, >= 0.
+
+    Returns:
+        The bound ("within target +- tol").
+    """
     return Bound("+-", target, tol)
 
 

@@ -85,7 +85,15 @@ class LawCheck:
     reason: str
 
     def text(self, x_name: str, high_max: float) -> str:
-        """Both fits and the floor, in a sentence (x_name names x; high_max as judged)."""
+        """Both fits and the floor, in a sentence.
+
+        Args:
+            x_name: What x is, in words ("n/d").
+            high_max: The largest x of the deciding fit, as judged.
+
+        Returns:
+            "full-range fit ...; high-dimensional fit (x_name <= high_max) ...; floor ...".
+        """
 
         def fit(f):
             return "no fit" if f is None else f"{f} ({f.n_points} points)"

@@ -39,7 +39,9 @@ def _is_run_file(name: str) -> bool:
 
 # Bumped when the numbers a config gives change (a new random draw, a fixed rule), so
 # results stored before are not taken for the config's results now.
-NUMBERS = "5"  # 5: one decision per instant in the flow; GD diverges past a factor of its start
+# 6: stored names spelt one way (stabilisation_step, stabilisation_time, normalised_margin);
+# 5: one decision per instant in the flow; GD diverges past a factor of its start.
+NUMBERS = "6"
 
 
 PROVENANCE_PREFIX = "provenance."

@@ -28,49 +28,47 @@ leaky ReLU (they rest on the implicit bias of homogeneous networks) and its grad
 (one step, stable rank) results for a smoothed leaky ReLU; we use leaky ReLU throughout, for
 which the KKT residual of the max-margin problem is meaningful (it is 1-homogeneous).
 
-Layout (as every reproduction): settings, runs (the configs and the per-run evaluation),
-claims, figures; `diagnostics` holds the per-record diagnose(). `reproduce(out, quick)`
-trains into the store `out` what is not stored there yet (the per-record diagnostics are
-history columns of each run), then writes claims.md / claims.csv, settings.json,
-analysis.parquet (one row per run), history.parquet (per record) and the figures (PNG
-and PDF) beside the runs.
+Layout (as every reproduction, declared on `iblab.experiments.skeleton`): settings (full
+and quick), runs (the group table, the configs and the per-run evaluation), claims (each a
+statistic and rules with their thresholds), figures; `limits` judges each flow run's limits,
+`diagnostics` holds the per-record diagnose(). `reproduce(out, quick)` trains into the store
+`out` what is not stored there yet (the per-record diagnostics are history columns of each
+run), then writes claims.md / claims.csv, index.md, settings.md, settings.json,
+flow_limits.csv, analysis.parquet (one row per run), history.parquet (per record) and the
+figures (PNG and PDF) beside the runs.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 from pathlib import Path
 
 import pandas as pd
 
-from iblab.experiments import pipeline
+from iblab.experiments import skeleton
 
-from .claims import limit_checks, make_claims
+from .claims import CLAIMS
 from .diagnostics import diagnose
-from .figures import (
-    figure_flow_limits,
-    figure_kkt_alignment,
-    figure_stable_rank,
-    figure_test_accuracy,
-)
-from .runs import evaluate, make_config, plan
-from .settings import CRITERIA, FULL, QUICK, TITLE, Criteria, FreiSettings
+from .figures import FIGURES
+from .limits import limit_checks
+from .rules import LIMITS
+from .runs import FLOW, GROUPS, evaluate, make_config
+from .settings import ABOUT, FULL, QUICK, TITLE, FreiSettings
 
 __all__ = [
-    "CRITERIA",
+    "CLAIMS",
+    "FIGURES",
     "FULL",
+    "GROUPS",
+    "LIMITS",
     "QUICK",
     "REPRODUCTION",
-    "Criteria",
     "FreiSettings",
-    "analyse",
     "diagnose",
     "evaluate",
     "limit_checks",
-    "make_claims",
     "make_config",
     "plan",
+    "prepare",
     "reproduce",
     "tidy",
 ]
@@ -91,67 +89,51 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def analyse(frame, history, s: FreiSettings, out: Path, criteria: Criteria = CRITERIA):
-    """Figures under out and the claims, from the stored runs; flow_limits.csv: how far each
-    flow run got and what its limit check found."""
+def prepare(
+    frame: pd.DataFrame, history: pd.DataFrame, s: FreiSettings, limits: dict = LIMITS
+) -> skeleton.Analysis:
+    """The tidied runs with each flow run's limit checks joined (`limits.limit_checks`, by
+    the rules `limits`); derived: `checks` (those checks) and `diag` (the records with the
+    runs' tags)."""
     runs = tidy(frame)
-    checks = limit_checks(runs, history, criteria)
+    checks = limit_checks(runs, history, limits)
     if len(checks):
         runs = runs.join(checks, on="run_id")
-        reached = ["flow_time", "stabilization_time", "events", "init_share_final"]
-        columns = ["run_id", *TAGS, *reached, *checks.columns]
-        flow = runs[runs["phase"] == "flow"].drop_duplicates("run_id")
-        flow[columns].to_csv(out / "flow_limits.csv", index=False)
     diag = history.merge(runs[["run_id", *TAGS]].drop_duplicates("run_id"), on="run_id")
-    figure_stable_rank(diag, out)
-    figure_kkt_alignment(diag, out)
-    figure_test_accuracy(runs, s, out)
-    if len(checks):
-        figure_flow_limits(diag, runs, criteria, out)
-    claims = make_claims(runs, s, criteria)
-    with (out / "settings.md").open("w") as fh:
-        fh.write(settings_text(s, criteria))
-    return claims
+    return skeleton.Analysis(runs, history, {"checks": checks, "diag": diag})
 
 
-def settings_text(settings: FreiSettings, crit: Criteria) -> str:
-    s = dataclasses.asdict(settings)
-    lines = [
-        "## Settings used",
-        "",
-        "Leaky ReLU (gamma = slope), logistic loss, first layer trained, second layer "
-        "balanced +-1/sqrt(m) and fixed; data sampled as Gram blocks (`sample: gram`); "
-        "constant-step GD with lr = lr_factor * n / d, then loss-normalised GD "
-        "(lr_t = min(lr / L_t, lr_max_factor * lr)). Init scales are relative to Glorot's std "
-        "sqrt(2 / (d + m)). Which of these are our choices (the paper does not state them) "
-        "is listed in `FreiSettings`'s docstring: beta, label noise, n_test, lr, step "
-        "counts, lr_max, init scales, recording.",
-        "",
-    ]
-    lines += [f"- {k}: {v}" for k, v in s.items()]
-    lines += ["", "Criteria (fixed before measuring):", ""]
-    lines += [f"- {k}: {v}" for k, v in dataclasses.asdict(crit).items()]
-    return "\n".join(lines) + "\n"
+def flow_limits(a: skeleton.Analysis) -> pd.DataFrame | None:
+    """How far each flow run got and what its limit checks found (flow_limits.csv)."""
+    checks = a.derived["checks"]
+    if not len(checks):
+        return None
+    reached = ["flow_time", "stabilisation_time", "events", "init_share_final"]
+    flow = a.runs[a.runs["phase"] == FLOW].drop_duplicates("run_id")
+    return flow[["run_id", *TAGS, *reached, *checks.columns]]
 
 
-REPRODUCTION = pipeline.Reproduction(
+REPRODUCTION = skeleton.Reproduction(
     name="frei2023",
     title=TITLE,
-    settings=lambda quick: QUICK if quick else FULL,
-    plan=plan,
+    full=FULL,
+    quick=QUICK,
+    groups=GROUPS,
+    claims=CLAIMS,
+    figures=FIGURES,
     evaluate=evaluate,
-    analyse=analyse,
+    prepare=prepare,
+    tables={"flow_limits": flow_limits},
+    about=ABOUT,
 )
 
 
-def reproduce(
-    out: Path,
-    quick: bool = False,
-    settings: FreiSettings | None = None,
-    criteria: Criteria = CRITERIA,
-    executor=None,
-) -> pd.DataFrame:
+def plan(s: FreiSettings) -> skeleton.Planned:
+    """Every run as (tags, config); tags: group, phase and data."""
+    return REPRODUCTION.plan(s)
+
+
+def reproduce(out: Path, quick: bool = False, settings: FreiSettings | None = None, executor=None):
     """Run the reproduction into the store `out`; print and return the claims table.
     `settings` overrides the choice between FULL and QUICK (tests use a tiny one)."""
-    rep = dataclasses.replace(REPRODUCTION, analyse=functools.partial(analyse, criteria=criteria))
-    return pipeline.reproduce(rep, out, quick, settings, executor)
+    return skeleton.reproduce(REPRODUCTION, out, quick, settings, executor)

@@ -1,25 +1,39 @@
-"""Frei et al. (2023) reproduction: the claims table, from the analysis frame (one row per
-run: its tags, its stored summary and evaluation)."""
+"""Frei et al. (2023) reproduction: its claims, each a statistic of the runs and rules of
+`iblab.claims` whose thresholds are their parameters (rules.py)."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import functools
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 
-from iblab.claims import (
-    Claim,
-    above,
-    all_of,
-    at_least,
-    at_most,
-    judge_every_run,
-    judge_limit,
-    judge_value,
-)
+from iblab.claims import judge_value
+from iblab.experiments.skeleton import ClaimSpec, Measured, Rule
 
-from .settings import CRITERIA, Criteria, FreiSettings
+from .limits import counts_text, tally_runs
+from .rules import (
+    ACCURACY_GAP,
+    COSINE,
+    HIGH_RANK,
+    KEEPS_RANK,
+    KKT,
+    LIMITS,
+    LINEAR_AGREE,
+    LOW_RANK,
+    NEAR_ORTHOGONAL,
+    RANK2,
+    SEPARATES,
+    SLACK,
+    SVM_AGREE,
+    every_run,
+)
+from .runs import CONSTANT, FLOW, LONG, MIXTURE, RANDOM_LABELS, group_name
+from .settings import FreiSettings
+
+GD_GROUPS = tuple(group_name(p, d) for p in (CONSTANT, LONG) for d in (MIXTURE, RANDOM_LABELS))
+FLOW_GROUPS = tuple(group_name(FLOW, d) for d in (MIXTURE, RANDOM_LABELS))
 
 
 def _fmt(v: float) -> str:
@@ -30,328 +44,272 @@ def _range(x: pd.Series) -> str:
     return f"{_fmt(x.min())}..{_fmt(x.max())}"
 
 
-def _near_orthogonal(frame: pd.DataFrame, crit: Criteria) -> np.ndarray:
-    """Per row, whether its set meets the theorems' assumption with the constant C."""
-    return at_least(crit.near_orthogonal_c).met(3 * frame["orthogonality_ratio"])
+def _dims(runs: pd.DataFrame) -> str:
+    return ", ".join(f"{d:.0e}" for d in sorted(runs["d"].unique()))
 
 
-def _by_d(group: pd.DataFrame, column: str) -> str:
-    """'max by d: 1e+03: 0.2, ...' for the measured column."""
-    worst = group.groupby("d")[column].max()
-    return "max by d: " + ", ".join(f"{d:.0e}: {_fmt(v)}" for d, v in worst.items())
+def near_orthogonal(runs: pd.DataFrame) -> np.ndarray:
+    """Per row, whether its set meets the theorems' assumption (NEAR_ORTHOGONAL)."""
+    return NEAR_ORTHOGONAL.met(3 * runs["orthogonality_ratio"])
 
 
-class Limit(NamedTuple):
-    """A flow-limit claim: the per-record column judged, its tolerance in Criteria, and the
-    row's wording."""
-
-    column: str
-    tol: str
-    what: str
-    quantity: str
-    paper: str
-
-
-LIMITS = {
-    "rank2": Limit("rank2_residual", "rank2_tol", "rank <= 2", "||W - W_2||_F / ||W||_F",
-                   "gradient flow converges in direction to a network of rank at most 2"),
-    "kkt": Limit("kkt_residual", "kkt_tol",
-                 "a KKT point of min ||W||_F^2 s.t. y_i f(x_i) >= 1", "KKT residual",
-                 "gradient flow converges in direction to a KKT point of the "
-                 "parameter-space max-margin problem"),
-}  # fmt: skip
+def subsets(runs: pd.DataFrame, s: FreiSettings) -> SimpleNamespace:
+    """The GD runs the claims read: small-init (||W_0||_F <= small_init_ratio ||W_1 -
+    W_0||_F) and large-init (scale >= large_scale_min), constant-step (`c`) and long (`l`)."""
+    const, long = runs[runs["phase"] == CONSTANT], runs[runs["phase"] == LONG]
+    small = runs["init_to_step_ratio"] <= s.small_init_ratio
+    return SimpleNamespace(
+        small_c=const[small[const.index]],
+        large_c=const[const["init_scale_rel"] >= s.large_scale_min],
+        small_l=long[small[long.index]],
+        large_l=long[long["init_scale_rel"] >= s.large_scale_min],
+    )
 
 
-def limit_checks(runs: pd.DataFrame, history: pd.DataFrame, crit: Criteria) -> pd.DataFrame:
-    """Per flow run (index run_id): for the rank-2 and KKT residuals, the last value
-    (`{q}_end`), the extrapolated limit (`{q}_limit`), the outcome (`{q}_agrees`: True,
-    False or None) and its reason, by `judge_limit` with the criteria's window; not resolved
-    either while the init still dominates, ||W_0||_F > max_init_share ||W - W_0||_F at the
-    end (W(t) = W_0 + V log t + O(1) once the pattern settles: the 1 / log t trend that
-    judge_limit extrapolates describes only runs where V log t has overtaken W_0)."""
-    flow = runs[runs["phase"] == "flow"].drop_duplicates("run_id").set_index("run_id")
-    rows = {}
-    for run_id, h in history[history["run_id"].isin(flow.index)].groupby("run_id"):
-        h = h.sort_values("step")
-        r = flow.loc[run_id]
-        row = {}
-        for name, limit in LIMITS.items():
-            check = judge_limit(
-                h["time"], h[limit.column], getattr(crit, limit.tol),
-                planned=r["config.train.time"],
-                last_switch=r["stabilization_time"], window_decades=crit.trend_decades,
-            )  # fmt: skip
-            agrees, reason = check.agrees, check.reason
-            if agrees is not None and above(crit.max_init_share).met(r["init_share_final"]):
-                agrees = None
-                reason = (
-                    f"init still dominates: ||W_0|| / ||W - W_0|| = {r['init_share_final']:.2g}"
-                )
-            row |= {f"{name}_end": check.end, f"{name}_limit": check.limit,
-                    f"{name}_agrees": agrees, f"{name}_reason": reason}  # fmt: skip
-        rows[run_id] = row
-    return pd.DataFrame.from_dict(rows, orient="index")
+def on(which: str, where=None):
+    """A statistic on one subset of the runs (`subsets`), restricted by where(runs) -> mask:
+    the decorated f(g, s) is called with it, and the claim is left out when it is empty."""
+
+    def wrap(f):
+        @functools.wraps(f)
+        def statistic(a, s) -> Measured | None:
+            g = getattr(subsets(a.runs, s), which)
+            g = g[where(g)] if where is not None else g
+            return f(g, s) if len(g) else None
+
+        return statistic
+
+    return wrap
 
 
-def _tally(group: pd.DataFrame, name: str) -> tuple[bool | None, str, str]:
-    """(outcome, counts text, reason) over runs judged by limit_checks: contradicts when
-    any run contradicts, agrees when every run agrees, else not resolved."""
-    verdicts = group[f"{name}_agrees"]
-    agree = int((verdicts == True).sum())  # noqa: E712 (object column: True/False/None)
-    contra = int((verdicts == False).sum())  # noqa: E712
-    open_ = len(group) - agree - contra
-    counts = f"{agree} agree, {contra} contradict, {open_} not resolved"
-    if contra:
-        return False, counts, ""
-    if open_:
-        reasons = group.loc[verdicts.isna(), f"{name}_reason"].value_counts()
-        top = "; ".join(f"{k} ({v})" for k, v in reasons.head(3).items())
-        return None, counts, f"{open_} of {len(group)} runs not resolved: {top}"
-    return True, counts, ""
+def _sets(a, s) -> Measured:
+    sets = a.runs.drop_duplicates(["data", "d", "seed"])
+    ratio = sets["orthogonality_ratio"]
+    by_d = sets.groupby("d")["orthogonality_ratio"].median()
+    return Measured(
+        ((3 * ratio,),),
+        f"gamma^3 R_min^4 / (n R_max^2 p) {_range(3 * ratio)} ({len(sets)} sets)",
+        f"gamma^3 R_min^4 / (3 n R_max^2 p) = {_range(ratio)} over {len(sets)} sets "
+        f"(median by d: {', '.join(f'{d:.0e}: {_fmt(v)}' for d, v in by_d.items())})",
+    )
 
 
-def _flow_claims(flow: pd.DataFrame, s: FreiSettings, crit: Criteria) -> list[Claim]:
-    """The gradient-flow limit rows: rank <= 2 and KKT point, on the near-orthogonal sets
-    (the theorem's assumption); what happens on the other sets is reported beside them."""
-    holds = _near_orthogonal(flow, crit)
-    inside, outside = flow[holds], flow[~holds]
-    claims = []
-    for name, (_, tol, what, quantity, paper) in LIMITS.items():
+@on("small_c")
+def _one_step(g: pd.DataFrame, s) -> Measured:
+    r1 = g["stable_rank_step1"]
+    return Measured(
+        ((r1,),),
+        f"srank(W_1) {_range(r1)} ({len(g)} runs)",
+        f"srank(W_0) {_range(g['stable_rank_step0'])} -> srank(W_1) {_range(r1)} over "
+        f"{len(g)} runs with ||W_0||_F <= {s.small_init_ratio:g} ||W_1 - W_0||_F",
+    )
+
+
+def _stays_small(a, s) -> Measured | None:
+    sub = subsets(a.runs, s)
+    if not len(sub.small_c):
+        return None
+    stays = pd.concat([sub.small_c, sub.small_l])["stable_rank_max_after_step1"]
+    return Measured(
+        ((stays,),),
+        f"max srank {_range(stays)} ({len(stays)} runs)",
+        f"max_t>=1 srank(W_t) {_range(stays)} over {len(stays)} runs (constant step, "
+        f"{s.steps} steps; loss-normalised, {s.long_steps} steps)",
+    )
+
+
+@on("large_c")
+def _large_init(g: pd.DataFrame, s) -> Measured:
+    keep, final = g["stable_rank_step1"] / g["stable_rank_step0"], g["stable_rank_final"]
+    return Measured(
+        ((keep,), (final.median(),)),
+        f"srank ratio >= {_fmt(keep.min())}; final srank median {_fmt(final.median())}",
+        f"srank(W_1) / srank(W_0) >= {_fmt(keep.min())}; srank at step {s.steps} "
+        f"{_range(final)} (median {_fmt(final.median())}) over {len(g)} runs (init >= "
+        f"{s.large_scale_min:g} x Glorot)",
+    )
+
+
+def _rank2(which: str):
+    @on(which)
+    def statistic(g: pd.DataFrame, s) -> Measured:
+        res, srank = g["rank2_residual_final"], g["stable_rank_final"]
+        worst = g.groupby("d")["rank2_residual_final"].max()
+        by_d = ", ".join(f"{d:.0e}: {_fmt(v)}" for d, v in worst.items())
+        return Measured(
+            ((res,),),
+            f"rank-2 residual {_range(res)} ({len(g)} runs)",
+            f"||W - W_2||_F / ||W||_F = {_range(res)} (max by d: {by_d}), srank "
+            f"{_range(srank)} over {len(g)} runs",
+        )
+
+    return statistic
+
+
+@on("small_l", near_orthogonal)
+def _theorem(g: pd.DataFrame, s) -> Measured:
+    res, kkt = g["rank2_residual_final"], g["kkt_residual_final"]
+    return Measured(
+        ((res,), (kkt,)),
+        f"rank-2 residual {_range(res)}, KKT residual {_range(kkt)}",
+        f"{len(g)} small-init long runs on sets with gamma^3 R_min^4 / (n R_max^2 p) "
+        f"{NEAR_ORTHOGONAL} (d = {_dims(g)}): ||W - W_2||_F / ||W||_F {_range(res)}, KKT "
+        f"residual {_range(kkt)}",
+    )
+
+
+@on("small_l")
+def _kkt_point(g: pd.DataFrame, s) -> Measured:
+    kkt, slack = g["kkt_residual_final"], g["slackness_normalised_final"]
+    worst = g.groupby("d")["kkt_residual_final"].max()
+    by_d = ", ".join(f"{d:.0e}: {_fmt(v)}" for d, v in worst.items())
+    return Measured(
+        ((g["accuracy"],), (kkt,), (slack,)),
+        f"KKT residual {_range(kkt)}, slackness {_range(slack)}",
+        f"KKT residual {_range(g['kkt_residual_first_separating'])} (first separating "
+        f"record) -> {_range(kkt)} (final; max by d: {by_d}); complementary slackness / "
+        f"sum(lambda) {_range(slack)}; train accuracy {_range(g['accuracy'])} over {len(g)} "
+        "small-init runs",
+    )
+
+
+@on("small_l")
+def _linear_boundary(g: pd.DataFrame, s) -> Measured:
+    agree = g["linear_test_agreement_final"]
+    return Measured(
+        ((agree,),),
+        f"test agreement {_range(agree)} ({len(g)} runs)",
+        f"test agreement of sign f with sign <z, x>: {_range(agree)} over {len(g)} runs "
+        f"({s.n_test} test points each)",
+    )
+
+
+@on("small_l")
+def _aligned(g: pd.DataFrame, s) -> Measured:
+    cos, agree = g["cosine_svm_final"], g["svm_test_agreement_final"]
+    return Measured(
+        ((cos,), (agree,)),
+        f"cos(z, u*) {_range(cos)}; test agreement {_range(agree)}",
+        f"cos(z, u*) {_range(cos)}; sign f vs sign <u*, x> on test points {_range(agree)}; "
+        f"margin of z / margin of u* {_range(g['z_margin_ratio_final'])}",
+    )
+
+
+@on("small_l", lambda g: g["data"] == MIXTURE)
+def _tests_like_svm(g: pd.DataFrame, s) -> Measured:
+    gap = (g["test_accuracy"] - g["svm_test_accuracy"]).abs()
+    return Measured(
+        ((gap,),),
+        f"|accuracy gap| {_range(gap)} ({len(g)} runs)",
+        f"|test acc - SVM test acc| {_range(gap)}; network test accuracy "
+        f"{_range(g['test_accuracy'])} (1 - label noise = {1 - s.label_noise:g})",
+    )
+
+
+def _flow_limit(name: str):
+    """The statistic of a flow-limit claim: the runs on near-orthogonal sets (the theorem's
+    assumption), each judged by the limit's rule (`limits.limit_checks`); the other sets
+    are reported beside them."""
+    quantity = LIMITS[name].quantity
+
+    def statistic(a, s) -> Measured | None:
+        flow = a.runs[a.runs["phase"] == FLOW]
+        if not len(flow) or f"{name}_agrees" not in flow:
+            return None
+        holds = near_orthogonal(flow)
+        inside, outside = flow[holds], flow[~holds]
         if not len(inside):
-            continue
-        agrees, counts, reason = _tally(inside, name)
-        scales = ", ".join(f"{sc:g}" for sc in sorted(inside["init_scale_rel"].unique()))
+            return None
+        limits, counts = inside[f"{name}_limit"], counts_text(inside[f"{name}_agrees"])
+        scales = sorted(inside["init_scale_rel"].unique())
         per_scale = "; ".join(
             f"{sc:g}: {_range(g[f'{name}_limit'])}" for sc, g in inside.groupby("init_scale_rel")
         )
-        measured = (
+        details = (
             f"{len(inside)} exact-flow runs to t = {_fmt(inside['flow_time'].min())}..."
-            f"{_fmt(inside['flow_time'].max())} on near-orthogonal sets (d = "
-            f"{', '.join(f'{d:.0e}' for d in sorted(inside['d'].unique()))}; init scales "
-            f"{scales} x Glorot; width {s.flow_width}); {quantity} at the end "
-            f"{_range(inside[f'{name}_end'])}, extrapolated limit by init scale: {per_scale}; "
-            f"{counts}; last switch at t <= {_fmt(inside['stabilization_time'].max())}"
+            f"{_fmt(inside['flow_time'].max())} on near-orthogonal sets (d = {_dims(inside)}; "
+            f"init scales {', '.join(f'{sc:g}' for sc in scales)} x Glorot; width "
+            f"{s.flow_width}); {quantity} at the end {_range(inside[f'{name}_end'])}, "
+            f"extrapolated limit by init scale: {per_scale}; {counts}; last switch at t <= "
+            f"{_fmt(inside['stabilisation_time'].max())}"
         )
         if len(outside):
-            _, out_counts, _ = _tally(outside, name)
-            measured += (
-                f". Where near-orthogonality fails ({len(outside)} runs, d = "
-                f"{', '.join(f'{d:.0e}' for d in sorted(outside['d'].unique()))}): "
-                f"{out_counts}, limit {_range(outside[f'{name}_limit'])}"
+            details += (
+                f". Where near-orthogonality fails ({len(outside)} runs, d = {_dims(outside)}): "
+                f"{counts_text(outside[f'{name}_agrees'])}, limit "
+                f"{_range(outside[f'{name}_limit'])}"
             )
-        claims.append(
-            Claim(
-                f"Exact gradient flow from every init scale converges to {what}",
-                paper,
-                measured,
-                agrees,
-                f"per run (judge_limit): not resolved if the pattern still switches in the "
-                f"last {crit.trend_decades:g} decades of flow time or ||W_0|| > "
-                f"{crit.max_init_share:g} ||W - W_0|| at the end; else the end value and "
-                f"the limit of a fit q_inf + c / log t on them both <= "
-                f"{getattr(crit, tol)} (agrees) or both above (contradicts); the row "
-                f"contradicts if any run does",
-                reason,
-            )
-        )
-    return claims
+        estimate = f"limit {_range(limits)} ({counts})"
+        return Measured(((inside[f"{name}_agrees"], inside[f"{name}_reason"]),), estimate, details)
+
+    return statistic
 
 
-def make_claims(
-    runs: pd.DataFrame, settings: FreiSettings, crit: Criteria = CRITERIA
-) -> list[Claim]:
-    """The claims table; flow rows need the columns of `limit_checks` joined to `runs`."""
-    s = settings
-    const = runs[runs["phase"] == "constant"]
-    long = runs[runs["phase"] == "long"]
-    small = runs["init_to_step_ratio"] <= s.small_init_ratio
-    small_c = const[small[const.index]]
-    large_c = const[const["init_scale_rel"] >= s.large_scale_min]
-    small_l = long[small[long.index]]
-    large_l = long[long["init_scale_rel"] >= s.large_scale_min]
-    claims = []
-
-    sets = runs.drop_duplicates(["data", "d", "seed"])
-    ratio = sets["orthogonality_ratio"]
-    by_d = sets.groupby("d")["orthogonality_ratio"].median()
-    assumed = judge_every_run(3 * ratio, at_least(crit.near_orthogonal_c))
-    claims.append(
-        Claim(
-            "Training sets are nearly orthogonal (the theorems' assumption)",
-            "gamma^3 R_min^4 >= C n R_max^2 p for a large constant C",
-            f"gamma^3 R_min^4 / (3 n R_max^2 p) = {_range(ratio)} over {len(sets)} sets "
-            f"(median by d: {', '.join(f'{d:.0e}: {_fmt(v)}' for d, v in by_d.items())})",
-            assumed.agrees,
-            f"min over sets of gamma^3 R_min^4 / (n R_max^2 p) >= C = {crit.near_orthogonal_c}",
-            assumed.reason,
-        )
+def _flow_criterion(name: str) -> str:
+    p = LIMITS[name].rule.params
+    return (
+        f"per run (judge_limit): not resolved if the pattern still switches in the last "
+        f"{p['window_decades']:g} decades of flow time or ||W_0|| > {p['max_init_share']:g} "
+        f"||W - W_0|| at the end; else the end value and the limit of a fit q_inf + c / "
+        f"log t on them both <= {p['tol']:g} (agrees) or both above (contradicts); the claim "
+        "contradicts if any run does"
     )
 
-    if len(small_c):
-        r1 = small_c["stable_rank_step1"]
-        one_step = judge_every_run(r1, at_most(crit.low_rank))
-        claims.append(
-            Claim(
-                "One GD step from a small init drastically reduces the stable rank",
-                "srank(W_1) <= C (absolute constant) while srank(W_0) is of order m",
-                f"srank(W_0) {_range(small_c['stable_rank_step0'])} -> srank(W_1) "
-                f"{_range(r1)} over {len(small_c)} runs with ||W_0||_F <= "
-                f"{s.small_init_ratio:g} ||W_1 - W_0||_F",
-                one_step.agrees,
-                f"max srank(W_1) <= {crit.low_rank} over small-init constant-step runs",
-                one_step.reason,
-            )
-        )
-        stays = pd.concat([small_c, small_l])["stable_rank_max_after_step1"]
-        small_after = judge_every_run(stays, at_most(crit.low_rank))
-        claims.append(
-            Claim(
-                "With a small init the stable rank stays small throughout training",
-                "srank(W_t) <= C for all t >= 1",
-                f"max_t>=1 srank(W_t) {_range(stays)} over {len(stays)} runs "
-                f"(constant step, {s.steps} steps; loss-normalised, {s.long_steps} steps)",
-                small_after.agrees,
-                f"max over runs and recorded t >= 1 of srank <= {crit.low_rank}",
-                small_after.reason,
-            )
-        )
-    if len(large_c):
-        keep = large_c["stable_rank_step1"] / large_c["stable_rank_step0"]
-        final = large_c["stable_rank_final"]
-        kept = all_of(
-            judge_every_run(keep, at_least(crit.keep_fraction)),
-            judge_value(final.median(), above(crit.low_rank)),
-        )
-        claims.append(
-            Claim(
-                "With a large init (Glorot default and larger) the rank is not reduced",
-                "experiments: small init is important for low-rank networks; large init "
-                "keeps a high stable rank",
-                f"srank(W_1) / srank(W_0) >= {_fmt(keep.min())}; srank at step {s.steps} "
-                f"{_range(final)} (median {_fmt(final.median())}) over {len(large_c)} runs "
-                f"(init >= {s.large_scale_min:g} x Glorot)",
-                kept.agrees,
-                f"min srank(W_1)/srank(W_0) >= {crit.keep_fraction} and median final "
-                f"srank > {crit.low_rank}",
-                kept.reason,
-            )
-        )
-    for label, group in (("a small init", small_l), ("the Glorot init or larger", large_l)):
-        if not len(group):
-            continue
-        res = group["rank2_residual_final"]
-        srank = group["stable_rank_final"]
-        rank2 = judge_every_run(res, at_most(crit.rank2_tol))
-        claims.append(
-            Claim(
-                f"Gradient flow (loss-normalised GD, {s.long_steps} steps) from {label} "
-                "ends at rank <= 2",
-                "gradient flow converges in direction to a network of rank at most 2 "
-                "(any initialisation)",
-                f"||W - W_2||_F / ||W||_F = {_range(res)} "
-                f"({_by_d(group, 'rank2_residual_final')}), srank {_range(srank)} "
-                f"over {len(group)} runs",
-                rank2.agrees,
-                f"max ||W - W_2||_F / ||W||_F <= {crit.rank2_tol} (W_2 best rank-2 approx.)",
-                rank2.reason,
-            )
-        )
-    holds = small_l[_near_orthogonal(small_l, crit)]
-    if len(holds):
-        res, kkt = holds["rank2_residual_final"], holds["kkt_residual_final"]
-        theorem = all_of(
-            judge_every_run(res, at_most(crit.rank2_tol)),
-            judge_every_run(kkt, at_most(crit.kkt_tol)),
-        )
-        claims.append(
-            Claim(
-                "Where the training set is nearly orthogonal, the limit from a small init "
-                "has rank <= 2 and is a KKT point",
-                "the gradient-flow theorem, under its assumption",
-                f"{len(holds)} small-init long runs on sets with "
-                f"gamma^3 R_min^4 / (n R_max^2 p) >= "
-                f"{crit.near_orthogonal_c:g} (d = "
-                f"{', '.join(f'{d:.0e}' for d in sorted(holds['d'].unique()))}): "
-                f"||W - W_2||_F / ||W||_F {_range(res)}, KKT residual {_range(kkt)}",
-                theorem.agrees,
-                f"max rank-2 residual <= {crit.rank2_tol} and max KKT residual <= {crit.kkt_tol}",
-                theorem.reason,
-            )
-        )
-    if len(small_l):
-        kkt = small_l["kkt_residual_final"]
-        slack = small_l["slackness_normalized_final"]
-        first = small_l["kkt_residual_first_separating"]
-        acc = small_l["accuracy"]
-        kkt_point = all_of(
-            judge_every_run(acc, at_least(1.0)),
-            judge_every_run(kkt, at_most(crit.kkt_tol)),
-            judge_every_run(slack, at_most(crit.slack_tol)),
-        )
-        claims.append(
-            Claim(
-                "The limit is a KKT point of min ||W||_F^2 s.t. y_i f(x_i; W) >= 1",
-                "gradient flow converges in direction to a KKT point of the "
-                "parameter-space max-margin problem",
-                f"KKT residual {_range(first)} (first separating record) -> {_range(kkt)} "
-                f"(final; {_by_d(small_l, 'kkt_residual_final')}); complementary "
-                f"slackness / sum(lambda) {_range(slack)}; train "
-                f"accuracy {_range(acc)} over {len(small_l)} small-init runs",
-                kkt_point.agrees,
-                f"train accuracy 1, max final KKT residual <= {crit.kkt_tol} and "
-                f"max normalised slackness <= {crit.slack_tol}",
-                kkt_point.reason,
-            )
-        )
-        lin = small_l["linear_test_agreement_final"]
-        linear = judge_every_run(lin, at_least(crit.linear_agree_min))
-        claims.append(
-            Claim(
-                "The decision boundary is linear: sign f(x) = sign <z, x>, z = W^T a",
-                "the limit network has a linear decision boundary",
-                f"test agreement of sign f with sign <z, x>: {_range(lin)} over "
-                f"{len(small_l)} runs ({s.n_test} test points each)",
-                linear.agrees,
-                f"min test agreement >= {crit.linear_agree_min}",
-                linear.reason,
-            )
-        )
-        cos = small_l["cosine_svm_final"]
-        agree = small_l["svm_test_agreement_final"]
-        ratio_m = small_l["z_margin_ratio_final"]
-        aligned = all_of(
-            judge_every_run(cos, at_least(crit.cosine_min)),
-            judge_every_run(agree, at_least(crit.agree_min)),
-        )
-        claims.append(
-            Claim(
-                "z is close to the max-margin linear predictor u* (SVM on K, y)",
-                "the linear decision boundary corresponds to an approximate-max-margin "
-                "linear predictor",
-                f"cos(z, u*) {_range(cos)}; sign f vs sign <u*, x> on test points "
-                f"{_range(agree)}; margin of z / margin of u* {_range(ratio_m)}",
-                aligned.agrees,
-                f"min cos(z, u*) >= {crit.cosine_min} and min test agreement >= {crit.agree_min}",
-                aligned.reason,
-            )
-        )
-        mix = small_l[small_l["data"] == "mixture"]
-        if len(mix):
-            gap = (mix["test_accuracy"] - mix["svm_test_accuracy"]).abs()
-            like_svm = judge_every_run(gap, at_most(crit.acc_tol))
-            claims.append(
-                Claim(
-                    "Consequence: the network tests like u* (noisy two-cluster mixture)",
-                    "implied by the linear, approximately max-margin decision boundary",
-                    f"|test acc - SVM test acc| {_range(gap)}; network test accuracy "
-                    f"{_range(mix['test_accuracy'])} (1 - label noise = "
-                    f"{1 - s.label_noise:g})",
-                    like_svm.agrees,
-                    f"max |test accuracy - SVM test accuracy| <= {crit.acc_tol}",
-                    like_svm.reason,
-                )
-            )
-    flow = runs[runs["phase"] == "flow"]
-    if len(flow) and "rank2_agrees" in flow:
-        claims += _flow_claims(flow, s, crit)
-    return claims
+
+def _flow_claim(name: str) -> ClaimSpec:
+    limit = LIMITS[name]
+    return ClaimSpec(
+        f"Exact gradient flow from every init scale converges to {limit.what}",
+        limit.paper,
+        FLOW_GROUPS,
+        _flow_limit(name),
+        (Rule(tally_runs),),
+        _flow_criterion(name),
+    )
+
+
+FLOW_PAPER = "GF converges in direction to"
+CLAIMS = (
+    ClaimSpec("Training sets are nearly orthogonal (the theorems' assumption)",
+              "gamma^3 R_min^4 >= C n R_max^2 p, C large", (*GD_GROUPS, *FLOW_GROUPS), _sets,
+              (every_run(NEAR_ORTHOGONAL),),
+              f"min over sets of gamma^3 R_min^4 / (n R_max^2 p): C {NEAR_ORTHOGONAL}"),
+    ClaimSpec("One GD step from a small init drastically reduces the stable rank",
+              "srank(W_1) <= C while srank(W_0) ~ m", GD_GROUPS, _one_step,
+              (every_run(LOW_RANK),), f"every small-init constant-step run: srank(W_1) {LOW_RANK}"),
+    ClaimSpec("With a small init the stable rank stays small throughout training",
+              "srank(W_t) <= C for all t >= 1", GD_GROUPS, _stays_small, (every_run(LOW_RANK),),
+              f"every small-init run: max over recorded t >= 1 of srank(W_t) {LOW_RANK}"),
+    ClaimSpec("With a large init (Glorot and larger) the rank is not reduced",
+              "experiments: large init keeps a high stable rank", GD_GROUPS, _large_init,
+              (every_run(KEEPS_RANK), Rule(judge_value, {"bound": HIGH_RANK})),
+              f"every run: srank(W_1)/srank(W_0) {KEEPS_RANK}; median final srank {HIGH_RANK}"),
+    ClaimSpec("Loss-normalised GD from a small init ends at rank <= 2",
+              f"{FLOW_PAPER} rank <= 2 (any init)", GD_GROUPS, _rank2("small_l"),
+              (every_run(RANK2),), f"every run: ||W - W_2||_F / ||W||_F {RANK2}"),
+    ClaimSpec("Loss-normalised GD from the Glorot init or larger ends at rank <= 2",
+              f"{FLOW_PAPER} rank <= 2 (any init)", GD_GROUPS, _rank2("large_l"),
+              (every_run(RANK2),), f"every run: ||W - W_2||_F / ||W||_F {RANK2}"),
+    ClaimSpec("On nearly orthogonal sets a small init's limit has rank <= 2, is KKT",
+              "the gradient-flow theorem, under its assumption", GD_GROUPS, _theorem,
+              (every_run(RANK2), every_run(KKT)),
+              f"every run: rank-2 residual {RANK2} and KKT residual {KKT}"),
+    ClaimSpec("The limit is a KKT point of min ||W||_F^2 s.t. y_i f(x_i; W) >= 1",
+              f"{FLOW_PAPER} a KKT point of the max-margin problem", GD_GROUPS, _kkt_point,
+              (every_run(SEPARATES), every_run(KKT), every_run(SLACK)),
+              f"every run: train accuracy {SEPARATES}, final KKT residual {KKT}, normalised "
+              f"slackness {SLACK}"),
+    ClaimSpec("The decision boundary is linear: sign f(x) = sign <z, x>, z = W^T a",
+              "the limit network has a linear decision boundary", GD_GROUPS, _linear_boundary,
+              (every_run(LINEAR_AGREE),), f"every run: test agreement {LINEAR_AGREE}"),
+    ClaimSpec("z is close to the max-margin linear predictor u* (SVM on K, y)",
+              "the boundary is that of an approx. max-margin predictor", GD_GROUPS, _aligned,
+              (every_run(COSINE), every_run(SVM_AGREE)),
+              f"every run: cos(z, u*) {COSINE} and test agreement with u* {SVM_AGREE}"),
+    ClaimSpec("Consequence: the network tests like u* (noisy two-cluster mixture)",
+              "implied by the linear, max-margin boundary", GD_GROUPS, _tests_like_svm,
+              (every_run(ACCURACY_GAP),),
+              f"every run: |test accuracy - SVM test accuracy| {ACCURACY_GAP}"),
+    _flow_claim("rank2"),
+    _flow_claim("kkt"),
+)  # fmt: skip

@@ -25,12 +25,12 @@ COLUMNS = (
     "loss",
     "accuracy",
     "test_accuracy",
-    "normalized_margin",
+    "normalised_margin",
     "stable_rank",
     "rank2_residual",
     "kkt_residual",
     "complementary_slackness",
-    "slackness_normalized",
+    "slackness_normalised",
     "cosine_svm",
     "z_margin_ratio",
     "svm_test_agreement",
@@ -62,10 +62,10 @@ def _states(result):
 def diagnose(result, svm: MaxMarginLinear | None = None) -> pd.DataFrame:
     """One row per recorded step (only the final step when coefficients were not recorded).
 
-    Columns: step, s, loss, accuracy, test_accuracy, normalized_margin (from the
+    Columns: step, s, loss, accuracy, test_accuracy, normalised_margin (from the
     history); stable_rank (history, or computed); rank2_residual = ||W - W_2||_F / ||W||_F
     with W_2 the best rank-2 approximation (needs record.top_singular_values >= 2 in the
-    history, else computed); kkt_residual, complementary_slackness and slackness_normalized
+    history, else computed); kkt_residual, complementary_slackness and slackness_normalised
     = complementary_slackness / sum(lambda) (metrics.kkt_residual; meaningful for
     homogeneous activations only, see column kkt_valid); cosine_svm = cos(z, u*) for
     z = W^T a; z_margin_ratio = (min_i y_i <z, x_i> / ||z||) / (the SVM's margin), 1 when z
@@ -89,14 +89,14 @@ def diagnose(result, svm: MaxMarginLinear | None = None) -> pd.DataFrame:
     for k, s, C, a in _states(result):
         hk = h.iloc[k]
         row = {"step": int(hk["step"]), "s": s}
-        for col in ("loss", "accuracy", "test_accuracy", "normalized_margin"):
+        for col in ("loss", "accuracy", "test_accuracy", "normalised_margin"):
             row[col] = float(hk[col]) if col in h else np.nan
         row |= _rank_figures(hk, s, C, K, P0, G0)
         kkt = metrics.kkt_residual(s, C, a, y, K, P0, G0, f_phi, f_dphi, kinks)
         lam_sum = float(np.sum(kkt["lambda"]))
         row["kkt_residual"] = float(kkt["residual"])
         row["complementary_slackness"] = float(kkt["complementary_slackness"])
-        row["slackness_normalized"] = (
+        row["slackness_normalised"] = (
             row["complementary_slackness"] / lam_sum if lam_sum > 0 else np.nan
         )
         z = metrics.linear_direction(s, C, a)

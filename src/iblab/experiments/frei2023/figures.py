@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from iblab import figures
-from iblab.experiments.common import save_figure
+from iblab.experiments.skeleton import Figure
 
-from .settings import Criteria, FreiSettings
+from .rules import LIMITS, RANK_CONSTANT
+from .runs import CONSTANT, FLOW, LONG, MIXTURE, RANDOM_LABELS
+from .settings import FreiSettings
 
 PHASE_NAMES = {
-    "constant": "constant step",
-    "long": "loss-normalised step (lr / L)",
-    "flow": "exact gradient flow",
+    CONSTANT: "constant step",
+    LONG: "loss-normalised step (lr / L)",
+    FLOW: "exact gradient flow",
 }
-MARKERS = {"constant": "o", "long": "s", "flow": "D"}
-LINES = {"constant": "-", "long": "--", "flow": ":"}
+MARKERS = {CONSTANT: "o", LONG: "s", FLOW: "D"}
+LINES = {CONSTANT: "-", LONG: "--", FLOW: ":"}
 
 
 def _band(ax, df: pd.DataFrame, column: str, color, label: str) -> None:
@@ -37,12 +37,12 @@ def _d_label(d: float) -> str:
     return f"d = {figures.power_of_ten(d)}"
 
 
-def figure_stable_rank(diag: pd.DataFrame, out: Path) -> list[Path]:
+def figure_stable_rank(diag: pd.DataFrame):
     """Stable rank against step (symlog x: linear on [0, 1], log after), one panel per
     (step rule, d) that was run, one colour per init scale, one legend below."""
     plt = figures.pyplot()
-    mix = diag[(diag["data"] == "mixture") & (diag["phase"] != "flow")]
-    order = {"constant": 0, "long": 1}
+    mix = diag[(diag["data"] == MIXTURE) & (diag["phase"] != FLOW)]
+    order = {CONSTANT: 0, LONG: 1}
     combos = sorted({(p, d) for p, d in zip(mix["phase"], mix["d"], strict=True)},
                     key=lambda pd_: (order.get(pd_[0], 2), pd_[1]))  # fmt: skip
     colors = figures.colors_for(diag["init_scale_rel"])
@@ -65,15 +65,15 @@ def figure_stable_rank(diag: pd.DataFrame, out: Path) -> list[Path]:
     for row in axes:
         row[0].set_ylabel("stable rank")
     figures.legend_below(fig, axes, ncol=3)
-    return save_figure(fig, out, "stable_rank_vs_step")
+    return fig
 
 
-def figure_kkt_alignment(diag: pd.DataFrame, out: Path) -> list[Path]:
+def figure_kkt_alignment(diag: pd.DataFrame):
     """KKT residual, cosine(z, u*) and rank-2 residual against step, loss-normalised runs."""
     plt = figures.pyplot()
-    long = diag[(diag["phase"] == "long") & (diag["data"] == "mixture")]
+    long = diag[(diag["phase"] == LONG) & (diag["data"] == MIXTURE)]
     if not len(long):
-        long = diag[diag["data"] == "mixture"]
+        long = diag[diag["data"] == MIXTURE]
     dims = sorted(long["d"].unique())
     colors = figures.colors_for(diag["init_scale_rel"])  # the same colours in every figure
     rows = [
@@ -101,17 +101,17 @@ def figure_kkt_alignment(diag: pd.DataFrame, out: Path) -> list[Path]:
                 ax.set_xlabel("step")
             if j == 0:
                 ax.set_ylabel(name)
-    fig.suptitle(f"{PHASE_NAMES['long']}; median over seeds, band: min to max", fontsize=8)
+    fig.suptitle(f"{PHASE_NAMES[LONG]}; median over seeds, band: min to max", fontsize=8)
     figures.legend_below(fig, axes, ncol=3)
-    return save_figure(fig, out, "kkt_alignment_vs_step")
+    return fig
 
 
-def figure_test_accuracy(runs: pd.DataFrame, settings: FreiSettings, out: Path) -> list[Path]:
+def figure_test_accuracy(runs: pd.DataFrame, settings: FreiSettings):
     """Final test accuracy against d: network per (step rule, init scale), the SVM u*.
     Lines are not drawn across more than two decades of d without runs."""
     plt = figures.pyplot()
     fig, ax = plt.subplots(figsize=(figures.COLUMN_WIDTH, 3.4), layout="constrained")
-    mix = runs[runs["data"] == "mixture"]
+    mix = runs[runs["data"] == MIXTURE]
     colors = figures.colors_for(runs["init_scale_rel"])
     for (phase, sc), g in mix.groupby(["phase", "init_scale_rel"]):
         m = g.groupby("d")["test_accuracy"].agg(["mean", "std"])
@@ -130,7 +130,7 @@ def figure_test_accuracy(runs: pd.DataFrame, settings: FreiSettings, out: Path) 
     svm = mix.drop_duplicates(["d", "seed"]).groupby("d")["svm_test_accuracy"].mean()
     x, y = figures.break_gaps(svm.index, svm.to_numpy())
     ax.plot(x, y, color="black", ls=":", marker="x", label="max-margin linear predictor u*")
-    rl = runs[runs["data"] == "random_labels"]
+    rl = runs[runs["data"] == RANDOM_LABELS]
     if len(rl):
         m = rl.groupby("d")["test_accuracy"].mean()
         ax.plot(m.index, m.to_numpy(), "^", color="grey", label="network, random labels")
@@ -140,23 +140,23 @@ def figure_test_accuracy(runs: pd.DataFrame, settings: FreiSettings, out: Path) 
     ax.set_xlabel("d")
     ax.set_ylabel("test accuracy (noisy labels)")
     figures.legend_below(fig, [ax], ncol=2)
-    return save_figure(fig, out, "test_accuracy_vs_d")
+    return fig
 
 
-def figure_flow_limits(diag: pd.DataFrame, runs: pd.DataFrame, crit: Criteria, out: Path):
+def figure_flow_limits(diag: pd.DataFrame, runs: pd.DataFrame):
     """Exact-flow runs: rank-2 residual, KKT residual and stable rank against flow time, one
     column per data set, one line per run coloured by init scale; solid where the run's limit
     check resolved (agrees or contradicts), dotted where not; a dot at each run's last
     activation switch; grey: the window the trend is judged on; dashed: the tolerances."""
     plt = figures.pyplot()
-    flow = diag[(diag["phase"] == "flow") & (diag["time"] > 0)]
-    info = runs[runs["phase"] == "flow"].drop_duplicates("run_id").set_index("run_id")
+    flow = diag[(diag["phase"] == FLOW) & (diag["time"] > 0)]
+    info = runs[runs["phase"] == FLOW].drop_duplicates("run_id").set_index("run_id")
     sets = sorted({(data, d) for data, d in zip(flow["data"], flow["d"], strict=True)})
     colors = figures.colors_for(diag["init_scale_rel"])
     rows = [
-        ("rank2_residual", "rank-2 residual", "rank2", crit.rank2_tol),
-        ("kkt_residual", "KKT residual", "kkt", crit.kkt_tol),
-        ("stable_rank", "stable rank", "rank2", crit.low_rank),
+        ("rank2_residual", "rank-2 residual", "rank2", LIMITS["rank2"].rule.params["tol"]),
+        ("kkt_residual", "KKT residual", "kkt", LIMITS["kkt"].rule.params["tol"]),
+        ("stable_rank", "stable rank", "rank2", RANK_CONSTANT),
     ]
     fig, axes = plt.subplots(
         len(rows), len(sets), figsize=(figures.TEXT_WIDTH, 1.5 * len(rows) + 1.0),
@@ -175,11 +175,12 @@ def figure_flow_limits(diag: pd.DataFrame, runs: pd.DataFrame, crit: Criteria, o
                 ax.plot(t, q, color=colors[r["init_scale_rel"]], lw=1.0,
                         ls="-" if resolved else ":",
                         label=_scale_label(r["init_scale_rel"]))  # fmt: skip
-                k = np.searchsorted(t, r["stabilization_time"])
-                if r["stabilization_time"] > 0 and k < len(t):
+                k = np.searchsorted(t, r["stabilisation_time"])
+                if r["stabilisation_time"] > 0 and k < len(t):
                     ax.plot(t[k], q[k], "o", color=colors[r["init_scale_rel"]], ms=3)
             end = sub["time"].max()
-            ax.axvspan(end / 10.0**crit.trend_decades, end, color="0.9", lw=0, zorder=0)
+            window = LIMITS[check].rule.params["window_decades"]
+            ax.axvspan(end / 10.0**window, end, color="0.9", lw=0, zorder=0)
             ax.axhline(tol, color="grey", lw=0.8, ls="--")
             ax.set_xscale("log")
             ax.set_yscale("log")
@@ -194,4 +195,17 @@ def figure_flow_limits(diag: pd.DataFrame, runs: pd.DataFrame, crit: Criteria, o
         "activation switch; grey: trend window; dashed: tolerance", fontsize=7,
     )  # fmt: skip
     figures.legend_below(fig, axes, ncol=3)
-    return save_figure(fig, out, "flow_limits_vs_time")
+    return fig
+
+
+def _flow_limits(a, s):
+    """The flow-limit figure, when flow runs were judged."""
+    return figure_flow_limits(a.derived["diag"], a.runs) if len(a.derived["checks"]) else None
+
+
+FIGURES = (
+    Figure("stable_rank_vs_step", lambda a, s: figure_stable_rank(a.derived["diag"])),
+    Figure("kkt_alignment_vs_step", lambda a, s: figure_kkt_alignment(a.derived["diag"])),
+    Figure("test_accuracy_vs_d", lambda a, s: figure_test_accuracy(a.runs, s)),
+    Figure("flow_limits_vs_time", _flow_limits),
+)

@@ -9,55 +9,54 @@ import math
 import numpy as np
 
 from iblab.config import Config
+from iblab.experiments.skeleton import Group
 from iblab.gram import frobenius_sq
 
 from .diagnostics import diagnose, fit_svm
 from .settings import FreiSettings
 
+CONSTANT, LONG, FLOW = "constant", "long", "flow"  # the step rules (the `phase` tag)
+MIXTURE, RANDOM_LABELS = "mixture", "random_labels"  # the data sets (the `data` tag)
 
-def plan(s: FreiSettings) -> list[tuple[dict, Config]]:
-    """Every run as (tags, config); tags: phase (constant, long or flow) and data (mixture or
-    random_labels). Runs that differ only in init scale share their data and W_0's
-    direction (W_0 is linear in init.scale), so scales are directly comparable."""
-    runs = [
-        ("constant", "mixture", d, scale, seed)
-        for d in s.dims
-        for seed in range(s.seeds)
-        for scale in s.init_scales
-    ]
-    runs += [
-        ("constant", "random_labels", d, scale, seed)
-        for d in s.random_label_dims
-        for seed in range(s.random_label_seeds)
-        for scale in s.random_label_scales
-    ]
-    runs += [
-        ("long", "mixture", d, scale, seed)
-        for d in s.long_dims
-        for seed in range(s.long_seeds)
-        for scale in s.long_scales
-    ]
-    runs += [
-        ("long", "random_labels", d, min(s.long_scales), seed)
-        for d in s.long_random_label_dims
-        for seed in range(s.long_random_label_seeds)
-    ]
-    runs += [
-        ("flow", data, d, scale, seed)
-        for data, dims in (("mixture", s.flow_dims), ("random_labels", s.flow_random_label_dims))
-        for d in dims
-        for seed in range(s.flow_seeds)
-        for scale in s.flow_scales
-    ]
-    return [
-        ({"phase": phase, "data": data}, make_config(s, phase, data, d, scale, seed))
-        for phase, data, d, scale, seed in runs
-    ]
+
+def group_name(phase: str, data: str) -> str:
+    """The group of the runs with this step rule on this data."""
+    return f"{phase}_{data}"
+
+
+def _sweep(phase: str, data: str, dims, seeds: int, scales):
+    """The group's runs: every d, seed and init scale (in that nesting)."""
+
+    def runs(s: FreiSettings):
+        for d in dims(s):
+            for seed in range(seeds(s)):
+                for scale in scales(s):
+                    yield (
+                        {"phase": phase, "data": data},
+                        make_config(s, phase, data, d, scale, seed),
+                    )
+
+    return Group(group_name(phase, data), runs)
+
+
+# The groups of runs. Runs that differ only in init scale share their data and W_0's
+# direction (W_0 is linear in init.scale), so scales are directly comparable.
+GROUPS = (
+    _sweep(CONSTANT, MIXTURE, lambda s: s.dims, lambda s: s.seeds, lambda s: s.init_scales),
+    _sweep(CONSTANT, RANDOM_LABELS, lambda s: s.random_label_dims,
+           lambda s: s.random_label_seeds, lambda s: s.random_label_scales),
+    _sweep(LONG, MIXTURE, lambda s: s.long_dims, lambda s: s.long_seeds, lambda s: s.long_scales),
+    _sweep(LONG, RANDOM_LABELS, lambda s: s.long_random_label_dims,
+           lambda s: s.long_random_label_seeds, lambda s: (min(s.long_scales),)),
+    _sweep(FLOW, MIXTURE, lambda s: s.flow_dims, lambda s: s.flow_seeds, lambda s: s.flow_scales),
+    _sweep(FLOW, RANDOM_LABELS, lambda s: s.flow_random_label_dims, lambda s: s.flow_seeds,
+           lambda s: s.flow_scales),
+)  # fmt: skip
 
 
 def _data(s: FreiSettings, data: str, d: int) -> dict:
     common = {"n": s.n, "n_test": s.n_test, "d": d, "sample": "gram"}
-    if data == "mixture":
+    if data == MIXTURE:
         return common | {
             "kind": "mixture",
             "mean_norm_exponent": s.mean_norm_exponent,
@@ -69,7 +68,7 @@ def _data(s: FreiSettings, data: str, d: int) -> dict:
 def make_config(s: FreiSettings, phase: str, data: str, d: int, scale: float, seed: int) -> Config:
     """The run's config: everything that shapes it, so its hash is its identity."""
     lr = s.lr(d)
-    long, flow = phase == "long", phase == "flow"
+    long, flow = phase == LONG, phase == FLOW
     train = {
         "loss": "logistic",
         "optimizer": "gd",

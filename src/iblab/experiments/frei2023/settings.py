@@ -1,11 +1,20 @@
-"""Frei et al. (2023) reproduction: what it runs (FreiSettings) and the thresholds that
-decide its claims (Criteria), both fixed before measuring."""
+"""Frei et al. (2023) reproduction: what it runs (FreiSettings), full and quick; the
+thresholds that decide its claims are the parameters of its rules (claims.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 TITLE = "Frei, Vardi, Bartlett, Srebro, Hu (ICLR 2023): implicit bias of leaky ReLU networks"
+ABOUT = (
+    "Leaky ReLU (gamma = slope), logistic loss, first layer trained, second layer balanced "
+    "+-1/sqrt(m) and fixed; data sampled as Gram blocks (`sample: gram`); constant-step GD "
+    "with lr = lr_factor * n / d, then loss-normalised GD (lr_t = min(lr / L_t, "
+    "lr_max_factor * lr)), then exact gradient flow. Init scales are relative to Glorot's std "
+    "sqrt(2 / (d + m)). Which of these are our choices (the paper does not state them) is "
+    "listed in `FreiSettings`'s docstring: beta, label noise, n_test, lr, step counts, "
+    "lr_max, init scales, recording."
+)
 
 
 @dataclass(frozen=True)
@@ -104,43 +113,3 @@ QUICK = FreiSettings(
     flow_random_label_dims=(),
     flow_width=32,
 )
-
-
-@dataclass(frozen=True)
-class Criteria:
-    """Thresholds that turn measurements into agrees / contradicts (fixed before measuring).
-
-    low_rank: "small stable rank" (the paper: at most an absolute constant; the limit has
-    rank <= 2, so stable rank <= 2, and 3 leaves one unit of slack). keep_fraction: a large
-    init "is not reduced" by one step when srank(1) >= keep_fraction * srank(0).
-    rank2_tol: "rank at most 2" when ||W - W_2||_F <= rank2_tol ||W||_F (W_2 the best
-    rank-2 approximation). kkt_tol, slack_tol: the KKT residual and the normalised
-    complementary slackness at which W counts as a KKT point. cosine_min, agree_min: "close
-    to the max-margin linear predictor". linear_agree_min: "linear decision boundary"
-    (sign f == sign <z, x> on test points). acc_tol: test accuracy of the network equals the
-    SVM's within this. near_orthogonal_c: the constant C in gamma^3 R_min^4 >= C n R_max^2 p
-    (the paper needs a large C; 1 is the most lenient reading). trend_decades: a flow run's
-    limit is judged on the last trend_decades decades of flow time
-    (`iblab.claims.judge_limit`: the pattern must have stopped switching before them,
-    and the rank-2 and KKT residuals are extrapolated as q_inf + c / log t).
-    max_init_share: a flow run's limit is judged only once ||W_0||_F <= max_init_share
-    ||W - W_0||_F (the extrapolation assumes the learned part dominates; added after the
-    quick run showed Glorot-init runs at d = 1e13 flat at rank-2 residual 1 up to t = 1e30,
-    before the full run).
-    """
-
-    low_rank: float = 3.0
-    keep_fraction: float = 0.5
-    rank2_tol: float = 0.05
-    kkt_tol: float = 0.1
-    slack_tol: float = 0.1
-    cosine_min: float = 0.9
-    agree_min: float = 0.95
-    linear_agree_min: float = 0.99
-    acc_tol: float = 0.02
-    near_orthogonal_c: float = 1.0
-    trend_decades: float = 10.0
-    max_init_share: float = 0.1
-
-
-CRITERIA = Criteria()

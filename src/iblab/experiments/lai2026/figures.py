@@ -1,37 +1,36 @@
-"""Figures of the Lai et al. (2026) reproduction (PNG and PDF via common.save_figure), in
-iblab's figure style (iblab.figures)."""
+"""Figures of the Lai et al. (2026) reproduction, each declared as a `Figure` drawn from
+the analysis, in iblab's figure style (iblab.figures)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 
 from iblab import figures
-from iblab.experiments.common import save_figure
+from iblab.experiments.skeleton import Figure
 
-from .claims import STABILISATION, switch_share_by_d
+from .analysis import STABILISATION, ZERO_GAP, switch_share_by_d
+from .rules import QUICK_SWITCH
+from .runs import G
 from .settings import convention_group
 
-ZERO = 1e-9
+ZERO = ZERO_GAP
 GAP_LABEL = "relative gap to the reference"
 
 
 def group_names(s) -> dict[str, str]:
     """What each run group is, in words (legends never show code names)."""
     return {
-        "d_single": "single neuron, d varies (n fixed)",
-        "n_single": "single neuron, n varies (d fixed)",
-        "d_width": f"width {s.width}, lr factor {s.lr_factor}",
-        "d_width_small_lr": f"width {s.width}, lr factor {s.small_lr_factor}",
-        "d_width_flow": f"width {s.width}, gradient flow",
-        "d_single_flow": f"single neuron, gradient flow, init scale {s.init_scale:g}",
-        "n_width_flow": f"width {s.width}, gradient flow, n varies",
-        "aniso_power_law_flow": f"width {s.width}, gradient flow, power-law spectrum",
-        "aniso_spiked_flow": f"width {s.width}, gradient flow, spiked spectrum",
-        "aniso_power_law": "single neuron, power-law spectrum",
-        "aniso_spiked": "single neuron, spiked spectrum",
+        G.D_SINGLE: "single neuron, d varies (n fixed)",
+        G.N_SINGLE: "single neuron, n varies (d fixed)",
+        G.D_WIDTH: f"width {s.width}, lr factor {s.lr_factor}",
+        G.D_WIDTH_SMALL_LR: f"width {s.width}, lr factor {s.small_lr_factor}",
+        G.D_WIDTH_FLOW: f"width {s.width}, gradient flow",
+        G.D_SINGLE_FLOW: f"single neuron, gradient flow, init scale {s.init_scale:g}",
+        G.N_WIDTH_FLOW: f"width {s.width}, gradient flow, n varies",
+        G.ANISO_POWER_LAW_FLOW: f"width {s.width}, gradient flow, power-law spectrum",
+        G.ANISO_SPIKED_FLOW: f"width {s.width}, gradient flow, spiked spectrum",
+        G.ANISO_POWER_LAW: "single neuron, power-law spectrum",
+        G.ANISO_SPIKED: "single neuron, spiked spectrum",
     } | {
         convention_group(labels, scale): f"gradient flow, init scale {scale:g}"
         for labels, scale in s.single_conventions
@@ -85,8 +84,9 @@ GAP_NOTE = (
 )
 
 
-def _gap_figure(plt, df, fits: dict, s, panels, xcol: str, xlabel: str):
+def _gap_figure(a, s, panels, xcol: str, xlabel: str):
     """One panel per (title, groups): each group's runs, fit and floor against xcol."""
+    plt, df, laws = figures.pyplot(), a.runs, a.derived["laws"]
     names, colors = group_names(s), figures.OKABE_ITO
     fig, axes = plt.subplots(
         1, len(panels), figsize=(figures.TEXT_WIDTH, 3.8), layout="constrained", squeeze=False
@@ -96,8 +96,9 @@ def _gap_figure(plt, df, fits: dict, s, panels, xcol: str, xlabel: str):
         for k, group in enumerate(groups):
             g = df[df.group == group]
             if len(g):
-                _scatter_fit(ax, g, xcol, fits.get(f"{group}:gap"), names[group], colors[k],
-                             fits.get(f"{group}:check"), s.high_dim_max)  # fmt: skip
+                check = laws[group]["check"]
+                _scatter_fit(ax, g, xcol, check.high, names[group], colors[k], check,
+                             s.high_dim_max)  # fmt: skip
         ax.axvline(s.high_dim_max, color="grey", lw=0.6)
         _loglog(ax, xlabel, ylabel=ax is axes[0])
         ax.set_title(title)
@@ -106,58 +107,70 @@ def _gap_figure(plt, df, fits: dict, s, panels, xcol: str, xlabel: str):
     return fig
 
 
-def make_figures(df: pd.DataFrame, fits: dict, dyn: dict, s, out: Path) -> list[Path]:
-    plt = figures.pyplot()
-    colors = figures.OKABE_ITO
-    paths = []
-
+def gap_vs_n_over_d(a, s):
+    """The gap against n / d: single neuron (QP reference), width m (pattern QP)."""
     panels = (
-        ("single neuron (QP reference)", ("d_single", "n_single", "d_single_flow")),
+        ("single neuron (QP reference)", (G.D_SINGLE, G.N_SINGLE, G.D_SINGLE_FLOW)),
         (f"width {s.width} (pattern QP at the final pattern)",
-         ("d_width", "d_width_small_lr", "d_width_flow", "n_width_flow")),
+         (G.D_WIDTH, G.D_WIDTH_SMALL_LR, G.D_WIDTH_FLOW, G.N_WIDTH_FLOW)),
     )  # fmt: skip
-    fig = _gap_figure(plt, df, fits, s, panels, "n_over_d", "n / d")
-    paths += save_figure(fig, out, "gap_vs_n_over_d")
+    return _gap_figure(a, s, panels, "n_over_d", "n / d")
 
+
+def gap_vs_n_over_trace(a, s):
+    """The gap against n / tr Sigma, on anisotropic spectra."""
     panels = (
-        ("single neuron, GD, anisotropic spectra", ("aniso_power_law", "aniso_spiked", "d_single")),
+        ("single neuron, GD, anisotropic spectra", (G.ANISO_POWER_LAW, G.ANISO_SPIKED, G.D_SINGLE)),
         (f"width {s.width}, gradient flow, anisotropic spectra",
-         ("aniso_power_law_flow", "aniso_spiked_flow", "d_width_flow")),
+         (G.ANISO_POWER_LAW_FLOW, G.ANISO_SPIKED_FLOW, G.D_WIDTH_FLOW)),
     )  # fmt: skip
-    fig = _gap_figure(plt, df, fits, s, panels, "n_over_tr_sigma", "n / tr Sigma")
-    paths += save_figure(fig, out, "gap_vs_n_over_trace")
+    return _gap_figure(a, s, panels, "n_over_tr_sigma", "n / tr Sigma")
 
+
+def single_conventions(a, s):
+    """The single neuron's flow gap under each labels convention, one panel per labels."""
     panels = []
     for labels in dict.fromkeys(lab for lab, _ in s.single_conventions):
         groups = [convention_group(lab, c) for lab, c in s.single_conventions if lab == labels]
         if labels == s.single_labels and (labels, s.init_scale) not in s.single_conventions:
-            groups.insert(0, "d_single_flow")  # the same d sweep at the settings' init scale
+            groups.insert(0, G.D_SINGLE_FLOW)  # the same d sweep at the settings' init scale
         panels.append((f"single neuron, labels {labels}", tuple(groups)))
-    fig = _gap_figure(plt, df, fits, s, panels, "n_over_d", "n / d")
-    paths += save_figure(fig, out, "single_conventions")
+    return _gap_figure(a, s, panels, "n_over_d", "n / d")
 
-    fig, axes = plt.subplots(1, 3, figsize=(figures.TEXT_WIDTH, 2.9), layout="constrained")
+
+def _stabilisation_line(axes, g, label: str, last: str, total: str, s) -> None:
+    """One reading and method: GD's steps (left), the share of the run (middle), the
+    fraction of points that switched (right)."""
+    colors = figures.OKABE_ITO
+    single, flow = label.startswith("single"), total == "flow_time"
+    label = (
+        f"{'single neuron' if single else f'width {s.width}'}, {'gradient flow' if flow else 'GD'}"
+    )
+    color = colors[0 if single else 1]
+    style = {"color": color, "ls": ":" if flow else "-", "marker": "s" if flow else "o",
+             "ms": 3, "label": label}  # fmt: skip
+    if not flow:  # steps are comparable across d; flow times scale as 1 / d
+        med = g.groupby("d")[[last, total]].median()
+        axes[0].scatter(g.d, g[last] + 1, s=8, alpha=0.4, color=color, linewidths=0)
+        axes[0].plot(med.index, med[last] + 1, color=color,
+                     label=f"{label}: last pattern change (+1)")  # fmt: skip
+        axes[0].plot(med.index, med[total], color=color, ls="--", label=f"{label}: steps run")
+    share = switch_share_by_d(g, last, total)  # not drawn where undefined (t = inf)
+    axes[1].plot(share.index, share.to_numpy(), **style)
+    axes[2].plot(share.index, g.groupby("d").switched_fraction.median().to_numpy(), **style)
+
+
+def stabilisation_vs_d(a, s):
+    """When the activation pattern last changes, against d."""
+    fig, axes = figures.pyplot().subplots(1, 3, figsize=(figures.TEXT_WIDTH, 2.9),
+                                          layout="constrained")  # fmt: skip
     for group, label, last, total in STABILISATION:
-        g = df[(df.group == group) & df.interpolated]
-        if not len(g) or last not in g:
-            continue
-        single, flow = label.startswith("single"), total == "flow_time"
-        method = "gradient flow" if flow else "GD"
-        label = f"{'single neuron' if single else f'width {s.width}'}, {method}"
-        color = colors[0 if single else 1]
-        style = {"color": color, "ls": ":" if flow else "-", "marker": "s" if flow else "o",
-                 "ms": 3, "label": label}  # fmt: skip
-        if not flow:  # steps are comparable across d; flow times scale as 1 / d
-            med = g.groupby("d")[[last, total]].median()
-            axes[0].scatter(g.d, g[last] + 1, s=8, alpha=0.4, color=color, linewidths=0)
-            axes[0].plot(med.index, med[last] + 1, color=color,
-                         label=f"{label}: last pattern change (+1)")  # fmt: skip
-            axes[0].plot(med.index, med[total], color=color, ls="--",
-                         label=f"{label}: steps run")  # fmt: skip
-        share = switch_share_by_d(g, last, total)  # not drawn where undefined (t = inf)
-        axes[1].plot(share.index, share.to_numpy(), **style)
-        axes[2].plot(share.index, g.groupby("d").switched_fraction.median().to_numpy(), **style)
-    axes[1].axhline(0.1, color="0.5", lw=0.8, ls="--", label="the claims' rule: 10% of the run")
+        g = a.group(group)
+        g = g[g.interpolated]
+        if len(g) and last in g:
+            _stabilisation_line(axes, g, label, last, total, s)
+    axes[1].axhline(QUICK_SWITCH.limit, color="0.5", lw=0.8, ls="--",
+                    label=f"the claims' rule: {QUICK_SWITCH.limit:.0%} of the run")  # fmt: skip
     axes[0].set_yscale("log")
     axes[0].set_ylabel("GD step (median over seeds)")
     axes[1].set_ylabel("last pattern change\n/ run length (median)")
@@ -167,67 +180,76 @@ def make_figures(df: pd.DataFrame, fits: dict, dyn: dict, s, out: Path) -> list[
         ax.set_xscale("log")
         ax.set_xlabel("d")
     figures.legend_below(fig, axes, ncol=2)
-    paths += save_figure(fig, out, "stabilisation_vs_d")
+    return fig
 
-    fig, ax = plt.subplots(figsize=(figures.TEXT_WIDTH, 3.0), layout="constrained")
-    cats = []
-    top = df[df.group.isin(["d_single", "d_width"])]
+
+def _extreme_categories(a):
+    """(label, runs) per input kind and reading: orthogonal, Gaussian at the largest d,
+    low-dimensional."""
+    top = a.group(G.D_SINGLE, G.D_WIDTH)
     top = top[top.d == top.d.max()] if len(top) else top
     d_top = figures.power_of_ten(top.d.max()) if len(top) else "?"
-    for name, g in (
-        ("orthogonal", df[df.group == "orthogonal"]),
-        (f"Gaussian, d = {d_top}", top),
-        ("low-dimensional", df[df.group == "low_dim"]),
-    ):
+    cats = []
+    for name, g in (("orthogonal", a.group(G.ORTHOGONAL)), (f"Gaussian, d = {d_top}", top),
+                    ("low-dimensional", a.group(G.LOW_DIM))):  # fmt: skip
         for reading in ("single", "width"):
             h = g[g.reading == reading]
             if len(h):
                 cats.append((f"{name}\n{'single neuron' if reading == 'single' else 'width'}", h))
-    for i, (_, h) in enumerate(cats):
-        reading_colour = colors[0] if "single" in cats[i][0] else colors[1]
+    return cats
+
+
+def extremes(a, s):
+    """The gap on orthogonal, high-dimensional Gaussian and low-dimensional inputs."""
+    fig, ax = figures.pyplot().subplots(figsize=(figures.TEXT_WIDTH, 3.0), layout="constrained")
+    cats = _extreme_categories(a)
+    for i, (label, h) in enumerate(cats):
+        colour = figures.OKABE_ITO[0] if "single" in label else figures.OKABE_ITO[1]
         for j, r in enumerate(h.itertuples()):
             val = r.gap if np.isfinite(r.gap) else np.nan
             y = max(val, 1e-16) if np.isfinite(val) else 10.0
-            counted = r.counted and np.isfinite(val)
-            marker = "o" if counted else "x"  # as in the fits and the claims
-            ax.scatter(i + 0.04 * (j - len(h) / 2), y, marker=marker, s=12, color=reading_colour)
+            marker = "o" if r.counted and np.isfinite(val) else "x"  # as in the fits
+            ax.scatter(i + 0.04 * (j - len(h) / 2), y, marker=marker, s=12, color=colour)
     ax.set_xticks(range(len(cats)), [c[0] for c in cats])
     ax.set_yscale("log")
     ax.axhline(1.0, color="grey", lw=0.5)
     ax.set_ylabel(GAP_LABEL)
     ax.set_title("x: left out: no global minimum reached or QP infeasible (drawn at 10), or a "
                  "reference not solved to optimality (drawn at its gap)", fontsize=7)  # fmt: skip
-    paths += save_figure(fig, out, "extremes")
+    return fig
 
-    lr = df[df.group == "lr_sweep"]
-    if len(lr):
-        fig, ax = plt.subplots(figsize=(figures.COLUMN_WIDTH, 3.4), layout="constrained")
-        for k, kind in enumerate(("orthogonal", "gaussian")):
-            g = lr[lr.lr_data == kind]
-            if not len(g):
-                continue
+
+def gap_vs_lr(a, s):
+    """GD's gap against the lr factor: the step-size floor."""
+    lr = a.group(G.LR_SWEEP)
+    if not len(lr):
+        return None
+    fig, ax = figures.pyplot().subplots(figsize=(figures.COLUMN_WIDTH, 3.4), layout="constrained")
+    for k, kind in enumerate(("orthogonal", "gaussian")):
+        g = lr[lr.lr_data == kind]
+        if len(g):
             d_label = figures.power_of_ten(s.lr_sweep_d)
             label = "orthogonal inputs" if kind == "orthogonal" else f"Gaussian, d = {d_label}"
-            _scatter_fit(ax, g, "lr_factor", fits.get(f"lr_sweep:{kind}"), label, colors[k])
-        xs = np.geomspace(lr.lr_factor.min(), lr.lr_factor.max(), 20)
-        top = lr[lr.lr_data == "orthogonal"]["gap"].median() if len(lr) else 1.0
-        ax.plot(xs, top * xs / xs.max(), color="grey", ls="--", lw=0.8, label="slope 1")
-        _loglog(ax, "lr factor (lr = factor n / ||K||_2)")
-        ax.set_title(f"width {s.width}, n = {s.n}: the step-size floor")
-        fig.suptitle("dotted: slope 1/2 through the fit's last point", fontsize=7)
-        figures.legend_below(fig, [ax], ncol=1)
-        paths += save_figure(fig, out, "gap_vs_lr")
-
-    if dyn:
-        paths += _dynamics(plt, dyn, s, out)
-    return paths
+            _scatter_fit(ax, g, "lr_factor", a.derived["lr_fits"][kind], label,
+                         figures.OKABE_ITO[k])  # fmt: skip
+    xs = np.geomspace(lr.lr_factor.min(), lr.lr_factor.max(), 20)
+    top = lr[lr.lr_data == "orthogonal"]["gap"].median()
+    ax.plot(xs, top * xs / xs.max(), color="grey", ls="--", lw=0.8, label="slope 1")
+    _loglog(ax, "lr factor (lr = factor n / ||K||_2)")
+    ax.set_title(f"width {s.width}, n = {s.n}: the step-size floor")
+    fig.suptitle("dotted: slope 1/2 through the fit's last point", fontsize=7)
+    figures.legend_below(fig, [ax], ncol=1)
+    return fig
 
 
-def _dynamics(plt, dyn: dict, s, out: Path) -> list[Path]:
+def dynamics(a, s):
     """Gap, prediction change and pattern changes against step: colour = d (a sequential
     colour-blind-safe map with a colour bar), line style = reading."""
     import matplotlib as mpl
 
+    plt, dyn = figures.pyplot(), a.derived["dynamics"]
+    if not dyn:
+        return None
     ds = sorted({d for (_, d), v in dyn.items() if v})
     norm = mpl.colors.LogNorm(min(ds), max(ds))
     cmap = plt.get_cmap("cividis")
@@ -238,7 +260,7 @@ def _dynamics(plt, dyn: dict, s, out: Path) -> list[Path]:
         ls = "-" if reading == "width" else "--"
         c = cmap(norm(d))
         st = np.maximum(v["step"], 1)
-        axes[0].plot(st, np.maximum(v["gap"], 1e-16), ls=ls, color=c)
+        axes[0].plot(st, np.maximum(v["gap_to_ref"], 1e-16), ls=ls, color=c)
         axes[1].plot(st, np.maximum(v["prediction_change"], 1e-16), ls=ls, color=c)
         axes[2].plot(st, v["pattern_changes"], ls=ls, color=c)
     labels = (
@@ -256,4 +278,11 @@ def _dynamics(plt, dyn: dict, s, out: Path) -> list[Path]:
         axes[0].plot([], [], ls=ls, color="grey", label=name)
     figures.legend_below(fig, axes, ncol=2)
     fig.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, label="d", pad=0.01)
-    return save_figure(fig, out, "dynamics")
+    return fig
+
+
+FIGURES = tuple(
+    Figure(f.__name__, f)
+    for f in (gap_vs_n_over_d, gap_vs_n_over_trace, single_conventions, stabilisation_vs_d,
+              extremes, gap_vs_lr, dynamics)
+)  # fmt: skip

@@ -5,6 +5,7 @@ trained and stored with it."""
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import time
 from typing import Literal
@@ -13,6 +14,7 @@ import numpy as np
 
 from iblab.activations import Activation, phi
 from iblab.config import Config, Spectrum
+from iblab.experiments.skeleton import Group, resolve
 from iblab.gram import distance_sq, preactivations
 from iblab.references import (
     MinNormLinear,
@@ -29,70 +31,105 @@ Reading = Literal["single", "width", "linear"]
 ISOTROPIC = Spectrum()
 
 
-def plan(s: LaiSettings) -> list[tuple[dict, Config]]:
-    """Every run as (tags, config); tags: group, reading (and lr_data for the lr sweep)."""
-    runs: list[tuple[dict, Config]] = []
+class G:
+    """The groups' names, each defined here once."""
 
-    def add(group: str, reading: Reading, n: int, d: int, seed: int, **kw) -> None:
-        tags = {"group": group, "reading": reading} | kw.pop("tags", {})
-        runs.append((tags, make_config(s, reading, n, d, seed, **kw)))
+    D_SINGLE, D_WIDTH, N_SINGLE = "d_single", "d_width", "n_single"
+    ANISO_POWER_LAW, ANISO_SPIKED = "aniso_power_law", "aniso_spiked"
+    ORTHOGONAL, LOW_DIM, LINEAR = "orthogonal", "low_dim", "linear"
+    D_WIDTH_FLOW, D_SINGLE_FLOW, N_WIDTH_FLOW = "d_width_flow", "d_single_flow", "n_width_flow"
+    ANISO_POWER_LAW_FLOW, ANISO_SPIKED_FLOW = "aniso_power_law_flow", "aniso_spiked_flow"
+    ORTHOGONAL_FLOW, D_WIDTH_SMALL_LR, LR_SWEEP = "orthogonal_flow", "d_width_small_lr", "lr_sweep"
 
-    for d in s.ds:
-        # Seed 0 records C_t (record_coefficients), for the dynamics figure.
-        for k in range(s.seeds):
-            add("d_single", "single", s.n, d, k, coefficients=s.record_coefficients and k == 0)
-        for k in range(s.width_seeds):
-            add("d_width", "width", s.n, d, k, coefficients=s.record_coefficients and k == 0)
-    for n in s.n_values:
-        for k in range(s.seeds):
-            add("n_single", "single", n, s.n_sweep_d, k)
-    power = Spectrum(kind="power_law", exponent=s.power_law_exponent)
-    spiked = Spectrum(kind="spiked", spikes=s.spikes)
-    for d in s.aniso_ds:
-        for k in range(s.aniso_seeds):
-            add("aniso_power_law", "single", s.n, d, k, spectrum=power)
-            add("aniso_spiked", "single", s.n, d, k, spectrum=spiked)
-    d_orth = max(s.orthogonal_d, s.n + s.n_test)
-    low = Spectrum(kind="spiked", spikes=s.low_spikes)
-    for k in range(s.extreme_seeds):
-        for reading in ("single", "width"):
-            add("orthogonal", reading, s.n, d_orth, k, orthogonal=True)
-            for d in s.low_ds:
-                add("low_dim", reading, s.n, d, k, spectrum=low)
-    for k in range(2):
-        add("linear", "linear", s.n, 1000, k)
-    # The gradient-flow limit: the d sweeps again, and orthogonal inputs for the floor.
-    for d in s.flow_ds:
-        for k in range(s.flow_seeds):
-            add("d_width_flow", "width", s.n, d, k, flow=True)
-            add("d_single_flow", "single", s.n, d, k, flow=True)
-    for n in s.flow_n_values or s.n_values:
-        for k in range(s.flow_sweep_seeds):
-            add("n_width_flow", "width", n, s.n_sweep_d, k, flow=True)
-    for d in s.aniso_ds:
-        for k in range(s.flow_sweep_seeds):
-            add("aniso_power_law_flow", "width", s.n, d, k, spectrum=power, flow=True)
-            add("aniso_spiked_flow", "width", s.n, d, k, spectrum=spiked, flow=True)
-    for labels, scale in s.single_conventions:
-        group = convention_group(labels, scale)
-        for d in s.flow_ds:
-            for k in range(s.convention_seeds):
-                add(group, "single", s.n, d, k, flow=True, single_labels=labels, init_scale=scale)
-    for k in range(s.extreme_seeds):
-        for reading in ("single", "width"):
-            add("orthogonal_flow", reading, s.n, d_orth, k, orthogonal=True, flow=True)
-    # Step-size dependence (one step budget, so these share one compiled program).
+
+READINGS: tuple[Reading, ...] = ("single", "width")  # the two readings of the ReLU model
+
+
+def _power(s: LaiSettings) -> Spectrum:
+    return Spectrum(kind="power_law", exponent=s.power_law_exponent)
+
+
+def _spiked(s: LaiSettings) -> Spectrum:
+    return Spectrum(kind="spiked", spikes=s.spikes)
+
+
+def _low(s: LaiSettings) -> Spectrum:
+    return Spectrum(kind="spiked", spikes=s.low_spikes)
+
+
+def orthogonal_d(s: LaiSettings) -> int:
+    """The dimension of the exactly orthogonal inputs (room for the test points)."""
+    return max(s.orthogonal_d, s.n + s.n_test)
+
+
+def sweep(name: str, readings, ds, seeds, ns=lambda s: (s.n,), tags=None, **options) -> Group:
+    """A group: every n, d, seed and reading (in that nesting). ds, seeds, ns: settings ->
+    values; options: make_config's keywords, each a value or settings -> value;
+    `record_first` records the coefficients of seed 0 (for the dynamics figure)."""
+    record_first = options.pop("record_first", False)
+
+    def runs(s: LaiSettings):
+        kw = {k: resolve(v, s) for k, v in options.items()}
+        for n, d, k, reading in itertools.product(ns(s), ds(s), range(seeds(s)), readings):
+            first = record_first and s.record_coefficients and k == 0
+            config = make_config(s, reading, n, d, k, coefficients=first, **kw)
+            yield {"reading": reading} | (tags or {}), config
+
+    return Group(name, runs)
+
+
+def _lr_sweep(s: LaiSettings):
+    """Width m at every lr factor of the sweep, on orthogonal and on Gaussian inputs (one
+    step budget, so that these share one compiled program)."""
     budget = s.small_lr_steps()
-    for d in s.small_lr_ds or s.ds:
-        for k in range(s.width_seeds):
-            add("d_width_small_lr", "width", s.n, d, k, lr_factor=s.small_lr_factor, steps=budget)
-    for factor in s.lr_sweep_factors:
-        for k in range(s.lr_sweep_seeds):
-            sweep = {"lr_factor": factor, "steps": budget}
-            add("lr_sweep", "width", s.n, d_orth, k, orthogonal=True,
-                tags={"lr_data": "orthogonal"}, **sweep)  # fmt: skip
-            add("lr_sweep", "width", s.n, s.lr_sweep_d, k, tags={"lr_data": "gaussian"}, **sweep)
-    return runs
+    for factor, k in itertools.product(s.lr_sweep_factors, range(s.lr_sweep_seeds)):
+        for lr_data, d in (("orthogonal", orthogonal_d(s)), ("gaussian", s.lr_sweep_d)):
+            config = make_config(s, "width", s.n, d, k, orthogonal=lr_data == "orthogonal",
+                                 lr_factor=factor, steps=budget)  # fmt: skip
+            yield {"reading": "width", "lr_data": lr_data}, config
+
+
+def _conventions(s: LaiSettings) -> list[Group]:
+    """The single-neuron flow d sweep again, for each (labels, init scale) convention."""
+    return [
+        sweep(convention_group(labels, scale), ("single",), lambda s: s.flow_ds,
+              lambda s: s.convention_seeds, flow=True, single_labels=labels, init_scale=scale)
+        for labels, scale in s.single_conventions
+    ]  # fmt: skip
+
+
+_flow_seeds, _sweep_seeds = (lambda s: s.flow_seeds), (lambda s: s.flow_sweep_seeds)
+_ds, _aniso, _flow_ds = (lambda s: s.ds), (lambda s: s.aniso_ds), (lambda s: s.flow_ds)
+_seeds, _extreme = (lambda s: s.seeds), (lambda s: s.extreme_seeds)
+BEFORE_CONVENTIONS = (
+    sweep(G.D_SINGLE, ("single",), _ds, _seeds, record_first=True),
+    sweep(G.D_WIDTH, ("width",), _ds, lambda s: s.width_seeds, record_first=True),
+    sweep(G.N_SINGLE, ("single",), lambda s: (s.n_sweep_d,), _seeds, ns=lambda s: s.n_values),
+    sweep(G.ANISO_POWER_LAW, ("single",), _aniso, lambda s: s.aniso_seeds, spectrum=_power),
+    sweep(G.ANISO_SPIKED, ("single",), _aniso, lambda s: s.aniso_seeds, spectrum=_spiked),
+    sweep(G.ORTHOGONAL, READINGS, lambda s: (orthogonal_d(s),), _extreme, orthogonal=True),
+    sweep(G.LOW_DIM, READINGS, lambda s: s.low_ds, _extreme, spectrum=_low),
+    sweep(G.LINEAR, ("linear",), lambda s: (1000,), lambda s: 2),
+    sweep(G.D_WIDTH_FLOW, ("width",), _flow_ds, _flow_seeds, flow=True),
+    sweep(G.D_SINGLE_FLOW, ("single",), _flow_ds, _flow_seeds, flow=True),
+    sweep(G.N_WIDTH_FLOW, ("width",), lambda s: (s.n_sweep_d,), _sweep_seeds, flow=True,
+          ns=lambda s: s.flow_n_values or s.n_values),
+    sweep(G.ANISO_POWER_LAW_FLOW, ("width",), _aniso, _sweep_seeds, spectrum=_power, flow=True),
+    sweep(G.ANISO_SPIKED_FLOW, ("width",), _aniso, _sweep_seeds, spectrum=_spiked, flow=True),
+)  # fmt: skip
+AFTER_CONVENTIONS = (
+    sweep(G.ORTHOGONAL_FLOW, READINGS, lambda s: (orthogonal_d(s),), _extreme, orthogonal=True,
+          flow=True),
+    sweep(G.D_WIDTH_SMALL_LR, ("width",), lambda s: s.small_lr_ds or s.ds,
+          lambda s: s.width_seeds, lr_factor=lambda s: s.small_lr_factor,
+          steps=lambda s: s.small_lr_steps()),
+    Group(G.LR_SWEEP, _lr_sweep),
+)  # fmt: skip
+
+
+def groups(s: LaiSettings) -> list[Group]:
+    """The table of run groups: the fixed ones, and one per single-neuron convention."""
+    return [*BEFORE_CONVENTIONS, *_conventions(s), *AFTER_CONVENTIONS]
 
 
 def make_config(

@@ -1,0 +1,46 @@
+"""The skeleton every reproduction is declared on, and runs on.
+
+A reproduction (a paper's, or a researcher's conjecture) is a `Reproduction` of
+declarations: settings (full and quick), a table of `Group`s (each a sweep of run
+configs), `ClaimSpec`s (a statement, what the paper says, the groups it reads, a statistic
+giving `Measured`, and `Rule`s of `iblab.claims` with their parameters) and `Figure`s.
+`reproduce` plans, trains into a store (resumable, on any executor), analyses, judges and
+draws from them; `reanalyse` does the analysis again from a finished folder without
+training; `from_module` and `from_file` find a module's or a claims file's `REPRODUCTION`.
+"""
+
+from iblab.experiments.skeleton._declare import (
+    Analysis,
+    ClaimSpec,
+    Figure,
+    Group,
+    Measured,
+    Planned,
+    Reproduction,
+    Rule,
+    plain_prepare,
+    resolve,
+)
+from iblab.experiments.skeleton._load import ClaimsFileError, FileEvaluate, from_file, from_module
+from iblab.experiments.skeleton._run import analysis_frame, judge, reanalyse, reproduce
+
+__all__ = [
+    "Analysis",
+    "ClaimSpec",
+    "ClaimsFileError",
+    "FileEvaluate",
+    "Figure",
+    "Group",
+    "Measured",
+    "Planned",
+    "Reproduction",
+    "Rule",
+    "analysis_frame",
+    "from_file",
+    "from_module",
+    "judge",
+    "plain_prepare",
+    "reanalyse",
+    "reproduce",
+    "resolve",
+]

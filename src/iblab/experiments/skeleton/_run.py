@@ -1,0 +1,292 @@
+"""The skeleton every reproduction runs on: its settings give configs (a sweep),
+`run_sweep` trains them into a store with the reproduction's `evaluate` run where each run
+trained, and the analysis reads the store: claims, figures, tables, settings.
+
+So a reproduction resumes after any interruption (stored runs are not trained again), runs
+on any executor (Dask too), and its runs answer `iblab query DIR`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from iblab import store
+from iblab.claims import Claim, print_claims, write_claims
+from iblab.experiments.common import save_figure
+
+from ._declare import Analysis, Planned, Reproduction, resolve
+from ._report import write_pages
+
+
+def judge(rep: Reproduction, analysis: Analysis, settings: Any) -> list[Claim]:
+    """Every declared claim whose groups have runs, measured and decided.
+
+    Args:
+        rep: The reproduction.
+        analysis: Its analysis (`rep.prepare`'s).
+        settings: Its settings.
+
+    Returns:
+        The claims table's rows, in declaration order.
+    """
+    rows = []
+    present = set(analysis.runs["group"])
+    for spec in resolve(rep.claims, settings):
+        if not present & set(spec.groups):
+            continue
+        measured = spec.statistic(analysis, settings)
+        if measured is None:
+            continue
+        verdict = spec.judge(measured, settings)
+        rows.append(
+            Claim(
+                resolve(spec.statement, settings), spec.paper, measured.details, verdict.agrees,
+                resolve(spec.criterion, settings), verdict.reason, measured.estimate,
+            )
+        )  # fmt: skip
+    return rows
+
+
+def draw(rep: Reproduction, analysis: Analysis, settings: Any, out: Path) -> list[str]:
+    """Draw every declared figure.
+
+    Args:
+        rep: The reproduction.
+        analysis: Its analysis.
+        settings: Its settings.
+        out: Where name.png and name.pdf go.
+
+    Returns:
+        The names of the figures drawn (a figure with nothing to draw is left out).
+    """
+    drawn = []
+    for figure in resolve(rep.figures, settings):
+        fig = figure.draw(analysis, settings)
+        if fig is not None:
+            save_figure(fig, out, figure.name)
+            drawn.append(figure.name)
+    return drawn
+
+
+def analyse(rep: Reproduction, frame: pd.DataFrame, history: pd.DataFrame, settings, out: Path):
+    """Prepare the analysis, write its tables and figures, judge its claims.
+
+    Args:
+        rep: The reproduction.
+        frame: The analysis frame (one row per planned run).
+        history: The runs' records.
+        settings: Its settings.
+        out: The results folder.
+
+    Returns:
+        The claims (`iblab.claims.Claim` rows) and the names of the figures drawn.
+    """
+    analysis = rep.prepare(frame, history, settings)
+    for name, table in rep.tables.items():
+        df = table(analysis)
+        if df is not None:
+            df.to_csv(out / f"{name}.csv", index=False)
+    figures = draw(rep, analysis, settings, out)
+    return judge(rep, analysis, settings), figures
+
+
+@dataclass(frozen=True)
+class Call:
+    """What one call of `reproduce` did: which settings, runs, training counts, failures."""
+
+    which: str
+    runs: int
+    done: int
+    skipped: int
+    failed: pd.DataFrame
+    elapsed: float
+    reanalysed: bool = False
+
+
+def reproduce(
+    rep: Reproduction,
+    out: str | Path,
+    quick: bool = False,
+    settings: Any = None,
+    executor: Any = None,
+    log: Callable[[str], None] = print,
+) -> pd.DataFrame:
+    """Train what is not yet stored in out, analyse the store; the claims table.
+
+    Runs stored with status error are tried again; runs that still fail are left out of
+    every claim, and claims.md and settings.json say which. settings.json also records where
+    the analysis came from (`store.provenance`; each run's row records its own).
+
+    Args:
+        rep: The reproduction (its declarations).
+        out: The store (created if missing; re-run to resume).
+        quick: The quick settings instead of the full ones.
+        settings: Settings to use instead of either.
+        executor: Where to train (`iblab.executors.Local` or `Dask`); in-process if None.
+        log: Where progress lines go.
+
+    Returns:
+        The claims table (`iblab.claims.claims_frame`).
+    """
+    t0 = time.perf_counter()
+    out = Path(out)
+    s = settings if settings is not None else rep.quick if quick else rep.full
+    which = "given" if settings is not None else "quick" if quick else "full"
+    planned = rep.plan(s)
+    configs = list({store.run_id(c): c for _, c in planned}.values())
+    log(f"{rep.name}: {len(configs)} runs ({which} settings)")
+    progress = _train(configs, out, executor, rep.evaluate, log)
+    stored = store.load(out, arrays=False, run_ids=sorted(store.run_id(c) for c in configs))
+    frame = analysis_frame(stored.runs, planned, out)
+    failed = frame[frame.status == "error"].drop_duplicates("run_id")
+    if len(failed):
+        log(f"{len(failed)} runs failed (status error, e.g. {failed.message.iloc[0]!r}); "
+            "they are left out of every claim")  # fmt: skip
+        frame = frame[frame.status != "error"].reset_index(drop=True)
+    history = stored.history[stored.history.run_id.isin(frame.run_id)].reset_index(drop=True)
+    claims, figures = analyse(rep, frame, history, s, out)
+    call = Call(which, len(configs), progress.done, progress.skipped, failed,
+                time.perf_counter() - t0)  # fmt: skip
+    frame.drop(columns=["config"]).to_parquet(out / "analysis.parquet", index=False)
+    history.to_parquet(out / "history.parquet", index=False)
+    table = _write(rep, claims, figures, s, call, out)
+    log(f"wrote {out} in {call.elapsed:.0f} s")
+    return table
+
+
+def reanalyse(rep: Reproduction, out: str | Path, settings: Any = None) -> pd.DataFrame:
+    """Analyse a finished reproduction again from its analysis.parquet and history.parquet
+    (no run files needed, nothing trained): claims, figures, tables and pages.
+
+    Args:
+        rep: The reproduction.
+        out: The folder of a finished call of `reproduce`.
+        settings: The settings it ran with; read from its settings.json when None.
+
+    Returns:
+        The claims table.
+    """
+    t0 = time.perf_counter()
+    out = Path(out)
+    meta = json.loads((out / "settings.json").read_text())
+    s = settings if settings is not None else _settings_from(rep, meta["settings"])
+    frame = pd.read_parquet(out / "analysis.parquet")
+    history = pd.read_parquet(out / "history.parquet")
+    claims, figures = analyse(rep, frame, history, s, out)
+    call = Call(meta["which"], meta["runs"], meta["trained_now"], meta["already_stored"],
+                frame.iloc[:0], meta["wall_time_s"], reanalysed=True)  # fmt: skip
+    meta |= {"reanalysed_s": time.perf_counter() - t0}
+    return _write(rep, claims, figures, s, call, out, meta)
+
+
+def _settings_from(rep: Reproduction, stored: dict):
+    """The settings dataclass of rep rebuilt from settings.json's plain values."""
+    fields = {f.name: f for f in dataclasses.fields(rep.full)}
+    values = {k: _tuples(v) for k, v in stored.items() if k in fields}
+    return dataclasses.replace(rep.full, **values)
+
+
+def _tuples(v):
+    return tuple(_tuples(x) for x in v) if isinstance(v, list) else v
+
+
+def _write(rep, claims, figures, s, call: Call, out: Path, meta: dict | None = None):
+    """claims.csv and claims.md, the pages, settings.json; print the table."""
+    table = write_claims(claims, out, rep.title, note=_note(call))
+    write_pages(rep, table, figures, s, out)
+    meta = (meta or {}) | {
+        "reproduction": rep.name,
+        "settings": _plain(dataclasses.asdict(s)),
+        "which": call.which,
+        "wall_time_s": call.elapsed,
+        "runs": call.runs,
+        "trained_now": call.done,
+        "already_stored": call.skipped,
+        "failed": meta["failed"] if meta else sorted(call.failed.run_id),
+        "provenance": meta["provenance"] if meta else store.provenance(),
+    }
+    (out / "settings.json").write_text(json.dumps(meta, indent=2, default=_plain))
+    print_claims(table, rep.title)
+    return table
+
+
+def _note(call: Call) -> str:
+    """The lines under the claims table: the call's time and counts, and failures."""
+    which = "the call that trained the runs" if call.reanalysed else "this call"
+    note = (
+        f"Wall time of {which}: {call.elapsed:.0f} s, training {call.done} runs "
+        f"({call.skipped} were already stored; {call.runs} in all, {call.which} "
+        "settings; see settings.json).\n"
+    )
+    if call.reanalysed:
+        note += (
+            "\nAnalysed again from analysis.parquet and history.parquet (no run trained or "
+            "read; the runs' numbers version is settings.json's provenance).\n"
+        )
+    if len(call.failed):
+        note += (
+            f"\n{len(call.failed)} runs failed (status error) and are left out of every "
+            f"claim; re-running retries them. First message: {call.failed.message.iloc[0]}\n"
+        )
+    return note
+
+
+def _train(configs, out: Path, executor, evaluate, log):
+    from iblab.sweep import run_sweep
+
+    marks = iter(range(10, 101, 10))
+    mark = [next(marks)]
+
+    def report(p) -> None:
+        if p.total and 100 * p.done >= mark[0] * p.total:
+            log(f"  {p.done}/{p.total} runs trained ({p.elapsed_s:.0f} s)")
+            while mark[0] <= 100 * p.done / p.total:
+                mark[0] = next(marks, 101)
+
+    return run_sweep(
+        configs, out, executor, retry_failed=True, evaluate=evaluate, on_progress=report
+    )
+
+
+def analysis_frame(stored: pd.DataFrame, planned: Planned, out: Path) -> pd.DataFrame:
+    """One row per planned run: its tags, then its stored run row.
+
+    Args:
+        stored: The stored runs (`store.load(..., arrays=False).runs`).
+        planned: The plan, (tags, config) pairs.
+        out: The store (for the message).
+
+    Returns:
+        The tags joined to the stored rows, in plan order.
+
+    Raises:
+        ValueError: A tag is also a stored column.
+        RuntimeError: A planned run has no stored result.
+    """
+    tags = pd.DataFrame([{**t, "run_id": store.run_id(c)} for t, c in planned])
+    clash = (set(tags.columns) & set(stored.columns)) - {"run_id"}
+    if clash:
+        raise ValueError(f"plan: tag {sorted(clash)[0]!r} is also a stored column; rename it")
+    missing = set(tags.run_id) - set(stored.run_id)
+    if missing:
+        raise RuntimeError(f"{len(missing)} planned runs have no stored result in {out}")
+    return tags.merge(stored, on="run_id", how="left", validate="many_to_one")
+
+
+def _plain(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    return v if v is None or isinstance(v, bool | int | float | str) else str(v)
