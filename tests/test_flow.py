@@ -296,11 +296,14 @@ def test_history_has_time_and_gd_figures_and_events_log():
     result = train(validate(FLOW_RUN))
     gd = train(validate(FLOW_RUN | {"train": {"lr": 0.01, "steps": 5}}))
     h = result.history
-    assert list(h.columns[:3]) == ["step", "time", "events"]
+    assert list(h.columns[:4]) == ["step", "time", "log_time", "events"]
     assert set(gd.history.columns) - {"s"} <= set(h.columns)
     assert h.time.iloc[0] == 0 and np.all(np.diff(h.time) > 0) and np.isinf(h.time.iloc[-1])
     assert h.events.is_monotonic_increasing and h.events.iloc[-1] == len(result.events)
-    assert list(result.events.columns) == ["time", "point", "neuron", "direction", "kind"]
+    assert list(result.events.columns) == [
+        "time", "log_time", "point", "neuron", "direction", "kind"
+    ]  # fmt: skip
+    np.testing.assert_allclose(np.exp(result.events.log_time), result.events.time, rtol=1e-15)
     assert result.events.time.is_monotonic_increasing
     # The last switch is the stabilisation time, and no switch happens after it.
     assert result.summary["stabilisation_time"] == result.events.time.iloc[-1]
@@ -474,3 +477,57 @@ def test_flow_records_at_huge_dimension():
     assert result.summary["status"] == "converged"
     times = result.history.time.to_numpy()
     assert np.all(np.isfinite(times)) and np.all(np.diff(times) > 0) and times[1] < 1e-9
+
+
+# ---- the log-time clock: classification flows to t = e^log_time, far past float64
+
+LONG_RUN = {
+    "seed": 3,
+    "data": {"kind": "gaussian", "n": 8, "d": 50, "labels": {"kind": "sign"}},
+    "model": {"width": 6, "activation": "leaky_relu", "slope": 0.1},
+    "train": {"optimizer": "gradient_flow", "loss": "logistic"},
+    "record": {"per_decade": 2},
+}
+
+
+def long_run(**end):
+    return train(validate(LONG_RUN | {"train": LONG_RUN["train"] | end}))
+
+
+def test_log_time_runs_past_float64_and_the_norm_grows_like_log_t():
+    short, same = long_run(time=1e30), long_run(log_time=float(np.log(1e30)))
+    pd.testing.assert_frame_equal(short.events, same.events)
+    np.testing.assert_allclose(same.C, short.C, rtol=1e-12, atol=0)
+    mid, far = long_run(log_time=1e3), long_run(log_time=1e4)
+    assert far.summary["status"] == "max_time" and np.isinf(far.summary["flow_time"])
+    assert far.summary["flow_log_time"] == pytest.approx(1e4, rel=1e-12)
+    h = far.history
+    assert np.all(np.diff(h.log_time) > 0) and h.log_time.iloc[-1] == pytest.approx(1e4)
+    assert np.isinf(h.time[h.log_time > 710]).all() and np.isfinite(h.time[h.log_time < 690]).all()
+    assert np.all(np.isfinite(far.C))
+    # A 1-homogeneous network under the logistic loss: ||W - W_0|| grows like log t.
+    assert np.linalg.norm(far.C) / np.linalg.norm(mid.C) == pytest.approx(10.0, rel=0.02)
+
+
+@pytest.mark.parametrize(
+    "train_part, message",
+    [
+        ({"optimizer": "gradient_flow", "loss": "logistic", "time": 5.0, "log_time": 9.0},
+         "not both"),
+        ({"optimizer": "gradient_flow", "log_time": 9.0}, "square loss converges"),
+        ({"loss": "logistic", "log_time": 9.0}, "only gradient_flow takes log_time"),
+    ],
+)  # fmt: skip
+def test_log_time_refused_where_it_has_no_meaning(train_part, message):
+    raw = {"data": {"labels": {"kind": "sign"}}, "train": train_part}
+    with pytest.raises(ConfigError, match=f"train.log_time: .*{message}"):
+        validate(raw)
+
+
+def test_log_time_leaves_other_runs_identity_unchanged():
+    flow = validate({"train": {"optimizer": "gradient_flow"}})
+    assert "log_time" not in flow.to_dict()["train"]
+    train_part = {"optimizer": "gradient_flow", "loss": "logistic", "log_time": 1e4}
+    raw = {"data": {"labels": {"kind": "sign"}}, "train": train_part}
+    config = validate(raw)
+    assert validate(config.to_dict()) == config and config.to_dict()["train"]["log_time"] == 1e4

@@ -423,21 +423,21 @@ def _train_flow(config: Config, problem: Problem) -> TrainResult:
     rows, coefs, seconds = [], [], []
     prev = [blocks.P0 > 0]
 
-    def take(t, Ct, a, n_events):
+    def take(t, Ct, a, n_events, log_t):
         rec, prev[0] = figures(blocks, len(rows), 1.0, Ct, a, prev[0])
         if spec.keep_coefficients:
             coefs.append(np.asarray(rec.pop("C")))
             seconds.append(np.asarray(rec.pop("a")))
         rec.pop("step")
         scalars = {k: np.asarray(v).item() for k, v in rec.items()}
-        rows.append({"time": t, "events": n_events} | scalars)
+        rows.append({"time": t, "log_time": log_t, "events": n_events} | scalars)
 
     p, tc = problem, config.train
     sol = flow.solve(
         p.K, p.P0, p.a, p.y, activation=Activation.of(config.model), loss=tc.loss,
         train_second_layer=config.model.train_second_layer, time=tc.flow_time, tol=tc.tol,
         budget=flow.Budget(tc.max_events, tc.max_solver_steps),
-        per_decade=config.record.per_decade, on_record=take,
+        per_decade=config.record.per_decade, on_record=take, log_time=tc.log_time,
     )  # fmt: skip
     history = pd.DataFrame(rows)
     history.insert(0, "step", np.arange(len(history), dtype=np.int64))
@@ -446,10 +446,12 @@ def _train_flow(config: Config, problem: Problem) -> TrainResult:
     summary = {
         "status": sol.status,
         "flow_time": sol.time,
+        "flow_log_time": sol.log_time,
         "events": len(events),
         "solver_steps": sol.solver_steps,
-        **{k: float(v) for k, v in last.items() if k not in ("step", "time", "events")},
+        **{k: float(v) for k, v in last.items() if k not in ("step", "time", "log_time", "events")},
         "stabilisation_time": float(events.time.max()) if len(events) else 0.0,
+        "stabilisation_log_time": float(events.log_time.max()) if len(events) else -np.inf,
         "singular_time": sol.singular_time,
         "undecided_instants": sol.undecided_instants,
         "switched_fraction": float(events.point.nunique() / p.n) if len(events) else 0.0,

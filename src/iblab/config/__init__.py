@@ -158,6 +158,9 @@ class TrainConfig(_Strict):
             (n / ||K||_2); see `iblab.training.lr_factor`.
         time: gradient_flow only: the flow time to reach; None (or .inf) runs until the
             network's loss reaches tol or the flow stops changing.
+        log_time: gradient_flow only, classification losses with relu, leaky_relu or
+            linear and a fixed second layer: run to flow time e^log_time instead (any size,
+            e.g. 10000 for t = e^10000, far past float64's range); exclusive with time.
         schedule: constant; loss_normalized (lr / L, capped at lr_max); inverse_time
             (lr / (1 + t / decay_steps)); cosine (to 0 at `steps`).
         lr_max: Cap of the loss_normalized step; None for no cap.
@@ -184,6 +187,7 @@ class TrainConfig(_Strict):
     time: Annotated[float, Field(gt=0.0, allow_inf_nan=True), BeforeValidator(_not_bool)] | None = (
         None  # gradient_flow only; None: .inf
     )
+    log_time: Real | None = Field(None, gt=0.0)  # gradient_flow only: t = e^log_time
     schedule: Literal["constant", "loss_normalized", "inverse_time", "cosine"] = "constant"
     lr_max: Real | None = Field(None, gt=0.0)
     decay_steps: Real = Field(1000.0, gt=0.0)
@@ -240,6 +244,16 @@ class TrainConfig(_Strict):
             )
         if self.dtype != "float64":
             raise ValueError(f"train.dtype: gradient_flow runs in float64 (got {self.dtype!r})")
+        if self.log_time is not None and self.time is not None:
+            raise ValueError(
+                f"train.log_time: give train.time or train.log_time, not both (got time "
+                f"{self.time!r}, log_time {self.log_time!r})"
+            )
+        if self.log_time is not None and self.loss == "square":
+            raise ValueError(
+                f"train.log_time: the square loss converges at a finite scale; use train.time "
+                f"or train.tol (got log_time {self.log_time!r})"
+            )
         if self.loss == "hinge":
             raise ValueError(
                 "train.loss: gradient_flow does not support the hinge loss (its gradient jumps "
@@ -249,7 +263,7 @@ class TrainConfig(_Strict):
 
 
 # Fields of one kind of optimiser only: left out of the other kind's identity.
-FLOW_ONLY = ("time", "max_events", "max_solver_steps")
+FLOW_ONLY = ("time", "log_time", "max_events", "max_solver_steps")
 GD_ONLY = ("lr", "lr_scale", "schedule", "lr_max", "decay_steps", "momentum", "weight_decay",
            "batch_size", "steps", "dtype")  # fmt: skip
 
@@ -403,6 +417,8 @@ class Config(_Strict):
             del out["train"][key]
         if out["train"].get("lr_scale") == "none":
             del out["train"]["lr_scale"]
+        if out["train"].get("log_time", 0) is None:  # not given: runs keep their identity
+            del out["train"]["log_time"]
         return out
 
     def fingerprint(self, *parts: str) -> str:

@@ -5,7 +5,9 @@ A path has its own variable x: x = t - t0 for the square loss, x = log(1 + t / t
 classification losses (flow times of 1e30 and more in a bounded number of solver steps). It
 yields increasing chunks of x at which events are looked for, and evaluates inside the
 latest chunk: du(x) (T, n), r(x) = dL/df (T, n), the two at once by state(x), and
-time(x) (T,).
+time(x) (T,). Its clock(x) is the flow's clock: t for the square loss and x itself (log
+time) for the classification losses, whose t overflows float64 past e^709 while x, and
+log_time(x) = log t, do not.
 """
 
 from __future__ import annotations
@@ -21,6 +23,14 @@ from iblab.flow._regions import Region
 T_MAX = 1e300
 
 
+def log_clock(t_s: float, time: float, log_time: float | None) -> float:
+    """The log-time clock x = log(1 + t / t_s) at flow time `time` (capped at T_MAX), or at
+    t = e^log_time when that is given (any size)."""
+    if log_time is None:
+        return math.log1p(min(time, T_MAX) / t_s)
+    return float(np.logaddexp(0.0, log_time - math.log(t_s)))
+
+
 def log_force(loss: str, f, y):
     """(sign, log |l'(f)|) elementwise for logistic (l' = -y sigma(-y f)) or exponential
     (l' = -y exp(-y f)) loss: the log keeps (t_s + t) l' finite when t is huge."""
@@ -34,6 +44,17 @@ def force(loss: str, f, y):
         return (f - y) / y.shape[-1]
     sign, log_mag = log_force(loss, f, y)
     return sign * np.exp(log_mag) / y.shape[-1]
+
+
+def direction(loss: str, f, y):
+    """r = dL/df (..., n) up to a positive factor per row: r itself for the square loss, r
+    / max |r| for the classification losses, whose r underflows once the margins pass ~745
+    (t past e^745). Every test the flow makes of r (release functions and their slack,
+    velocities' signs, the joint decision) is unchanged by such a factor."""
+    if loss == "square":
+        return force(loss, f, y)
+    sign, log_mag = log_force(loss, f, y)
+    return sign * np.exp(log_mag - np.max(log_mag, axis=-1, keepdims=True))
 
 
 def loss_value(loss: str, f, y):
@@ -86,6 +107,10 @@ class SquarePath:
             decay = np.where(self.pos, np.exp(-x * self.lam / self.n), 1.0)
         return (decay * self.c) @ self.V.T / self.n
 
+    def velocity(self, x, du, r):
+        """du/dx (T, n) at x (T,), given du(x) and r(x): r itself (x = t - t0)."""
+        return r
+
     def state(self, x):
         """du(x) and r(x) together."""
         return self.du(x), self.r(x)
@@ -93,22 +118,25 @@ class SquarePath:
     def time(self, x):
         return self.t0 + np.asarray(x, float)
 
+    clock = time
+
+    def log_time(self, x):
+        with np.errstate(divide="ignore"):
+            return np.log(self.time(x))
+
     def x_at(self, t):
         return np.asarray(t, float) - self.t0
-
-    def dt_dx(self, x):
-        return np.ones(np.shape(x))
 
 
 class LogTimePath:
     """Logistic or exponential loss: du/dt = l'(f0 - H u) / n, integrated in x = log(1 + t /
-    t_s) by DOP853 (rtol 1e-12), each step's 7th-order interpolant giving the chunk."""
+    t_s) by DOP853 (rtol 1e-12), each step's 7th-order interpolant giving the chunk. Starts
+    at x0 and ends at x_end (clock values, `log_clock`)."""
 
-    def __init__(self, region: Region, f0, y, loss: str, t_s: float, t0: float, t_end: float):
+    def __init__(self, region: Region, f0, y, loss: str, t_s: float, x0: float, x_end: float):
         self.H, self.f0, self.y, self.loss_kind = region.H, f0, y, loss
         self.n, self.t_s, self.log_ts = len(y), t_s, math.log(t_s)
-        self.x0 = math.log1p(t0 / t_s)
-        self.x_end = math.log1p(min(t_end, T_MAX) / t_s)
+        self.x0, self.x_end = x0, x_end
         scale = self.n / max(float(np.max(np.diag(region.H), initial=0.0)), 1e-300)
         self.solver = DOP853(
             self._rhs, self.x0, np.zeros(self.n), self.x_end, rtol=1e-12, atol=1e-12 * scale
@@ -119,6 +147,12 @@ class LogTimePath:
     def _rhs(self, x, u):
         # du/dx = (t_s + t) l'(f) / n, formed in logs so that neither factor overflows.
         sign, log_mag = log_force(self.loss_kind, self.f0 - self.H @ u, self.y)
+        return sign * np.exp(self.log_ts + x + log_mag) / self.n
+
+    def velocity(self, x, du, r):
+        """du/dx (T, n) at x (T,) given du(x) (T, n): finite where t and r = dL/df are not."""
+        sign, log_mag = log_force(self.loss_kind, self.f0 - du @ self.H, self.y)
+        x = np.asarray(x, float)[:, None]
         return sign * np.exp(self.log_ts + x + log_mag) / self.n
 
     def chunks(self):
@@ -142,21 +176,34 @@ class LogTimePath:
         return self.f0 - self.du(x) @ self.H
 
     def r(self, x):
-        return force(self.loss_kind, self.outputs(x), self.y)
+        """dL/df (T, n) at x (T,), each row scaled to max |r| = 1 (`direction`)."""
+        return direction(self.loss_kind, self.outputs(x), self.y)
 
     def state(self, x):
-        """du(x) and r(x) together, from one evaluation of the interpolant."""
+        """du(x) and r(x) (rows scaled, `direction`) together, from one evaluation of the
+        interpolant."""
         u = self.du(x)
-        return u, force(self.loss_kind, self.f0 - u @ self.H, self.y)
+        return u, direction(self.loss_kind, self.f0 - u @ self.H, self.y)
 
     def time(self, x):
-        return self.t_s * np.expm1(np.asarray(x, float))
+        with np.errstate(over="ignore"):
+            return self.t_s * np.expm1(np.asarray(x, float))
+
+    def clock(self, x):
+        return np.asarray(x, float)
+
+    def log_time(self, x):
+        """log t = log t_s + x + log(1 - e^-x), finite however large x is."""
+        x = np.asarray(x, float)
+        with np.errstate(divide="ignore"):
+            return self.log_ts + x + np.log(-np.expm1(-x))
 
     def x_at(self, t):
         return np.log1p(np.asarray(t, float) / self.t_s)
 
-    def dt_dx(self, x):
-        return self.t_s * np.exp(np.asarray(x, float))
+    def x_at_log(self, log_t):
+        """x at log t, for times past float64's range."""
+        return np.logaddexp(0.0, np.asarray(log_t, float) - self.log_ts)
 
 
 _EVEN = np.arange(16) % 2 == 0

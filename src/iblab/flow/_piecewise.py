@@ -19,7 +19,7 @@ import numpy as np
 from scipy import optimize
 
 from iblab.flow._instant import DOWN, HELD, UP, decide
-from iblab.flow._paths import LogTimePath, SquarePath, force, loss_value
+from iblab.flow._paths import LogTimePath, SquarePath, direction, log_clock, loss_value
 from iblab.flow._regions import Region, release_slack
 from iblab.flow._solution import FlowSolution, event_table
 
@@ -39,12 +39,14 @@ class _Problem:
 
 def flow_piecewise(
     K, P0, a, y, *, loss: str, gamma: float, time: float, tol: float, max_events: int,
-    record_times: np.ndarray, on_record: Callable[[float, np.ndarray, int], None], t_s: float,
+    record_times: np.ndarray, on_record: Callable[[float, float, np.ndarray, int], None],
+    t_s: float, log_time: float | None = None, record_log_times: np.ndarray | None = None,
 ) -> FlowSolution:  # fmt: skip
-    """Follow the flow from C = 0 to flow time `time` (inf allowed), the network's loss
-    reaching tol, or `max_events` events. on_record(t, C, events_so_far) is called at each
-    record time in [0, end) and once at the end. t_s: the unit of log time (classification
-    losses)."""
+    """Follow the flow from C = 0 to flow time `time` (inf allowed) or e^log_time (when
+    given: classification losses, any size), the network's loss reaching tol, or
+    `max_events` events. on_record(t, log t, C, events_so_far) is called at each record time
+    in [0, end) and once at the end; records past float64's range have t = inf and are placed
+    by `record_log_times` (log t of every record). t_s: the unit of log time."""
     pb = _Problem(*(np.asarray(v, np.float64) for v in (K, P0, a, y)), loss, gamma, tol)
     n, m = pb.P0.shape
     C = np.zeros((m, n))
@@ -52,8 +54,10 @@ def flow_piecewise(
     S = np.zeros((n, m), bool)
     armed = np.ones((3, n, m), bool)  # cross, release up, release down: may fire at once
     out = _Outcome()
-    records = _Records(np.asarray(record_times, float), on_record)
-    t, projections, region = 0.0, {}, None
+    records = _Records(record_times, record_log_times, on_record)
+    x_end = None if loss == "square" else log_clock(t_s, time, log_time)
+    clock, projections, region = 0.0, {}, None  # clock: t (square loss) or log(1 + t / t_s)
+    t = log_t = 0.0
     decided = np.zeros((n, m), bool)  # entries decided at instant t
     at_instant = 0  # events handled at instant t
     rank_K = int(np.linalg.matrix_rank(pb.K, hermitian=True))
@@ -64,9 +68,9 @@ def flow_piecewise(
         if np.isnan(out.singular_time) and (region.singular or gamma < 1 and _at_origin(Z)):
             out.singular_time = t  # a neuron at w_j = 0 (in span X) or pinned there
         if loss == "square":
-            path = SquarePath(region, f0, pb.y, t, time)
+            path = SquarePath(region, f0, pb.y, clock, time)
         else:
-            path = LogTimePath(region, f0, pb.y, loss, t_s, t, time)
+            path = LogTimePath(region, f0, pb.y, loss, t_s, clock, x_end)
 
         def emit(x, path=path, C0=C, region=region):
             records.emit(path, x, C0, region, len(out.events))
@@ -74,19 +78,18 @@ def flow_piecewise(
         hit = _detect(region, path, Z, pb, armed, emit)
         out.solver_steps += getattr(path, "steps", 0)
         if hit is None:  # no event before the path's end
-            x_end = path.x_end
-            C = C + region.coef_delta(path.du([x_end])[0]).T
-            t = float(path.time(x_end))
+            C = C + region.coef_delta(path.du([path.x_end])[0]).T
+            t, log_t = float(path.time(path.x_end)), float(path.log_time(path.x_end))
             if loss == "square" and np.isinf(t):
                 out.status = "converged"  # the exact t -> inf limit
             break
         x, k = hit
         C = C + region.coef_delta(path.du([x])[0]).T
-        t_new = float(path.time(x))
-        if t_new != t:
+        if float(path.clock(x)) != clock:
             decided[:] = False
             at_instant = 0
-        t, at_instant = t_new, at_instant + 1
+        clock, at_instant = float(path.clock(x)), at_instant + 1
+        t, log_t = float(path.time(x)), float(path.log_time(x))
         kind, i, j = region.describe(k)
         if kind == "tol":
             out.status = "converged"
@@ -100,14 +103,15 @@ def flow_piecewise(
             break
         if at_instant > 4 * n * m + 16:  # decided entries do not fire again at an instant
             raise RuntimeError(f"gradient flow: no progress at t = {t!r}")  # pragma: no cover
-        r = force(pb.loss, region.outputs(Z), pb.y)
+        r = direction(pb.loss, region.outputs(Z), pb.y)
         for q, fired in _at_this_instant(region, Z, r, armed, i, j, kind).items():
-            events, undecided = _decide(pb, Z, r, D, S, armed, decided, q, fired, t)
+            events, undecided = _decide(pb, Z, r, D, S, armed, decided, q, fired, (t, log_t))
             out.events += events
             out.undecided_instants += int(undecided)
-    records.finish(t, C, len(out.events))
+    records.finish(t, log_t, C, len(out.events))
     return FlowSolution(
-        time=t, Ct=C.T, a=pb.a, status=out.status, events=event_table(out.events),
+        time=t, log_time=log_t, Ct=C.T, a=pb.a, status=out.status,
+        events=event_table(out.events),
         solver_steps=out.solver_steps, singular_time=out.singular_time,
         undecided_instants=out.undecided_instants,
     )  # fmt: skip
@@ -118,7 +122,7 @@ class _Outcome:
     """The run's tallies as it goes."""
 
     status: str = "max_time"
-    events: list = field(default_factory=list)  # (time, point, neuron, direction, kind)
+    events: list = field(default_factory=list)  # rows of EVENT_COLUMNS
     solver_steps: int = 0
     singular_time: float = float("nan")
     undecided_instants: int = 0
@@ -164,10 +168,11 @@ def _at_this_instant(region: Region, Z, r, armed, i, j, kind) -> dict[int, dict[
     return dict(sorted(fired.items()))
 
 
-def _decide(pb: _Problem, Z, r, D, S, armed, decided, j, fired: dict[int, str], t):
+def _decide(pb: _Problem, Z, r, D, S, armed, decided, j, fired: dict[int, str], instant):
     """Decide neuron j's entries on its kink at once (`_instant.decide`), `fired` ({point:
     kind}) the events of this instant on it; apply the states to (D, S) in place and return
-    the events, one per entry whose state changed: (t, point, neuron, direction, kind),
+    the events, one per entry whose state changed: (t, log t, point, neuron, direction,
+    kind) with (t, log t) = `instant`,
     direction +1 to the upper side, -1 to the lower side, 0 held (kind 'slide'); and whether
     the decision was left undecided (`Decision.undecided`)."""
     on_kink = S[:, j] | decided[:, j] | (np.abs(Z[:, j]) <= KINK * np.max(np.abs(Z)))
@@ -189,7 +194,7 @@ def _decide(pb: _Problem, Z, r, D, S, armed, decided, j, fired: dict[int, str], 
             name = "release_up" if new == UP else "release_down"
         else:
             name = "slide" if new == HELD else "cross"
-        events.append((t, p, j, int(new), name))
+        events.append((*instant, p, j, int(new), name))
     S[points, j] = choice.states == HELD
     leaving = choice.states != HELD
     D[points[leaving], j] = np.where(choice.states[leaving] == UP, 1.0, pb.gamma)
@@ -199,41 +204,53 @@ def _decide(pb: _Problem, Z, r, D, S, armed, decided, j, fired: dict[int, str], 
 
 
 class _Records:
-    """Calls on_record at the record times as the flow passes them."""
+    """Calls on_record at the record times as the flow passes them: times (R,) ascending,
+    with inf past float64's range, where log_times (R,) place them."""
 
-    def __init__(self, times, on_record):
-        self.times, self.on_record, self.next = np.sort(times), on_record, 0
+    def __init__(self, times, log_times, on_record):
+        self.times = np.asarray(times, float)
+        with np.errstate(divide="ignore"):
+            self.log_times = np.log(self.times) if log_times is None else np.asarray(log_times)
+        self.on_record, self.next = on_record, 0
+
+    def _x(self, path, k: int):
+        t = self.times[k]
+        return path.x_at([t])[0] if np.isfinite(t) else path.x_at_log([self.log_times[k]])[0]
 
     def emit(self, path, x_hi, C0, region, n_events):
-        """Records with time < path.time(x_hi), not yet emitted (x inside the latest chunk)."""
+        """Records before path coordinate x_hi, not yet emitted (x inside the latest chunk)."""
         if np.isinf(x_hi):  # the rest of a settled square-loss path: records stop there
             x_hi = getattr(path, "x_settled", x_hi)
-        t_hi = float(path.time(x_hi))
-        while self.next < len(self.times) and self.times[self.next] < t_hi:
-            t = float(self.times[self.next])
-            u = path.du(path.x_at([t]))[0]
-            self.on_record(t, C0 + region.coef_delta(u).T, n_events)
+        while self.next < len(self.times) and self._x(path, self.next) < x_hi:
+            x = self._x(path, self.next)
+            u = path.du([x])[0]
+            k = self.next
+            self.on_record(self.times[k], self.log_times[k], C0 + region.coef_delta(u).T, n_events)
             self.next += 1
 
-    def finish(self, t, C, n_events):
-        while self.next < len(self.times) and self.times[self.next] < t:
+    def finish(self, t, log_t, C, n_events):
+        while self.next < len(self.times) and self.log_times[self.next] < log_t:
             self.next += 1  # passed without being emitted: only when a region ended early
-        self.on_record(t, C, n_events)
+        self.on_record(t, log_t, C, n_events)
 
 
 def _values(region: Region, path, Z0, pb: _Problem, xs, slopes: bool = True):
-    """Event functions (T, F) and the derivative sign of the crossing functions (T, n m),
+    """Event functions (T, F) and the derivative in x of the crossing functions (T, n m),
     None unless `slopes`."""
     U, R = path.state(xs)
     T = len(xs)
     moved = U.any()  # not at a region's start
-    V = np.concatenate([U, R]) if slopes and moved else (U if moved else R)
-    moves = np.matmul(pb.K, region.coef_delta(V))  # Z - Z0 and (or) dZ/dt
+    if slopes:  # du/dx too (finite where t is not)
+        velocity = path.velocity(xs, U, R)
+        V = np.concatenate([U, velocity]) if moved else velocity
+    else:
+        V = U
+    moves = np.matmul(pb.K, region.coef_delta(V))  # Z - Z0 and (or) dZ/dx
     Zs = Z0 + moves[:T] if moved else Z0 + np.zeros((T, 1, 1))
     F = region.functions(Zs, R, _stop(region, Zs, pb))
     if not slopes:
         return F, None
-    dZ = moves[-T:] * region.side * path.dt_dx(xs)[:, None, None]  # d(side Z)/dx
+    dZ = moves[-T:] * region.side  # d(side Z)/dx
     return F, dZ.reshape(T, -1)
 
 

@@ -8,7 +8,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-EVENT_COLUMNS = ["time", "point", "neuron", "direction", "kind"]
+# time is inf past float64's range (e^709), where log_time (natural log) still places it.
+EVENT_COLUMNS = ["time", "log_time", "point", "neuron", "direction", "kind"]
 
 # converged: the network's loss reached tol, or the exact t = inf limit (square loss);
 # max_time: the flow time asked for; max_events / max_solver_steps: that budget ran out;
@@ -29,7 +30,9 @@ class Budget(NamedTuple):
 class FlowSolution:
     """The end of one flow run.
 
-    time: the flow time reached (inf for the exact limit of the square loss); Ct (n, m) and
+    time: the flow time reached (inf for the exact limit of the square loss, and past
+    float64's range); log_time: its natural log (finite there for the classification
+    losses); Ct (n, m) and
     a (m,): the state there, C^T and the second layer; status: one of STATUSES; events: every
     activation switch, columns EVENT_COLUMNS (direction +1 to the upper side, -1 to the lower
     side, 0 held on the kink; kind cross, slide, release_up, release_down); solver_steps;
@@ -38,6 +41,7 @@ class FlowSolution:
     where the joint decision found no consistent state (0 in every run measured)."""
 
     time: float
+    log_time: float
     Ct: np.ndarray
     a: np.ndarray
     status: str
@@ -48,7 +52,8 @@ class FlowSolution:
 
 
 def event_table(rows) -> pd.DataFrame:
-    """The events as a table (EVENT_COLUMNS), from (time, point, neuron, direction, kind)."""
+    """The events as a table (EVENT_COLUMNS), from rows (time, log_time, point, neuron,
+    direction, kind)."""
     return pd.DataFrame(list(rows), columns=EVENT_COLUMNS).astype(
         {"point": np.int64, "neuron": np.int64, "direction": np.int64}
     )
