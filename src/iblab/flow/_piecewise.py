@@ -209,13 +209,17 @@ class _Records:
 
     def __init__(self, times, log_times, on_record):
         self.times = np.asarray(times, float)
+        self.by_log = log_times is not None
         with np.errstate(divide="ignore"):
             self.log_times = np.log(self.times) if log_times is None else np.asarray(log_times)
         self.on_record, self.next = on_record, 0
 
     def _x(self, path, k: int):
-        t = self.times[k]
-        return path.x_at([t])[0] if np.isfinite(t) else path.x_at_log([self.log_times[k]])[0]
+        """Record k's place on the path: from t, or from log t in a run to e^log_time (its
+        x = log(1 + t / t_s) overflows from t once t / t_s does)."""
+        if self.by_log:
+            return path.x_at_log([self.log_times[k]])[0]
+        return path.x_at([self.times[k]])[0]
 
     def emit(self, path, x_hi, C0, region, n_events):
         """Records before path coordinate x_hi, not yet emitted (x inside the latest chunk)."""
