@@ -59,12 +59,15 @@ __all__ = [
 ]
 
 TAGS = ["method", "data", "act", "lr_factor", "d", "init_scale_rel", "seed"]
+TWINS = ["data", "act", "d", "seed", "init_scale_rel"]  # runs with one data set and one W_0
 
 
 def tidy(frame: pd.DataFrame) -> pd.DataFrame:
     """The analysis frame with the columns the claims and figures read, named plainly:
     d, init_scale_rel, seed, the step lr (GD: lr_factor n / mean ||x_i||^2), kou_ratio =
-    R_min^2 / (n p) (the paper's near-orthogonality) and Frei's orthogonality_ratio."""
+    R_min^2 / (n p) (the paper's near-orthogonality), Frei's orthogonality_ratio, and
+    init_ratio = ||W_0||_F / ||W_1 - W_0||_F of GD's first step at lr_factor 1 (from the GD
+    runs with the same data and W_0; nan without one)."""
     df = frame.copy()
     df["d"] = df["data_d"].astype(float)
     df["init_scale_rel"] = df["config.init.scale"]
@@ -73,7 +76,9 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
     df["lr"] = df["lr_factor"] * n / df["data_tr_sigma"]
     df["kou_ratio"] = df["data_R_min"] ** 2 / (n * df["data_p_max"])
     df["orthogonality_ratio"] = df["data_orthogonality_ratio"]
-    return df
+    # ||W_0|| / ||W_1 - W_0|| at lr_factor 1 (the first step is linear in lr), per (set, W_0):
+    gd = df[df["method"] == GD].assign(init_ratio=lambda g: g.init_to_step_ratio * g.lr_factor)
+    return df.join(gd.groupby(TWINS)["init_ratio"].median(), on=TWINS)
 
 
 def prepare(frame: pd.DataFrame, history: pd.DataFrame, s: KouSettings) -> skeleton.Analysis:
@@ -87,7 +92,8 @@ def prepare(frame: pd.DataFrame, history: pd.DataFrame, s: KouSettings) -> skele
     ])  # fmt: skip
     if len(checks):
         runs = runs.join(checks, on="run_id")
-    diag = history.merge(runs[["run_id", *TAGS, "lr"]].drop_duplicates("run_id"), on="run_id")
+    tags = runs[["run_id", *TAGS, "lr", "init_ratio"]].drop_duplicates("run_id")
+    diag = history.merge(tags, on="run_id")
     diag["t"] = diag["time"].where(diag["method"] == FLOW, diag["lr"] * diag["step"])
     return skeleton.Analysis(runs, history, {"checks": checks, "diag": diag})
 
@@ -97,7 +103,13 @@ def limits_table(a: skeleton.Analysis) -> pd.DataFrame | None:
     checks = a.derived["checks"]
     if not len(checks):
         return None
-    reached = ["stabilisation_step", "stabilisation_time", "init_share_final", "kou_ratio"]
+    reached = [
+        "stabilisation_step",
+        "stabilisation_time",
+        "init_share_final",
+        "init_ratio",
+        "kou_ratio",
+    ]
     runs = a.runs.drop_duplicates("run_id")
     return runs[["run_id", *TAGS, *[c for c in reached if c in runs], *checks.columns]]
 

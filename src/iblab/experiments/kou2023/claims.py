@@ -43,10 +43,11 @@ def _select(a, method: str, data: str, acts) -> pd.DataFrame:
 
 
 def in_scope(runs: pd.DataFrame, s) -> pd.Series:
-    """The theorems' scope: a small init and, for synthetic sets, near-orthogonality (real
-    data are read where the condition fails: their rows say so)."""
+    """The theorems' scope: a small init (||W_0||_F <= small_init_ratio ||W_1 - W_0||_F,
+    `tidy`'s init_ratio) and, for synthetic sets, near-orthogonality (real data are read
+    where the condition fails: their rows say so)."""
     ortho = NEAR_ORTHOGONAL.met(runs["kou_ratio"]) | (runs["data"] == DIGITS)
-    return (runs["init_scale_rel"] <= s.small_scale_max) & ortho
+    return (runs["init_ratio"] <= s.small_init_ratio) & ortho
 
 
 def _by(g: pd.DataFrame, col: str, by: str) -> str:
@@ -86,9 +87,10 @@ def _limit(name: str, method: str, data: str, acts):
         by = "lr_factor" if method == GD else "d"
         details = (
             f"{len(inside)} runs ({', '.join(sorted(inside['act'].unique()))}; d = "
-            f"{', '.join(f'{d:.0e}' for d in sorted(inside['d'].unique()))}; init <= "
-            f"{s.small_scale_max:g} x Glorot): value at the end {_range(inside[f'{name}_end'])}"
-            f"; extrapolated limit by {by}: {_by(inside, f'{name}_limit', by)}; "
+            f"{', '.join(f'{d:.0e}' for d in sorted(inside['d'].unique()))}; ||W_0|| <= "
+            f"{s.small_init_ratio:g} ||W_1 - W_0||): value at the end "
+            f"{_range(inside[f'{name}_end'])}; extrapolated limit by {by}: "
+            f"{_by(inside, f'{name}_limit', by)}; "
             f"{counts_text(agrees)}"
         )
         if len(outside):
@@ -121,13 +123,13 @@ def _bounded_after_step1(data: str):
     return statistic
 
 
-def _pairs(name: str, relative: bool):
+def _pairs(name: str, relative: bool, acts):
     """GD's limit against the flow's from the same data and W_0, pair by pair: |difference|
     (relative to the flow's when `relative`); a pair either of whose limits is not resolved
     is not measured."""
 
     def statistic(a, s) -> Measured | None:
-        gd, flow = (_select(a, m, GAUSSIAN, (LEAKY, RELU)) for m in (GD, FLOW))
+        gd, flow = (_select(a, m, GAUSSIAN, acts) for m in (GD, FLOW))
         gd, flow = gd[in_scope(gd, s)], flow[in_scope(flow, s)]
         cols = [*KEYS, f"{name}_limit", f"{name}_agrees", f"{name}_reason"]
         m = gd[[*cols, "lr_factor"]].merge(flow[cols], on=KEYS, suffixes=("_gd", "_flow"))
@@ -207,14 +209,16 @@ CLAIMS = (
                  "spread", FLOW, GAUSSIAN, (LEAKY,)),
     _limit_claim("Exact flow, ReLU: all points get the same normalised margin", "spread",
                  FLOW, GAUSSIAN, (RELU,)),
-    ClaimSpec("GD's limit stable rank equals the exact flow's", PAIRS, SYNTHETIC,
-              _pairs("srank", False), (every_run(SAME_RANK),),
-              f"every pair with both limits resolved: |srank limit difference| {SAME_RANK}; "
-              "open while a pair is not resolved"),
-    ClaimSpec("GD's limit normalised margin equals the exact flow's", PAIRS, SYNTHETIC,
-              _pairs("margin", True), (every_run(SAME_MARGIN),),
-              f"every pair with both limits resolved: |margin limit ratio - 1| {SAME_MARGIN}; "
-              "open while a pair is not resolved"),
+    *(ClaimSpec(f"{act.replace('_', ' ')}: GD's limit stable rank equals the exact flow's",
+                PAIRS, _groups((GD, FLOW), GAUSSIAN, (act,)), _pairs("srank", False, (act,)),
+                (every_run(SAME_RANK),),
+                f"every pair with both limits resolved: |srank limit difference| {SAME_RANK}; "
+                "open while a pair is not resolved") for act in BOTH),
+    *(ClaimSpec(f"{act.replace('_', ' ')}: GD's limit normalised margin equals the flow's",
+                PAIRS, _groups((GD, FLOW), GAUSSIAN, (act,)), _pairs("margin", True, (act,)),
+                (every_run(SAME_MARGIN),),
+                f"every pair with both limits resolved: |margin limit ratio - 1| {SAME_MARGIN}; "
+                "open while a pair is not resolved") for act in BOTH),
     _limit_claim("GD's equal-margin limit is a KKT point of the max-margin problem", "kkt",
                  GD, GAUSSIAN, BOTH, "question: is the equal-margin network a KKT point?"),
     _limit_claim("The exact flow's limit is a KKT point of the max-margin problem", "kkt",

@@ -24,7 +24,7 @@ def figure_dynamics(diag: pd.DataFrame, data: str, small: float):
     activation, for the small-init runs on `data` at its largest d: GD coloured by
     lr_factor, the flow in black; median over seeds and scales; dashed: the thresholds."""
     plt = figures.pyplot()
-    sub = diag[(diag["data"] == data) & (diag["init_scale_rel"] <= small) & (diag["t"] > 0)]
+    sub = diag[(diag["data"] == data) & (diag["init_ratio"] <= small) & (diag["t"] > 0)]
     if not len(sub):
         return None
     sub = sub[sub["d"] == sub["d"].max()]
@@ -63,7 +63,7 @@ def figure_limits(runs: pd.DataFrame, small: float):
     """Each small-init run's extrapolated limit of the stable rank (top) and of the margin
     spread (bottom) against d, per activation: GD by lr_factor, the flow in black."""
     plt = figures.pyplot()
-    g = runs[(runs["data"] == GAUSSIAN) & (runs["init_scale_rel"] <= small)]
+    g = runs[(runs["data"] == GAUSSIAN) & (runs["init_ratio"] <= small)]
     if not len(g) or "srank_limit" not in g:
         return None
     acts = sorted(g["act"].unique())
@@ -95,8 +95,8 @@ def figure_limits(runs: pd.DataFrame, small: float):
 
 FIGURES = (
     Figure("dynamics_gaussian", lambda a, s: figure_dynamics(a.derived["diag"], GAUSSIAN,
-                                                             s.small_scale_max)),
+                                                             s.small_init_ratio)),
     Figure("dynamics_digits", lambda a, s: figure_dynamics(a.derived["diag"], DIGITS,
-                                                           s.small_scale_max)),
-    Figure("limits_vs_d", lambda a, s: figure_limits(a.runs, s.small_scale_max)),
+                                                           s.small_init_ratio)),
+    Figure("limits_vs_d", lambda a, s: figure_limits(a.runs, s.small_init_ratio)),
 )  # fmt: skip

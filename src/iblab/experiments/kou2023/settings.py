@@ -44,10 +44,14 @@ class KouSettings:
       mean logistic loss has curvature about ||x||^2 / (4 n) in W, so the factors 0.25, 1,
       4 are 1/32, 1/8 and 1/2 of the stability limit 2 / curvature at the start);
     - init scales `init_scales` x Glorot's std (the theorems ask for a small init; 1.0 is
-      Glorot's own); the theorems' rows read the runs with init scale <= small_scale_max
-      (the others are reported beside them);
+      Glorot's own; 1e-9 is small next to the first step even at d = 10^13); the
+      theorems' rows read the small-init runs, ||W_0||_F <= small_init_ratio
+      ||W_1 - W_0||_F, W_1 GD's first step at lr_factor 1 (exactly linear in the step, so
+      any GD twin gives it; a flow run takes its GD twin's), as in the Frei reproduction:
+      the first step shrinks like sqrt(n / d), so a fixed relative scale is not small at
+      every d (the other runs are reported beside them);
     - `steps` GD steps, recorded geometrically (`per_decade` records a decade); the limits
-      are judged on the last `gd_window_decades` decades of steps (rules.py);
+      are judged on the last decades of steps (GD_TREND in rules.py);
     - the exact flow to flow time `flow_time` with `flow_per_decade` records a decade, same
       data, widths and W_0 as GD (W_0 is linear in the init scale and shared across steps);
     - real data: scikit-learn's digits `digits_classes` (label -1, +1), `digits_n` training
@@ -62,8 +66,8 @@ class KouSettings:
     activations: tuple[str, ...] = ("leaky_relu", "relu")
     labels: str = "random_sign"
     dims: tuple[int, ...] = (10**4, 10**6, 10**13)
-    init_scales: tuple[float, ...] = (1e-6, 1e-3, 1.0)
-    small_scale_max: float = 1e-2
+    init_scales: tuple[float, ...] = (1e-9, 1e-6, 1e-3, 1.0)
+    small_init_ratio: float = 0.1
     seeds: int = 2
     lr_factors: tuple[float, ...] = (0.25, 1.0, 4.0)
     steps: int = 100_000
