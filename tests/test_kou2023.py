@@ -32,7 +32,7 @@ TINY = KouSettings(
 @pytest.fixture(scope="module")
 def tiny_out(tmp_path_factory):
     out = tmp_path_factory.mktemp("kou")
-    table = kou2023.reproduce(out=out, settings=TINY)
+    table = kou2023.REPRODUCTION.reproduce(out, settings=TINY)
     return out, table
 
 
@@ -44,7 +44,9 @@ def test_it_is_registered():
 def test_reproduce_writes_runs_limits_claims_and_pages(tiny_out):
     out, table = tiny_out
     runs = kou2023.tidy(pd.read_parquet(out / "analysis.parquet"))
-    assert len(runs) == len(kou2023.plan(TINY)) == 8  # {GD, flow} x {leaky, relu} x 2 sets
+    assert (
+        len(runs) == len(kou2023.REPRODUCTION.plan(TINY)) == 8
+    )  # {GD, flow} x {leaky, relu} x 2 sets
     assert set(runs["method"]) == {"gd", "flow"} and set(runs["data"]) == {"gaussian", "digits"}
     history = store.load(out)[1]
     for col in ("stable_rank", "block_stable_rank", "margin_spread", "kkt_residual"):
@@ -92,3 +94,28 @@ def test_claims_are_decided_by_the_measurements(tiny_out):
         claim = spec.with_params(bound=at_most(bound))
         rows[bound] = _judged(out, [claim])[0]
     assert rows[0.5].agrees is False and rows[1e9].agrees is True
+
+
+def test_limit_checks_judge_gd_on_steps_and_the_flow_on_flow_time():
+    """skeleton.limit_checks reads each run's own clock: GD's steps, the flow's time."""
+    from iblab.claims import judge_run_limit
+
+    runs = pd.DataFrame({
+        "run_id": ["gd", "flow"], "config.train.optimizer": ["gd", "gradient_flow"],
+        "config.train.steps": [1000, np.nan], "config.train.time": [np.nan, 1e30],
+        "stabilisation_step": [0, np.nan], "stabilisation_time": [np.nan, 1.0],
+        "init_share_final": [0.0, 0.0],
+    })  # fmt: skip
+    steps, times = np.geomspace(1, 1000, 13).round(), np.geomspace(1, 1e30, 61)
+    history = pd.concat([
+        pd.DataFrame({"run_id": "gd", "step": steps, "time": np.nan,
+                      "q": 0.5 + 1 / np.log(np.e * steps)}),
+        pd.DataFrame({"run_id": "flow", "step": np.arange(61), "time": times,
+                      "q": 2.0 + 1 / np.log(np.e * times)}),
+    ])  # fmt: skip
+    rule = skeleton.Rule(judge_run_limit, {"tol": 1.0, "window_decades": 2.0,
+                                           "max_init_share": 0.1})  # fmt: skip
+    checks = skeleton.limit_checks(runs, history, {"q": skeleton.Limit("q", rule, "", "", "")})
+    assert checks["q_agrees"].map(bool).to_dict() == {"gd": True, "flow": False}
+    assert abs(checks.loc["gd", "q_limit"] - 0.5) < 0.05
+    assert abs(checks.loc["flow", "q_limit"] - 2.0) < 0.01

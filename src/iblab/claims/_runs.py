@@ -4,6 +4,7 @@ dominates, and the runs' outcomes tallied into one."""
 from __future__ import annotations
 
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from iblab.claims._bounds import above
 from iblab.claims._limit import LimitCheck, judge_limit
@@ -11,8 +12,8 @@ from iblab.claims._verdict import Verdict
 
 
 def judge_run_limit(
-    time, q, *, planned: float, last_switch: float, init_share: float, tol: float,
-    window_decades: float, max_init_share: float, min_records: int = 4,
+    time: ArrayLike, q: ArrayLike, *, planned: float, last_switch: float, init_share: float,
+    tol: float, window_decades: float, max_init_share: float, min_records: int = 4,
 ) -> LimitCheck:  # fmt: skip
     """One run's limit of q: `judge_limit`'s, and not resolved while the init still
     dominates, ||W_0||_F > max_init_share ||W - W_0||_F at the end (W(t) = W_0 + V log t +

@@ -22,15 +22,13 @@ their trend over its last decades of steps (GD) or of flow time (the flow)
 say so).
 
 Layout (as every reproduction, declared on `iblab.experiments.skeleton`): settings, runs,
-rules, claims, figures. `reproduce(out, quick)` trains into the store `out` what is not
-stored there yet, then writes claims.md / claims.csv, index.md, settings.md,
+rules, claims, figures. `REPRODUCTION.reproduce(out, quick)` trains into the store `out` what is
+not stored there yet, then writes claims.md / claims.csv, index.md, settings.md,
 settings.json, limits.csv (each run's limits), analysis.parquet, history.parquet and the
 figures beside the runs.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pandas as pd
 
@@ -52,9 +50,7 @@ __all__ = [
     "evaluate",
     "groups",
     "make_config",
-    "plan",
     "prepare",
-    "reproduce",
     "tidy",
 ]
 
@@ -127,14 +123,3 @@ REPRODUCTION = skeleton.Reproduction(
     tables={"limits": limits_table},
     about=ABOUT,
 )
-
-
-def plan(s: KouSettings) -> skeleton.Planned:
-    """Every run as (tags, config); tags: group, method, data, act and lr_factor."""
-    return REPRODUCTION.plan(s)
-
-
-def reproduce(out: Path, quick: bool = False, settings: KouSettings | None = None, executor=None):
-    """Run the reproduction into the store `out`; print and return the claims table.
-    `settings` overrides the choice between FULL and QUICK (tests use a tiny one)."""
-    return skeleton.reproduce(REPRODUCTION, out, quick, settings, executor)
