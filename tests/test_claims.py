@@ -179,6 +179,17 @@ def test_judge_every_run_without_runs_is_not_resolved():
         assert check.reason == "no measured runs"
 
 
+def test_judge_every_run_with_reasons_keeps_unmeasured_runs_open():
+    """With reasons, a run not measured leaves the outcome open (and says why), unless a
+    measured run already misses the bound."""
+    reasons = ["", "", "pattern still switching"]
+    check = judge_every_run([0.1, 0.2, np.nan], at_most(1.0), reasons)
+    assert check.agrees is None and check.n == 2 and check.value == 0.2
+    assert check.reason == "1 of 3 runs not measured: pattern still switching (1)"
+    assert judge_every_run([0.1, 2.0, np.nan], at_most(1.0), reasons).agrees is False
+    assert judge_every_run([0.1, 0.2, 0.3], at_most(1.0), reasons).agrees is True
+
+
 @pytest.mark.parametrize(
     "share, expected",
     [

@@ -218,7 +218,7 @@ SchedulerOption = Annotated[
 
 @app.command()
 def reproduce(
-    name: Annotated[str, typer.Argument(help="lai2026 or frei2023.")],
+    name: Annotated[str, typer.Argument(help="lai2026, frei2023 or kou2023.")],
     quick: Annotated[bool, typer.Option("--quick", help="Small version (minutes).")] = False,
     out: Annotated[
         Path | None, typer.Option(help="Results directory (a store; re-run to resume).")

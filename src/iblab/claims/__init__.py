@@ -13,6 +13,8 @@ numbers it judged, `agrees` and `reason`:
 * `judge_every_run`: a `Bound` every run must meet;
 * `judge_fraction`: a bound on the fraction of runs that meet a condition;
 * `judge_value`: a bound on one number (a median, a ratio of medians);
+* `judge_run_limit`: one run's limit (`judge_limit`), not resolved while its init dominates;
+* `tally_runs`: per-run outcomes combined (any contradicts: contradicts);
 * `all_of`, `any_of`: checks combined (an unresolved part decides nothing the others have
   not).
 """
@@ -40,6 +42,7 @@ from iblab.claims._record import (
     print_claims,
     write_claims,
 )
+from iblab.claims._runs import counts_text, judge_run_limit, tally_runs
 from iblab.claims._verdict import Verdict, all_of, any_of
 
 __all__ = [
@@ -60,13 +63,16 @@ __all__ = [
     "below",
     "claims_frame",
     "claims_markdown",
+    "counts_text",
     "fit_power_law",
     "judge_every_run",
     "judge_fraction",
     "judge_limit",
     "judge_power_law",
+    "judge_run_limit",
     "judge_value",
     "print_claims",
+    "tally_runs",
     "within",
     "write_claims",
 ]

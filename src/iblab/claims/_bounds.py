@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike
 
 _COMPARE = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}
@@ -164,24 +165,38 @@ def judge_value(value: float, bound: Bound) -> BoundCheck:
     return BoundCheck(v, 1, bool(bound.met(v)))
 
 
-def judge_every_run(values: ArrayLike, bound: Bound) -> BoundCheck:
+def judge_every_run(
+    values: ArrayLike, bound: Bound, reasons: ArrayLike | None = None
+) -> BoundCheck:
     """A bound every run must meet.
 
     Args:
-        values: One measured value per run, shape (k,); NaN (not measured) values are left
-            out.
+        values: One measured value per run, shape (k,); NaN marks a run not measured.
         bound: What each must meet.
+        reasons: Per run, why it was not measured (shape (k,)); when given, a run not
+            measured leaves the outcome open instead of being left out.
 
     Returns:
-        The worst run's value (`Bound.worst`) and the count of measured runs; agrees when
-            every measured run meets the bound, contradicts when one does not, not resolved
-            when no run was measured.
+        The worst run's value (`Bound.worst`) and the count of measured runs; contradicts
+            when a measured run misses the bound; otherwise agrees when every measured run
+            meets it, unless `reasons` is given and some run was not measured (then not
+            resolved, with the commonest reasons); not resolved when no run was measured.
     """
     v = np.asarray(values, float).ravel()
-    v = v[~np.isnan(v)]
+    missing = np.isnan(v)
+    why = "no measured runs"
+    if reasons is not None and missing.any():
+        top = pd.Series(np.asarray(reasons, object).ravel()[missing]).value_counts().head(3)
+        why = f"{int(missing.sum())} of {v.size} runs not measured: " + "; ".join(
+            f"{k} ({c})" for k, c in top.items()
+        )
+    v = v[~missing]
     if not v.size:
-        return BoundCheck(math.nan, 0, None, "no measured runs")
-    return BoundCheck(bound.worst(v), int(v.size), bool(bound.met(v).all()))
+        return BoundCheck(math.nan, 0, None, why)
+    met = bool(bound.met(v).all())
+    if met and reasons is not None and missing.any():
+        return BoundCheck(bound.worst(v), int(v.size), None, why)
+    return BoundCheck(bound.worst(v), int(v.size), met)
 
 
 def judge_fraction(met: ArrayLike, share: Bound) -> BoundCheck:

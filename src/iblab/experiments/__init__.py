@@ -16,6 +16,7 @@ from iblab.experiments.skeleton import (
 REPRODUCTIONS = {
     "lai2026": "iblab.experiments.lai2026",
     "frei2023": "iblab.experiments.frei2023",
+    "kou2023": "iblab.experiments.kou2023",
 }
 
 __all__ = [

@@ -9,10 +9,9 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from iblab.claims import judge_value
+from iblab.claims import counts_text, judge_value, tally_runs
 from iblab.experiments.skeleton import ClaimSpec, Measured, Rule
 
-from .limits import counts_text, tally_runs
 from .rules import (
     ACCURACY_GAP,
     COSINE,

@@ -3,12 +3,8 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-from iblab.claims import above, at_least, at_most, judge_every_run
-from iblab.experiments.skeleton import Rule
-
-from .limits import judge_run_limit
+from iblab.claims import above, at_least, at_most, judge_every_run, judge_run_limit
+from iblab.experiments.skeleton import Limit, Rule
 
 # The thresholds (see each claim's criterion). "Small stable rank": at most an absolute
 # constant; the limit has rank <= 2, so stable rank <= 2, and 3 leaves one unit of slack.
@@ -30,16 +26,6 @@ NEAR_ORTHOGONAL = at_least(1.0)  # C in gamma^3 R_min^4 >= C n R_max^2 p (1: the
 def every_run(bound) -> Rule:
     """The rule: every run's value meets the bound."""
     return Rule(judge_every_run, {"bound": bound})
-
-
-class Limit(NamedTuple):
-    """A flow-limit claim: the per-record column judged, the per-run rule, the wording."""
-
-    column: str
-    rule: Rule
-    what: str
-    quantity: str
-    paper: str
 
 
 TREND = {"window_decades": 10.0, "max_init_share": 0.1}  # shared by both limits

@@ -4,13 +4,11 @@ the end), computed where it trained and stored with it."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from iblab.config import Config
+from iblab.experiments.common import init_shares
 from iblab.experiments.skeleton import Group
-from iblab.gram import frobenius_sq
 
 from .diagnostics import diagnose, fit_svm
 from .settings import FreiSettings
@@ -117,19 +115,9 @@ def evaluate(result) -> dict:
     after = diag[diag["step"] >= 1]
     last = diag.iloc[-1]
     separating = diag[np.isfinite(diag["kkt_residual"])]
-    w0 = abs(float(h["s"].iloc[0])) * math.sqrt(max(float(np.trace(p.G0)), 0.0))
     gd = result.config.train.optimizer != "gradient_flow"  # a flow has no first step
-    C1 = result.coefficients[1] if gd and result.coefficients is not None and len(h) > 1 else None
-
-    def span_norm(C):  # ||C X||_F
-        return math.sqrt(max(float(frobenius_sq(0.0, C, p.K, p.P0, 0.0)), 0.0))
-
-    step1 = span_norm(C1) if C1 is not None else np.nan
     svm_ok = svm.status_ == "optimal"
-    moved = span_norm(result.C)
-    out = {
-        "init_to_step_ratio": w0 / step1 if step1 > 0 else np.nan,
-        "init_share_final": w0 / moved if moved > 0 else np.inf,
+    out = init_shares(result) | {
         "stable_rank_step0": float(diag["stable_rank"].iloc[0]),
         "stable_rank_step1": float(diag["stable_rank"].iloc[1]) if gd and len(diag) > 1 else np.nan,
         "stable_rank_final": float(last["stable_rank"]),

@@ -6,7 +6,8 @@ configs), `ClaimSpec`s (a statement, what the paper says, the groups it reads, a
 giving `Measured`, and `Rule`s of `iblab.claims` with their parameters) and `Figure`s.
 `reproduce` plans, trains into a store (resumable, on any executor), analyses, judges and
 draws from them; `reanalyse` does the analysis again from a finished folder without
-training; `from_module` and `from_file` find a module's or a claims file's `REPRODUCTION`.
+training; `limit_checks` judges each run's limits (`Limit`) from their trend;
+`from_module` and `from_file` find a module's or a claims file's `REPRODUCTION`.
 """
 
 from iblab.experiments.skeleton._declare import (
@@ -21,6 +22,7 @@ from iblab.experiments.skeleton._declare import (
     plain_prepare,
     resolve,
 )
+from iblab.experiments.skeleton._limits import Limit, limit_checks
 from iblab.experiments.skeleton._load import ClaimsFileError, FileEvaluate, from_file, from_module
 from iblab.experiments.skeleton._run import analysis_frame, judge, reanalyse, reproduce
 
@@ -31,6 +33,7 @@ __all__ = [
     "FileEvaluate",
     "Figure",
     "Group",
+    "Limit",
     "Measured",
     "Planned",
     "Reproduction",
@@ -39,6 +42,7 @@ __all__ = [
     "from_file",
     "from_module",
     "judge",
+    "limit_checks",
     "plain_prepare",
     "reanalyse",
     "reproduce",

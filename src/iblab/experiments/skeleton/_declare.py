@@ -287,3 +287,24 @@ class Reproduction:
         if len(set(names)) < len(names):
             raise ValueError(f"{self.name}: repeated group names in {names}")
         return [run for g in groups for run in g.plan(settings)]
+
+    def reproduce(
+        self, out: Any, quick: bool = False, settings: Any = None, executor: Any = None,
+        log: Callable[[str], None] = print,
+    ) -> pd.DataFrame:  # fmt: skip
+        """Train what is not yet stored in out, analyse the store; the claims table
+        (`iblab.experiments.skeleton.reproduce` on this reproduction).
+
+        Args:
+            out: The store (created if missing; re-run to resume).
+            quick: The quick settings instead of the full ones.
+            settings: Settings to use instead of either (tests use a tiny one).
+            executor: Where to train; in-process if None.
+            log: Where progress lines go.
+
+        Returns:
+            The claims table (`iblab.claims.claims_frame`).
+        """
+        from ._run import reproduce
+
+        return reproduce(self, out, quick, settings, executor, log)

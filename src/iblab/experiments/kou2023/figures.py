@@ -1,0 +1,102 @@
+"""Kou, Chen, Gu (2023) reproduction: figures, read from the stored runs (PNG and PDF)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from iblab import figures
+from iblab.experiments.skeleton import Figure
+
+from .rules import KKT, RANK_CONSTANT, SPREAD
+from .runs import DIGITS, FLOW, GAUSSIAN, GD
+
+ROWS = [
+    ("stable_rank", "stable rank", "log", (1.0, RANK_CONSTANT)),
+    ("block_stable_rank", "max sign-block\nstable rank", "log", (1.0,)),
+    ("margin_spread", "margin spread\n1 - min q / max q", "log", (SPREAD,)),
+    ("kkt_residual", "KKT residual", "log", (KKT,)),
+]
+
+
+def figure_dynamics(diag: pd.DataFrame, data: str, small: float):
+    """The per-record figures against t (flow time; lr * step for GD), one column per
+    activation, for the small-init runs on `data` at its largest d: GD coloured by
+    lr_factor, the flow in black; median over seeds and scales; dashed: the thresholds."""
+    plt = figures.pyplot()
+    sub = diag[(diag["data"] == data) & (diag["init_ratio"] <= small) & (diag["t"] > 0)]
+    if not len(sub):
+        return None
+    sub = sub[sub["d"] == sub["d"].max()]
+    acts = sorted(sub["act"].unique())
+    colors = figures.colors_for(diag.loc[diag["method"] == GD, "lr_factor"])
+    fig, axes = plt.subplots(
+        len(ROWS), len(acts), figsize=(figures.TEXT_WIDTH, 1.3 * len(ROWS) + 1.0),
+        squeeze=False, sharex="col", sharey="row", layout="constrained",
+    )  # fmt: skip
+    for j, act in enumerate(acts):
+        runs = sub[sub["act"] == act]
+        for i, (col, name, yscale, lines) in enumerate(ROWS):
+            ax = axes[i, j]
+            for (method, lr), g in runs.groupby(["method", "lr_factor"], dropna=False):
+                med = g[np.isfinite(g[col])].groupby("t")[col].median()
+                flow = method == FLOW
+                ax.plot(med.index, med.to_numpy(), color="black" if flow else colors[lr],
+                        lw=1.0, ls=":" if flow else "-",
+                        label="exact flow" if flow else f"GD, lr factor {lr:g}")  # fmt: skip
+            for y in lines:
+                ax.axhline(y, color="grey", lw=0.8, ls="--")
+            ax.set_xscale("log")
+            ax.set_yscale(yscale)
+            if i == 0:
+                d = figures.power_of_ten(runs["d"].max())
+                ax.set_title(f"{act.replace('_', ' ')}, d = {d}", fontsize=7)
+            if i == len(ROWS) - 1:
+                ax.set_xlabel("t (flow time; lr x step for GD)")
+            if j == 0:
+                ax.set_ylabel(name)
+    figures.legend_below(fig, axes, ncol=4)
+    return fig
+
+
+def figure_limits(runs: pd.DataFrame, small: float):
+    """Each small-init run's extrapolated limit of the stable rank (top) and of the margin
+    spread (bottom) against d, per activation: GD by lr_factor, the flow in black."""
+    plt = figures.pyplot()
+    g = runs[(runs["data"] == GAUSSIAN) & (runs["init_ratio"] <= small)]
+    if not len(g) or "srank_limit" not in g:
+        return None
+    acts = sorted(g["act"].unique())
+    colors = figures.colors_for(runs.loc[runs["method"] == GD, "lr_factor"])
+    fig, axes = plt.subplots(2, len(acts), figsize=(figures.TEXT_WIDTH, 4.0), squeeze=False,
+                             sharex=True, sharey="row", layout="constrained")  # fmt: skip
+    for j, act in enumerate(acts):
+        for i, (col, name) in enumerate((("srank_limit", "stable rank limit"),
+                                         ("spread_limit", "margin spread limit"))):  # fmt: skip
+            ax = axes[i, j]
+            for (method, lr), x in g[g["act"] == act].groupby(["method", "lr_factor"],
+                                                              dropna=False):  # fmt: skip
+                flow = method == FLOW
+                ax.plot(x["d"], x[col], "D" if flow else "o", ms=3, ls="none",
+                        color="black" if flow else colors[lr],
+                        label="exact flow" if flow else f"GD, lr factor {lr:g}")  # fmt: skip
+            ax.set_xscale("log")
+            if i == 0:
+                ax.set_title(act.replace("_", " "), fontsize=7)
+                ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+            else:
+                ax.axhline(SPREAD, color="grey", lw=0.8, ls="--")
+                ax.set_xlabel("d")
+            if j == 0:
+                ax.set_ylabel(name)
+    figures.legend_below(fig, axes, ncol=4)
+    return fig
+
+
+FIGURES = (
+    Figure("dynamics_gaussian", lambda a, s: figure_dynamics(a.derived["diag"], GAUSSIAN,
+                                                             s.small_init_ratio)),
+    Figure("dynamics_digits", lambda a, s: figure_dynamics(a.derived["diag"], DIGITS,
+                                                           s.small_init_ratio)),
+    Figure("limits_vs_d", lambda a, s: figure_limits(a.runs, s.small_init_ratio)),
+)  # fmt: skip
