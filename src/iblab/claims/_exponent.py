@@ -103,7 +103,7 @@ class ExponentCheck:
         return (
             f"median-regression exponent {self} over {x_name} in [{self.window[0]:.2g}, "
             f"{self.window[1]:.2g}] ({self.n_points} runs, {self.n_groups} seeds; the sweep "
-            f"spans {self.decades:.2g} decades); full-range median fit {self.full:.3f}; "
+            f"spans {self.decades:.3g} decades); full-range median fit {self.full:.3f}; "
             f"log-mean fit {self.log_mean:.3f}; upper-quantile exponent {self.upper:.3f}; "
             f"gap / ({x_name})^{target:g} by cell: median {med:.3g}, spread [{lo:.3g}, "
             f"{hi:.3g}] over {cells} cells; floor {self.floor:.2g}"
@@ -168,7 +168,7 @@ def judge_asymptotic_exponent(
         _ratio(x, y, target, ratio_percentiles), floor,
     )  # fmt: skip
     if span < decades * (1 - _SPAN_RTOL):
-        reason = f"the sweep spans {span:.2g} decades, the rule needs {decades:g}"
+        reason = f"the sweep spans {span:.3g} decades, the rule needs {decades:g}"
         return ExponentCheck(math.nan, math.nan, math.nan, math.nan, *head, None, reason)
     if len(np.unique(x[fitted])) < min_values:
         reason = f"fewer than {min_values} values of x in the window"

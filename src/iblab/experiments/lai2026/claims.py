@@ -60,9 +60,9 @@ def _exponent(group: str, share: str | None = None):
             details += f"; gap against the init scale at d = {s.init_sweep_d:g}: exponent {other}"
             args += (a.derived["laws"][share]["args"],)
         top = f"{X_NAMES[xcol]} <= {check.window[1]:.1e}"
-        fitted = np.isfinite(check.exponent)
-        estimate = (f"exponent {check} ({check.n_points} runs, {top})" if fitted
-                    else f"no fit ({check.reason})")  # fmt: skip
+        at_floor = "at the floor: " if "floor" in check.reason else ""
+        estimate = (f"{at_floor}exponent {check} ({check.n_points} runs, {top})"
+                    if np.isfinite(check.exponent) else f"no fit ({check.reason})")  # fmt: skip
         return Measured(args, estimate, details)
 
     return statistic

@@ -38,9 +38,9 @@ def group_names(s) -> dict[str, str]:
     }
 
 
-def _scatter_fit(ax, g, xcol: str, label: str, color, check) -> None:
-    """Runs, the exponent rule's median fit over its window, and the method's floor
-    (dashed)."""
+def _scatter_fit(ax, g, xcol: str, label: str, color, check=None, fit=None) -> None:
+    """Runs and a line: the exponent rule's check (its median fit over its window, and the
+    method's floor, dashed) or a least-squares `fit` over every run."""
     counted = g.counted  # as in the fits
     ok = g[counted & (g["gap"] > ZERO)]
     zeros = g[counted & (g["gap"] <= ZERO)]
@@ -54,11 +54,14 @@ def _scatter_fit(ax, g, xcol: str, label: str, color, check) -> None:
         ax.scatter(bad[xcol], y, marker="x", s=12, color=color, alpha=0.6)
     if check is not None and np.isfinite(check.floor) and check.floor > ZERO:
         ax.axhline(check.floor, color=color, ls="--", lw=0.8)
-    if np.isfinite(check.exponent):
-        xs = np.geomspace(*check.window, 50)
-        ax.plot(xs, np.exp(check.intercept) * xs**check.exponent, color=color,
-                label=f"  median fit: exponent {check}")  # fmt: skip
-        ref = np.exp(check.intercept) * np.sqrt(xs / xs[-1]) * xs[-1] ** check.exponent
+    line = check if check is not None and np.isfinite(check.exponent) else fit
+    if line is not None and len(ok):
+        window = check.window if line is check else (ok[xcol].min(), ok[xcol].max())
+        xs = np.geomspace(*window, 50)
+        name = "median fit" if line is check else "fit"
+        ax.plot(xs, np.exp(line.intercept) * xs**line.exponent, color=color,
+                label=f"  {name}: exponent {line}")  # fmt: skip
+        ref = np.exp(line.intercept) * np.sqrt(xs / xs[-1]) * xs[-1] ** line.exponent
         ax.plot(xs, ref, color=color, ls=":", lw=1)
 
 
@@ -234,8 +237,8 @@ def gap_vs_lr(a, s):
         if len(g):
             d_label = figures.power_of_ten(s.lr_sweep_d)
             label = "orthogonal inputs" if kind == "orthogonal" else f"Gaussian, d = {d_label}"
-            _scatter_fit(ax, g, "lr_factor", a.derived["lr_fits"][kind], label,
-                         figures.OKABE_ITO[k])  # fmt: skip
+            _scatter_fit(ax, g, "lr_factor", label, figures.OKABE_ITO[k],
+                         fit=a.derived["lr_fits"][kind])  # fmt: skip
     xs = np.geomspace(lr.lr_factor.min(), lr.lr_factor.max(), 20)
     top = lr[lr.lr_data == "orthogonal"]["gap"].median()
     ax.plot(xs, top * xs / xs.max(), color="grey", ls="--", lw=0.8, label="slope 1")
