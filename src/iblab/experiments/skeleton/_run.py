@@ -279,9 +279,10 @@ def _note(call: Call) -> str:
         )
     for added in call.added:
         note += (
-            f"\nGroups {', '.join(added['groups'])} added since: {added['runs']} runs trained "
-            f"apart ({added['wall_time_s']:.0f} s), their rows joined to the folder's "
-            "(`add_groups`; their numbers version is in settings.json's `added`).\n"
+            f"\nGroups {', '.join(added['groups'])} added since: {added['runs']} runs "
+            f"({added['trained_now']} trained, in {added['wall_time_s']:.0f} s), their rows "
+            "joined to the folder's (`add_groups`; their numbers version is in "
+            "settings.json's `added`).\n"
         )
     if len(call.failed):
         note += (
