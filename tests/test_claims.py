@@ -24,11 +24,13 @@ from iblab.claims import (
     below,
     claims_frame,
     fit_power_law,
+    judge_asymptotic_exponent,
     judge_every_run,
     judge_fraction,
     judge_limit,
     judge_power_law,
     judge_value,
+    quantile_line,
     within,
     write_claims,
 )
@@ -117,6 +119,77 @@ def test_judge_power_law_sees_the_floor(seed):
     assert judge_power_law(x, wrong, floor=1e-9, **judge).agrees is False
     few = judge_power_law(x[::16], law[::16], floor=1e-9, **judge)
     assert few.agrees is None and "usable points" in few.reason
+
+
+def _seeded_law(exponent, x_values, seeds=24, scale=0.3, seed=0, bend_above=math.inf):
+    """log y = exponent log x + scale * Student-t(2) noise, at every x for each of `seeds`
+    seeds; above x = bend_above the law flattens to exponent 0.1 (outside the window)."""
+    rng = np.random.default_rng(seed)
+    x = np.tile(x_values, seeds)
+    groups = np.repeat(np.arange(seeds), len(x_values))
+    slope = np.where(x <= bend_above, exponent, 0.1)
+    kink = np.minimum(x, bend_above)
+    log_y = exponent * np.log(kink) + slope * np.log(x / kink) + scale * rng.standard_t(2, x.size)
+    return x, np.exp(log_y), groups
+
+
+EXPONENT_RULE = dict(target=0.5, tol=0.1, decades=3, floor=1e-12, n_boot=200)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_judge_asymptotic_exponent_agrees_with_a_known_half(seed):
+    """log gap = 0.5 log(n/d) + Student-t(2) noise over 6 decades, the law bending to 0.1
+    above 1e-3: the median fit over the three decades nearest 0 holds 1/2 and agrees; the
+    full-range fit, bent by the top decades, is reported beside it."""
+    x, y, groups = _seeded_law(0.5, np.geomspace(1e-7, 1e-1, 13), seed=seed, bend_above=1e-3)
+    check = judge_asymptotic_exponent(x, y, groups, key=f"half{seed}", **EXPONENT_RULE)
+    assert check.agrees is True and check.reason == ""
+    assert check.low <= 0.5 <= check.high and 0.4 <= check.low and check.high <= 0.6
+    assert check.window == pytest.approx((1e-7, 1e-4)) and check.n_groups == 24
+    assert check.decades == pytest.approx(6.0) and check.full < 0.45
+    assert abs(check.log_mean - 0.5) < 0.15 and check.upper > 0.3
+    med, lo, hi, cells = check.ratio
+    assert cells == 13 and lo <= med <= hi
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_judge_asymptotic_exponent_contradicts_a_wrong_exponent(seed):
+    x, y, groups = _seeded_law(0.8, np.geomspace(1e-7, 1e-1, 13), seed=seed)
+    check = judge_asymptotic_exponent(x, y, groups, key="wrong", **EXPONENT_RULE)
+    assert check.agrees is False and check.low > 0.6 and abs(check.exponent - 0.8) < 0.1
+
+
+def test_judge_asymptotic_exponent_needs_three_decades():
+    """Two decades of x (n from 16 to 1600 at one d, say): not resolved, and says why."""
+    x, y, groups = _seeded_law(0.5, np.geomspace(1e-4, 1e-2, 9))
+    check = judge_asymptotic_exponent(x, y, groups, key="short", **EXPONENT_RULE)
+    assert check.agrees is None and math.isnan(check.exponent)
+    assert check.reason == "the sweep spans 2 decades, the rule needs 3"
+
+
+def test_judge_asymptotic_exponent_sees_the_floor_and_is_reproducible():
+    """Gaps at a floor far above the law: not resolved, not contradicts; the same key gives
+    the same interval, another key another resampling."""
+    x, y, groups = _seeded_law(0.5, np.geomspace(1e-7, 1e-1, 13), scale=0.1)
+    floored = judge_asymptotic_exponent(x, y, groups, key="a", **(EXPONENT_RULE | {"floor": 1e-3}))
+    assert floored.agrees is None and "floor" in floored.reason and floored.high < 0.4
+    again = judge_asymptotic_exponent(x, y, groups, key="a", **EXPONENT_RULE)
+    same = judge_asymptotic_exponent(x, y, groups, key="a", **EXPONENT_RULE)
+    other = judge_asymptotic_exponent(x, y, groups, key="b", **EXPONENT_RULE)
+    assert (again.low, again.high) == (same.low, same.high) != (other.low, other.high)
+
+
+def test_quantile_line_matches_scikit_learn():
+    from sklearn.linear_model import QuantileRegressor
+
+    rng = np.random.default_rng(3)
+    lx = rng.uniform(-10, 0, 60)
+    ly = 0.5 * lx + rng.standard_t(2, 60)
+    for q in (0.5, 0.9):
+        ref = QuantileRegressor(quantile=q, alpha=0.0, solver="highs").fit(lx[:, None], ly)
+        slope, intercept = quantile_line(lx, ly, q)
+        assert slope == pytest.approx(ref.coef_[0], abs=1e-6)
+        assert intercept == pytest.approx(ref.intercept_, abs=1e-6)
 
 
 @pytest.mark.parametrize(

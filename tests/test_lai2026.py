@@ -91,6 +91,11 @@ def test_reproduce_tiny(tmp_path):
     runs = lai2026.tidy(pd.read_parquet(tmp_path / "analysis.parquet"), TINY)
     # Analysed again from the folder alone (no run files read): the same claims.
     pd.testing.assert_frame_equal(skeleton.reanalyse(lai2026.REPRODUCTION, tmp_path), table)
+    # One group trained apart and joined to the folder again: the same claims, and a note.
+    apart = tmp_path.with_name(tmp_path.name + "_apart")
+    added = skeleton.add_groups(lai2026.REPRODUCTION, tmp_path, ["single_flow_init_sweep"], apart)
+    pd.testing.assert_frame_equal(added, table)
+    assert "single_flow_init_sweep added since" in (tmp_path / "claims.md").read_text()
     assert len(runs) == len(lai2026.plan(TINY))
     for col in ("gap", "distance", "function_gap", "stabilisation_step", "switched_fraction",
                 "final_loss", "interpolated", "kkt_stationarity_rel"):  # fmt: skip

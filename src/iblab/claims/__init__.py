@@ -9,6 +9,8 @@ Each rule is a function whose thresholds are its parameters; it returns a check 
 numbers it judged, `agrees` and `reason`:
 
 * `judge_power_law`: an exponent, by an interval rule above the method's floor;
+* `judge_asymptotic_exponent`: an exponent as x -> 0, by median regression over the
+  decades of x nearest 0 and an interval from resampling seeds;
 * `judge_limit`: a limit as t -> inf, from the trend of a flow's last decades;
 * `judge_every_run`: a `Bound` every run must meet;
 * `judge_fraction`: a bound on the fraction of runs that meet a condition;
@@ -31,6 +33,7 @@ from iblab.claims._bounds import (
     judge_value,
     within,
 )
+from iblab.claims._exponent import ExponentCheck, judge_asymptotic_exponent, quantile_line
 from iblab.claims._limit import LimitCheck, judge_limit
 from iblab.claims._power_law import LawCheck, PowerLawFit, fit_power_law, judge_power_law
 from iblab.claims._record import (
@@ -51,6 +54,7 @@ __all__ = [
     "Bound",
     "BoundCheck",
     "Claim",
+    "ExponentCheck",
     "LawCheck",
     "LimitCheck",
     "PowerLawFit",
@@ -65,6 +69,7 @@ __all__ = [
     "claims_markdown",
     "counts_text",
     "fit_power_law",
+    "judge_asymptotic_exponent",
     "judge_every_run",
     "judge_fraction",
     "judge_limit",
@@ -73,6 +78,7 @@ __all__ = [
     "judge_value",
     "print_claims",
     "tally_runs",
+    "quantile_line",
     "within",
     "write_claims",
 ]

@@ -11,7 +11,7 @@ import pandas as pd
 from iblab.claims import fit_power_law
 from iblab.experiments.skeleton import Analysis
 
-from .rules import EXPONENT
+from .rules import EXPONENT, INIT_SHARE
 from .runs import G
 from .settings import LaiSettings, convention_group
 
@@ -31,6 +31,7 @@ SWEEPS = {
     G.ANISO_SPIKED: ("n_over_tr_sigma", "single", "gd"),
     G.ANISO_POWER_LAW_FLOW: ("n_over_tr_sigma", "width", "flow"),
     G.ANISO_SPIKED_FLOW: ("n_over_tr_sigma", "width", "flow"),
+    G.INIT_SWEEP: ("init_scale", "single", "flow"),
 }
 
 
@@ -57,6 +58,7 @@ def tidy(frame: pd.DataFrame, s: LaiSettings) -> pd.DataFrame:
     df["tr_sigma"] = df["data_tr_sigma"]
     df["n_over_d"] = df.n / df.d
     df["n_over_tr_sigma"] = df.n / df.tr_sigma
+    df["init_scale"] = df["config.init.scale"].astype(float)
     df["lr_factor"] = df["config.train.lr"]
     df["step_budget"] = df["config.train.steps"].astype("Int64")  # none for flow runs
     df["final_loss"] = df["loss"]
@@ -97,21 +99,24 @@ def _try_fit(x, y, n_boot: int):
 
 
 def law(df: pd.DataFrame, s: LaiSettings, group: str) -> dict:
-    """One exponent sweep: `args` (x, y and floor for the exponent rule; interpolating
-    runs with a reference solved to optimality, gaps below ZERO_GAP as 0), `check` (the
-    rule's finding, drawn in the figures), `distance` (the unnormalised distance's
-    full-range fit) and `counts` (reached, zero gaps, planned, inaccurate references)."""
+    """One exponent sweep: `args` (x, y, seeds, floor and key for the exponent rule;
+    interpolating runs with a reference solved to optimality, gaps below ZERO_GAP as 0),
+    `check` (the rule's finding, drawn in the figures; the init sweep's is judged against
+    1), `distance` (the unnormalised distance's full-range fit) and `counts` (reached, zero
+    gaps, planned, inaccurate references)."""
     xcol, reading, method = sweeps(s)[group]
     col = gap_column(s)
     reached = df[(df.group == group) & df.interpolated]
     g = reached[reached.counted]
     lr_factor = float(g.lr_factor.iloc[0]) if len(g) and method == "gd" else None
     y = g[col].where(g[col] > ZERO_GAP, 0.0)  # numerical zeros are zeros
-    args = {"x": g[xcol], "y": y, "floor": floor(df, s, reading, method, lr_factor)}
+    args = {"x": g[xcol], "y": y, "groups": g["seed"],
+            "floor": floor(df, s, reading, method, lr_factor), "key": group}  # fmt: skip
+    rule = INIT_SHARE if group == G.INIT_SWEEP else EXPONENT
     ok = g[g["gap"] > ZERO_GAP]
     counts = (len(reached), int((g["gap"] <= ZERO_GAP).sum()), int((df.group == group).sum()),
               len(reached) - len(g))  # fmt: skip
-    return {"args": args, "check": EXPONENT(args, s), "counts": counts,
+    return {"args": args, "check": rule(args, s), "counts": counts,
             "distance": _try_fit(ok[xcol], ok["distance"], s.n_boot)}  # fmt: skip
 
 

@@ -24,22 +24,22 @@ def _fit_text(f) -> str:
     return "no fit (fewer than 3 nonzero gaps)" if f is None else str(f)
 
 
-def _by_x(g: pd.DataFrame, xcol: str, col: str, high_max: float) -> str:
-    """Median and geometric mean (of the nonzero values) of col per x <= high_max."""
+def _by_x(g: pd.DataFrame, xcol: str, col: str) -> str:
+    """Median and geometric mean (of the nonzero values) of col per x."""
     parts = []
-    for x, v in g[g[xcol] <= high_max].groupby(xcol)[col]:
+    for x, v in g.groupby(xcol)[col]:
         pos = v[v > ZERO_GAP]
         geo = math.exp(float(np.log(pos).mean())) if len(pos) else math.nan
         parts.append(f"{x:.0e}: {v.median():.2g} / {geo:.2g}")
     return ", ".join(parts) or "none"
 
 
-def _x_name(xcol: str) -> str:
-    return "n/d" if xcol == "n_over_d" else "n/tr Sigma"
+X_NAMES = {"n_over_d": "n/d", "n_over_tr_sigma": "n/tr Sigma", "init_scale": "init scale"}
 
 
-def _exponent(group: str):
-    """The statistic of an exponent claim: the group's law (analysis.law)."""
+def _exponent(group: str, share: str | None = None):
+    """The statistic of an exponent claim: the group's law (analysis.law); with `share`,
+    also the law of that group (the gap against the init scale), for `rules.outside_regime`."""
 
     def statistic(a, s: LaiSettings) -> Measured:
         law = a.derived["laws"][group]
@@ -48,47 +48,96 @@ def _exponent(group: str):
         which = "relative gap" if col == "gap" else "unnormalised distance"
         g = a.group(group)
         details = (
-            f"{which}: {check.text(_x_name(xcol), s.high_dim_max)}; median / geometric mean "
-            f"by {_x_name(xcol)}: {_by_x(g[g.counted], xcol, col, s.high_dim_max)}; "
-            f"unnormalised distance exponent {_fit_text(law['distance'])} (full range); "
+            f"{which}: {check.text(X_NAMES[xcol], _target(group))}; median / geometric mean "
+            f"by {X_NAMES[xcol]}: {_by_x(g[g.counted], xcol, col)}; unnormalised distance "
+            f"exponent {_fit_text(law['distance'])} (least squares, full range); "
             f"{used}/{total} runs reached a global minimum, {zeros} of them with gap < "
             f"{ZERO_GAP:g}, {inaccurate} with an inaccurate reference (left out)"
         )
-        estimate = f"exponent {check.high} ({check.high.n_points} runs)" if check.high else "no fit"
-        return Measured((law["args"],), estimate, details)
+        args: tuple = (law["args"],)
+        if share is not None:
+            other = a.derived["laws"][share]["check"]
+            details += f"; gap against the init scale at d = {s.init_sweep_d:g}: exponent {other}"
+            args += (a.derived["laws"][share]["args"],)
+        top = f"{X_NAMES[xcol]} <= {check.window[1]:.1e}"
+        at_floor = "at the floor: " if "floor" in check.reason else ""
+        estimate = (f"{at_floor}exponent {check} ({check.n_points} runs, {top})"
+                    if np.isfinite(check.exponent) else f"no fit ({check.reason})")  # fmt: skip
+        return Measured(args, estimate, details)
 
     return statistic
 
 
-def _exponent_criterion(group: str):
+def _target(group: str) -> float:
+    return rules.INIT_SHARE_TARGET if group == G.INIT_SWEEP else rules.EXPONENT_TARGET
+
+
+def _exponent_criterion(group: str, share: bool = False):
     def criterion(s: LaiSettings) -> str:
         xcol = sweeps(s)[group][0]
-        return (
-            f"high-dimensional fit ({_x_name(xcol)} <= {s.high_dim_max:g}) of the "
-            f"{'relative gap' if gap_column(s) == 'gap' else 'unnormalised distance'}: "
-            f"exponent {within(rules.EXPONENT_TARGET, s.exponent_tolerance)}; resolved "
-            f"only with >= {rules.MIN_POINTS} usable runs at >= 3 values, a 95% interval "
-            f"narrower than {s.max_interval:g}, and the median gap at every fitted value >= "
-            f"{s.floor_margin:g}x the floor (the gap the same method measures on exactly "
-            "orthogonal inputs)"
+        x = X_NAMES[xcol]
+        target, tol = ((rules.INIT_SHARE_TARGET, rules.INIT_SHARE_TOL) if group == G.INIT_SWEEP
+                       else (rules.EXPONENT_TARGET, rules.EXPONENT_TOL))  # fmt: skip
+        text = (
+            f"median (quantile 0.5) regression of log {gap_column(s)} on log {x} over the "
+            f"{rules.EXPONENT_DECADES:g} decades of {x} nearest 0 that the sweep has, with a "
+            f"95% interval from {s.n_boot} resamples of the seeds: agrees when the interval "
+            f"lies {within(target, tol)}, contradicts when it lies entirely outside; not "
+            f"resolved otherwise, when the sweep spans fewer than {rules.EXPONENT_DECADES:g} "
+            f"decades or the window fewer than {rules.MIN_VALUES} values, or when the median "
+            f"gap at some {x} of the window is within {rules.FLOOR_MARGIN:g}x of the floor "
+            "(the gap the same method measures on exactly orthogonal inputs; gaps below it are "
+            "set to it)"
         )
+        if share:
+            text += (
+                "; a contradiction is not resolved (outside the claim's regime) when the gap "
+                f"against the init scale at d = {s.init_sweep_d:g} agrees with exponent "
+                f"{rules.INIT_SHARE_TARGET:g} by the same rule (the gap is the "
+                "initialisation's share)"
+            )
+        return text
 
     return criterion
 
 
-def exponent_claim(group: str, statement, paper: str) -> ClaimSpec:
-    """The claim that the group's gap follows the paper's square-root law."""
-    return ClaimSpec(statement, paper, (group,), _exponent(group), (rules.EXPONENT,),
-                     _exponent_criterion(group))  # fmt: skip
+def exponent_claim(group: str, statement, paper: str, share: str | None = None) -> ClaimSpec:
+    """The claim that the group's gap follows the paper's square-root law; with `share`, a
+    contradiction is weighed against that group's gap-vs-init exponent."""
+    if share is None:
+        return ClaimSpec(statement, paper, (group,), _exponent(group), (rules.EXPONENT,),
+                         _exponent_criterion(group))  # fmt: skip
+    return ClaimSpec(statement, paper, (group,), _exponent(group, share),
+                     (rules.EXPONENT, rules.INIT_SHARE), _exponent_criterion(group, True),
+                     rules.outside_regime)  # fmt: skip
+
+
+def _in_share_window(s: LaiSettings, labels: str, scale: float) -> bool:
+    """A convention whose init lies in the init sweep's fitted window (its labels, at most
+    10^decades times its smallest scale)."""
+    top = min(s.init_sweep_scales) * 10**rules.EXPONENT_DECADES
+    return labels == s.init_sweep_labels and scale <= top * (1 + 1e-9)
 
 
 def _conventions(s: LaiSettings) -> list[ClaimSpec]:
     return [
         exponent_claim(convention_group(labels, scale),
                        f"single neuron, flow, {labels}, init {scale:g}: gap ~ sqrt(n/d)",
-                       SQRT_ND + FLOW_LIMIT)
+                       SQRT_ND + FLOW_LIMIT,
+                       G.INIT_SWEEP if _in_share_window(s, labels, scale) else None)
         for labels, scale in s.single_conventions
     ]  # fmt: skip
+
+
+def init_share_claim() -> ClaimSpec:
+    """The gap against the init scale at one d: the initialisation's share when ~ init."""
+    return ClaimSpec(
+        lambda s: f"single neuron, flow, {s.init_sweep_labels}, d = {s.init_sweep_d:g}: gap ~ "
+        "init scale",
+        "(ours) at a small init the gap is the initialisation's share",
+        (G.INIT_SWEEP,), _exponent(G.INIT_SWEEP), (rules.INIT_SHARE,),
+        _exponent_criterion(G.INIT_SWEEP),
+    )  # fmt: skip
 
 
 def exponent_claims(s: LaiSettings) -> list[ClaimSpec]:
@@ -105,6 +154,7 @@ def exponent_claims(s: LaiSettings) -> list[ClaimSpec]:
         exponent_claim(G.D_SINGLE_FLOW, "single neuron, exact flow: gap ~ sqrt(n/d), d varies",
                        SQRT_ND + FLOW_LIMIT),
         *_conventions(s),
+        init_share_claim(),
         exponent_claim(G.N_SINGLE, "single neuron, GD: gap ~ sqrt(n/d), n varies", SQRT_ND),
         exponent_claim(G.N_WIDTH_FLOW, "width m, exact flow: gap ~ sqrt(n/d), n varies",
                        SQRT_ND + FLOW_LIMIT),

@@ -31,15 +31,16 @@ def group_names(s) -> dict[str, str]:
         G.ANISO_SPIKED_FLOW: f"width {s.width}, gradient flow, spiked spectrum",
         G.ANISO_POWER_LAW: "single neuron, power-law spectrum",
         G.ANISO_SPIKED: "single neuron, spiked spectrum",
+        G.INIT_SWEEP: f"gradient flow, n / d = {s.n / s.init_sweep_d:.1e}",
     } | {
         convention_group(labels, scale): f"gradient flow, init scale {scale:g}"
         for labels, scale in s.single_conventions
     }
 
 
-def _scatter_fit(ax, g, xcol: str, fit, label: str, color, check=None, high_max=None) -> None:
-    """Runs, the fit (over the points it used: x <= high_max when given), and the method's
-    floor (dashed) when check gives one."""
+def _scatter_fit(ax, g, xcol: str, label: str, color, check=None, fit=None) -> None:
+    """Runs and a line: the exponent rule's check (its median fit over its window, and the
+    method's floor, dashed) or a least-squares `fit` over every run."""
     counted = g.counted  # as in the fits
     ok = g[counted & (g["gap"] > ZERO)]
     zeros = g[counted & (g["gap"] <= ZERO)]
@@ -53,13 +54,14 @@ def _scatter_fit(ax, g, xcol: str, fit, label: str, color, check=None, high_max=
         ax.scatter(bad[xcol], y, marker="x", s=12, color=color, alpha=0.6)
     if check is not None and np.isfinite(check.floor) and check.floor > ZERO:
         ax.axhline(check.floor, color=color, ls="--", lw=0.8)
-    if fit is not None and len(ok):
-        used = ok[ok[xcol] <= high_max] if high_max is not None else ok
-        used = used if len(used) else ok
-        xs = np.geomspace(used[xcol].min(), used[xcol].max(), 50)
-        ax.plot(xs, np.exp(fit.intercept) * xs**fit.exponent, color=color,
-                label=f"  fit: exponent {fit}")  # fmt: skip
-        ref = np.exp(fit.intercept) * np.sqrt(xs / xs[-1]) * xs[-1] ** fit.exponent
+    line = check if check is not None and np.isfinite(check.exponent) else fit
+    if line is not None and len(ok):
+        window = check.window if line is check else (ok[xcol].min(), ok[xcol].max())
+        xs = np.geomspace(*window, 50)
+        name = "median fit" if line is check else "fit"
+        ax.plot(xs, np.exp(line.intercept) * xs**line.exponent, color=color,
+                label=f"  {name}: exponent {line}")  # fmt: skip
+        ref = np.exp(line.intercept) * np.sqrt(xs / xs[-1]) * xs[-1] ** line.exponent
         ax.plot(xs, ref, color=color, ls=":", lw=1)
 
 
@@ -78,9 +80,9 @@ def _legend_under(ax) -> None:
 
 GAP_NOTE = (
     "dots: runs; v: gap at numerical zero (1e-9); x: no global minimum reached or a reference "
-    "not solved to optimality (left out); solid: fit over "
-    "the high-dimensional runs (left of the grey line);\ndotted: slope 1/2 through the fit's "
-    "last point; dashed: the method's floor (its gap on exactly orthogonal inputs)"
+    "not solved to optimality (left out); solid: median fit over the three decades of x "
+    "nearest 0;\ndotted: slope 1/2 through the fit's last point; dashed: the method's floor "
+    "(its gap on exactly orthogonal inputs)"
 )
 
 
@@ -96,10 +98,7 @@ def _gap_figure(a, s, panels, xcol: str, xlabel: str):
         for k, group in enumerate(groups):
             g = df[df.group == group]
             if len(g):
-                check = laws[group]["check"]
-                _scatter_fit(ax, g, xcol, check.high, names[group], colors[k], check,
-                             s.high_dim_max)  # fmt: skip
-        ax.axvline(s.high_dim_max, color="grey", lw=0.6)
+                _scatter_fit(ax, g, xcol, names[group], colors[k], laws[group]["check"])
         _loglog(ax, xlabel, ylabel=ax is axes[0])
         ax.set_title(title)
         _legend_under(ax)
@@ -125,6 +124,14 @@ def gap_vs_n_over_trace(a, s):
          (G.ANISO_POWER_LAW_FLOW, G.ANISO_SPIKED_FLOW, G.D_WIDTH_FLOW)),
     )  # fmt: skip
     return _gap_figure(a, s, panels, "n_over_tr_sigma", "n / tr Sigma")
+
+
+def gap_vs_init_scale(a, s):
+    """The single neuron's flow gap against the init scale at one d (None: not run)."""
+    if not len(a.group(G.INIT_SWEEP)):
+        return None
+    title = f"single neuron, gradient flow, labels {s.init_sweep_labels}, d = {s.init_sweep_d:g}"
+    return _gap_figure(a, s, ((title, (G.INIT_SWEEP,)),), "init_scale", "init scale")
 
 
 def single_conventions(a, s):
@@ -230,8 +237,8 @@ def gap_vs_lr(a, s):
         if len(g):
             d_label = figures.power_of_ten(s.lr_sweep_d)
             label = "orthogonal inputs" if kind == "orthogonal" else f"Gaussian, d = {d_label}"
-            _scatter_fit(ax, g, "lr_factor", a.derived["lr_fits"][kind], label,
-                         figures.OKABE_ITO[k])  # fmt: skip
+            _scatter_fit(ax, g, "lr_factor", label, figures.OKABE_ITO[k],
+                         fit=a.derived["lr_fits"][kind])  # fmt: skip
     xs = np.geomspace(lr.lr_factor.min(), lr.lr_factor.max(), 20)
     top = lr[lr.lr_data == "orthogonal"]["gap"].median()
     ax.plot(xs, top * xs / xs.max(), color="grey", ls="--", lw=0.8, label="slope 1")
@@ -283,6 +290,6 @@ def dynamics(a, s):
 
 FIGURES = tuple(
     Figure(f.__name__, f)
-    for f in (gap_vs_n_over_d, gap_vs_n_over_trace, single_conventions, stabilisation_vs_d,
-              extremes, gap_vs_lr, dynamics)
+    for f in (gap_vs_n_over_d, gap_vs_n_over_trace, single_conventions, gap_vs_init_scale,
+              stabilisation_vs_d, extremes, gap_vs_lr, dynamics)
 )  # fmt: skip

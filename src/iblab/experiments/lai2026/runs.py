@@ -40,6 +40,7 @@ class G:
     D_WIDTH_FLOW, D_SINGLE_FLOW, N_WIDTH_FLOW = "d_width_flow", "d_single_flow", "n_width_flow"
     ANISO_POWER_LAW_FLOW, ANISO_SPIKED_FLOW = "aniso_power_law_flow", "aniso_spiked_flow"
     ORTHOGONAL_FLOW, D_WIDTH_SMALL_LR, LR_SWEEP = "orthogonal_flow", "d_width_small_lr", "lr_sweep"
+    INIT_SWEEP = "single_flow_init_sweep"
 
 
 READINGS: tuple[Reading, ...] = ("single", "width")  # the two readings of the ReLU model
@@ -89,6 +90,14 @@ def _lr_sweep(s: LaiSettings):
             yield {"reading": "width", "lr_data": lr_data}, config
 
 
+def _init_sweep(s: LaiSettings):
+    """The single-neuron flow at one d, at every init scale of the sweep."""
+    for scale, k in itertools.product(s.init_sweep_scales, range(s.init_sweep_seeds)):
+        config = make_config(s, "single", s.n, s.init_sweep_d, k, flow=True,
+                             single_labels=s.init_sweep_labels, init_scale=scale)  # fmt: skip
+        yield {"reading": "single"}, config
+
+
 def _conventions(s: LaiSettings) -> list[Group]:
     """The single-neuron flow d sweep again, for each (labels, init scale) convention."""
     return [
@@ -124,6 +133,7 @@ AFTER_CONVENTIONS = (
           lambda s: s.width_seeds, lr_factor=lambda s: s.small_lr_factor,
           steps=lambda s: s.small_lr_steps()),
     Group(G.LR_SWEEP, _lr_sweep),
+    Group(G.INIT_SWEEP, _init_sweep),
 )  # fmt: skip
 
 

@@ -6,7 +6,8 @@ configs), `ClaimSpec`s (a statement, what the paper says, the groups it reads, a
 giving `Measured`, and `Rule`s of `iblab.claims` with their parameters) and `Figure`s.
 `reproduce` plans, trains into a store (resumable, on any executor), analyses, judges and
 draws from them; `reanalyse` does the analysis again from a finished folder without
-training; `limit_checks` judges each run's limits (`Limit`) from their trend;
+training; `add_groups` trains only some groups and joins them to a finished folder;
+`limit_checks` judges each run's limits (`Limit`) from their trend;
 `from_module` and `from_file` find a module's or a claims file's `REPRODUCTION`.
 """
 
@@ -24,7 +25,13 @@ from iblab.experiments.skeleton._declare import (
 )
 from iblab.experiments.skeleton._limits import Limit, limit_checks
 from iblab.experiments.skeleton._load import ClaimsFileError, FileEvaluate, from_file, from_module
-from iblab.experiments.skeleton._run import analysis_frame, judge, reanalyse, reproduce
+from iblab.experiments.skeleton._run import (
+    add_groups,
+    analysis_frame,
+    judge,
+    reanalyse,
+    reproduce,
+)
 
 __all__ = [
     "Analysis",
@@ -38,6 +45,7 @@ __all__ = [
     "Planned",
     "Reproduction",
     "Rule",
+    "add_groups",
     "analysis_frame",
     "from_file",
     "from_module",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,7 @@ class Call:
     failed: pd.DataFrame
     elapsed: float
     reanalysed: bool = False
+    added: tuple = ()  # groups added to the folder since (`add_groups`), as settings.json has them
 
 
 def reproduce(
@@ -183,9 +184,53 @@ def reanalyse(rep: Reproduction, out: str | Path, settings: Any = None) -> pd.Da
     history = pd.read_parquet(out / "history.parquet")
     claims, figures = analyse(rep, frame, history, s, out)
     call = Call(meta["which"], meta["runs"], meta["trained_now"], meta["already_stored"],
-                frame.iloc[:0], meta["wall_time_s"], reanalysed=True)  # fmt: skip
+                frame.iloc[:0], meta["wall_time_s"], reanalysed=True,
+                added=tuple(meta.get("added", ())))  # fmt: skip
     meta |= {"reanalysed_s": time.perf_counter() - t0}
     return _write(rep, claims, figures, s, call, out, meta)
+
+
+def add_groups(
+    rep: Reproduction, out: str | Path, names: Sequence[str], store_dir: str | Path,
+    executor: Any = None, log: Callable[[str], None] = print,
+) -> pd.DataFrame:  # fmt: skip
+    """Add groups to a finished reproduction without training its other runs again: train
+    the named groups' runs (at the folder's settings) into store_dir, put their rows in
+    place of those groups' rows in out's analysis.parquet and history.parquet, and analyse
+    the folder again (`reanalyse`); settings.json and the claims' note record what was added.
+
+    Args:
+        rep: The reproduction.
+        out: The folder of a finished call of `reproduce` (no run files needed).
+        names: The groups to train and add (new groups, or ones to replace).
+        store_dir: Where their runs are trained (resumable; may be out itself).
+        executor: Where to train (see `reproduce`).
+        log: Where progress lines go.
+
+    Returns:
+        The claims table.
+    """
+    t0, out = time.perf_counter(), Path(out)
+    meta = json.loads((out / "settings.json").read_text())
+    s = _settings_from(rep, meta["settings"])
+    planned = [(t, c) for t, c in rep.plan(s) if t["group"] in set(names)]
+    configs = list({store.run_id(c): c for _, c in planned}.values())
+    log(f"{rep.name}: adding {len(configs)} runs of {list(names)} to {out}")
+    progress = _train(configs, Path(store_dir), executor, rep.evaluate, log)
+    stored = store.load(store_dir, arrays=False, run_ids=sorted(store.run_id(c) for c in configs))
+    frame = analysis_frame(stored.runs, planned, Path(store_dir)).drop(columns=["config"])
+    old = pd.read_parquet(out / "analysis.parquet")
+    kept = old[~old["group"].isin(names)]
+    pd.concat([kept, frame], ignore_index=True).to_parquet(out / "analysis.parquet", index=False)
+    history = pd.read_parquet(out / "history.parquet")
+    history = history[history.run_id.isin(kept.run_id)]
+    new = stored.history[stored.history.run_id.isin(frame.run_id)]
+    pd.concat([history, new], ignore_index=True).to_parquet(out / "history.parquet", index=False)
+    added = {"groups": list(names), "runs": len(configs), "trained_now": progress.done,
+             "wall_time_s": time.perf_counter() - t0, "provenance": store.provenance()}  # fmt: skip
+    meta["added"] = [*meta.get("added", []), added]
+    (out / "settings.json").write_text(json.dumps(meta, indent=2, default=_plain))
+    return reanalyse(rep, out, s)
 
 
 def _settings_from(rep: Reproduction, stored: dict):
@@ -231,6 +276,13 @@ def _note(call: Call) -> str:
         note += (
             "\nAnalysed again from analysis.parquet and history.parquet (no run trained or "
             "read; the runs' numbers version is settings.json's provenance).\n"
+        )
+    for added in call.added:
+        note += (
+            f"\nGroups {', '.join(added['groups'])} added since: {added['runs']} runs "
+            f"({added['trained_now']} trained, in {added['wall_time_s']:.0f} s), their rows "
+            "joined to the folder's (`add_groups`; their numbers version is in "
+            "settings.json's `added`).\n"
         )
     if len(call.failed):
         note += (
