@@ -1,6 +1,7 @@
 """A reproduction is a sweep into a store: killed with SIGKILL and re-run, it finishes with
 the claims of an uninterrupted run without training stored runs again; on Dask it gives the
-local claims; `iblab query` reads its runs. On `iblab reproduce frei2023 --quick`."""
+local claims; `iblab query` reads its runs. On `iblab reproduce kou2023 --quick`, which
+prints its claims table."""
 
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ import pandas as pd
 import pytest
 
 from iblab import store
-from iblab.experiments import frei2023
+from iblab.experiments import kou2023
 
 IBLAB = [str(Path(sys.executable).parent / "iblab")]
-COMMAND = [*IBLAB, "reproduce", "frei2023", "--quick"]
-PLANNED = [c for _, c in frei2023.plan(frei2023.QUICK)]
+COMMAND = [*IBLAB, "reproduce", "kou2023", "--quick"]
+PLANNED = [c for _, c in kou2023.REPRODUCTION.plan(kou2023.QUICK)]
 RUNS = len({store.run_id(c) for c in PLANNED})
 
 
@@ -36,8 +37,9 @@ def _claims(out: Path) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("frei-quick")
-    _reproduce(out)
+    out = tmp_path_factory.mktemp("kou-quick")
+    done = _reproduce(out)
+    assert all(word in done.stdout for word in ("claim", "paper", "estimate", "outcome"))
     return out
 
 
@@ -81,5 +83,5 @@ def test_query_reads_a_reproduction(uninterrupted):
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert lines[0] == "d,runs,srank"
-    assert len(lines) - 1 == len({c.data.d for c in PLANNED})
+    assert len(lines) - 1 == len({getattr(c.data, "d", None) for c in PLANNED})
     assert sum(int(line.split(",")[1]) for line in lines[1:]) == RUNS
