@@ -179,6 +179,26 @@ def test_judge_asymptotic_exponent_sees_the_floor_and_is_reproducible():
     assert (again.low, again.high) == (same.low, same.high) != (other.low, other.high)
 
 
+@pytest.mark.parametrize(
+    "per_decade, noise, expected",
+    [(-0.05, 0.02, True), (0.05, 0.02, False), (0.0, 0.02, None), (-0.05, 3.0, None)],
+)
+def test_judge_trend_decides_a_known_slope(per_decade, noise, expected):
+    """A share falling (or rising) 0.05 per decade of d under heavy-tailed noise over 5
+    decades and 12 seeds; flat, or drowned in noise: not resolved."""
+    rng = np.random.default_rng(11)
+    d = np.repeat(10.0 ** np.arange(3, 9), 12)
+    seeds = np.tile(np.arange(12), 6)
+    y = 0.5 + per_decade * np.log10(d / 1e3) + noise * rng.standard_t(2, d.size)
+    check = claims.judge_trend(d, y, seeds, slope=claims.below(0.0), key="trend")
+    assert check.agrees is expected
+    assert check.low <= check.slope <= check.high and len(check.medians) == 6
+    if expected is not None:
+        assert check.slope == pytest.approx(per_decade, abs=0.01)
+    few = claims.judge_trend(d[d < 1e5], y[d < 1e5], seeds[d < 1e5], slope=claims.below(0.0))
+    assert few.agrees is None and few.reason == "2 values of x; the rule needs 3"
+
+
 def test_quantile_line_matches_scikit_learn():
     from sklearn.linear_model import QuantileRegressor
 

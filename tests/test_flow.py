@@ -10,10 +10,11 @@ import yaml
 from scipy import integrate, linalg, optimize
 from typer.testing import CliRunner
 
-from iblab import Config, ConfigError, make_problem, store, train, train_many
+from iblab import Config, ConfigError, flow, make_problem, store, train, train_many
 from iblab.activations import Activation, phi
 from iblab.cli import app
 from iblab.config import validate
+from iblab.flow._solution import event_table
 from iblab.problem import Problem
 from iblab.references import MinNormLinear, PatternQP
 
@@ -307,6 +308,21 @@ def test_history_has_time_and_gd_figures_and_events_log():
     assert result.events.time.is_monotonic_increasing
     # The last switch is the stabilisation time, and no switch happens after it.
     assert result.summary["stabilisation_time"] == result.events.time.iloc[-1]
+    crossed = result.events[result.events.kind == "cross"]
+    assert result.summary["last_cross_time"] == crossed.time.max()
+
+
+def test_pattern_changes_tell_crossings_from_holds():
+    rows = [(0.5, 1, 0, 1, "cross"), (1.0, 0, 0, -1, "cross"), (2.0, 0, 0, 0, "slide"),
+            (3.0, 1, 0, -1, "cross"), (4.0, 2, 1, 0, "slide"), (5.0, 2, 1, 1, "release_up"),
+            (6.0, 3, 1, 0, "slide")]  # fmt: skip
+    events = event_table((t, np.log(t), i, j, d, k) for t, i, j, d, k in rows)
+    got = flow.pattern_changes(events, 4, 2)
+    assert got == {"last_cross_time": 3.0, "last_cross_log_time": np.log(3.0),
+                   "crossed_fraction": 2 / 8, "held_at_end": 2}  # fmt: skip
+    none = flow.pattern_changes(event_table([]), 4, 2)
+    assert none["last_cross_time"] == 0 and none["crossed_fraction"] == 0
+    assert none["held_at_end"] == 0 and none["last_cross_log_time"] == -np.inf
 
 
 def test_same_config_same_flow_whatever_it_is_batched_with():

@@ -98,7 +98,8 @@ def test_reproduce_tiny(tmp_path):
     assert "single_flow_init_sweep added since" in (tmp_path / "claims.md").read_text()
     assert len(runs) == len(lai2026.plan(TINY))
     for col in ("gap", "distance", "function_gap", "stabilisation_step", "switched_fraction",
-                "final_loss", "interpolated", "kkt_stationarity_rel"):  # fmt: skip
+                "final_loss", "interpolated", "kkt_stationarity_rel", "last_cross_time",
+                "crossed_fraction", "held_at_end"):  # fmt: skip
         assert col in runs
     assert set(table.outcome) <= {"agrees", "contradicts", "not resolved"}
     assert "| claim | paper | estimate | outcome |" in (tmp_path / "claims.md").read_text()
@@ -123,6 +124,20 @@ def test_reproduce_tiny(tmp_path):
     pd.testing.assert_frame_equal(again, table)
     assert "Wall time of this call" in (tmp_path / "claims.md").read_text()
     assert "training 0 runs" in (tmp_path / "claims.md").read_text()
+
+
+@pytest.mark.parametrize("limit", [0.0, 0.3])
+def test_fit_time_is_when_the_excess_loss_falls_a_millionfold(limit):
+    """Excess loss e^-t over a limit, records 10 per decade of t: the fit time is log(1e6)
+    to the interpolation's accuracy; a run that never gets there has none."""
+    t = np.concatenate([[0.0], 10 ** np.arange(-2, 1.5, 0.1), [np.inf]])
+    loss = limit + np.exp(-np.minimum(t, 50.0))
+    loss[-1] = limit
+    history = pd.DataFrame({"run_id": "a", "time": t, "loss": loss})
+    slow = pd.DataFrame({"run_id": "b", "time": t[:-1], "loss": limit + 1 / (1 + t[:-1])})
+    got = lai2026.analysis.fit_times(pd.concat([history, slow]), 1e-6)
+    assert got["a"] == pytest.approx(np.log(1e6), rel=0.05)
+    assert np.isnan(got["b"])
 
 
 def test_orthogonal_width_gap_is_a_step_size_floor():

@@ -11,6 +11,8 @@ numbers it judged, `agrees` and `reason`:
 * `judge_power_law`: an exponent, by an interval rule above the method's floor;
 * `judge_asymptotic_exponent`: an exponent as x -> 0, by median regression over the
   decades of x nearest 0 and an interval from resampling seeds;
+* `judge_trend`: the slope of y per decade of x (e.g. "falls with d"), by an interval from
+  resampling seeds;
 * `judge_limit`: a limit as t -> inf, from the trend of a flow's last decades;
 * `judge_every_run`: a `Bound` every run must meet;
 * `judge_fraction`: a bound on the fraction of runs that meet a condition;
@@ -46,6 +48,7 @@ from iblab.claims._record import (
     write_claims,
 )
 from iblab.claims._runs import counts_text, judge_run_limit, tally_runs
+from iblab.claims._trend import TrendCheck, judge_trend
 from iblab.claims._verdict import Verdict, all_of, any_of
 
 __all__ = [
@@ -58,6 +61,7 @@ __all__ = [
     "LawCheck",
     "LimitCheck",
     "PowerLawFit",
+    "TrendCheck",
     "Verdict",
     "above",
     "all_of",
@@ -75,6 +79,7 @@ __all__ = [
     "judge_limit",
     "judge_power_law",
     "judge_run_limit",
+    "judge_trend",
     "judge_value",
     "print_claims",
     "tally_runs",

@@ -149,9 +149,7 @@ def judge_asymptotic_exponent(
     Returns:
         The check.
     """
-    x, y, groups = np.asarray(x, float), np.asarray(y, float), np.asarray(groups)
-    keep = np.isfinite(x) & (x > 0) & np.isfinite(y)
-    x, y, groups = x[keep], y[keep], groups[keep]
+    x, y, groups = usable_points(x, y, groups)
     if not x.size:
         nan = math.nan
         return ExponentCheck(nan, nan, nan, nan, (nan, nan), 0, 0, 0.0, nan, nan, nan,
@@ -179,6 +177,13 @@ def judge_asymptotic_exponent(
     medians = pd.Series(y[inside]).groupby(x[inside]).median()
     agrees, reason = _decide(lo, hi, target, tol, medians, margin, floor)
     return ExponentCheck(slope, lo, hi, intercept, *head, agrees, reason)
+
+
+def usable_points(x, y, groups) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, y and groups as arrays, the points with finite y and finite positive x only."""
+    x, y, groups = np.asarray(x, float), np.asarray(y, float), np.asarray(groups)
+    keep = np.isfinite(x) & (x > 0) & np.isfinite(y)
+    return x[keep], y[keep], groups[keep]
 
 
 def _decide(lo, hi, target, tol, medians, margin, floor) -> tuple[bool | None, str]:

@@ -9,7 +9,7 @@ the entries on their kink at one instant decided together (`_instant`). Everythi
 through an adaptive ODE solver on the Gram-space state (`_smooth`, diffrax).
 """
 
-from iblab.flow._solution import EVENT_COLUMNS, STATUSES, Budget, FlowSolution
+from iblab.flow._solution import EVENT_COLUMNS, STATUSES, Budget, FlowSolution, pattern_changes
 from iblab.flow._solve import record_times, solve, time_unit
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "STATUSES",
     "Budget",
     "FlowSolution",
+    "pattern_changes",
     "record_times",
     "solve",
     "time_unit",

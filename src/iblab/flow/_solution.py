@@ -57,3 +57,27 @@ def event_table(rows) -> pd.DataFrame:
     return pd.DataFrame(list(rows), columns=EVENT_COLUMNS).astype(
         {"point": np.int64, "neuron": np.int64, "direction": np.int64}
     )
+
+
+def pattern_changes(events: pd.DataFrame, n: int, m: int) -> dict[str, float]:
+    """What the events say of the activation pattern, crossings apart from holds.
+
+    Args:
+        events: A run's events (EVENT_COLUMNS).
+        n: Training points.
+        m: Neurons.
+
+    Returns:
+        last_cross_time and last_cross_log_time: the last entry to change side (kind
+        cross; 0 and -inf when none did); crossed_fraction: the share of the n m entries
+        that ever crossed; held_at_end: the entries held on their kink at the end (their
+        last event has direction 0).
+    """
+    cross = events[events.kind == "cross"]
+    last = events.drop_duplicates(["point", "neuron"], keep="last")
+    return {
+        "last_cross_time": float(cross.time.max()) if len(cross) else 0.0,
+        "last_cross_log_time": float(cross.log_time.max()) if len(cross) else -np.inf,
+        "crossed_fraction": len(cross.drop_duplicates(["point", "neuron"])) / (n * m),
+        "held_at_end": int((last.direction == 0).sum()),
+    }

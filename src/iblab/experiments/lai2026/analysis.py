@@ -11,7 +11,7 @@ import pandas as pd
 from iblab.claims import fit_power_law
 from iblab.experiments.skeleton import Analysis
 
-from .rules import EXPONENT, INIT_SHARE
+from .rules import EXPONENT, FIT_DROP, INIT_SHARE
 from .runs import G
 from .settings import LaiSettings, convention_group
 
@@ -145,26 +145,52 @@ def dynamics(df: pd.DataFrame, h: pd.DataFrame) -> dict:
     return out
 
 
+def fit_times(history: pd.DataFrame, drop: float) -> pd.Series:
+    """Per flow run (index run_id), its fit time: when the loss's excess over its limit
+    first falls to `drop` times its excess at t = 0. The limit is the loss of the last
+    record for a run that ends at t = inf (the exact limit: a single neuron fits only the
+    targets it can reach, so its loss tends to a positive limit), 0 otherwise. The log
+    excess is interpolated linearly in log t between the two records that bracket it (10
+    records per decade: within a factor 10^0.1 of the true time); NaN when no record
+    reaches it."""
+    out = {}
+    flows = history[history["time"].notna()] if "time" in history else history.iloc[:0]
+    for run_id, h in flows.groupby("run_id"):
+        t, loss = h["time"].to_numpy(float), h["loss"].to_numpy(float)
+        limit = loss[-1] if np.isinf(t[-1]) else 0.0
+        excess = np.maximum(loss - limit, 1e-300)
+        below = excess <= drop * excess[0]
+        k = int(np.argmax(below))
+        if k == 0 or not np.isfinite(t[k]) or t[k - 1] <= 0:
+            out[run_id] = t[k] if k and np.isfinite(t[k]) else math.nan
+            continue
+        lt, le = np.log(t[k - 1 : k + 1]), np.log(excess[k - 1 : k + 1])
+        share = (math.log(drop * excess[0]) - le[0]) / (le[1] - le[0])
+        out[run_id] = float(np.exp(lt[0] + share * (lt[1] - lt[0])))
+    return pd.Series(out, dtype=float)
+
+
 def prepare(frame: pd.DataFrame, history: pd.DataFrame, s: LaiSettings) -> Analysis:
-    """The tidied runs; derived: `laws` (group -> `law`), `lr_fits`, `dynamics`."""
+    """The tidied runs (with `fit_time`, see `fit_times`); derived: `laws` (group ->
+    `law`), `lr_fits`, `dynamics`."""
     df = tidy(frame, s)
+    df["fit_time"] = df.run_id.map(fit_times(history, FIT_DROP))
     laws = {g: law(df, s, g) for g in sweeps(s)}
     derived = {"laws": laws, "lr_fits": lr_fits(df, s), "dynamics": dynamics(df, history)}
     return Analysis(df, history, derived)
 
 
 # (group, label, the last switch's column, the run length's column): GD counts steps run to
-# the loss tol, the flow its time to it (inf when it ends at the exact t -> inf limit).
+# the loss tol; the flow its last crossing (an entry changing side) against its fit time.
 STABILISATION = (
     (G.D_SINGLE, "single neuron", "stabilisation_step", "steps_run"),
     (G.D_WIDTH, "width m", "stabilisation_step", "steps_run"),
-    (G.D_SINGLE_FLOW, "single neuron, gradient flow (exact)", "stabilisation_time", "flow_time"),
-    (G.D_WIDTH_FLOW, "width m, gradient flow (exact)", "stabilisation_time", "flow_time"),
+    (G.D_SINGLE_FLOW, "single neuron, gradient flow (exact)", "last_cross_time", "fit_time"),
+    (G.D_WIDTH_FLOW, "width m, gradient flow (exact)", "last_cross_time", "fit_time"),
 )
 
 
 def switch_share_by_d(g: pd.DataFrame, last: str, total: str) -> pd.Series:
     """Per d, the median over runs of the last pattern change as a share of the run (columns
-    `last` and `total` of STABILISATION); NaN where some run switched and ran to t = inf."""
-    share = (g[last] / g[total]).mask(np.isinf(g[total]) & (g[last] > 0))
-    return share.groupby(g.d).agg(lambda v: v.median(skipna=False))
+    `last` and `total` of STABILISATION)."""
+    return (g[last] / g[total]).groupby(g.d).median()

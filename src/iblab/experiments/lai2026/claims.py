@@ -275,52 +275,94 @@ def _low_dim(a, s) -> Measured | None:
 
 
 def _by_d_text(g: pd.DataFrame, last: str, total: str) -> str:
-    """The last switch by d: the median step (GD), or the median share of the flow time."""
+    """The last switch by d: the median step (GD), or the median share of the fit time."""
     if last == "stabilisation_step":
         by_d = g.groupby("d")[last].median()
         return ", ".join(f"{int(d)}: {v:.0f}" for d, v in by_d.items())
     by_d = switch_share_by_d(g, last, total)
-    text = ", ".join(f"{d:.0e}: {v:.2g}" if pd.notna(v) else f"{d:.0e}: -" for d, v in by_d.items())
-    undefined = " (-: a run switched and ran to t = inf, where no share is defined)"
-    return text + (undefined if by_d.isna().any() else "")
+    return ", ".join(f"{d:.0e}: {v:.2g}" if pd.notna(v) else f"{d:.0e}: -" for d, v in by_d.items())
 
 
 def _stabilisation(group: str, last: str, total: str):
     def statistic(a, s) -> Measured | None:
         g = a.group(group)
         g = g[g.interpolated]
-        if not len(g) or last not in g:
+        if not len(g) or last not in g or g[last].isna().all():
             return None
         top = g[g.d == g.d.max()]
         stab, run = float(top[last].median()), float(top[total].median())
-        share = stab / run if run > 0 else math.nan
+        share = float((top[last] / top[total]).median())
         seen = (
             f"median stabilisation step {stab:.0f} of {run:.0f} steps run ({share:.2f})"
             if last == "stabilisation_step"
-            else f"median last switch at t = {stab:.3g} of flow time {run:.3g} to the loss "
-            f"{s.tol:g} ({share:.2g})"
+            else f"median last crossing at t = {stab:.3g}, median fit time (the loss's excess "
+            f"over its limit down to {rules.FIT_DROP:g} of its initial excess) {run:.3g}; "
+            f"median share {share:.2g}"
         )
         details = (
-            f"at d = {g.d.max():.3g}: {seen}; switched fraction "
+            f"at d = {g.d.max():.3g}: {seen}; points that ever switched (fraction) "
             f"{float(top.switched_fraction.median()):.2f}; median by d: "
             f"{_by_d_text(g, last, total)}"
         )
-        return Measured(((share,),), f"last switch at {share:.2g} of the run (d = {g.d.max():.0e})",
+        what = "last switch" if last == "stabilisation_step" else "last crossing"
+        return Measured(((share,),), f"{what} at {share:.2g} of the run (d = {g.d.max():.0e})",
                         details)  # fmt: skip
 
     return statistic
 
 
+def _crossings(group: str):
+    """The share of pattern entries that ever cross, against d; held entries at the end."""
+
+    def statistic(a, s) -> Measured | None:
+        g = a.group(group)
+        g = g[g.interpolated]
+        if not len(g) or "crossed_fraction" not in g or g.crossed_fraction.isna().all():
+            return None
+        by_d = g.groupby("d")
+        crossed = ", ".join(f"{d:.0e}: {v:.3g}" for d, v in by_d.crossed_fraction.median().items())
+        held = ", ".join(f"{d:.0e}: {v:.3g}" for d, v in by_d.held_at_end.median().items())
+        args = {"x": g.d, "y": g.crossed_fraction, "groups": g.seed, "key": group}
+        check = rules.CROSSINGS_FALL_WITH_D(args, s)
+        details = (
+            f"share of the n m entries that ever crossed: slope {check} of log10 d "
+            f"({len(g)} runs, {check.n_groups} seeds); median by d: {crossed}; entries held "
+            f"on their kink at the end (median count, a finding of its own), by d: {held}"
+        )
+        ends = check.medians
+        if not (g.crossed_fraction > 0).any():
+            return Measured((args,), f"no entry crossed at any d ({len(g)} runs)", details,
+                            "no entry crosses at any d: the pattern never changes")  # fmt: skip
+        estimate = (f"slope {check.slope:.2g} [{check.low:.2g}, {check.high:.2g}]/decade; "
+                    f"{ends.iloc[0]:.2g} at d = {ends.index[0]:.0e}, {ends.iloc[-1]:.2g} at "
+                    f"{ends.index[-1]:.0e}")  # fmt: skip
+        return Measured((args,), estimate, details)
+
+    return statistic
+
+
 def stabilisation_claims() -> list[ClaimSpec]:
-    """The activation pattern stabilises early, for each reading and method."""
-    return [
+    """The activation pattern stabilises early, for each reading and method; for the flow,
+    from crossings (an entry changing side), and fewer entries cross as d grows."""
+    quick = [
         ClaimSpec(f"{label}: activation pattern stabilises quickly",
                   "the ReLU pattern stabilises quickly w.h.p.", (group,),
                   _stabilisation(group, last, total), (rules.QUICK_STABILISATION,),
-                  "at the largest d, the median last switch as a share of the median run "
-                  f"(steps run to the loss tol, or flow time to it) {rules.QUICK_SWITCH}")
+                  "at the largest d, the median last switch as a share of the run "
+                  f"{rules.QUICK_SWITCH} (GD: of the steps run to the loss tol; the flow: its "
+                  f"last crossing over the time the loss's excess over its limit falls to "
+                  f"{rules.FIT_DROP:g} of its initial excess)")
         for group, label, last, total in STABILISATION
     ]  # fmt: skip
+    fewer = [
+        ClaimSpec(f"{label}: fewer pattern entries cross as d grows",
+                  "the ReLU pattern stabilises quickly w.h.p. (more so in high dimension)",
+                  (group,), _crossings(group), (rules.CROSSINGS_FALL_WITH_D,),
+                  "the median-regression slope of the share of entries that ever cross on "
+                  f"log10 d, its 95% seed-bootstrap interval {rules.FEWER_CROSS}")
+        for group, label, last, total in STABILISATION if last == "last_cross_time"
+    ]  # fmt: skip
+    return quick + fewer
 
 
 def _linear(a, s) -> Measured:

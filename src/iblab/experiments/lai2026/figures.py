@@ -146,10 +146,11 @@ def single_conventions(a, s):
 
 
 def _stabilisation_line(axes, g, label: str, last: str, total: str, s) -> None:
-    """One reading and method: GD's steps (left), the share of the run (middle), the
-    fraction of points that switched (right)."""
+    """One reading and method: GD's steps (left), the last switch as a share of the run
+    (middle: GD's steps run; the flow's last crossing over its fit time), and what ever
+    switched (right: GD the points, the flow the entries that crossed)."""
     colors = figures.OKABE_ITO
-    single, flow = label.startswith("single"), total == "flow_time"
+    single, flow = label.startswith("single"), last == "last_cross_time"
     label = (
         f"{'single neuron' if single else f'width {s.width}'}, {'gradient flow' if flow else 'GD'}"
     )
@@ -162,9 +163,10 @@ def _stabilisation_line(axes, g, label: str, last: str, total: str, s) -> None:
         axes[0].plot(med.index, med[last] + 1, color=color,
                      label=f"{label}: last pattern change (+1)")  # fmt: skip
         axes[0].plot(med.index, med[total], color=color, ls="--", label=f"{label}: steps run")
-    share = switch_share_by_d(g, last, total)  # not drawn where undefined (t = inf)
+    share = switch_share_by_d(g, last, total)
     axes[1].plot(share.index, share.to_numpy(), **style)
-    axes[2].plot(share.index, g.groupby("d").switched_fraction.median().to_numpy(), **style)
+    switched = g.groupby("d")["crossed_fraction" if flow else "switched_fraction"].median()
+    axes[2].plot(switched.index, switched.to_numpy(), **style)
 
 
 def stabilisation_vs_d(a, s):
@@ -180,9 +182,9 @@ def stabilisation_vs_d(a, s):
                     label=f"the claims' rule: {QUICK_SWITCH.limit:.0%} of the run")  # fmt: skip
     axes[0].set_yscale("log")
     axes[0].set_ylabel("GD step (median over seeds)")
-    axes[1].set_ylabel("last pattern change\n/ run length (median)")
+    axes[1].set_ylabel("last change (flow: crossing)\n/ run length (median)")
     axes[1].set_ylim(-0.03, 1.03)
-    axes[2].set_ylabel("points whose pattern\never changed (fraction)")
+    axes[2].set_ylabel("ever switched: points (GD),\nentries crossed (flow)")
     for ax in axes:
         ax.set_xscale("log")
         ax.set_xlabel("d")

@@ -24,9 +24,13 @@ LINEAR_GAP = claims.below(1e-6)  # the linear control: the min-norm interpolator
 SOME_RUN = claims.above(0.0)  # a fraction of runs: at least one
 EVERY_RUN = claims.at_least(1.0)  # a fraction of runs: all of them
 NO_BIAS_GAP = claims.at_least(0.1)  # low-dimensional inputs: a median gap of order one
-QUICK_SWITCH = claims.at_most(
-    0.1
-)  # the last pattern switch as a share of the run, at the largest d
+# The last pattern switch as a share of the run, at the largest d (median over seeds). GD: the
+# last change over the steps run to the loss tol; the flow: the last crossing (an entry
+# changing side; holds and releases on a kink are not crossings) over the fit time, when the
+# loss's excess over its limit first falls to FIT_DROP times its initial excess.
+QUICK_SWITCH = claims.at_most(0.1)
+FIT_DROP = 1e-6
+FEWER_CROSS = claims.below(0.0)  # the share of entries that ever cross, per decade of d
 LR_EXPONENT = claims.within(1.0, 0.25)  # the gap in lr on orthogonal inputs: an O(lr) floor
 LEVELS_OFF = claims.within(1.0, 0.2)  # the ratio of the median gaps at the two smallest lr factors
 
@@ -93,6 +97,8 @@ LINEAR = Rule(claims.judge_every_run, {"bound": LINEAR_GAP})
 SOME_RUN_FAILS = Rule(claims.judge_fraction, {"share": SOME_RUN})
 ORDER_ONE_GAP = Rule(claims.judge_value, {"bound": NO_BIAS_GAP})
 QUICK_STABILISATION = Rule(claims.judge_value, {"bound": QUICK_SWITCH})
+CROSSINGS_FALL_WITH_D = Rule(claims.judge_trend, lambda s: {"slope": FEWER_CROSS,
+                                                            "n_boot": s.n_boot})  # fmt: skip
 ALL_INTERPOLATE = Rule(claims.judge_fraction, {"share": EVERY_RUN})
 LINEAR_IN_LR = Rule(claims.judge_value, {"bound": LR_EXPONENT})
 LEVELS_OFF_IN_LR = Rule(claims.judge_value, {"bound": LEVELS_OFF})

@@ -229,10 +229,11 @@ FULL = LaiSettings(
     width=64,
     width_seeds=4,
     lr_sweep_seeds=3,
-    aniso_ds=(1000, 3000, 10_000, 100_000, 1_000_000),
-    aniso_seeds=6,
+    aniso_ds=(1000, 3000, 10_000, 100_000, 1_000_000, 10**7, 10**8),  # ||lambda||_1 over 5
+    aniso_seeds=6,  # decades, so the exponent rule's 3-decade window fits inside
     extreme_seeds=4,
     steps=8000,
+    flow_ds=(1000, 3000, 10_000, 100_000, 1_000_000, 10**7, 10**8, 10**9, 10**10),
     flow_seeds=24,  # 12 left the width-m interval at 0.226 > 0.2 once a missed switch was
     # fixed (0.565 [0.437, 0.663]); the rule asks for width < 0.2
     flow_n_values=(16, 32, 64, 128),  # a flow run at n = 256 takes minutes
