@@ -235,12 +235,48 @@ def test_judge_limit_reads_the_trend(limit, c, last_switch, planned, expected):
         assert abs(check.limit - limit) < 1e-9
 
 
+def test_judge_limit_reads_log_times_alike():
+    """Given log t (a run past float64's range of t), the same records judge alike; the
+    window is still the last decades of t."""
+    t = np.concatenate([[0.0], np.logspace(-3, 30, 67)])
+    with np.errstate(divide="ignore"):
+        q, lt = 0.01 + 0.5 / np.log(t / t[1]), np.log(t)
+    for switch in (1.0, 1e25):
+        plain = judge_limit(t, q, 0.05, planned=1e30, last_switch=switch)
+        logged = judge_limit(lt, q, 0.05, planned=np.log(1e30), last_switch=np.log(switch),
+                             log=True)  # fmt: skip
+        assert logged.agrees is plain.agrees
+        np.testing.assert_allclose([logged.end, logged.limit], [plain.end, plain.limit])
+    far = np.linspace(600.0, 10_000.0, 2000)  # log t to 1e4: t = inf in float64
+    with np.errstate(divide="ignore"):
+        q = 0.01 + 3.0 / (far - far[0])
+    check = judge_limit(far, q, 0.05, planned=1e4, last_switch=-np.inf, log=True)
+    assert check.agrees is True and abs(check.limit - 0.01) < 1e-9
+
+
 def test_judge_limit_needs_records_in_the_window():
     t = np.logspace(-3, 30, 34)  # one record a decade: 10 in the last 10 decades
     q = 0.01 + 0.5 / np.log(t / t[0] + 1.0)
     assert judge_limit(t, q, 0.05, planned=1e30, last_switch=0.0, min_records=10).agrees
     sparse = judge_limit(t, q, 0.05, planned=1e30, last_switch=0.0, min_records=12)
     assert sparse.agrees is None and "fewer than 12 records" in sparse.reason
+
+
+def test_judge_run_limit_passes_log_through_and_guards_by_its_init_share():
+    """On log t the run is judged as judge_limit judges it; ||W_0|| > max_init_share ||W -
+    W_0|| leaves it open, and max_init_share = inf never does."""
+    lt = np.log(np.logspace(-3, 30, 67))
+    with np.errstate(divide="ignore"):
+        q = 0.01 + 0.5 / (lt - lt[0])  # inf at the first record, which the rule leaves out
+    trend = {"planned": lt[-1], "last_switch": -np.inf, "tol": 0.05, "window_decades": 10.0,
+             "log": True}  # fmt: skip
+    plain = judge_limit(lt, q, 0.05, planned=lt[-1], last_switch=-np.inf, log=True)
+    check = claims.judge_run_limit(lt, q, init_share=0.01, max_init_share=0.1, **trend)
+    assert check == plain and check.agrees is True
+    held = claims.judge_run_limit(lt, q, init_share=5.0, max_init_share=0.1, **trend)
+    assert held.agrees is None and "init still dominates" in held.reason
+    free = claims.judge_run_limit(lt, q, init_share=np.inf, max_init_share=math.inf, **trend)
+    assert free == plain
 
 
 @pytest.mark.parametrize(

@@ -103,6 +103,7 @@ TINY = FreiSettings(
     flow_random_label_dims=(),
     flow_width=M,
     flow_per_decade=1,
+    flow_log_time=69.0,
 )
 
 
@@ -144,8 +145,8 @@ def test_reproduce_writes_claims_runs_and_figures(tiny_out):
     assert set(claims["outcome"]) <= {"agrees", "contradicts", "not resolved"}
     assert len(claims) >= 10
     flow = pd.read_csv(tiny_out / "flow_limits.csv")
-    assert len(flow) == 2 and (flow["flow_time"] >= 0.99e30).all()
-    assert {"rank2_limit", "kkt_limit", "stabilisation_time"} <= set(flow.columns)
+    assert len(flow) == 2 and (flow["flow_log_time"] == 69.0).all()
+    assert {"rank2_limit", "kkt_limit", "stabilisation_log_time"} <= set(flow.columns)
 
 
 def test_the_store_keeps_what_analysis_needs(tiny_out):
@@ -211,6 +212,22 @@ def test_flow_rows_are_decided_by_each_runs_limit(tiny_out):
         rows[rank2_tol] = next(c for c in flow if c.claim.endswith("rank <= 2"))
     assert rows[-1.0].agrees is False
     assert rows[1e9].agrees in (True, None)
+
+
+def test_flow_runs_are_judged_on_their_learned_part(tiny_out):
+    """Flow records carry the rank-2 and KKT residuals of W - W_0 and W_0's share; each run
+    is judged on them on log t, with no init-share guard: the large init, whose W_0 still
+    dominates W, is judged on its trend as the small one is."""
+    history = pd.read_parquet(tiny_out / "history.parquet")
+    assert {"delta_rank2_residual", "delta_kkt_residual", "init_share", "log_time"} <= set(
+        history.columns
+    )
+    flow = pd.read_csv(tiny_out / "flow_limits.csv").set_index("init_scale_rel")
+    assert flow.loc[1e-6, "rank2_agrees"] and flow.loc[1e-6, "kkt_agrees"]
+    assert flow.loc[1.0, "init_share_final"] > 1.0
+    reasons = flow[["rank2_reason", "kkt_reason"]].fillna("").to_numpy().ravel()
+    assert not any("init still dominates" in r for r in reasons)
+    assert all(r == "" or "log t = " in r for r in reasons)
 
 
 def test_settings_and_page_are_written(tiny_out):

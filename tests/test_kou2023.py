@@ -119,3 +119,29 @@ def test_limit_checks_judge_gd_on_steps_and_the_flow_on_flow_time():
     assert checks["q_agrees"].map(bool).to_dict() == {"gd": True, "flow": False}
     assert abs(checks.loc["gd", "q_limit"] - 0.5) < 0.05
     assert abs(checks.loc["flow", "q_limit"] - 2.0) < 0.01
+
+
+def test_limit_checks_judge_a_flow_on_the_log_time_clock_on_log_t():
+    """A flow with train.log_time set is judged on its records' log t (planned end and last
+    switch as log t too, the rule called with log=True), as the same flow on t would be;
+    the max_init_share = inf guard leaves a run W_0 still dominates resolved."""
+    from iblab.claims import judge_run_limit
+
+    runs = pd.DataFrame({
+        "run_id": ["t", "log t"], "config.train.optimizer": "gradient_flow",
+        "config.train.time": [1e30, None], "config.train.log_time": [np.nan, np.log(1e30)],
+        "stabilisation_time": [1.0, np.nan], "stabilisation_log_time": [np.nan, 0.0],
+        "init_share_final": [0.0, 50.0],
+    })  # fmt: skip
+    times = np.geomspace(1, 1e30, 61)
+    q = 0.02 + 1 / np.log(np.e * times)
+    history = pd.concat([
+        pd.DataFrame({"run_id": "t", "step": np.arange(61), "time": times, "q": q}),
+        pd.DataFrame({"run_id": "log t", "step": np.arange(61), "log_time": np.log(times),
+                      "q": q}),
+    ])  # fmt: skip
+    rule = skeleton.Rule(judge_run_limit, {"tol": 0.05, "window_decades": 10.0,
+                                           "max_init_share": np.inf})  # fmt: skip
+    checks = skeleton.limit_checks(runs, history, {"q": skeleton.Limit("q", rule, "", "", "")})
+    assert checks["q_agrees"].map(bool).to_dict() == {"t": True, "log t": True}
+    np.testing.assert_allclose(checks.loc["log t", "q_limit"], checks.loc["t", "q_limit"])

@@ -223,6 +223,22 @@ def test_kkt_residual_takes_any_clarke_slope_on_a_kink(gamma):
     np.testing.assert_allclose(clarke["lambda"], np.ones(2) / q, rtol=1e-6)
 
 
+def test_kkt_residual_takes_entries_marked_on_kink_as_kinks():
+    """The network above with w_1 moved off its kink at x_2 by 1e-4: not a kink by
+    kink_tol, so the slope there is fixed and the residual large; marked by on_kink, the
+    entry takes a slope in [gamma, 1] and the residual is of the order of the move."""
+    gamma, X = 0.1, np.array([[1.0, 0.0], [-0.5, 1.0]])
+    C = np.array([[1.0, 0.4 + 1e-4], [gamma, 1.0]])
+    a, y = np.ones(2), np.ones(2)
+    phi, dphi = leaky(gamma)
+    args = (0.0, C, a, y, *blocks(X, np.zeros((2, 2))).values(), phi, dphi, (gamma, 1.0))
+    on_kink = np.array([[False, False], [True, False]])  # (n, m): x_2, neuron 1
+    plain = metrics.kkt_residual(*args)
+    marked = metrics.kkt_residual(*args, on_kink=on_kink)
+    assert plain["kinks"] == 0 and plain["residual"] > 0.05
+    assert marked["kinks"] == 1 and marked["residual"] < 1e-3
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_kkt_residual_of_random_network_is_large_and_matches_explicit_nnls(seed):
     n, d, m, gamma = 7, 30, 8, 0.1

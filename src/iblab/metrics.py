@@ -257,7 +257,7 @@ def clarke_slopes(act) -> tuple[float, float] | None:
     return (act.gamma, 1.0) if act.kind in ("relu", "leaky_relu") else None
 
 
-def kkt_residual(s, C, a, y, K, P0, G0, phi, dphi, kink_slopes=None, kink_tol=1e-9):
+def kkt_residual(s, C, a, y, K, P0, G0, phi, dphi, kink_slopes=None, kink_tol=1e-9, on_kink=None):
     """How far W is from a KKT point of min 1/2 ||W||_F^2 s.t. y_i f(x_i; W) >= 1, a fixed.
 
     W is first rescaled to W~ = W / q, q = min_i y_i f(x_i; W), so that its smallest margin
@@ -288,6 +288,10 @@ def kkt_residual(s, C, a, y, K, P0, G0, phi, dphi, kink_slopes=None, kink_tol=1e
         kink_slopes (tuple[float, float] | None): (lo, hi), the slopes phi' may take at a
             kink (see `clarke_slopes`); None takes dphi(0).
         kink_tol (float): Entries with |z_ij| <= kink_tol max |z| count as on their kink.
+        on_kink (array | None): (n, m) bool, entries that count as on their kink besides
+            (given kink_slopes), e.g. the entries a flow holds on the kink of W when the
+            residual is taken at W's learned part C X (s = 0), whose limit direction has
+            them at 0.
 
     Returns:
         (dict): residual = ||W~ - sum_i lambda_i V_i||_F / ||W~||_F, lambda (n,),
@@ -317,6 +321,8 @@ def kkt_residual(s, C, a, y, K, P0, G0, phi, dphi, kink_slopes=None, kink_tol=1e
     kink = np.zeros(Z.shape, bool)
     if kink_slopes is not None:
         kink = np.abs(Z) <= kink_tol * np.abs(Z).max()
+        if on_kink is not None:
+            kink |= np.asarray(on_kink, bool)
     fit = _multipliers_with_kinks(A, K, Z, q, y, a, kink, *kink_slopes) if kink.any() else None
     if fit is None:  # no kink, or the QP failed: phi'(0) on the kinks
         kink[:] = False

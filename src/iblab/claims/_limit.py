@@ -27,7 +27,7 @@ class LimitCheck:
 
 def judge_limit(
     time: ArrayLike, q: ArrayLike, tol: float, *, planned: float, last_switch: float,
-    window_decades: float = 10.0, min_records: int = 4,
+    window_decades: float = 10.0, min_records: int = 4, log: bool = False,
 ) -> LimitCheck:  # fmt: skip
     """Whether q(t) tends to a limit <= tol, from its trend over the last decades of a flow.
 
@@ -41,36 +41,73 @@ def judge_limit(
 
     Args:
         time: Record times, shape (k,), increasing; the first time > 0 is the unit t_0.
+            With log=True their natural logs (-inf for t = 0), e.g. a flow history's
+            `log_time` (runs to `train.log_time`, where t overflows float64).
         q: The quantity at those times, shape (k,); non-finite records are left out.
         tol: The largest limit that agrees (q's units).
-        planned: The flow time the run was planned to reach.
-        last_switch: The time of the activation pattern's last change.
+        planned: The flow time the run was planned to reach (its log with log=True).
+        last_switch: The time of the activation pattern's last change (its log with
+            log=True; -inf or 0 when it never changed).
         window_decades: The window's length, in decades of flow time.
         min_records: The fewest records in the window that resolve.
+        log: Whether time, planned and last_switch are given as log t.
 
     Returns:
         The last value, the extrapolated limit and the outcome.
     """
     t, q = np.asarray(time, float), np.asarray(q, float)
-    t0 = t[t > 0].min(initial=np.inf)
-    ok = np.isfinite(q) & (t > 0)
+    clock = _LOG_T if log else _T
+    t0 = t[clock.valid(t)].min(initial=np.inf)
+    ok = np.isfinite(q) & clock.valid(t)
     t, q = t[ok], q[ok]
     if not len(t):
         return LimitCheck(np.nan, np.nan, None, "no finite records")
     end = float(q[-1])
-    if t[-1] < planned * (1 - 1e-9):
-        return LimitCheck(end, np.nan, None, f"stopped at t = {t[-1]:.2g} < {planned:.2g}")
-    start = t[-1] / 10.0**window_decades
+    if clock.short_of(t[-1], planned):
+        reason = f"stopped at {clock.name(t[-1])} < {clock.name(planned)}"
+        return LimitCheck(end, np.nan, None, reason)
+    start = clock.earlier(t[-1], window_decades)
     if last_switch >= start:
-        return LimitCheck(end, np.nan, None, f"pattern still switching at t = {last_switch:.2g}")
+        reason = f"pattern still switching at {clock.name(last_switch)}"
+        return LimitCheck(end, np.nan, None, reason)
     window = t >= start
     if window.sum() < min_records:
         return LimitCheck(end, np.nan, None, f"fewer than {min_records} records in the window")
-    x = 1.0 / np.log(t[window] / t0)
+    x = 1.0 / clock.elapsed(t[window], t0)
     _, limit = np.polyfit(x, q[window], 1)
     limit = float(limit)
     if end <= tol and limit <= tol:
         return LimitCheck(end, limit, True, "")
     if end > tol and limit > tol:
         return LimitCheck(end, limit, False, "")
-    return LimitCheck(end, limit, None, f"trend crosses {tol:g} beyond t = {t[-1]:.2g}")
+    return LimitCheck(end, limit, None, f"trend crosses {tol:g} beyond {clock.name(t[-1])}")
+
+
+@dataclass(frozen=True)
+class _Clock:
+    """The record clock `judge_limit` reads: flow time t, or log t (log=True)."""
+
+    log: bool
+
+    def valid(self, t: np.ndarray) -> np.ndarray:
+        """The records that have a time on this clock (t > 0; log t finite)."""
+        return np.isfinite(t) if self.log else t > 0
+
+    def short_of(self, t: float, planned: float) -> bool:
+        """Whether t stops short of the planned end (relative tolerance 1e-9 on t)."""
+        return t < planned + np.log1p(-1e-9) if self.log else t < planned * (1 - 1e-9)
+
+    def earlier(self, t: float, decades: float) -> float:
+        """The instant `decades` decades of flow time before t."""
+        return t - decades * np.log(10.0) if self.log else t / 10.0**decades
+
+    def elapsed(self, t: np.ndarray, t0: float) -> np.ndarray:
+        """log(t / t0), the abscissa of the 1 / log t fit."""
+        return t - t0 if self.log else np.log(t / t0)
+
+    def name(self, t: float) -> str:
+        """The instant t, in words."""
+        return f"log t = {t:.4g}" if self.log else f"t = {t:.2g}"
+
+
+_T, _LOG_T = _Clock(log=False), _Clock(log=True)

@@ -14,29 +14,35 @@ from iblab.claims._verdict import Verdict
 def judge_run_limit(
     time: ArrayLike, q: ArrayLike, *, planned: float, last_switch: float, init_share: float,
     tol: float, window_decades: float, max_init_share: float, min_records: int = 4,
+    log: bool = False,
 ) -> LimitCheck:  # fmt: skip
     """One run's limit of q: `judge_limit`'s, and not resolved while the init still
     dominates, ||W_0||_F > max_init_share ||W - W_0||_F at the end (W(t) = W_0 + V log t +
     O(1) once the pattern settles: the 1 / log t trend that judge_limit extrapolates
     describes only runs where V log t has overtaken W_0). For gradient flow, time is flow
-    time; for GD, the step.
+    time (or log t, with log=True: a flow on the log-time clock); for GD, the step.
+    max_init_share = inf leaves the guard out (a limit read from W - W_0 itself, whose
+    direction tends to W's whatever share W_0 still has).
 
     Args:
         time: The run's record times (or steps), shape (k,).
         q: The quantity at those times, shape (k,).
-        planned: The time (or step) the run was planned to reach.
-        last_switch: The time (or step) of its activation pattern's last change.
+        planned: The time (or step) the run was planned to reach (its log with log=True).
+        last_switch: The time (or step) of its activation pattern's last change (its log
+            with log=True).
         init_share: ||W_0||_F / ||W - W_0||_F at the end.
         tol: The largest limit that agrees.
         window_decades: The decades of time the trend is judged on.
-        max_init_share: The largest init share that resolves.
+        max_init_share: The largest init share that resolves (inf: any).
         min_records: The fewest records in the window that resolve.
+        log: Whether time, planned and last_switch are given as log t (`judge_limit`).
 
     Returns:
         The check (`LimitCheck`: end, limit, agrees, reason).
     """
     check = judge_limit(time, q, tol, planned=planned, last_switch=last_switch,
-                        window_decades=window_decades, min_records=min_records)  # fmt: skip
+                        window_decades=window_decades, min_records=min_records,
+                        log=log)  # fmt: skip
     if check.agrees is not None and above(max_init_share).met(init_share):
         reason = f"init still dominates: ||W_0|| / ||W - W_0|| = {init_share:.2g}"
         return LimitCheck(check.end, check.limit, None, reason)

@@ -16,10 +16,14 @@ Two phases, both on data sampled as Gram blocks (cost free of d):
 * long: the loss-normalised step lr_t = min(lr / L_t, lr_max) (a discretisation of gradient
   flow run at the speed of its margin growth) for `long_steps` steps; the limit claims
   (rank <= 2, KKT point, linear boundary, alignment with u*).
-* flow: exact gradient flow (`optimizer: gradient_flow`) from every init scale to flow
-  time `flow_time` (1e30); each run's rank-2 and KKT residuals are judged from their trend
-  over the last decades of flow time (`iblab.claims.judge_limit`), the rows say how
-  many runs converged and how far each got (flow_limits.csv).
+* flow: exact gradient flow (`optimizer: gradient_flow`) from every init scale on the
+  log-time clock to log t = `flow_log_time` (690, t = 10^299.7); the theorem's limit is the
+  direction of W(t), which, W_0 being fixed, is that of the learned part W - W_0: each
+  run's rank-2 and KKT residuals of W - W_0 are judged from their trend over the last
+  decades of flow time (`iblab.claims.judge_run_limit` on log t, with no init-share guard),
+  whatever share W_0 still has of W; the rows say how many runs converged and how far each
+  got (flow_limits.csv). The loss-normalised rows on rank and KKT say what GD reaches at
+  its last step.
 
 Runs of one (data set, seed) share the data and the direction of W_0: W_0 is linear in
 `init.scale` (the init stream does not hash the scale), so scales are directly comparable.
@@ -108,7 +112,7 @@ def flow_limits(a: skeleton.Analysis) -> pd.DataFrame | None:
     checks = a.derived["checks"]
     if not len(checks):
         return None
-    reached = ["flow_time", "stabilisation_time", "events", "init_share_final"]
+    reached = ["flow_log_time", "stabilisation_log_time", "events", "init_share_final"]
     flow = a.runs[a.runs["phase"] == FLOW].drop_duplicates("run_id")
     return flow[["run_id", *TAGS, *reached, *checks.columns]]
 

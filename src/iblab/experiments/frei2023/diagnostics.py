@@ -4,7 +4,9 @@
 far W is from rank 2, the KKT residual and complementary slackness of the parameter-space
 max-margin problem, the cosine between the network's linear direction z = W^T a and the
 max-margin linear predictor u* (the SVM on K, y), and on test points the agreement of
-sign f with sign <u*, x> and with sign <z, x>. Everything comes from Gram blocks, so it
+sign f with sign <u*, x> and with sign <z, x>; for a flow, the rank-2 and KKT residuals of
+the learned part W - W_0 too (`learned=True`: W_0 is fixed, so W / ||W|| and
+(W - W_0) / ||W - W_0|| have one limit as t -> inf). Everything comes from Gram blocks, so it
 works for sampled (`sample: gram`) and explicit data (a user's own arrays) alike.
 """
 
@@ -36,6 +38,8 @@ COLUMNS = (
     "svm_test_agreement",
     "linear_test_agreement",
 )
+LEARNED = ("delta_rank2_residual", "delta_kkt_residual", "init_share")
+KINK_TOL = 1e-9  # |z_ij| <= KINK_TOL max |z|: on the kink (metrics.kkt_residual's default)
 
 
 def activation_of(config) -> Activation:
@@ -59,7 +63,7 @@ def _states(result):
         yield len(h) - 1, result.s, result.C, result.a
 
 
-def diagnose(result, svm: MaxMarginLinear | None = None) -> pd.DataFrame:
+def diagnose(result, svm: MaxMarginLinear | None = None, learned: bool = False) -> pd.DataFrame:
     """One row per recorded step (only the final step when coefficients were not recorded).
 
     Columns: step, s, loss, accuracy, test_accuracy, normalised_margin (from the
@@ -73,7 +77,7 @@ def diagnose(result, svm: MaxMarginLinear | None = None) -> pd.DataFrame:
     sign f == sign <u*, x>; linear_test_agreement = fraction with sign f == sign <z, x>
     (test columns are nan without test points). svm: the fitted MaxMarginLinear of the
     training set, fitted here when None; when the data are not separable through the
-    origin the SVM columns are nan.
+    origin the SVM columns are nan. learned: add the columns of `learned_part` (LEARNED).
     """
     p, h = result.problem, result.history
     act = activation_of(result.config)
@@ -92,13 +96,7 @@ def diagnose(result, svm: MaxMarginLinear | None = None) -> pd.DataFrame:
         for col in ("loss", "accuracy", "test_accuracy", "normalised_margin"):
             row[col] = float(hk[col]) if col in h else np.nan
         row |= _rank_figures(hk, s, C, K, P0, G0)
-        kkt = metrics.kkt_residual(s, C, a, y, K, P0, G0, f_phi, f_dphi, kinks)
-        lam_sum = float(np.sum(kkt["lambda"]))
-        row["kkt_residual"] = float(kkt["residual"])
-        row["complementary_slackness"] = float(kkt["complementary_slackness"])
-        row["slackness_normalised"] = (
-            row["complementary_slackness"] / lam_sum if lam_sum > 0 else np.nan
-        )
+        row |= _kkt_figures(s, C, a, y, K, P0, G0, f_phi, f_dphi, kinks)
         z = metrics.linear_direction(s, C, a)
         if has_svm:
             row["cosine_svm"] = float(metrics.cosine_to_span_vector(s, C, a, svm.beta_, K, P0, G0))
@@ -116,10 +114,50 @@ def diagnose(result, svm: MaxMarginLinear | None = None) -> pd.DataFrame:
             )
         else:
             row["linear_test_agreement"] = row["svm_test_agreement"] = np.nan
+        if learned:
+            row |= learned_part(s, C, a, y, K, P0, G0, f_phi, f_dphi, kinks)
         rows.append(row)
-    df = pd.DataFrame(rows)[list(COLUMNS)]
+    df = pd.DataFrame(rows)[list(COLUMNS) + (list(LEARNED) if learned else [])]
     df["kkt_valid"] = act.homogeneous
     return df
+
+
+def _kkt_figures(s, C, a, y, K, P0, G0, f_phi, f_dphi, kinks) -> dict:
+    """The KKT residual of W, its complementary slackness, and that over sum(lambda)."""
+    kkt = metrics.kkt_residual(s, C, a, y, K, P0, G0, f_phi, f_dphi, kinks, KINK_TOL)
+    lam_sum = float(np.sum(kkt["lambda"]))
+    slack = float(kkt["complementary_slackness"])
+    return {
+        "kkt_residual": float(kkt["residual"]),
+        "complementary_slackness": slack,
+        "slackness_normalised": slack / lam_sum if lam_sum > 0 else np.nan,
+    }
+
+
+def learned_part(s, C, a, y, K, P0, G0, f_phi, f_dphi, kinks) -> dict:
+    """The learned part Delta = C X = W - s W_0 as a network of its own: its rank-2 residual
+    ||Delta - Delta_2||_F / ||Delta||_F (singular values sqrt(eig(C K C^T))), the KKT residual
+    of the max-margin problem at the direction Delta / ||Delta|| with Delta's own activation
+    pattern (sign K C^T; `metrics.kkt_residual` with s = 0; inf while Delta does not
+    separate), and init_share = ||s W_0||_F / ||Delta||_F. W_0 is fixed and ||Delta|| -> inf
+    (like log t under the logistic loss), so W / ||W|| and Delta / ||Delta|| tend to the same
+    limit direction: the theorem's limit can be read from Delta while W_0 still dominates W.
+    The entries a flow holds on the kink of W (z_ij = 0, the existing residual's kinks) have
+    Delta's pre-activation -s (P0)_ij, bounded while the others grow like log t, so the
+    limit direction has them on its kink: there, as on Delta's own kinks, the residual lets
+    the slope take any value in [gamma, 1] (Clarke's conditions).
+    """
+    rank = _rank_figures({}, 0.0, C, K, P0, G0)
+    Z = np.asarray(metrics.preactivations(s, C, K, P0))
+    held = np.abs(Z) <= KINK_TOL * np.abs(Z).max()
+    kkt = metrics.kkt_residual(0.0, C, a, y, K, P0, G0, f_phi, f_dphi, kinks, KINK_TOL, held)
+    moved = float(metrics.frobenius_sq(0.0, C, K, P0, G0))
+    w0 = abs(s) * np.sqrt(max(float(np.trace(np.atleast_2d(G0))), 0.0))
+    return {
+        "delta_rank2_residual": rank["rank2_residual"],
+        "delta_kkt_residual": float(kkt["residual"]),
+        "init_share": w0 / np.sqrt(moved) if moved > 0 else np.inf,
+    }
 
 
 def _rank_figures(hk, s, C, K, P0, G0) -> dict:

@@ -8,7 +8,7 @@ import pandas as pd
 from iblab import figures
 from iblab.experiments.skeleton import Figure
 
-from .rules import LIMITS, RANK_CONSTANT
+from .rules import LIMITS
 from .runs import CONSTANT, FLOW, LONG, MIXTURE, RANDOM_LABELS
 from .settings import FreiSettings
 
@@ -144,19 +144,20 @@ def figure_test_accuracy(runs: pd.DataFrame, settings: FreiSettings):
 
 
 def figure_flow_limits(diag: pd.DataFrame, runs: pd.DataFrame):
-    """Exact-flow runs: rank-2 residual, KKT residual and stable rank against flow time, one
-    column per data set, one line per run coloured by init scale; solid where the run's limit
-    check resolved (agrees or contradicts), dotted where not; a dot at each run's last
-    activation switch; grey: the window the trend is judged on; dashed: the tolerances."""
+    """Exact-flow runs: the rank-2 and KKT residuals of the learned part W - W_0 (whose
+    direction has W's limit) and ||W_0|| / ||W - W_0|| against log10 t, one column per data
+    set, one line per run coloured by init scale; solid where the run's limit check resolved
+    (agrees or contradicts), dotted where not; a dot at each run's last activation switch;
+    grey: the window the trend is judged on; dashed: the tolerances (and share 1)."""
     plt = figures.pyplot()
-    flow = diag[(diag["phase"] == FLOW) & (diag["time"] > 0)]
+    flow = diag[(diag["phase"] == FLOW) & np.isfinite(diag["log_time"])]
     info = runs[runs["phase"] == FLOW].drop_duplicates("run_id").set_index("run_id")
     sets = sorted({(data, d) for data, d in zip(flow["data"], flow["d"], strict=True)})
     colors = figures.colors_for(diag["init_scale_rel"])
     rows = [
-        ("rank2_residual", "rank-2 residual", "rank2", LIMITS["rank2"].rule.params["tol"]),
-        ("kkt_residual", "KKT residual", "kkt", LIMITS["kkt"].rule.params["tol"]),
-        ("stable_rank", "stable rank", "rank2", RANK_CONSTANT),
+        (LIMITS["rank2"].column, "rank-2 residual\nof W - W_0", "rank2", LIMITS["rank2"]),
+        (LIMITS["kkt"].column, "KKT residual\nof W - W_0", "kkt", LIMITS["kkt"]),
+        ("init_share", "||W_0|| / ||W - W_0||", "rank2", None),
     ]
     fig, axes = plt.subplots(
         len(rows), len(sets), figsize=(figures.TEXT_WIDTH, 1.5 * len(rows) + 1.0),
@@ -166,28 +167,20 @@ def figure_flow_limits(diag: pd.DataFrame, runs: pd.DataFrame):
         axes[0, 0].plot([], [], color=colors[sc], lw=1.0, label=_scale_label(sc))
     for j, (data, d) in enumerate(sets):
         sub = flow[(flow["data"] == data) & (flow["d"] == d)]
-        for i, (col, name, check, tol) in enumerate(rows):
+        for i, (col, name, check, limit) in enumerate(rows):
             ax = axes[i, j]
             for run_id, g in sub.groupby("run_id"):
-                r = info.loc[run_id]
-                t, q = g["time"].to_numpy(), g[col].to_numpy()
-                resolved = not pd.isna(r[f"{check}_agrees"])
-                ax.plot(t, q, color=colors[r["init_scale_rel"]], lw=1.0,
-                        ls="-" if resolved else ":",
-                        label=_scale_label(r["init_scale_rel"]))  # fmt: skip
-                k = np.searchsorted(t, r["stabilisation_time"])
-                if r["stabilisation_time"] > 0 and k < len(t):
-                    ax.plot(t[k], q[k], "o", color=colors[r["init_scale_rel"]], ms=3)
-            end = sub["time"].max()
+                _flow_line(ax, g, col, info.loc[run_id], check, colors)
+            end = sub["log_time"].max() / np.log(10.0)
             window = LIMITS[check].rule.params["window_decades"]
-            ax.axvspan(end / 10.0**window, end, color="0.9", lw=0, zorder=0)
-            ax.axhline(tol, color="grey", lw=0.8, ls="--")
-            ax.set_xscale("log")
+            ax.axvspan(end - window, end, color="0.9", lw=0, zorder=0)
+            ax.axhline(limit.rule.params["tol"] if limit else 1.0, color="grey", lw=0.8,
+                       ls="--")  # fmt: skip
             ax.set_yscale("log")
             if i == 0:
                 ax.set_title(f"{data.replace('_', ' ')}, {_d_label(d)}", fontsize=7)
             if i == len(rows) - 1:
-                ax.set_xlabel("flow time t")
+                ax.set_xlabel("log10 of flow time t")
             if j == 0:
                 ax.set_ylabel(name)
     fig.suptitle(
@@ -196,6 +189,17 @@ def figure_flow_limits(diag: pd.DataFrame, runs: pd.DataFrame):
     )  # fmt: skip
     figures.legend_below(fig, axes, ncol=3)
     return fig
+
+
+def _flow_line(ax, g: pd.DataFrame, col: str, r: pd.Series, check: str, colors) -> None:
+    """One flow run's column against log10 t, with a dot at its last switch."""
+    x, q = g["log_time"].to_numpy() / np.log(10.0), g[col].to_numpy()
+    resolved = not pd.isna(r[f"{check}_agrees"])
+    color = colors[r["init_scale_rel"]]
+    ax.plot(x, q, color=color, lw=1.0, ls="-" if resolved else ":")
+    k = np.searchsorted(x, r["stabilisation_log_time"] / np.log(10.0))
+    if np.isfinite(r["stabilisation_log_time"]) and k < len(x):
+        ax.plot(x[k], q[k], "o", color=color, ms=3)
 
 
 def _flow_limits(a, s):

@@ -77,8 +77,8 @@ def make_config(s: FreiSettings, phase: str, data: str, d: int, scale: float, se
     if long:
         train |= {"schedule": "loss_normalized", "lr_max": s.lr_max_factor * lr}
     if flow:
-        train = {"loss": "logistic", "optimizer": "gradient_flow", "time": s.flow_time,
-                 "tol": 0.0}  # fmt: skip
+        train = {"loss": "logistic", "optimizer": "gradient_flow",
+                 "log_time": s.flow_log_time, "tol": 0.0}  # fmt: skip
     per_decade = s.flow_per_decade if flow else s.long_per_decade if long else s.per_decade
     return Config.from_dict(
         {
@@ -108,14 +108,15 @@ def evaluate(result) -> dict:
     """diagnose()'s columns at every record (those the history lacks), and per-run figures:
     stable rank at steps 0, 1 and the end, the final diagnostics, the SVM's margin and test
     accuracy, ||W_0||_F / ||W_1 - W_0||_F (init_to_step_ratio) and ||W_0||_F / ||C X||_F
-    at the end (init_share_final; ||C X||_F = ||W - W_0||_F while s = 1)."""
+    at the end (init_share_final; ||C X||_F = ||W - W_0||_F while s = 1); for a flow,
+    also the learned part's per-record columns (`diagnostics.learned_part`)."""
     p, h = result.problem, result.history
     svm = fit_svm(p)
-    diag = diagnose(result, svm)
+    gd = result.config.train.optimizer != "gradient_flow"  # a flow has no first step
+    diag = diagnose(result, svm, learned=not gd)
     after = diag[diag["step"] >= 1]
     last = diag.iloc[-1]
     separating = diag[np.isfinite(diag["kkt_residual"])]
-    gd = result.config.train.optimizer != "gradient_flow"  # a flow has no first step
     svm_ok = svm.status_ == "optimal"
     out = init_shares(result) | {
         "stable_rank_step0": float(diag["stable_rank"].iloc[0]),

@@ -10,7 +10,8 @@ ABOUT = (
     "Leaky ReLU (gamma = slope), logistic loss, first layer trained, second layer balanced "
     "+-1/sqrt(m) and fixed; data sampled as Gram blocks (`sample: gram`); constant-step GD "
     "with lr = lr_factor * n / d, then loss-normalised GD (lr_t = min(lr / L_t, "
-    "lr_max_factor * lr)), then exact gradient flow. Init scales are relative to Glorot's std "
+    "lr_max_factor * lr)), then exact gradient flow on the log-time clock (to log t = "
+    "flow_log_time). Init scales are relative to Glorot's std "
     "sqrt(2 / (d + m)). Which of these are our choices (the paper does not state them) is "
     "listed in `FreiSettings`'s docstring: beta, label noise, n_test, lr, step counts, "
     "lr_max, init scales, recording."
@@ -45,10 +46,15 @@ class FreiSettings:
 
     The flow phase (exact gradient flow, `optimizer: gradient_flow`) runs every init scale
     in `flow_scales` on the mixture at `flow_dims` and on random labels at
-    `flow_random_label_dims`, to flow time `flow_time`, with `flow_per_decade` records a
-    decade of flow time. Its width `flow_width` = 64 is our choice for cost (a run to
-    t = 1e30 takes 10-60 s at n = 100, m = 64; the event count grows with m): m = 512, the
-    GD phases' width, is the option `flow_width=512`.
+    `flow_random_label_dims`, on the log-time clock to log t = `flow_log_time`
+    (`train.log_time`), with `flow_per_decade` records a decade of flow time. Our choices
+    for cost: the width `flow_width` = 64 (the event count grows with m; m = 512, the GD
+    phases' width, is the option `flow_width=512`); flow_log_time = 690 (t = 10^299.7):
+    the flow records `flow_per_decade` times a decade of t only up to t = 1e300 and a
+    decade of log t beyond, so 690 is the longest run whose last 10 decades of t (the
+    trend window of the flow rows) hold records; a run of the largest init at d = 10^13
+    takes about 20 s to train there (12 s to t = 1e30) and its ~300 records 5-30 s to
+    diagnose; flow_per_decade = 1 keeps 10 records in that window.
     """
 
     n: int = 100
@@ -83,8 +89,8 @@ class FreiSettings:
     flow_seeds: int = 2
     flow_random_label_dims: tuple[int, ...] = (10**6, 10**13)
     flow_width: int = 64
-    flow_time: float = 1e30
-    flow_per_decade: int = 2
+    flow_log_time: float = 690.0
+    flow_per_decade: int = 1
 
     def lr(self, d: int) -> float:
         return self.lr_factor * self.n / d
@@ -112,4 +118,5 @@ QUICK = FreiSettings(
     flow_seeds=1,
     flow_random_label_dims=(),
     flow_width=32,
+    flow_log_time=69.0,
 )

@@ -7,7 +7,8 @@ giving `Measured`, and `Rule`s of `iblab.claims` with their parameters) and `Fig
 `reproduce` plans, trains into a store (resumable, on any executor), analyses, judges and
 draws from them; `reanalyse` does the analysis again from a finished folder without
 training; `add_groups` trains only some groups and joins them to a finished folder;
-`limit_checks` judges each run's limits (`Limit`) from their trend;
+`limit_checks` judges each run's limits (`Limit`) from their trend, on its own clock
+(flow time, log t for a flow on the log-time clock, or GD's steps);
 `from_module` and `from_file` find a module's or a claims file's `REPRODUCTION`.
 """
 

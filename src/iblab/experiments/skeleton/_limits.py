@@ -1,5 +1,6 @@
 """Limits judged run by run: each run's t -> inf limit of a recorded quantity from its trend
-(a rule such as `iblab.claims.judge_run_limit`), on gradient-flow time or on GD steps."""
+(a rule such as `iblab.claims.judge_run_limit`), on gradient-flow time (or its log, for a
+flow on the log-time clock) or on GD steps."""
 
 from __future__ import annotations
 
@@ -9,9 +10,28 @@ import pandas as pd
 
 from ._declare import Rule
 
-# Per optimizer: the record clock, the planned end and the last activation switch (columns).
-FLOW_CLOCK = ("time", "config.train.time", "stabilisation_time")
-STEP_CLOCK = ("step", "config.train.steps", "stabilisation_step")
+
+class Clock(NamedTuple):
+    """What a run's limit is judged against (column names of the history and the analysis).
+
+    Attributes:
+        time: The record clock (a history column).
+        planned: The planned end, on that clock (an analysis column).
+        last_switch: The activation pattern's last change, on that clock (an analysis column).
+        log: Whether the clock is log t (the rule is then called with log=True).
+    """
+
+    time: str
+    planned: str
+    last_switch: str
+    log: bool = False
+
+
+# Per optimizer: flow time (log t for a flow on the log-time clock, `train.log_time`) or the
+# step.
+FLOW_CLOCK = Clock("time", "config.train.time", "stabilisation_time")
+LOG_CLOCK = Clock("log_time", "config.train.log_time", "stabilisation_log_time", log=True)
+STEP_CLOCK = Clock("step", "config.train.steps", "stabilisation_step")
 
 
 class Limit(NamedTuple):
@@ -20,7 +40,8 @@ class Limit(NamedTuple):
     Attributes:
         column: The per-record column (a history column) whose limit is judged.
         rule: The per-run rule, called as rule.judge(time, q, planned=, last_switch=,
-            init_share=, **rule.params) (`iblab.claims.judge_run_limit`).
+            init_share=, **rule.params) on the run's clock (`clock`), and with log=True
+            too on the log-time clock (`iblab.claims.judge_run_limit`).
         what: What the limit is, in words (a claim's statement).
         quantity: The quantity, in symbols.
         paper: What the paper states.
@@ -33,17 +54,19 @@ class Limit(NamedTuple):
     paper: str
 
 
-def clock(run: pd.Series) -> tuple[str, str, str]:
-    """The run's clock: flow time for gradient flow, the step for GD and SGD.
+def clock(run: pd.Series) -> Clock:
+    """The run's clock: flow time for gradient flow (log t when it ran on the log-time clock,
+    its `config.train.log_time` set), the step for GD and SGD.
 
     Args:
         run: One row of the analysis frame (with `config.train.optimizer`).
 
     Returns:
-        (record clock, planned end, last switch): column names (`FLOW_CLOCK`, `STEP_CLOCK`).
+        `FLOW_CLOCK`, `LOG_CLOCK` or `STEP_CLOCK`.
     """
-    flow = run["config.train.optimizer"] == "gradient_flow"
-    return FLOW_CLOCK if flow else STEP_CLOCK
+    if run["config.train.optimizer"] != "gradient_flow":
+        return STEP_CLOCK
+    return LOG_CLOCK if pd.notna(run.get(LOG_CLOCK.planned)) else FLOW_CLOCK
 
 
 def limit_checks(runs: pd.DataFrame, history: pd.DataFrame, limits: dict) -> pd.DataFrame:
@@ -64,12 +87,14 @@ def limit_checks(runs: pd.DataFrame, history: pd.DataFrame, limits: dict) -> pd.
     rows = {}
     for run_id, h in history[history["run_id"].isin(runs.index)].groupby("run_id"):
         h, r = h.sort_values("step"), runs.loc[run_id]
-        time, planned, switch = clock(r)
+        c = clock(r)
+        at = {"planned": r[c.planned], "last_switch": r[c.last_switch],
+              "init_share": r["init_share_final"]}  # fmt: skip
+        if c.log:
+            at["log"] = True
         row = {}
         for name, limit in limits.items():
-            check = limit.rule.judge(h[time], h[limit.column], planned=r[planned],
-                                     last_switch=r[switch], init_share=r["init_share_final"],
-                                     **limit.rule.params)  # fmt: skip
+            check = limit.rule.judge(h[c.time], h[limit.column], **at, **limit.rule.params)
             row |= {f"{name}_end": check.end, f"{name}_limit": check.limit,
                     f"{name}_agrees": check.agrees, f"{name}_reason": check.reason}  # fmt: skip
         rows[run_id] = row
