@@ -37,6 +37,7 @@ TINY = LaiSettings(
     flow_ds=(1000, 10_000, 100_000),
     flow_seeds=2,
     flow_sweep_seeds=1,
+    aniso_flow_seeds=1,
     single_conventions=(("init_dead_negative", 1e-2),),
     convention_seeds=1,
 )

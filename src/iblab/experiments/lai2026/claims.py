@@ -325,7 +325,7 @@ def _crossings(group: str):
         args = {"x": g.d, "y": g.crossed_fraction, "groups": g.seed, "key": group}
         check = rules.CROSSINGS_FALL_WITH_D(args, s)
         details = (
-            f"share of the n m entries that ever crossed: slope {check} of log10 d "
+            f"share of the n m entries that ever crossed: slope {check} of d "
             f"({len(g)} runs, {check.n_groups} seeds); median by d: {crossed}; entries held "
             f"on their kink at the end (median count, a finding of its own), by d: {held}"
         )

@@ -110,6 +110,7 @@ def _conventions(s: LaiSettings) -> list[Group]:
 _flow_seeds, _sweep_seeds = (lambda s: s.flow_seeds), (lambda s: s.flow_sweep_seeds)
 _ds, _aniso, _flow_ds = (lambda s: s.ds), (lambda s: s.aniso_ds), (lambda s: s.flow_ds)
 _seeds, _extreme = (lambda s: s.seeds), (lambda s: s.extreme_seeds)
+_aniso_flow_seeds = lambda s: s.aniso_flow_seeds  # noqa: E731
 BEFORE_CONVENTIONS = (
     sweep(G.D_SINGLE, ("single",), _ds, _seeds, record_first=True),
     sweep(G.D_WIDTH, ("width",), _ds, lambda s: s.width_seeds, record_first=True),
@@ -123,8 +124,10 @@ BEFORE_CONVENTIONS = (
     sweep(G.D_SINGLE_FLOW, ("single",), _flow_ds, _flow_seeds, flow=True),
     sweep(G.N_WIDTH_FLOW, ("width",), lambda s: (s.n_sweep_d,), _sweep_seeds, flow=True,
           ns=lambda s: s.flow_n_values or s.n_values),
-    sweep(G.ANISO_POWER_LAW_FLOW, ("width",), _aniso, _sweep_seeds, spectrum=_power, flow=True),
-    sweep(G.ANISO_SPIKED_FLOW, ("width",), _aniso, _sweep_seeds, spectrum=_spiked, flow=True),
+    sweep(G.ANISO_POWER_LAW_FLOW, ("width",), _aniso, _aniso_flow_seeds, spectrum=_power,
+          flow=True),
+    sweep(G.ANISO_SPIKED_FLOW, ("width",), _aniso, _aniso_flow_seeds, spectrum=_spiked,
+          flow=True),
 )  # fmt: skip
 AFTER_CONVENTIONS = (
     sweep(G.ORTHOGONAL_FLOW, READINGS, lambda s: (orthogonal_d(s),), _extreme, orthogonal=True,
