@@ -254,6 +254,29 @@ def test_judge_limit_reads_log_times_alike():
     assert check.agrees is True and abs(check.limit - 0.01) < 1e-9
 
 
+@pytest.mark.parametrize("switch, expected", [(2000.0, True), (8000.0, None)])
+def test_judge_limit_window_as_the_last_share_of_log_t(switch, expected):
+    """A known limit 0.01 approached like 1/log t, to log t = 1e4 (records 60 per decade of
+    log t past 690): the last third in log t recovers it and agrees; a switch inside that
+    third leaves it open. On a run to t = 1e30 the last third is the last 10 decades."""
+    lt = np.concatenate([np.linspace(-5.0, 690.0, 300), 690.0 * 10 ** (np.arange(1, 71) / 60)])
+    q = 0.01 + 2.0 / (lt - lt[0] + 1.0)
+    check = judge_limit(lt, q, 0.05, planned=lt[-1], last_switch=switch, log=True,
+                        window_log_share=1 / 3)  # fmt: skip
+    assert check.agrees is expected
+    if expected:
+        assert abs(check.limit - 0.01) < 2e-4
+    narrow = judge_limit(lt, q, 0.05, planned=lt[-1], last_switch=switch, log=True)
+    assert narrow.agrees is None and "fewer than 4 records" in narrow.reason
+    t = np.concatenate([[0.0], np.logspace(-3, 30, 67)])
+    with np.errstate(divide="ignore"):
+        q30 = 0.01 + 0.5 / np.log(t / t[1])
+    share = judge_limit(t, q30, 0.05, planned=1e30, last_switch=1.0, window_log_share=1 / 3)
+    decades = judge_limit(t, q30, 0.05, planned=1e30, last_switch=1.0)
+    assert share.agrees is decades.agrees is True
+    assert share.limit == pytest.approx(decades.limit, abs=1e-9)
+
+
 def test_judge_limit_needs_records_in_the_window():
     t = np.logspace(-3, 30, 34)  # one record a decade: 10 in the last 10 decades
     q = 0.01 + 0.5 / np.log(t / t[0] + 1.0)

@@ -540,9 +540,26 @@ def test_log_time_refused_where_it_has_no_meaning(train_part, message):
         validate(raw)
 
 
+def test_records_per_decade_of_log_t_past_1e300():
+    """record.per_log_decade sets the records past t = 1e300 alone; the flow is the same."""
+    dense_run = {"train": LONG_RUN["train"] | {"log_time": 1e4},
+                 "record": LONG_RUN["record"] | {"per_log_decade": 20}}  # fmt: skip
+    dense = train(validate(LONG_RUN | dense_run))
+    sparse = long_run(log_time=1e4)
+    far = dense.history.log_time > np.log(1e300)
+    assert far.sum() == int(np.ceil(20 * np.log10(1e4 / np.log(1e300))))
+    near = dense.history[~far].reset_index(drop=True)
+    pd.testing.assert_series_equal(near.log_time, sparse.history.log_time[: len(near)])
+    pd.testing.assert_frame_equal(dense.events, sparse.events)
+    np.testing.assert_allclose(dense.C, sparse.C, rtol=1e-12, atol=0)
+    with pytest.raises(ConfigError, match="record.per_log_decade: only a gradient_flow run"):
+        validate({"record": {"per_log_decade": 20}})
+
+
 def test_log_time_leaves_other_runs_identity_unchanged():
     flow = validate({"train": {"optimizer": "gradient_flow"}})
     assert "log_time" not in flow.to_dict()["train"]
+    assert "per_log_decade" not in flow.to_dict()["record"]
     train_part = {"optimizer": "gradient_flow", "loss": "logistic", "log_time": 1e4}
     raw = {"data": {"labels": {"kind": "sign"}}, "train": train_part}
     config = validate(raw)

@@ -438,6 +438,7 @@ def _train_flow(config: Config, problem: Problem) -> TrainResult:
         train_second_layer=config.model.train_second_layer, time=tc.flow_time, tol=tc.tol,
         budget=flow.Budget(tc.max_events, tc.max_solver_steps),
         per_decade=config.record.per_decade, on_record=take, log_time=tc.log_time,
+        per_log_decade=config.record.per_log_decade,
     )  # fmt: skip
     history = pd.DataFrame(rows)
     history.insert(0, "step", np.arange(len(history), dtype=np.int64))

@@ -28,10 +28,14 @@ class LimitCheck:
 def judge_limit(
     time: ArrayLike, q: ArrayLike, tol: float, *, planned: float, last_switch: float,
     window_decades: float = 10.0, min_records: int = 4, log: bool = False,
+    window_log_share: float | None = None,
 ) -> LimitCheck:  # fmt: skip
     """Whether q(t) tends to a limit <= tol, from its trend over the last decades of a flow.
 
-    The window is the last `window_decades` decades of flow time before the last record.
+    The window is the last `window_decades` decades of flow time before the last record, or,
+    with `window_log_share`, the last share of the run in log t (log t from (1 - share)
+    log t_end to log t_end; 1/3 of a run to t = 1e30 is its last 10 decades, and the rule
+    scales to runs to t = e^10000).
     Not resolved when the run stopped before its planned time, when the activation pattern
     still changed inside the window, or when the window holds fewer than `min_records`
     records. Otherwise q is fitted on the window as q_inf + c / log(t / t_0) (directional
@@ -51,6 +55,8 @@ def judge_limit(
         window_decades: The window's length, in decades of flow time.
         min_records: The fewest records in the window that resolve.
         log: Whether time, planned and last_switch are given as log t.
+        window_log_share: When given, in (0, 1): the window is this last share of the run
+            in log t (t_end > 1), instead of `window_decades`.
 
     Returns:
         The last value, the extrapolated limit and the outcome.
@@ -66,7 +72,8 @@ def judge_limit(
     if clock.short_of(t[-1], planned):
         reason = f"stopped at {clock.name(t[-1])} < {clock.name(planned)}"
         return LimitCheck(end, np.nan, None, reason)
-    start = clock.earlier(t[-1], window_decades)
+    start = (clock.earlier(t[-1], window_decades) if window_log_share is None
+             else clock.share_start(t[-1], window_log_share))  # fmt: skip
     if last_switch >= start:
         reason = f"pattern still switching at {clock.name(last_switch)}"
         return LimitCheck(end, np.nan, None, reason)
@@ -100,6 +107,10 @@ class _Clock:
     def earlier(self, t: float, decades: float) -> float:
         """The instant `decades` decades of flow time before t."""
         return t - decades * np.log(10.0) if self.log else t / 10.0**decades
+
+    def share_start(self, t: float, share: float) -> float:
+        """The instant whose log t is (1 - share) log t (the run's last share in log t)."""
+        return t * (1 - share) if self.log else t ** (1 - share)
 
     def elapsed(self, t: np.ndarray, t0: float) -> np.ndarray:
         """log(t / t0), the abscissa of the 1 / log t fit."""

@@ -14,7 +14,7 @@ from iblab.claims._verdict import Verdict
 def judge_run_limit(
     time: ArrayLike, q: ArrayLike, *, planned: float, last_switch: float, init_share: float,
     tol: float, window_decades: float, max_init_share: float, min_records: int = 4,
-    log: bool = False,
+    log: bool = False, window_log_share: float | None = None,
 ) -> LimitCheck:  # fmt: skip
     """One run's limit of q: `judge_limit`'s, and not resolved while the init still
     dominates, ||W_0||_F > max_init_share ||W - W_0||_F at the end (W(t) = W_0 + V log t +
@@ -36,13 +36,15 @@ def judge_run_limit(
         max_init_share: The largest init share that resolves (inf: any).
         min_records: The fewest records in the window that resolve.
         log: Whether time, planned and last_switch are given as log t (`judge_limit`).
+        window_log_share: The window as the run's last share in log t, instead of
+            window_decades (`judge_limit`).
 
     Returns:
         The check (`LimitCheck`: end, limit, agrees, reason).
     """
     check = judge_limit(time, q, tol, planned=planned, last_switch=last_switch,
                         window_decades=window_decades, min_records=min_records,
-                        log=log)  # fmt: skip
+                        log=log, window_log_share=window_log_share)  # fmt: skip
     if check.agrees is not None and above(max_init_share).met(init_share):
         reason = f"init still dominates: ||W_0|| / ||W - W_0|| = {init_share:.2g}"
         return LimitCheck(check.end, check.limit, None, reason)

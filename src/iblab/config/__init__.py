@@ -277,7 +277,10 @@ class RecordConfig(_Strict):
     Attributes:
         every: Spacing of recorded steps, in steps.
         geometric: Space records geometrically instead of every `every` steps.
-        per_decade: Records per decade of steps when geometric.
+        per_decade: Records per decade of steps when geometric (per decade of flow time
+            for gradient_flow).
+        per_log_decade: Gradient flow to train.log_time only: records per decade of log t
+            past t = 1e300 (None: per_decade).
         coefficients: Keep C_t (m, n) (and a_t (m,)) at every record.
         spectrum: Record the top singular values and the stable rank of W.
         top_singular_values: How many singular values to record with spectrum.
@@ -286,6 +289,7 @@ class RecordConfig(_Strict):
     every: Int = Field(10, ge=1, le=MAX_STEPS)
     geometric: bool = False
     per_decade: Int = Field(20, ge=1, le=1000)
+    per_log_decade: Int | None = Field(None, ge=1, le=1000)
     coefficients: bool = False
     spectrum: bool = False
     top_singular_values: Int = Field(3, ge=1, le=MAX_SIZE)
@@ -345,6 +349,11 @@ class Config(_Strict):
                 f"train.loss: {tc.loss} needs labels -1/+1, but data.labels.kind "
                 f"{labels.kind!r} gives real values; use labels sign or random_sign, or the "
                 "square loss"
+            )
+        if self.record.per_log_decade is not None and tc.log_time is None:
+            raise ValueError(
+                f"record.per_log_decade: only a gradient_flow run to train.log_time records "
+                f"past t = 1e300 (got per_log_decade {self.record.per_log_decade!r})"
             )
         if self.train.optimizer == "gradient_flow" and zero_init and piecewise:
             raise ValueError(
@@ -419,6 +428,8 @@ class Config(_Strict):
             del out["train"]["lr_scale"]
         if out["train"].get("log_time", 0) is None:  # not given: runs keep their identity
             del out["train"]["log_time"]
+        if out["record"].get("per_log_decade", 0) is None:
+            del out["record"]["per_log_decade"]
         return out
 
     def fingerprint(self, *parts: str) -> str:

@@ -41,17 +41,20 @@ def record_times(end: float, unit: float, per_decade: int) -> np.ndarray:
     return np.concatenate([[0.0], grid[grid < end]])
 
 
-def record_log_times(log_end: float, unit: float, per_decade: int) -> np.ndarray:
+def record_log_times(
+    log_end: float, unit: float, per_decade: int, per_log_decade: int | None = None
+) -> np.ndarray:
     """log t of the records of a run to t = e^log_end: `record_times` up to 1e300, then
-    `per_decade` geometrically spaced values of log t per decade of log t, up to (not
-    including) log_end (t = e^log_end is far past float64's range)."""
+    `per_log_decade` (default per_decade) geometrically spaced values of log t per decade
+    of log t, up to (not including) log_end (t = e^log_end is far past float64's range)."""
+    per_log = per_log_decade or per_decade
     with np.errstate(divide="ignore"):
         logs = np.log(record_times(math.inf, unit, per_decade))
     start = math.log(T_MAX)
     if log_end <= start:
         return logs[logs < log_end]
-    k = np.arange(int(math.ceil(math.log10(log_end / start) * per_decade)) + 1)
-    beyond = start * 10.0 ** (k / per_decade)
+    k = np.arange(int(math.ceil(math.log10(log_end / start) * per_log)) + 1)
+    beyond = start * 10.0 ** (k / per_log)
     return np.concatenate([logs, beyond[(beyond > logs[-1]) & (beyond < log_end)]])
 
 
@@ -60,6 +63,7 @@ def solve(
     loss: str, train_second_layer: bool = False,
     time: float = math.inf, tol: float = 0.0, budget: Budget = DEFAULT_BUDGET,
     per_decade: int = 10, on_record: OnRecord | None = None, log_time: float | None = None,
+    per_log_decade: int | None = None,
 ) -> FlowSolution:  # fmt: skip
     """Gradient flow of the two-layer network from W_0 (C = 0) in Gram space.
 
@@ -83,6 +87,8 @@ def solve(
             at each record time and at the end (t = inf past float64's range).
         log_time: run to t = e^log_time instead of `time` (classification losses with the
             event-driven integrator; any size, e.g. 1e4 for t = e^10000).
+        per_log_decade: with log_time, records per decade of log t past t = 1e300
+            (default per_decade).
 
     Returns:
         The FlowSolution at the end.
@@ -110,18 +116,18 @@ def solve(
         return _solve(np.asarray(K, np.float64), np.asarray(P0, np.float64),
                       np.asarray(a, np.float64), np.asarray(y, np.float64), activation, loss,
                       train_second_layer, time, tol, budget, per_decade, on_record,
-                      log_time)  # fmt: skip
+                      log_time, per_log_decade)  # fmt: skip
 
 
 def _solve(K, P0, a, y, activation, loss, train_second_layer, time, tol, budget, per_decade,
-           on_record, log_time=None) -> FlowSolution:  # fmt: skip
+           on_record, log_time=None, per_log_decade=None) -> FlowSolution:  # fmt: skip
     unit = time_unit(K, P0, a, activation)
     record = on_record or (lambda *_: None)
     if event_driven(activation.kind, train_second_layer):
         if log_time is None:
             times, logs = record_times(time, unit, per_decade), None
         else:
-            logs = record_log_times(log_time, unit, per_decade)
+            logs = record_log_times(log_time, unit, per_decade, per_log_decade)
             with np.errstate(over="ignore"):
                 times = np.where(logs <= math.log(T_MAX), np.exp(logs), math.inf)
         return flow_piecewise(

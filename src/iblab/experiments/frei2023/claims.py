@@ -251,7 +251,7 @@ def _flow_criterion(name: str) -> str:
         f"per run, on Delta = W - W_0 (W_0 is fixed and ||Delta|| -> inf, so Delta / "
         f"||Delta|| has the limit of W / ||W||, whatever share W_0 still has of W at the "
         f"end; judge_limit on log t): not resolved if the pattern still switches in the "
-        f"last {p['window_decades']:g} decades of flow time; else the end value and the "
+        f"last {p['window_log_share']:.3g} of the run in log t; else the end value and the "
         f"limit of a fit q_inf + c / log t on them both <= {p['tol']:g} (agrees) or both "
         "above (contradicts); the claim contradicts if any run does"
     )

@@ -4,6 +4,8 @@ the end), computed where it trained and stored with it."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from iblab.config import Config
@@ -80,6 +82,10 @@ def make_config(s: FreiSettings, phase: str, data: str, d: int, scale: float, se
         train = {"loss": "logistic", "optimizer": "gradient_flow",
                  "log_time": s.flow_log_time, "tol": 0.0}  # fmt: skip
     per_decade = s.flow_per_decade if flow else s.long_per_decade if long else s.per_decade
+    record = {"geometric": True, "per_decade": per_decade, "spectrum": True,
+              "top_singular_values": s.top_singular_values, "coefficients": True}  # fmt: skip
+    if flow and s.flow_log_time > math.log(1e300):  # records past t = 1e300
+        record["per_log_decade"] = s.flow_per_log_decade
     return Config.from_dict(
         {
             "seed": seed,
@@ -93,13 +99,7 @@ def make_config(s: FreiSettings, phase: str, data: str, d: int, scale: float, se
             },
             "init": {"scale": scale, "base": "glorot"},
             "train": train,
-            "record": {
-                "geometric": True,
-                "per_decade": per_decade,
-                "spectrum": True,
-                "top_singular_values": s.top_singular_values,
-                "coefficients": True,
-            },
+            "record": record,
         }
     )
 

@@ -49,12 +49,12 @@ class FreiSettings:
     `flow_random_label_dims`, on the log-time clock to log t = `flow_log_time`
     (`train.log_time`), with `flow_per_decade` records a decade of flow time. Our choices
     for cost: the width `flow_width` = 64 (the event count grows with m; m = 512, the GD
-    phases' width, is the option `flow_width=512`); flow_log_time = 690 (t = 10^299.7):
-    the flow records `flow_per_decade` times a decade of t only up to t = 1e300 and a
-    decade of log t beyond, so 690 is the longest run whose last 10 decades of t (the
-    trend window of the flow rows) hold records; a run of the largest init at d = 10^13
-    takes about 20 s to train there (12 s to t = 1e30) and its ~300 records 5-30 s to
-    diagnose; flow_per_decade = 1 keeps 10 records in that window.
+    phases' width, is the option `flow_width=512`); flow_log_time = 10^4 (t = e^10000): the
+    runs from 10x Glorot still switch at log t = 690 (about one crossing per unit of log t
+    on the near-orthogonal sets) and a probe to 1e4 (11-20 s a run) saw the switches thin
+    out past log t = 1000; the flow records `flow_per_decade` times a decade of t up to
+    t = 1e300 and `flow_per_log_decade` times a decade of log t beyond, so the trend window
+    of the flow rows (the last third of the run in log t) holds 10 records.
     """
 
     n: int = 100
@@ -89,8 +89,9 @@ class FreiSettings:
     flow_seeds: int = 2
     flow_random_label_dims: tuple[int, ...] = (10**6, 10**13)
     flow_width: int = 64
-    flow_log_time: float = 690.0
+    flow_log_time: float = 10_000.0
     flow_per_decade: int = 1
+    flow_per_log_decade: int = 60
 
     def lr(self, d: int) -> float:
         return self.lr_factor * self.n / d
