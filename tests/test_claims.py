@@ -197,6 +197,12 @@ def test_judge_trend_decides_a_known_slope(per_decade, noise, expected):
         assert check.slope == pytest.approx(per_decade, abs=0.01)
     few = claims.judge_trend(d[d < 1e5], y[d < 1e5], seeds[d < 1e5], slope=claims.below(0.0))
     assert few.agrees is None and few.reason == "2 values of x; the rule needs 3"
+    one = claims.judge_trend(d[seeds == 0], y[seeds == 0], seeds[seeds == 0],
+                             slope=claims.below(0.0))  # fmt: skip
+    assert one.agrees is None and one.reason == "1 seeds; the rule needs 3"
+    if noise > 1:  # an interval that holds the whole band: open, not "contradicts"
+        band = claims.judge_trend(d, y, seeds, slope=claims.within(0.0, 1e-4))
+        assert band.low < -1e-4 and band.high > 1e-4 and band.agrees is None
 
 
 def test_quantile_line_matches_scikit_learn():

@@ -456,7 +456,7 @@ def _train_flow(config: Config, problem: Problem) -> TrainResult:
         "singular_time": sol.singular_time,
         "undecided_instants": sol.undecided_instants,
         "switched_fraction": float(events.point.nunique() / p.n) if len(events) else 0.0,
-        **flow.pattern_changes(events, *p.P0.shape),
+        **flow.pattern_changes(events, p.P0),
         **batch_timing(time.perf_counter() - started, 1),
         **{f"data_{k}": v for k, v in p.info.items()},
     }

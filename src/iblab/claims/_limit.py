@@ -51,16 +51,18 @@ def judge_limit(
         tol: The largest limit that agrees (q's units).
         planned: The flow time the run was planned to reach (its log with log=True).
         last_switch: The time of the activation pattern's last change (its log with
-            log=True; -inf or 0 when it never changed).
+            log=True); 0 (t), or -inf (log t), when it never changed.
         window_decades: The window's length, in decades of flow time.
         min_records: The fewest records in the window that resolve.
         log: Whether time, planned and last_switch are given as log t.
         window_log_share: When given, in (0, 1): the window is this last share of the run
-            in log t (t_end > 1), instead of `window_decades`.
+            in log t (t_end > 1), and `window_decades` is not used.
 
     Returns:
         The last value, the extrapolated limit and the outcome.
     """
+    if window_log_share is not None and not 0 < window_log_share < 1:
+        raise ValueError(f"judge_limit: window_log_share must be in (0, 1), got {window_log_share}")
     t, q = np.asarray(time, float), np.asarray(q, float)
     clock = _LOG_T if log else _T
     t0 = t[clock.valid(t)].min(initial=np.inf)

@@ -13,7 +13,7 @@ from iblab.claims._verdict import Verdict
 
 def judge_run_limit(
     time: ArrayLike, q: ArrayLike, *, planned: float, last_switch: float, init_share: float,
-    tol: float, window_decades: float, max_init_share: float, min_records: int = 4,
+    tol: float, max_init_share: float, window_decades: float = 10.0, min_records: int = 4,
     log: bool = False, window_log_share: float | None = None,
 ) -> LimitCheck:  # fmt: skip
     """One run's limit of q: `judge_limit`'s, and not resolved while the init still

@@ -350,10 +350,12 @@ class Config(_Strict):
                 f"{labels.kind!r} gives real values; use labels sign or random_sign, or the "
                 "square loss"
             )
-        if self.record.per_log_decade is not None and tc.log_time is None:
+        past = tc.log_time is not None and tc.log_time > math.log(1e300)
+        if self.record.per_log_decade is not None and not past:
             raise ValueError(
-                f"record.per_log_decade: only a gradient_flow run to train.log_time records "
-                f"past t = 1e300 (got per_log_decade {self.record.per_log_decade!r})"
+                f"record.per_log_decade: only a gradient_flow run to train.log_time > "
+                f"log(1e300) = 690.8 records past t = 1e300 (got per_log_decade "
+                f"{self.record.per_log_decade!r}, log_time {tc.log_time!r})"
             )
         if self.train.optimizer == "gradient_flow" and zero_init and piecewise:
             raise ValueError(

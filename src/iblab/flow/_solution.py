@@ -59,25 +59,36 @@ def event_table(rows) -> pd.DataFrame:
     )
 
 
-def pattern_changes(events: pd.DataFrame, n: int, m: int) -> dict[str, float]:
-    """What the events say of the activation pattern, crossings apart from holds.
+def pattern_changes(events: pd.DataFrame, P0: np.ndarray) -> dict[str, float]:
+    """What the events say of the activation pattern: changes of side apart from holds.
+
+    An entry changes side when an event carries it to the side it was not on (direction +1
+    or -1; it starts on the side of P0, above the kink where P0 > 0): a crossing, or a
+    release to the other side after a hold. A hold (direction 0) and a release back to the
+    side it came from change nothing.
 
     Args:
-        events: A run's events (EVENT_COLUMNS).
-        n: Training points.
-        m: Neurons.
+        events: A run's events (EVENT_COLUMNS), in time order.
+        P0: (n, m) initial pre-activations.
 
     Returns:
-        last_cross_time and last_cross_log_time: the last entry to change side (kind
-        cross; 0 and -inf when none did); crossed_fraction: the share of the n m entries
-        that ever crossed; held_at_end: the entries held on their kink at the end (their
-        last event has direction 0).
+        last_cross_time and last_cross_log_time: the last change of side (0 and -inf when
+        none); crossed_fraction: the share of the n m entries that ever changed side;
+        held_at_end: the entries held on their kink at the end (their last event has
+        direction 0; always 0 on the ODE path, which has no holds).
     """
-    cross = events[events.kind == "cross"]
+    side = np.where(np.asarray(P0) > 0, 1, -1)
+    changed = np.zeros(len(events), bool)
+    points, neurons = events.point.to_numpy(), events.neuron.to_numpy()
+    for e, direction in enumerate(events.direction.to_numpy()):
+        i, j = points[e], neurons[e]
+        if direction != 0 and direction != side[i, j]:
+            changed[e], side[i, j] = True, direction
+    moved = events[changed]
     last = events.drop_duplicates(["point", "neuron"], keep="last")
     return {
-        "last_cross_time": float(cross.time.max()) if len(cross) else 0.0,
-        "last_cross_log_time": float(cross.log_time.max()) if len(cross) else -np.inf,
-        "crossed_fraction": len(cross.drop_duplicates(["point", "neuron"])) / (n * m),
+        "last_cross_time": float(moved.time.max()) if len(moved) else 0.0,
+        "last_cross_log_time": float(moved.log_time.max()) if len(moved) else -np.inf,
+        "crossed_fraction": len(moved.drop_duplicates(["point", "neuron"])) / side.size,
         "held_at_end": int((last.direction == 0).sum()),
     }

@@ -172,8 +172,8 @@ def figure_flow_limits(diag: pd.DataFrame, runs: pd.DataFrame):
             for run_id, g in sub.groupby("run_id"):
                 _flow_line(ax, g, col, info.loc[run_id], check, colors)
             end = sub["log_time"].max() / np.log(10.0)
-            window = LIMITS[check].rule.params["window_decades"]
-            ax.axvspan(end - window, end, color="0.9", lw=0, zorder=0)
+            share = LIMITS[check].rule.params["window_log_share"]  # the last share of log t
+            ax.axvspan(end * (1 - share), end, color="0.9", lw=0, zorder=0)
             ax.axhline(limit.rule.params["tol"] if limit else 1.0, color="grey", lw=0.8,
                        ls="--")  # fmt: skip
             ax.set_yscale("log")

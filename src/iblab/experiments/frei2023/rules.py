@@ -38,7 +38,7 @@ def every_run(bound) -> Rule:
 # still has of W: no init-share guard (max_init_share = inf). The trend window is the last
 # third of the run in log t (the last 10 decades of a run to t = 1e30; log t from 6667 to
 # 10^4 for the full runs), and the pattern must not change inside it.
-TREND = {"window_decades": 10.0, "window_log_share": 1 / 3, "max_init_share": math.inf}
+TREND = {"window_log_share": 1 / 3, "max_init_share": math.inf}
 LIMITS = {
     "rank2": Limit("delta_rank2_residual", Rule(judge_run_limit, {"tol": 0.05, **TREND}),
                    "rank <= 2", "||Delta - Delta_2||_F / ||Delta||_F (Delta = W - W_0)",

@@ -54,7 +54,7 @@ class FreiSettings:
     on the near-orthogonal sets) and a probe to 1e4 (11-20 s a run) saw the switches thin
     out past log t = 1000; the flow records `flow_per_decade` times a decade of t up to
     t = 1e300 and `flow_per_log_decade` times a decade of log t beyond, so the trend window
-    of the flow rows (the last third of the run in log t) holds 10 records.
+    of the flow rows (the last third of the run in log t) holds 11 records.
     """
 
     n: int = 100

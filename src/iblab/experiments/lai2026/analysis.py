@@ -181,7 +181,7 @@ def prepare(frame: pd.DataFrame, history: pd.DataFrame, s: LaiSettings) -> Analy
 
 
 # (group, label, the last switch's column, the run length's column): GD counts steps run to
-# the loss tol; the flow its last crossing (an entry changing side) against its fit time.
+# the loss tol; the flow its last change of side (flow.pattern_changes) against its fit time.
 STABILISATION = (
     (G.D_SINGLE, "single neuron", "stabilisation_step", "steps_run"),
     (G.D_WIDTH, "width m", "stabilisation_step", "steps_run"),

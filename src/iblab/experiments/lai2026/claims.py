@@ -293,26 +293,31 @@ def _stabilisation(group: str, last: str, total: str):
         stab, run = float(top[last].median()), float(top[total].median())
         share = float((top[last] / top[total]).median())
         seen = (
-            f"median stabilisation step {stab:.0f} of {run:.0f} steps run ({share:.2f})"
+            f"median stabilisation step {stab:.0f}, median steps run {run:.0f}; median "
+            f"share (per run) {share:.2f}"
             if last == "stabilisation_step"
-            else f"median last crossing at t = {stab:.3g}, median fit time (the loss's excess "
-            f"over its limit down to {rules.FIT_DROP:g} of its initial excess) {run:.3g}; "
-            f"median share {share:.2g}"
+            else f"median last change of side at t = {stab:.3g}, median fit time (the loss's "
+            f"excess over its limit down to {rules.FIT_DROP:g} of its initial excess) "
+            f"{run:.3g}; median share (per run) {share:.2g}"
         )
+        unfitted = int(top[total].isna().sum())
         details = (
             f"at d = {g.d.max():.3g}: {seen}; points that ever switched (fraction) "
             f"{float(top.switched_fraction.median()):.2f}; median by d: "
             f"{_by_d_text(g, last, total)}"
         )
-        what = "last switch" if last == "stabilisation_step" else "last crossing"
+        what = "last switch" if last == "stabilisation_step" else "last change of side"
+        why = (f"{unfitted} of {len(top)} runs at d = {g.d.max():.0e} have no fit time (their "
+               "loss's excess never fell that far)" if unfitted else "")  # fmt: skip
         return Measured(((share,),), f"{what} at {share:.2g} of the run (d = {g.d.max():.0e})",
-                        details)  # fmt: skip
+                        details, why)  # fmt: skip
 
     return statistic
 
 
 def _crossings(group: str):
-    """The share of pattern entries that ever cross, against d; held entries at the end."""
+    """The share of pattern entries that ever change side, against d; held entries at the
+    end."""
 
     def statistic(a, s) -> Measured | None:
         g = a.group(group)
@@ -325,14 +330,16 @@ def _crossings(group: str):
         args = {"x": g.d, "y": g.crossed_fraction, "groups": g.seed, "key": group}
         check = rules.CROSSINGS_FALL_WITH_D(args, s)
         details = (
-            f"share of the n m entries that ever crossed: slope {check} of d "
+            f"share of the n m entries that ever changed side: slope {check} of d "
             f"({len(g)} runs, {check.n_groups} seeds); median by d: {crossed}; entries held "
             f"on their kink at the end (median count, a finding of its own), by d: {held}"
         )
         ends = check.medians
-        if not (g.crossed_fraction > 0).any():
-            return Measured((args,), f"no entry crossed at any d ({len(g)} runs)", details,
-                            "no entry crosses at any d: the pattern never changes")  # fmt: skip
+        if ends.iloc[0] == 0:  # a share cannot fall below 0
+            why = "the median share is 0 already at the smallest d: it cannot fall"
+            return Measured((args,), f"median share 0 at every d ({len(g)} runs)"
+                            if (ends == 0).all() else f"median share 0 at d = "
+                            f"{ends.index[0]:.0e}", details, why)  # fmt: skip
         estimate = (f"slope {check.slope:.2g} [{check.low:.2g}, {check.high:.2g}]/decade; "
                     f"{ends.iloc[0]:.2g} at d = {ends.index[0]:.0e}, {ends.iloc[-1]:.2g} at "
                     f"{ends.index[-1]:.0e}")  # fmt: skip
@@ -343,23 +350,24 @@ def _crossings(group: str):
 
 def stabilisation_claims() -> list[ClaimSpec]:
     """The activation pattern stabilises early, for each reading and method; for the flow,
-    from crossings (an entry changing side), and fewer entries cross as d grows."""
+    from changes of side (not holds), and fewer entries change side as d grows."""
     quick = [
         ClaimSpec(f"{label}: activation pattern stabilises quickly",
                   "the ReLU pattern stabilises quickly w.h.p.", (group,),
                   _stabilisation(group, last, total), (rules.QUICK_STABILISATION,),
                   "at the largest d, the median last switch as a share of the run "
-                  f"{rules.QUICK_SWITCH} (GD: of the steps run to the loss tol; the flow: its "
-                  f"last crossing over the time the loss's excess over its limit falls to "
-                  f"{rules.FIT_DROP:g} of its initial excess)")
+                  f"{rules.QUICK_SWITCH} (GD: its last change over the steps run to the loss "
+                  f"tol; the flow: its last change of side over the time the loss's excess "
+                  f"over its limit falls to {rules.FIT_DROP:g} of its initial excess)")
         for group, label, last, total in STABILISATION
     ]  # fmt: skip
     fewer = [
-        ClaimSpec(f"{label}: fewer pattern entries cross as d grows",
+        ClaimSpec(f"{label}: fewer pattern entries change side as d grows",
                   "the ReLU pattern stabilises quickly w.h.p. (more so in high dimension)",
                   (group,), _crossings(group), (rules.CROSSINGS_FALL_WITH_D,),
-                  "the median-regression slope of the share of entries that ever cross on "
-                  f"log10 d, its 95% seed-bootstrap interval {rules.FEWER_CROSS}")
+                  "the median-regression slope of the share of entries that ever change side "
+                  f"on log10 d, its 95% seed-bootstrap interval {rules.FEWER_CROSS}; not "
+                  "resolved when the median share is already 0 at the smallest d")
         for group, label, last, total in STABILISATION if last == "last_cross_time"
     ]  # fmt: skip
     return quick + fewer

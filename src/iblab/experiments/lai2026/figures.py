@@ -147,8 +147,8 @@ def single_conventions(a, s):
 
 def _stabilisation_line(axes, g, label: str, last: str, total: str, s) -> None:
     """One reading and method: GD's steps (left), the last switch as a share of the run
-    (middle: GD's steps run; the flow's last crossing over its fit time), and what ever
-    switched (right: GD the points, the flow the entries that crossed)."""
+    (middle: GD's steps run; the flow's last change of side over its fit time), and what
+    ever switched (right: GD the points, the flow the entries that changed side)."""
     colors = figures.OKABE_ITO
     single, flow = label.startswith("single"), last == "last_cross_time"
     label = (
@@ -182,9 +182,9 @@ def stabilisation_vs_d(a, s):
                     label=f"the claims' rule: {QUICK_SWITCH.limit:.0%} of the run")  # fmt: skip
     axes[0].set_yscale("log")
     axes[0].set_ylabel("GD step (median over seeds)")
-    axes[1].set_ylabel("last change (flow: crossing)\n/ run length (median)")
-    axes[1].set_ylim(bottom=-0.03)  # the flow's last crossing can come after its fit time
-    axes[2].set_ylabel("ever switched: points (GD),\nentries crossed (flow)")
+    axes[1].set_ylabel("last change (flow: of side)\n/ run length (median)")
+    axes[1].set_ylim(bottom=-0.03)  # the flow's last change can come after its fit time
+    axes[2].set_ylabel("ever switched: points (GD),\nentries changed side (flow)")
     for ax in axes:
         ax.set_xscale("log")
         ax.set_xlabel("d")

@@ -25,8 +25,9 @@ SOME_RUN = claims.above(0.0)  # a fraction of runs: at least one
 EVERY_RUN = claims.at_least(1.0)  # a fraction of runs: all of them
 NO_BIAS_GAP = claims.at_least(0.1)  # low-dimensional inputs: a median gap of order one
 # The last pattern switch as a share of the run, at the largest d (median over seeds). GD: the
-# last change over the steps run to the loss tol; the flow: the last crossing (an entry
-# changing side; holds and releases on a kink are not crossings) over the fit time, when the
+# last change over the steps run to the loss tol; the flow: the last change of side (a
+# crossing, or a release to the other side after a hold; holds and releases back to the side
+# an entry came from are not changes) over the fit time, when the
 # loss's excess over its limit first falls to FIT_DROP times its initial excess.
 QUICK_SWITCH = claims.at_most(0.1)
 FIT_DROP = 1e-6
