@@ -177,10 +177,11 @@ def figure_flow_limits(diag: pd.DataFrame, runs: pd.DataFrame):
             ax.axhline(limit.rule.params["tol"] if limit else 1.0, color="grey", lw=0.8,
                        ls="--")  # fmt: skip
             ax.set_yscale("log")
+            ax.set_xscale("symlog", linthresh=10.0)  # linear to t = 1e10, then log of log t
             if i == 0:
                 ax.set_title(f"{data.replace('_', ' ')}, {_d_label(d)}", fontsize=7)
             if i == len(rows) - 1:
-                ax.set_xlabel("log10 of flow time t")
+                ax.set_xlabel("log10 t (symlog)")
             if j == 0:
                 ax.set_ylabel(name)
     fig.suptitle(
