@@ -9,7 +9,7 @@ from iblab import figures
 from iblab.experiments.skeleton import Figure
 
 from .analysis import STABILISATION, ZERO_GAP, switch_share_by_d
-from .rules import QUICK_SWITCH
+from .rules import EXPONENT_TARGET, INIT_SHARE_TARGET, LR_EXPONENT, QUICK_SWITCH
 from .runs import G
 from .settings import convention_group
 
@@ -38,9 +38,11 @@ def group_names(s) -> dict[str, str]:
     }
 
 
-def _scatter_fit(ax, g, xcol: str, label: str, color, check=None, fit=None) -> None:
+def _scatter_fit(ax, g, xcol: str, label: str, color, check=None, fit=None,
+                 guide: float = 0.5) -> None:  # fmt: skip
     """Runs and a line: the exponent rule's check (its median fit over its window, and the
-    method's floor, dashed) or a least-squares `fit` over every run."""
+    method's floor, dashed) or a least-squares `fit` over every run; dotted, a line of slope
+    `guide` (the rule's target) through the fit's last point."""
     counted = g.counted  # as in the fits
     ok = g[counted & (g["gap"] > ZERO)]
     zeros = g[counted & (g["gap"] <= ZERO)]
@@ -61,7 +63,7 @@ def _scatter_fit(ax, g, xcol: str, label: str, color, check=None, fit=None) -> N
         name = "median fit" if line is check else "fit"
         ax.plot(xs, np.exp(line.intercept) * xs**line.exponent, color=color,
                 label=f"  {name}: exponent {line}")  # fmt: skip
-        ref = np.exp(line.intercept) * np.sqrt(xs / xs[-1]) * xs[-1] ** line.exponent
+        ref = np.exp(line.intercept) * (xs / xs[-1]) ** guide * xs[-1] ** line.exponent
         ax.plot(xs, ref, color=color, ls=":", lw=1)
 
 
@@ -81,13 +83,14 @@ def _legend_under(ax) -> None:
 GAP_NOTE = (
     "dots: runs; v: gap at numerical zero (1e-9); x: no global minimum reached or a reference "
     "not solved to optimality (left out); solid: median fit over the three decades of x "
-    "nearest 0;\ndotted: slope 1/2 through the fit's last point; dashed: the method's floor "
-    "(its gap on exactly orthogonal inputs)"
+    "nearest 0;\ndotted: slope {guide:g} (the rule's target) through the fit's last point; "
+    "dashed: the method's floor (its gap on exactly orthogonal inputs)"
 )
 
 
-def _gap_figure(a, s, panels, xcol: str, xlabel: str):
-    """One panel per (title, groups): each group's runs, fit and floor against xcol."""
+def _gap_figure(a, s, panels, xcol: str, xlabel: str, guide: float = EXPONENT_TARGET):
+    """One panel per (title, groups): each group's runs, fit and floor against xcol, and a
+    guide of slope `guide` (the target of the groups' rule)."""
     plt, df, laws = figures.pyplot(), a.runs, a.derived["laws"]
     names, colors = group_names(s), figures.OKABE_ITO
     fig, axes = plt.subplots(
@@ -98,11 +101,12 @@ def _gap_figure(a, s, panels, xcol: str, xlabel: str):
         for k, group in enumerate(groups):
             g = df[df.group == group]
             if len(g):
-                _scatter_fit(ax, g, xcol, names[group], colors[k], laws[group]["check"])
+                _scatter_fit(ax, g, xcol, names[group], colors[k], laws[group]["check"],
+                             guide=guide)  # fmt: skip
         _loglog(ax, xlabel, ylabel=ax is axes[0])
         ax.set_title(title)
         _legend_under(ax)
-    fig.suptitle(GAP_NOTE, fontsize=6)
+    fig.suptitle(GAP_NOTE.format(guide=guide), fontsize=6)
     return fig
 
 
@@ -131,7 +135,8 @@ def gap_vs_init_scale(a, s):
     if not len(a.group(G.INIT_SWEEP)):
         return None
     title = f"single neuron, gradient flow, labels {s.init_sweep_labels}, d = {s.init_sweep_d:g}"
-    return _gap_figure(a, s, ((title, (G.INIT_SWEEP,)),), "init_scale", "init scale")
+    return _gap_figure(a, s, ((title, (G.INIT_SWEEP,)),), "init_scale", "init scale",
+                       guide=INIT_SHARE_TARGET)  # fmt: skip
 
 
 def single_conventions(a, s):
@@ -240,13 +245,14 @@ def gap_vs_lr(a, s):
             d_label = figures.power_of_ten(s.lr_sweep_d)
             label = "orthogonal inputs" if kind == "orthogonal" else f"Gaussian, d = {d_label}"
             _scatter_fit(ax, g, "lr_factor", label, figures.OKABE_ITO[k],
-                         fit=a.derived["lr_fits"][kind])  # fmt: skip
+                         fit=a.derived["lr_fits"][kind], guide=LR_EXPONENT.limit)  # fmt: skip
     xs = np.geomspace(lr.lr_factor.min(), lr.lr_factor.max(), 20)
     top = lr[lr.lr_data == "orthogonal"]["gap"].median()
     ax.plot(xs, top * xs / xs.max(), color="grey", ls="--", lw=0.8, label="slope 1")
     _loglog(ax, "lr factor (lr = factor n / ||K||_2)")
     ax.set_title(f"width {s.width}, n = {s.n}: the step-size floor")
-    fig.suptitle("dotted: slope 1/2 through the fit's last point", fontsize=7)
+    fig.suptitle(f"dotted: slope {LR_EXPONENT.limit:g} (the rule's target) through the fit's "
+                 "last point", fontsize=7)  # fmt: skip
     figures.legend_below(fig, [ax], ncol=1)
     return fig
 
