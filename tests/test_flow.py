@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from iblab import Config, ConfigError, flow, make_problem, store, train, train_many
 from iblab.activations import Activation, phi
 from iblab.cli import app
-from iblab.config import validate
+from iblab.config import LOG_T_MAX, validate
+from iblab.flow._paths import T_MAX
 from iblab.flow._solution import event_table
 from iblab.problem import Problem
 from iblab.references import MinNormLinear, PatternQP
@@ -556,6 +557,7 @@ def test_records_per_decade_of_log_t_past_1e300():
     pd.testing.assert_series_equal(near.log_time, sparse.history.log_time[: len(near)])
     pd.testing.assert_frame_equal(dense.events, sparse.events)
     np.testing.assert_allclose(dense.C, sparse.C, rtol=1e-12, atol=0)
+    assert LOG_T_MAX == np.log(T_MAX)  # the config refuses what the flow would not record
     short = {"train": LONG_RUN["train"] | {"log_time": 100.0}, "record": {"per_log_decade": 20}}
     for raw in ({"record": {"per_log_decade": 20}}, LONG_RUN | short):  # nothing to record
         with pytest.raises(ConfigError, match="record.per_log_decade: only a gradient_flow"):

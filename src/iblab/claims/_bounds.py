@@ -48,6 +48,25 @@ class Bound:
             return np.abs(v - self.limit) <= self.tol
         return _COMPARE[self.op](v, self.limit)
 
+    def interval_meets(self, lo: float, hi: float) -> bool | None:
+        """Whether every value of the interval [lo, hi] meets the bound (True), none does
+        (False), or some do (None: it straddles an edge).
+
+        Args:
+            lo: The interval's lower end.
+            hi: Its upper end (>= lo).
+
+        Returns:
+            True, False or None.
+        """
+        if self.op == "+-":
+            inside = self.limit - self.tol <= lo and hi <= self.limit + self.tol
+            outside = hi < self.limit - self.tol or lo > self.limit + self.tol
+        else:  # one-sided: the ends are the interval's extremes
+            ends = self.met([lo, hi])
+            inside, outside = bool(ends.all()), not ends.any()
+        return True if inside else False if outside else None
+
     def worst(self, values: ArrayLike) -> float:
         """The value furthest on the wrong side of the bound: the largest for "<" and "<=",
         the smallest for ">" and ">=", the furthest from the centre for "+-".

@@ -12,6 +12,8 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.optimize import linprog
 
+from iblab.claims._bounds import within
+
 _SPAN_RTOL = 1e-9  # decades counted to this relative rounding (10^3 / 1 spans 3 decades)
 
 
@@ -195,10 +197,9 @@ def _decide(lo, hi, target, tol, medians, margin, floor) -> tuple[bool | None, s
         )
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return None, "no bootstrap resample spans two values of x"
-    if target - tol <= lo and hi <= target + tol:
-        return True, ""
-    if hi < target - tol or lo > target + tol:
-        return False, ""
+    agrees = within(target, tol).interval_meets(lo, hi)
+    if agrees is not None:
+        return agrees, ""
     return None, f"95% interval [{lo:.3f}, {hi:.3f}] straddles an edge of {target:g} +- {tol:g}"
 
 

@@ -82,20 +82,7 @@ def judge_trend(
     if not (np.isfinite(lo) and np.isfinite(hi)):
         agrees, reason = None, "no bootstrap resample spans two values of x"
     else:
-        agrees = _interval_meets(slope, lo, hi)
-        reason = (
-            ""
-            if agrees is not None
-            else (f"95% interval [{lo:.3g}, {hi:.3g}] straddles an edge of slope {slope}")
-        )
+        agrees = slope.interval_meets(lo, hi)
+        straddles = f"95% interval [{lo:.3g}, {hi:.3g}] straddles an edge of slope {slope}"
+        reason = "" if agrees is not None else straddles
     return TrendCheck(fit, lo, hi, medians, n_groups, agrees, reason)
-
-
-def _interval_meets(bound: Bound, lo: float, hi: float) -> bool | None:
-    """Whether all of [lo, hi] meets the bound (True), none of it (False), or some (None)."""
-    if bound.op == "+-":
-        inside = bound.limit - bound.tol <= lo and hi <= bound.limit + bound.tol
-        outside = hi < bound.limit - bound.tol or lo > bound.limit + bound.tol
-    else:  # one-sided: the interval's ends are its extremes
-        inside, outside = bool(bound.met([lo, hi]).all()), not bound.met([lo, hi]).any()
-    return True if inside else False if outside else None

@@ -264,6 +264,8 @@ class TrainConfig(_Strict):
 
 # Fields of one kind of optimiser only: left out of the other kind's identity.
 FLOW_ONLY = ("time", "log_time", "max_events", "max_solver_steps")
+# log t past which a flow records per decade of log t (iblab.flow's T_MAX = 1e300)
+LOG_T_MAX = math.log(1e300)
 GD_ONLY = ("lr", "lr_scale", "schedule", "lr_max", "decay_steps", "momentum", "weight_decay",
            "batch_size", "steps", "dtype")  # fmt: skip
 
@@ -350,7 +352,7 @@ class Config(_Strict):
                 f"{labels.kind!r} gives real values; use labels sign or random_sign, or the "
                 "square loss"
             )
-        past = tc.log_time is not None and tc.log_time > math.log(1e300)
+        past = tc.log_time is not None and tc.log_time > LOG_T_MAX
         if self.record.per_log_decade is not None and not past:
             raise ValueError(
                 f"record.per_log_decade: only a gradient_flow run to train.log_time > "

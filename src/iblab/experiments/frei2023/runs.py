@@ -4,11 +4,9 @@ the end), computed where it trained and stored with it."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from iblab.config import Config
+from iblab.config import LOG_T_MAX, Config
 from iblab.experiments.common import init_shares
 from iblab.experiments.skeleton import Group
 
@@ -84,7 +82,7 @@ def make_config(s: FreiSettings, phase: str, data: str, d: int, scale: float, se
     per_decade = s.flow_per_decade if flow else s.long_per_decade if long else s.per_decade
     record = {"geometric": True, "per_decade": per_decade, "spectrum": True,
               "top_singular_values": s.top_singular_values, "coefficients": True}  # fmt: skip
-    if flow and s.flow_log_time > math.log(1e300):  # records past t = 1e300
+    if flow and s.flow_log_time > LOG_T_MAX:  # records past t = 1e300
         record["per_log_decade"] = s.flow_per_log_decade
     return Config.from_dict(
         {

@@ -324,11 +324,11 @@ def _crossings(group: str):
         g = g[g.interpolated]
         if not len(g) or "crossed_fraction" not in g or g.crossed_fraction.isna().all():
             return None
-        by_d = g.groupby("d")
-        crossed = ", ".join(f"{d:.0e}: {v:.3g}" for d, v in by_d.crossed_fraction.median().items())
-        held = ", ".join(f"{d:.0e}: {v:.3g}" for d, v in by_d.held_at_end.median().items())
+        held_by_d = g.groupby("d").held_at_end.median()
+        held = ", ".join(f"{d:.0e}: {v:.3g}" for d, v in held_by_d.items())
         args = {"x": g.d, "y": g.crossed_fraction, "groups": g.seed, "key": group}
         check = rules.CROSSINGS_FALL_WITH_D(args, s)
+        crossed = ", ".join(f"{d:.0e}: {v:.3g}" for d, v in check.medians.items())
         details = (
             f"share of the n m entries that ever changed side: slope {check} of d "
             f"({len(g)} runs, {check.n_groups} seeds); median by d: {crossed}; entries held "
