@@ -187,7 +187,7 @@ def stabilisation_vs_d(a, s):
                     label=f"the claims' rule: {QUICK_SWITCH.limit:.0%} of the run")  # fmt: skip
     axes[0].set_yscale("log")
     axes[0].set_ylabel("GD step (median over seeds)")
-    axes[1].set_ylabel("last change (flow: of side)\n/ run length (median)")
+    axes[1].set_ylabel("last change / run (median)\nGD: steps; flow: fit time")
     axes[1].set_ylim(bottom=-0.03)  # the flow's last change can come after its fit time
     axes[2].set_ylabel("ever switched: points (GD),\nentries changed side (flow)")
     for ax in axes:
