@@ -95,6 +95,42 @@ class Blocks(NamedTuple):
     P0_test: jax.Array
 
 
+class Sides(NamedTuple):
+    """Each entry's side of its kink, with chatter told apart from a change of side.
+
+    GD at step lr does not stop on a kink: an entry the flow would hold there flips side
+    at most steps, each time by less than the step that carried it across. The rule
+    (fixed before measuring): an entry changes side when it lies on the other side of its
+    kink from its registered side by strictly more than its last step moved it
+    (|z_t| > |z_t - z_{t-1}|). The change is dated at its last flip, the step at which it
+    crossed, and the registered side becomes the new one; flips that never get that far
+    (chatter) change nothing. All (n, m) unless noted; held transposed like C, (n, m)."""
+
+    side: jax.Array  # bool, the registered side (z > 0), from W_0's pattern
+    z: jax.Array  # pre-activations at the last evaluated step
+    flip: jax.Array  # int32, the last step at which the entry's pattern flipped
+    crossed: jax.Array  # bool, the entry ever changed side
+    band: jax.Array  # bool, |z| <= |z - z_prev| at the last evaluated step (chatter band)
+    last_cross: jax.Array  # int32 scalar, the flip step of the latest change of side
+
+
+def track_sides(sd: Sides, Z, pattern, previous, t) -> Sides:
+    """`Sides` after evaluating step t: Z (n, m) the pre-activations there, pattern = Z > 0,
+    previous the pattern at the step evaluated before."""
+    flip = jnp.where(pattern != previous, t, sd.flip).astype(jnp.int32)
+    band = jnp.abs(Z) <= jnp.abs(Z - sd.z)
+    change = (pattern != sd.side) & ~band
+    latest = jnp.max(jnp.where(change, flip, -1), initial=-1)
+    return Sides(
+        side=jnp.where(change, pattern, sd.side),
+        z=Z,
+        flip=flip,
+        crossed=sd.crossed | change,
+        band=band,
+        last_cross=jnp.maximum(sd.last_cross, latest).astype(jnp.int32),
+    )
+
+
 class State(NamedTuple):
     """The optimiser state. `run` returns C and vC as (m, n); inside the loop they are held
     transposed, (n, m) (see the module note)."""
@@ -109,6 +145,7 @@ class State(NamedTuple):
     pattern: jax.Array  # (n, m) bool, activation pattern Z > 0 at the last evaluated step
     last_change: jax.Array  # last step whose pattern differed from the step before
     switched: jax.Array  # (n,) bool, point i's pattern ever changed
+    sides: Sides  # changes of side told apart from chatter at the kink (see `Sides`)
     status: jax.Array  # RUNNING, CONVERGED or DIVERGED
     stop_step: jax.Array  # step where the run stopped, -1 while running
 
@@ -165,6 +202,14 @@ def initial_state(spec: Spec, b: Blocks) -> State:
         pattern=Z > 0,
         last_change=jnp.zeros((), jnp.int32),
         switched=jnp.zeros((n,), bool),
+        sides=Sides(
+            side=Z > 0,
+            z=Z,
+            flip=jnp.zeros((n, m), jnp.int32),
+            crossed=jnp.zeros((n, m), bool),
+            band=jnp.zeros((n, m), bool),
+            last_cross=jnp.zeros((), jnp.int32),
+        ),
         status=jnp.zeros((), jnp.int32),
         stop_step=jnp.full((), -1, jnp.int32),
     )
@@ -199,6 +244,7 @@ def _propose(spec: Spec, hp: Hyper, b: Blocks, st: State, loss0) -> tuple[State,
     changed_points = jnp.any(pattern != st.pattern, axis=1)
     last_change = jnp.where(jnp.any(changed_points), st.t, st.last_change).astype(jnp.int32)
     switched = st.switched | changed_points
+    sides = track_sides(st.sides, Z, pattern, st.pattern, st.t)
 
     w = batch_weights(hp.key, st.t, n, spec.batch_size, b.K.dtype)
     r = losses.derivative(spec.loss, f, b.y) * w  # dL/df_i
@@ -222,13 +268,15 @@ def _propose(spec: Spec, hp: Hyper, b: Blocks, st: State, loss0) -> tuple[State,
     converged = loss <= hp.tol
     status = jnp.where(converged, CONVERGED, jnp.where(finite & bounded, RUNNING, DIVERGED))
     status = status.astype(jnp.int32)
-    moved = State(
-        st.t + 1, s, C, a, vs, vC, va, pattern, last_change, switched, status, st.stop_step
-    )
+    moved = st._replace(
+        t=st.t + 1, s=s, C=C, a=a, vs=vs, vC=vC, va=va, pattern=pattern,
+        last_change=last_change, switched=switched, sides=sides, status=status,
+    )  # fmt: skip
     kept = st._replace(
         pattern=pattern,
         last_change=last_change,
         switched=switched,
+        sides=sides,
         status=status,
         stop_step=st.t,
     )
@@ -351,14 +399,17 @@ def advance_batched(spec: Spec, hp: Hyper, b: Blocks, carry: Carry, targets) -> 
 def _finish(b: Blocks, st: State) -> State:
     """The final state in the public layout (C, vC as (m, n)), its pattern compared with the
     step before it."""
-    Z_final = gram.preactivations(st.s, st.C.T, b.K, b.P0) > 0
+    Z = gram.preactivations(st.s, st.C.T, b.K, b.P0)
+    Z_final = Z > 0
     changed = jnp.any(Z_final != st.pattern, axis=1)
     evaluated = st.stop_step < 0  # a stopped run evaluated its final pattern already
+    sides = track_sides(st.sides, Z, Z_final, st.pattern, st.t)
     return st._replace(
         C=st.C.T,
         vC=st.vC.T,
         last_change=jnp.where(evaluated & jnp.any(changed), st.t, st.last_change),
         switched=st.switched | (changed & evaluated),
+        sides=jax.tree.map(lambda new, old: jnp.where(evaluated, new, old), sides, st.sides),
     )
 
 

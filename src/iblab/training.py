@@ -391,6 +391,10 @@ def _result(config, problem, records, state, timing, lr) -> TrainResult:
         **{k: float(v) for k, v in last.items() if k != "step"},
         "stabilisation_step": int(state.last_change),
         "switched_fraction": float(np.mean(state.switched)),
+        # changes of side apart from chatter at the kink (engine.Sides)
+        "last_cross_step": int(state.sides.last_cross),
+        "crossed_fraction": float(np.mean(state.sides.crossed)),
+        "held_at_end": int(np.sum(state.sides.band)),
         "lr_effective": lr,
         **timing,
         **{f"data_{k}": v for k, v in problem.info.items()},
