@@ -168,17 +168,21 @@ def test_chatter_at_the_kink_is_not_a_change_of_side(zs, crossed, last, band):
     assert bool(sd.band[0, 0]) is band
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("seed", [3, 4, 5])  # GD chatters at a kink until it stops
-def test_gd_changes_of_side_do_not_depend_on_rounding(seed):
+def test_gd_changes_of_side_do_not_depend_on_rounding(seed, threads, monkeypatch):
+    """Alone, and batched beside the same problem with its blocks perturbed by 1e-14."""
     from test_flow_rounding import perturbed
 
+    monkeypatch.setattr(training, "THREADS", threads)
     c = config(seed=seed, data={"n": 8, "d": 40, "n_test": 4, "labels": {"kind": "noise"}},
                train={"lr": 0.5, "lr_scale": "n_over_norm_K", "steps": 3000, "tol": 1e-20},
                init={"scale": 1.0})  # fmt: skip
     p = make_problem(c)
-    s, q = train(c, p).summary, train(c, perturbed(p, seed)).summary
+    s = train(c, p).summary
     keys = ("status", "last_cross_step", "crossed_fraction", "held_at_end", "stabilisation_step")
-    assert {k: s[k] for k in keys} == {k: q[k] for k in keys}
+    for q in train_many([c, c], [perturbed(p, seed), p]):
+        assert {k: s[k] for k in keys} == {k: q.summary[k] for k in keys}
     assert s["last_cross_step"] < s["stabilisation_step"]  # the late flips are chatter
     assert 0 < s["crossed_fraction"] <= s["switched_fraction"]
 

@@ -161,3 +161,39 @@ def test_orthogonal_width_gap_is_a_step_size_floor():
     small = [r["gap"] for r, ok in zip(rows[4:], solved[4:], strict=True) if ok]
     assert len(big) >= 2 and len(small) >= 2
     assert np.median(small) < np.median(big) / 4 or np.median(big) < 1e-10
+
+
+def _law(floor: float, agrees, reason: str):
+    """An exponent check with only the fields exponent_outcome reads set."""
+    from iblab import claims
+
+    nan = float("nan")
+    return claims.ExponentCheck(nan, nan, nan, nan, (nan, nan), 0, 0, 3.0, nan, nan, nan,
+                                (nan, nan, nan, 0), floor, agrees, reason)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "floor,changed,outcome,says",
+    [
+        (1e-9, [False] * 9 + [True], None, "outside the claim's regime"),  # linear: gap 0
+        (1e-9, [True] * 6 + [False] * 4, False, "gap is 0 although 60%"),  # changes, gap 0
+        (1e-3, [False] * 10, None, "median within"),  # a step floor is not a gap of 0
+        (1e-9, [], None, "median within"),  # changes not recorded: the law's reason stands
+    ],
+)
+def test_a_gap_of_zero_is_judged_by_the_changes_of_side(floor, changed, outcome, says):
+    from iblab.experiments.lai2026 import rules
+
+    law = _law(floor, None, f"median within 3x of the floor {floor:g} at x = 1e-06")
+    changes = rules.CHANGES_SIDE({"met": np.array(changed, bool)}, TINY)
+    verdict = rules.exponent_outcome(law, changes)
+    assert verdict.agrees is outcome
+    assert says in verdict.reason
+
+
+def test_a_decided_law_stands_whatever_changes_side():
+    from iblab.experiments.lai2026 import rules
+
+    law = _law(1e-9, True, "")
+    changes = rules.CHANGES_SIDE({"met": np.zeros(10, bool)}, TINY)
+    assert rules.exponent_outcome(law, changes) is law

@@ -11,11 +11,11 @@ import pandas as pd
 from iblab.claims import fit_power_law
 from iblab.experiments.skeleton import Analysis
 
-from .rules import EXPONENT, FIT_DROP, INIT_SHARE
+from .rules import EXPONENT, FIT_DROP, INIT_SHARE, NUMERICAL_ZERO
 from .runs import G
 from .settings import LaiSettings, convention_group
 
-ZERO_GAP = 1e-9  # relative gaps below this are numerical zeros (counted, not fitted)
+ZERO_GAP = NUMERICAL_ZERO  # relative gaps below this are numerical zeros (counted, not fitted)
 
 # The exponent sweeps: group -> (x column, reading, method). method: "gd" (at the group's lr
 # factor) or "flow"; it picks the floor the sweep is judged against.
@@ -102,8 +102,10 @@ def law(df: pd.DataFrame, s: LaiSettings, group: str) -> dict:
     """One exponent sweep: `args` (x, y, seeds, floor and key for the exponent rule;
     interpolating runs with a reference solved to optimality, gaps below ZERO_GAP as 0),
     `check` (the rule's finding, drawn in the figures; the init sweep's is judged against
-    1), `distance` (the unnormalised distance's full-range fit) and `counts` (reached, zero
-    gaps, planned, inaccurate references)."""
+    1), `changes` (per run of the check's window, whether it changed an entry's side, for
+    `rules.CHANGES_SIDE`; runs that did not record it left out), `distance` (the
+    unnormalised distance's full-range fit) and `counts` (reached, zero gaps, planned,
+    inaccurate references)."""
     xcol, reading, method = sweeps(s)[group]
     col = gap_column(s)
     reached = df[(df.group == group) & df.interpolated]
@@ -116,7 +118,12 @@ def law(df: pd.DataFrame, s: LaiSettings, group: str) -> dict:
     ok = g[g["gap"] > ZERO_GAP]
     counts = (len(reached), int((g["gap"] <= ZERO_GAP).sum()), int((df.group == group).sum()),
               len(reached) - len(g))  # fmt: skip
-    return {"args": args, "check": rule(args, s), "counts": counts,
+    check = rule(args, s)
+    low, high = check.window
+    window = g[(g[xcol] >= low) & (g[xcol] <= high)]
+    crossed = window["crossed_fraction"] if "crossed_fraction" in window else pd.Series([])
+    changes = {"met": (crossed.dropna() > 0).to_numpy()}
+    return {"args": args, "check": check, "changes": changes, "counts": counts,
             "distance": _try_fit(ok[xcol], ok["distance"], s.n_boot)}  # fmt: skip
 
 
@@ -180,11 +187,12 @@ def prepare(frame: pd.DataFrame, history: pd.DataFrame, s: LaiSettings) -> Analy
     return Analysis(df, history, derived)
 
 
-# (group, label, the last switch's column, the run length's column): GD counts steps run to
-# the loss tol; the flow its last change of side (flow.pattern_changes) against its fit time.
+# (group, label, the last change's column, the run length's column): GD its last change of
+# side apart from chatter at the kink (engine.Sides) against the steps run to the loss tol;
+# the flow its last change of side (flow.pattern_changes) against its fit time.
 STABILISATION = (
-    (G.D_SINGLE, "single neuron", "stabilisation_step", "steps_run"),
-    (G.D_WIDTH, "width m", "stabilisation_step", "steps_run"),
+    (G.D_SINGLE, "single neuron", "last_cross_step", "steps_run"),
+    (G.D_WIDTH, "width m", "last_cross_step", "steps_run"),
     (G.D_SINGLE_FLOW, "single neuron, gradient flow (exact)", "last_cross_time", "fit_time"),
     (G.D_WIDTH_FLOW, "width m, gradient flow (exact)", "last_cross_time", "fit_time"),
 )

@@ -59,11 +59,19 @@ def _exponent(group: str, share: str | None = None):
             other = a.derived["laws"][share]["check"]
             details += f"; gap against the init scale at d = {s.init_sweep_d:g}: exponent {other}"
             args += (a.derived["laws"][share]["args"],)
+        changed = law["changes"]["met"]
+        if len(changed):
+            details += (f"; {int(changed.sum())} of the window's {len(changed)} runs changed "
+                        "an entry's side")  # fmt: skip
+        args += (law["changes"],)
         top = f"{X_NAMES[xcol]} <= {check.window[1]:.1e}"
-        at_floor = "at the floor: " if "floor" in check.reason else ""
+        at_floor = "gap 0: " if "floor" in check.reason and check.floor <= ZERO_GAP else (
+            "at the floor: " if "floor" in check.reason else "")  # fmt: skip
         estimate = (f"{at_floor}exponent {check} ({check.n_points} runs, {top})"
                     if np.isfinite(check.exponent) else f"no fit ({check.reason})")  # fmt: skip
-        return Measured(args, estimate, details)
+        why = (f"none of the {total} runs reaches a global minimum, which is what the claim is "
+               "about" if total and not used else "")  # fmt: skip
+        return Measured(args, estimate, details, why)
 
     return statistic
 
@@ -87,7 +95,11 @@ def _exponent_criterion(group: str, share: bool = False):
             f"decades or the window fewer than {rules.MIN_VALUES} values, or when the median "
             f"gap at some {x} of the window is within {rules.FLOOR_MARGIN:g}x of the floor "
             "(the gap the same method measures on exactly orthogonal inputs; gaps below it are "
-            "set to it)"
+            "set to it); where the method is exact (floor: the numerical zero) and the gap is "
+            f"0, outside the claim's regime when fewer than {rules.MOST_CHANGE.limit:.0%} of "
+            "the window's runs change an entry's side (a network whose pattern never "
+            "changes is linear on its active entries and ends at the min-norm point), "
+            "contradicts otherwise"
         )
         if share:
             text += (
@@ -104,12 +116,18 @@ def _exponent_criterion(group: str, share: bool = False):
 def exponent_claim(group: str, statement, paper: str, share: str | None = None) -> ClaimSpec:
     """The claim that the group's gap follows the paper's square-root law; with `share`, a
     contradiction is weighed against that group's gap-vs-init exponent."""
-    if share is None:
-        return ClaimSpec(statement, paper, (group,), _exponent(group), (rules.EXPONENT,),
-                         _exponent_criterion(group))  # fmt: skip
-    return ClaimSpec(statement, paper, (group,), _exponent(group, share),
-                     (rules.EXPONENT, rules.INIT_SHARE), _exponent_criterion(group, True),
-                     rules.outside_regime)  # fmt: skip
+    checks = (rules.EXPONENT, rules.CHANGES_SIDE)
+    if share is not None:
+        checks = (rules.EXPONENT, rules.INIT_SHARE, rules.CHANGES_SIDE)
+    return ClaimSpec(
+        statement,
+        paper,
+        (group,),
+        _exponent(group, share),
+        checks,
+        _exponent_criterion(group, share is not None),
+        rules.exponent_outcome,
+    )
 
 
 def _in_share_window(s: LaiSettings, labels: str, scale: float) -> bool:
@@ -135,8 +153,8 @@ def init_share_claim() -> ClaimSpec:
         lambda s: f"single neuron, flow, {s.init_sweep_labels}, d = {s.init_sweep_d:g}: gap ~ "
         "init scale",
         "(ours) at a small init the gap is the initialisation's share",
-        (G.INIT_SWEEP,), _exponent(G.INIT_SWEEP), (rules.INIT_SHARE,),
-        _exponent_criterion(G.INIT_SWEEP),
+        (G.INIT_SWEEP,), _exponent(G.INIT_SWEEP), (rules.INIT_SHARE, rules.CHANGES_SIDE),
+        _exponent_criterion(G.INIT_SWEEP), rules.exponent_outcome,
     )  # fmt: skip
 
 
@@ -275,8 +293,8 @@ def _low_dim(a, s) -> Measured | None:
 
 
 def _by_d_text(g: pd.DataFrame, last: str, total: str) -> str:
-    """The last switch by d: the median step (GD), or the median share of the fit time."""
-    if last == "stabilisation_step":
+    """The last change by d: the median step (GD), or the median share of the fit time."""
+    if last == "last_cross_step":
         by_d = g.groupby("d")[last].median()
         return ", ".join(f"{int(d)}: {v:.0f}" for d, v in by_d.items())
     by_d = switch_share_by_d(g, last, total)
@@ -293,20 +311,21 @@ def _stabilisation(group: str, last: str, total: str):
         stab, run = float(top[last].median()), float(top[total].median())
         share = float((top[last] / top[total]).median())
         seen = (
-            f"median stabilisation step {stab:.0f}, median steps run {run:.0f}; median "
-            f"share (per run) {share:.2f}"
-            if last == "stabilisation_step"
+            f"median last change of side at step {stab:.0f} (last flip, chatter at the kink "
+            f"included: {float(top.stabilisation_step.median()):.0f}), median steps run "
+            f"{run:.0f}; median share (per run) {share:.2f}"
+            if last == "last_cross_step"
             else f"median last change of side at t = {stab:.3g}, median fit time (the loss's "
             f"excess over its limit down to {rules.FIT_DROP:g} of its initial excess) "
             f"{run:.3g}; median share (per run) {share:.2g}"
         )
         unfitted = int(top[total].isna().sum())
         details = (
-            f"at d = {g.d.max():.3g}: {seen}; points that ever switched (fraction) "
-            f"{float(top.switched_fraction.median()):.2f}; median by d: "
+            f"at d = {g.d.max():.3g}: {seen}; entries that ever changed side (fraction) "
+            f"{float(top.crossed_fraction.median()):.2g}; median by d: "
             f"{_by_d_text(g, last, total)}"
         )
-        what = "last switch" if last == "stabilisation_step" else "last change of side"
+        what = "last change of side"
         why = (f"{unfitted} of {len(top)} runs at d = {g.d.max():.0e} have no fit time (their "
                "loss's excess never fell that far)" if unfitted else "")  # fmt: skip
         return Measured(((share,),), f"{what} at {share:.2g} of the run (d = {g.d.max():.0e})",
@@ -355,10 +374,10 @@ def stabilisation_claims() -> list[ClaimSpec]:
         ClaimSpec(f"{label}: activation pattern stabilises quickly",
                   "the ReLU pattern stabilises quickly w.h.p.", (group,),
                   _stabilisation(group, last, total), (rules.QUICK_STABILISATION,),
-                  "at the largest d, the median last switch as a share of the run "
-                  f"{rules.QUICK_SWITCH} (GD: its last change over the steps run to the loss "
-                  f"tol; the flow: its last change of side over the time the loss's excess "
-                  f"over its limit falls to {rules.FIT_DROP:g} of its initial excess)")
+                  "at the largest d, the median last change of side as a share of the run "
+                  f"{rules.QUICK_SWITCH} (GD: over the steps run to the loss tol, chatter at "
+                  f"the kink not counted; the flow: over the time the loss's excess over its "
+                  f"limit falls to {rules.FIT_DROP:g} of its initial excess)")
         for group, label, last, total in STABILISATION
     ]  # fmt: skip
     fewer = [
@@ -368,7 +387,7 @@ def stabilisation_claims() -> list[ClaimSpec]:
                   "the median-regression slope of the share of entries that ever change side "
                   f"on log10 d, its 95% seed-bootstrap interval {rules.FEWER_CROSS}; not "
                   "resolved when the median share is already 0 at the smallest d")
-        for group, label, last, total in STABILISATION if last == "last_cross_time"
+        for group, label, _, _ in STABILISATION
     ]  # fmt: skip
     return quick + fewer
 

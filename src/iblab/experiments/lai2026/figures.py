@@ -151,11 +151,13 @@ def single_conventions(a, s):
 
 
 def _stabilisation_line(axes, g, label: str, last: str, total: str, s) -> None:
-    """One reading and method: GD's steps (left), the last switch as a share of the run
-    (middle: GD's steps run; the flow's last change of side over its fit time), and what
-    ever switched (right: GD the points, the flow the entries that changed side)."""
+    """One reading and method: GD's steps (left: its last change of side, its last flip with
+    chatter at the kink, the steps run), the last change of side as a share of the run
+    (middle: GD's steps run; the flow's fit time), and the entries that ever changed side
+    (right)."""
     colors = figures.OKABE_ITO
     single, flow = label.startswith("single"), last == "last_cross_time"
+    flips = "stabilisation_step"  # GD's last flip, chatter included
     label = (
         f"{'single neuron' if single else f'width {s.width}'}, {'gradient flow' if flow else 'GD'}"
     )
@@ -163,14 +165,16 @@ def _stabilisation_line(axes, g, label: str, last: str, total: str, s) -> None:
     style = {"color": color, "ls": ":" if flow else "-", "marker": "s" if flow else "o",
              "ms": 3, "label": label}  # fmt: skip
     if not flow:  # steps are comparable across d; flow times scale as 1 / d
-        med = g.groupby("d")[[last, total]].median()
+        med = g.groupby("d")[[last, flips, total]].median()
         axes[0].scatter(g.d, g[last] + 1, s=8, alpha=0.4, color=color, linewidths=0)
         axes[0].plot(med.index, med[last] + 1, color=color,
-                     label=f"{label}: last pattern change (+1)")  # fmt: skip
+                     label=f"{label}: last change of side (+1)")  # fmt: skip
+        axes[0].plot(med.index, med[flips] + 1, color=color, ls="-.", lw=0.8,
+                     label=f"{label}: last flip, chatter included (+1)")  # fmt: skip
         axes[0].plot(med.index, med[total], color=color, ls="--", label=f"{label}: steps run")
     share = switch_share_by_d(g, last, total)
     axes[1].plot(share.index, share.to_numpy(), **style)
-    switched = g.groupby("d")["crossed_fraction" if flow else "switched_fraction"].median()
+    switched = g.groupby("d")["crossed_fraction"].median()
     axes[2].plot(switched.index, switched.to_numpy(), **style)
 
 
@@ -189,7 +193,7 @@ def stabilisation_vs_d(a, s):
     axes[0].set_ylabel("GD step (median over seeds)")
     axes[1].set_ylabel("last change / run (median)\nGD: steps; flow: fit time")
     axes[1].set_ylim(bottom=-0.03)  # the flow's last change can come after its fit time
-    axes[2].set_ylabel("ever switched: points (GD),\nentries changed side (flow)")
+    axes[2].set_ylabel("entries that ever\nchanged side (median)")
     for ax in axes:
         ax.set_xscale("log")
         ax.set_xlabel("d")

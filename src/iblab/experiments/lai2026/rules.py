@@ -24,8 +24,10 @@ LINEAR_GAP = claims.below(1e-6)  # the linear control: the min-norm interpolator
 SOME_RUN = claims.above(0.0)  # a fraction of runs: at least one
 EVERY_RUN = claims.at_least(1.0)  # a fraction of runs: all of them
 NO_BIAS_GAP = claims.at_least(0.1)  # low-dimensional inputs: a median gap of order one
-# The last pattern switch as a share of the run, at the largest d (median over seeds). GD: the
-# last change over the steps run to the loss tol; the flow: the last change of side (a
+# The last change of side as a share of the run, at the largest d (median over seeds). GD: over
+# the steps run to the loss tol, where an entry changes side when it lies on the other side of
+# its kink by more than its last step moved it (engine.Sides: chatter at the kink at O(lr) is
+# not a change); the flow: the last change of side (a
 # crossing, or a release to the other side after a hold; holds and releases back to the side
 # an entry came from are not changes) over the fit time, when the
 # loss's excess over its limit first falls to FIT_DROP times its initial excess.
@@ -51,6 +53,42 @@ def _exponent_params(s) -> dict:
 
 def _init_share_params(s) -> dict:
     return _exponent_params(s) | {"target": INIT_SHARE_TARGET, "tol": INIT_SHARE_TOL}
+
+
+# A gap of 0. Where the method is exact (its floor is the numerical zero) and the median gap
+# at some x of the window is 0, the law has nothing to fit. A ReLU network whose activation
+# pattern never changes is a linear model on its active entries, and gradient methods end at
+# that model's min-norm point exactly: the square-root law is the cost of changes of side.
+# So a gap of 0 is outside the claim's regime when fewer than MOST_CHANGE of the window's runs
+# change any entry's side (flow: `flow.pattern_changes`; GD: `engine.Sides`), and contradicts
+# the law when at least that share of them do.
+MOST_CHANGE = claims.at_least(0.5)
+NUMERICAL_ZERO = 1e-9  # relative gaps below this are numerical zeros (analysis.ZERO_GAP)
+
+
+def exponent_outcome(law, *rest) -> claims.Verdict | claims.ExponentCheck:
+    """An exponent row's outcome from its rules' checks: the n/d law, then (optional) the
+    gap-vs-init exponent (`outside_regime`), then the share of the window's runs that change
+    side (`CHANGES_SIDE`), which decides a gap of 0 (see MOST_CHANGE above).
+
+    Args:
+        law: The n/d exponent's check (`judge_asymptotic_exponent`).
+        rest: The init-scale exponent's check (when the row has one), then the changes'.
+
+    Returns:
+        The outcome.
+    """
+    *share, changes = rest
+    verdict = outside_regime(law, share[0]) if share else law
+    at_zero = law.agrees is None and law.floor <= NUMERICAL_ZERO and "floor" in law.reason
+    if not at_zero or changes.agrees is None:
+        return verdict
+    runs = f"{changes.value:.0%} of the window's {changes.n} runs change an entry's side"
+    if changes.agrees:
+        return claims.Verdict(False, f"the gap is 0 although {runs}")
+    return claims.Verdict(None, f"outside the claim's regime: the gap is 0 and only {runs}; "
+                          "without a change of side the network is linear on its active "
+                          "entries and ends at the min-norm point exactly")  # fmt: skip
 
 
 def outside_regime(law, share) -> claims.Verdict | claims.ExponentCheck:
@@ -95,6 +133,7 @@ GD_FLOOR_REASON = "GD's gap on these inputs is its step-size floor (the lr rows)
 ORTHOGONAL_GD_WIDTH = Rule(judge_gap_or_floor, {"bound": ORTHOGONAL_GAP,
                                                 "floor_reason": GD_FLOOR_REASON})  # fmt: skip
 LINEAR = Rule(claims.judge_every_run, {"bound": LINEAR_GAP})
+CHANGES_SIDE = Rule(claims.judge_fraction, {"share": MOST_CHANGE})
 SOME_RUN_FAILS = Rule(claims.judge_fraction, {"share": SOME_RUN})
 ORDER_ONE_GAP = Rule(claims.judge_value, {"bound": NO_BIAS_GAP})
 QUICK_STABILISATION = Rule(claims.judge_value, {"bound": QUICK_SWITCH})
