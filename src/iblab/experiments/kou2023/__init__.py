@@ -16,7 +16,8 @@ gradient_flow`) from the same data and W_0, leaky ReLU and ReLU, on Gram-sampled
 data at every d and init scale; GD on scikit-learn's digits (two classes). Every per-record
 figure (stable rank, the largest stable rank of the two sign blocks of W, the spread of
 the margins, the KKT residual) is a history column; each run's limits are judged from
-their trend over its last decades of steps (GD) or of flow time (the flow)
+their trend over its last decades of steps (GD) or its last third in log t (the flow, on
+the log-time clock to t = e^10000)
 (`skeleton.limit_checks`, rules.py), and the claims tally the runs in the theorems' scope
 (small init, near-orthogonal sets; digits rows read the sets where the condition fails and
 say so).
@@ -30,6 +31,7 @@ figures beside the runs.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from iblab.experiments import skeleton
@@ -79,8 +81,9 @@ def tidy(frame: pd.DataFrame) -> pd.DataFrame:
 
 def prepare(frame: pd.DataFrame, history: pd.DataFrame, s: KouSettings) -> skeleton.Analysis:
     """The tidied runs with each run's limit checks joined (GD's on steps, the flow's on
-    flow time; rules.py); derived: `checks` and `diag` (the records with the runs' tags and
-    t: flow time, or lr * step for GD, the flow time GD's step approximates)."""
+    flow time; rules.py); derived: `checks` and `diag` (the records with the runs' tags,
+    t: flow time, or lr * step for GD, the flow time GD's step approximates, and log10_t:
+    its log10, from the records' log t for the flow, whose t is inf past 1e300)."""
     runs = tidy(frame)
     checks = pd.concat([
         skeleton.limit_checks(runs[runs["method"] == GD], history, GD_LIMITS),
@@ -90,7 +93,10 @@ def prepare(frame: pd.DataFrame, history: pd.DataFrame, s: KouSettings) -> skele
         runs = runs.join(checks, on="run_id")
     tags = runs[["run_id", *TAGS, "lr", "init_ratio"]].drop_duplicates("run_id")
     diag = history.merge(tags, on="run_id")
-    diag["t"] = diag["time"].where(diag["method"] == FLOW, diag["lr"] * diag["step"])
+    flow = diag["method"] == FLOW
+    diag["t"] = diag["time"].where(flow, diag["lr"] * diag["step"])
+    with np.errstate(divide="ignore"):
+        diag["log10_t"] = np.where(flow, diag["log_time"] / np.log(10.0), np.log10(diag["t"]))
     return skeleton.Analysis(runs, history, {"checks": checks, "diag": diag})
 
 

@@ -158,9 +158,10 @@ def _pairs(name: str, relative: bool, acts):
 def _limit_criterion(name: str, gd: bool) -> str:
     limit = (GD_LIMITS if gd else FLOW_LIMITS)[name]
     p = limit.rule.params
-    clock = "steps" if gd else "flow time"
+    window = (f"the last {p['window_decades']:g} decades of steps" if gd
+              else f"the last {p['window_log_share']:.3g} of the run in log t")  # fmt: skip
     return (
-        f"per run (judge_run_limit, on the last {p['window_decades']:g} decades of {clock}): "
+        f"per run (judge_run_limit, on {window}): "
         f"not resolved if the pattern still switches there or ||W_0|| > "
         f"{p['max_init_share']:g} ||W - W_0|| at the end; else {limit.quantity}'s end value "
         f"and the limit of a fit q_inf + c / log t both <= {p['tol']:g} (agrees) or both "

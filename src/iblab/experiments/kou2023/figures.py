@@ -19,10 +19,28 @@ ROWS = [
 ]
 
 
+KNEE = 30.0  # log10 t: the time axis is linear in log10 t up to here, logarithmic beyond
+DECADE_TICKS = (-10, 0, 10, 20, 30, 100, 1000)
+
+
+def _squash(x):
+    """log10 t -> axis position: itself up to KNEE, then KNEE (1 + log10(x / KNEE) / 2)."""
+    x = np.asarray(x, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x <= KNEE, x, KNEE * (1 + 0.5 * np.log10(np.maximum(x, KNEE) / KNEE)))
+
+
+def _unsquash(y):
+    y = np.asarray(y, float)
+    return np.where(y <= KNEE, y, KNEE * 10 ** (2 * (np.maximum(y, KNEE) / KNEE - 1)))
+
+
 def figure_dynamics(diag: pd.DataFrame, data: str, small: float):
-    """The per-record figures against t (flow time; lr * step for GD), one column per
-    activation, for the small-init runs on `data` at its largest d: GD coloured by
-    lr_factor, the flow in black; median over seeds and scales; dashed: the thresholds."""
+    """The per-record figures against log10 t (flow time; lr * step for GD; linear up to
+    t = 1e30 and logarithmic in log10 t beyond, since the flow runs to t = e^10000), one
+    column per activation, for the small-init runs on `data` at its largest d: GD coloured
+    by lr_factor, the flow in black; median over seeds and scales; dashed: the
+    thresholds."""
     plt = figures.pyplot()
     sub = diag[(diag["data"] == data) & (diag["init_ratio"] <= small) & (diag["t"] > 0)]
     if not len(sub):
@@ -39,20 +57,21 @@ def figure_dynamics(diag: pd.DataFrame, data: str, small: float):
         for i, (col, name, yscale, lines) in enumerate(ROWS):
             ax = axes[i, j]
             for (method, lr), g in runs.groupby(["method", "lr_factor"], dropna=False):
-                med = g[np.isfinite(g[col])].groupby("t")[col].median()
+                med = g[np.isfinite(g[col])].groupby("log10_t")[col].median()
                 flow = method == FLOW
                 ax.plot(med.index, med.to_numpy(), color="black" if flow else colors[lr],
                         lw=1.0, ls=":" if flow else "-",
                         label="exact flow" if flow else f"GD, lr factor {lr:g}")  # fmt: skip
             for y in lines:
                 ax.axhline(y, color="grey", lw=0.8, ls="--")
-            ax.set_xscale("log")
+            ax.set_xscale("function", functions=(_squash, _unsquash))
+            ax.set_xticks(DECADE_TICKS)
             ax.set_yscale(yscale)
             if i == 0:
                 d = figures.power_of_ten(runs["d"].max())
                 ax.set_title(f"{act.replace('_', ' ')}, d = {d}", fontsize=7)
             if i == len(ROWS) - 1:
-                ax.set_xlabel("t (flow time; lr x step for GD)")
+                ax.set_xlabel(f"log10 t (flow time; lr x step for GD; log scale past {KNEE:g})")
             if j == 0:
                 ax.set_ylabel(name)
     figures.legend_below(fig, axes, ncol=4)

@@ -10,7 +10,7 @@ import numpy as np
 
 from iblab import metrics
 from iblab.activations import Activation, dphi, phi
-from iblab.config import Config
+from iblab.config import LOG_T_MAX, Config
 from iblab.experiments.common import init_shares
 from iblab.experiments.skeleton import Group
 
@@ -62,11 +62,16 @@ def make_config(s: KouSettings, method: str, data: str, act: str, d: int, scale:
                 seed: int, lr_factor: float) -> Config:  # fmt: skip
     """The run's config: everything that shapes it, so its hash is its identity."""
     if method == FLOW:
-        train = {"loss": "logistic", "optimizer": "gradient_flow", "time": s.flow_time,
-                 "tol": 0.0}  # fmt: skip
+        train = {"loss": "logistic", "optimizer": "gradient_flow",
+                 "log_time": s.flow_log_time, "tol": 0.0}  # fmt: skip
     else:
         train = {"loss": "logistic", "optimizer": "gd", "lr": lr_factor,
                  "lr_scale": "n_over_trace", "steps": s.steps, "dtype": s.dtype}  # fmt: skip
+    record = {"geometric": True, "spectrum": True, "coefficients": True,
+              "per_decade": s.flow_per_decade if method == FLOW else s.per_decade,
+              "top_singular_values": s.top_singular_values}  # fmt: skip
+    if method == FLOW and s.flow_log_time > LOG_T_MAX:  # records past t = 1e300
+        record["per_log_decade"] = s.flow_per_log_decade
     return Config.from_dict(
         {
             "seed": seed,
@@ -75,9 +80,7 @@ def make_config(s: KouSettings, method: str, data: str, act: str, d: int, scale:
                       "second_layer": "balanced", "train_second_layer": False},
             "init": {"scale": scale, "base": "glorot"},
             "train": train,
-            "record": {"geometric": True, "spectrum": True, "coefficients": True,
-                       "per_decade": s.flow_per_decade if method == FLOW else s.per_decade,
-                       "top_singular_values": s.top_singular_values},
+            "record": record,
         }
     )  # fmt: skip
 

@@ -52,8 +52,11 @@ class KouSettings:
       every d (the other runs are reported beside them);
     - `steps` GD steps, recorded geometrically (`per_decade` records a decade); the limits
       are judged on the last decades of steps (GD_TREND in rules.py);
-    - the exact flow to flow time `flow_time` with `flow_per_decade` records a decade, same
-      data, widths and W_0 as GD (W_0 is linear in the init scale and shared across steps);
+    - the exact flow on the log-time clock to log t = `flow_log_time` (10^4: t = e^10000),
+      `flow_per_decade` records a decade of t up to 1e300 and `flow_per_log_decade` a decade
+      of log t past it, same data, widths and W_0 as GD (W_0 is linear in the init scale and
+      shared across steps); its limits are judged on the last third of the run in log t
+      (FLOW_TREND in rules.py), as Frei's;
     - real data: scikit-learn's digits `digits_classes` (label -1, +1), `digits_n` training
       and `digits_n_test` test images, standardised pixels (d = 64), GD at `digits_lr_factors`
       and the exact flow, init scales `digits_init_scales`, `digits_seeds` shuffles;
@@ -72,8 +75,9 @@ class KouSettings:
     lr_factors: tuple[float, ...] = (0.25, 1.0, 4.0)
     steps: int = 100_000
     per_decade: int = 4
-    flow_time: float = 1e30
+    flow_log_time: float = 1e4
     flow_per_decade: int = 1
+    flow_per_log_decade: int = 60
     digits_classes: tuple[int, int] = (0, 1)
     digits_n: int = 100
     digits_n_test: int = 100
