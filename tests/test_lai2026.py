@@ -197,3 +197,37 @@ def test_a_decided_law_stands_whatever_changes_side():
     law = _law(1e-9, True, "")
     changes = rules.CHANGES_SIDE({"met": np.zeros(10, bool)}, TINY)
     assert rules.exponent_outcome(law, changes) is law
+
+
+def test_an_init_share_row_keeps_its_reason_beside_the_changes():
+    """Three checks (the n/d law, the gap against the init scale, the changes): a law that
+    contradicts where the gap is the initialisation's share is outside the regime."""
+    from iblab.experiments.lai2026 import rules
+
+    law, share = _law(1e-9, False, ""), _law(1e-9, True, "")
+    changes = rules.CHANGES_SIDE({"met": np.zeros(4, bool)}, TINY)
+    verdict = rules.exponent_outcome(law, share, changes)
+    assert verdict.agrees is None and "initialisation's share" in verdict.reason
+
+
+def test_the_changes_are_counted_where_the_median_gap_is_0():
+    """analysis.law passes CHANGES_SIDE the runs at the window's n/d whose median gap is 0
+    (any pattern change counts), and nothing when no median is 0."""
+    from iblab.experiments.lai2026.analysis import law
+
+    def frame(gaps_at_smallest):
+        rows = [{"group": "orthogonal_flow", "reading": "single", "gap": 0.0, "seed": k,
+                 "n_over_d": 1.0, "switched_fraction": 0.0} for k in range(3)]  # fmt: skip
+        for x in (1e-6, 1e-5, 1e-4, 1e-3):
+            for k in range(3):
+                gap = gaps_at_smallest if x <= 1e-5 else 1e-2 * (x / 1e-3) ** 0.5
+                changed = 0.1 * (k == 0)
+                rows.append({"group": "d_single_flow", "reading": "single", "gap": gap,
+                             "seed": k, "n_over_d": x, "switched_fraction": changed})  # fmt: skip
+        df = pd.DataFrame(rows).assign(interpolated=True, counted=True, lr_factor=float("nan"),
+                                       distance=lambda f: f.gap)  # fmt: skip
+        return law(df, dataclasses.replace(TINY, n_boot=20), "d_single_flow")
+
+    zero = frame(0.0)
+    assert zero["changes"]["met"].tolist() == [True, False, False] * 2  # at 1e-6 and 1e-5
+    assert len(frame(1e-4)["changes"]["met"]) == 0

@@ -104,7 +104,9 @@ class Sides(NamedTuple):
     kink from its registered side by strictly more than its last step moved it
     (|z_t| > |z_t - z_{t-1}|). The change is dated at its last flip, the step at which it
     crossed, and the registered side becomes the new one; flips that never get that far
-    (chatter) change nothing. All (n, m) unless noted; held transposed like C, (n, m)."""
+    (chatter) change nothing. A flip puts an entry in the band (|z_t| <= |z_t| + |z_{t-1}|),
+    so a crossing in the run's last evaluated step is not registered: it counts in the band
+    at the end (`held_at_end`). All (n, m) unless noted; held transposed like C, (n, m)."""
 
     side: jax.Array  # bool, the registered side (z > 0), from W_0's pattern
     z: jax.Array  # pre-activations at the last evaluated step

@@ -102,10 +102,10 @@ def law(df: pd.DataFrame, s: LaiSettings, group: str) -> dict:
     """One exponent sweep: `args` (x, y, seeds, floor and key for the exponent rule;
     interpolating runs with a reference solved to optimality, gaps below ZERO_GAP as 0),
     `check` (the rule's finding, drawn in the figures; the init sweep's is judged against
-    1), `changes` (per run of the check's window, whether it changed an entry's side, for
-    `rules.CHANGES_SIDE`; runs that did not record it left out), `distance` (the
-    unnormalised distance's full-range fit) and `counts` (reached, zero gaps, planned,
-    inaccurate references)."""
+    1), `changes` (for `rules.CHANGES_SIDE`: per run at the window's values of x whose
+    median gap is 0, whether its activation pattern ever changed, GD's by any flip and the
+    flow's by any event; none when no median is 0), `distance` (the unnormalised distance's
+    full-range fit) and `counts` (reached, zero gaps, planned, inaccurate references)."""
     xcol, reading, method = sweeps(s)[group]
     col = gap_column(s)
     reached = df[(df.group == group) & df.interpolated]
@@ -120,9 +120,9 @@ def law(df: pd.DataFrame, s: LaiSettings, group: str) -> dict:
               len(reached) - len(g))  # fmt: skip
     check = rule(args, s)
     low, high = check.window
-    window = g[(g[xcol] >= low) & (g[xcol] <= high)]
-    crossed = window["crossed_fraction"] if "crossed_fraction" in window else pd.Series([])
-    changes = {"met": (crossed.dropna() > 0).to_numpy()}
+    inside = (g[xcol] >= low) & (g[xcol] <= high)
+    zero_at = y[inside].groupby(g[xcol][inside]).median().pipe(lambda m: m.index[m == 0])
+    changes = {"met": (g.switched_fraction[g[xcol].isin(zero_at)] > 0).to_numpy()}
     return {"args": args, "check": check, "changes": changes, "counts": counts,
             "distance": _try_fit(ok[xcol], ok["distance"], s.n_boot)}  # fmt: skip
 

@@ -61,12 +61,12 @@ def _exponent(group: str, share: str | None = None):
             args += (a.derived["laws"][share]["args"],)
         changed = law["changes"]["met"]
         if len(changed):
-            details += (f"; {int(changed.sum())} of the window's {len(changed)} runs changed "
-                        "an entry's side")  # fmt: skip
+            details += (f"; where the median gap is 0, {int(changed.sum())} of "
+                        f"{len(changed)} runs ever changed their activation pattern")  # fmt: skip
         args += (law["changes"],)
         top = f"{X_NAMES[xcol]} <= {check.window[1]:.1e}"
-        at_floor = "gap 0: " if "floor" in check.reason and check.floor <= ZERO_GAP else (
-            "at the floor: " if "floor" in check.reason else "")  # fmt: skip
+        zero = check.agrees is None and check.floor <= ZERO_GAP and len(changed) > 0
+        at_floor = "gap 0: " if zero else "at the floor: " if "floor" in check.reason else ""
         estimate = (f"{at_floor}exponent {check} ({check.n_points} runs, {top})"
                     if np.isfinite(check.exponent) else f"no fit ({check.reason})")  # fmt: skip
         why = (f"none of the {total} runs reaches a global minimum, which is what the claim is "
@@ -95,10 +95,11 @@ def _exponent_criterion(group: str, share: bool = False):
             f"decades or the window fewer than {rules.MIN_VALUES} values, or when the median "
             f"gap at some {x} of the window is within {rules.FLOOR_MARGIN:g}x of the floor "
             "(the gap the same method measures on exactly orthogonal inputs; gaps below it are "
-            "set to it); where the method is exact (floor: the numerical zero) and the gap is "
-            f"0, outside the claim's regime when fewer than {rules.MOST_CHANGE.limit:.0%} of "
-            "the window's runs change an entry's side (a network whose pattern never "
-            "changes is linear on its active entries and ends at the min-norm point), "
+            "set to it); where the method is exact (floor: the numerical zero) and the median "
+            f"gap at some {x} of the window is 0, outside the claim's regime when fewer than "
+            f"{rules.MOST_CHANGE.limit:.0%} of the runs at those {x} ever change their "
+            "activation pattern (GD: any flip; the flow: any event; a network whose pattern "
+            "never changes is linear on its active entries and ends at the min-norm point), "
             "contradicts otherwise"
         )
         if share:
@@ -301,12 +302,21 @@ def _by_d_text(g: pd.DataFrame, last: str, total: str) -> str:
     return ", ".join(f"{d:.0e}: {v:.2g}" if pd.notna(v) else f"{d:.0e}: -" for d, v in by_d.items())
 
 
+def _not_recorded(g: pd.DataFrame, column: str) -> Measured:
+    """A row whose runs were stored before iblab recorded `column` (changes of side)."""
+    why = (f"the {len(g)} runs do not record {column} (stored before iblab recorded changes "
+           "of side): train them again")  # fmt: skip
+    return Measured(((),), "not recorded", why, why)
+
+
 def _stabilisation(group: str, last: str, total: str):
     def statistic(a, s) -> Measured | None:
         g = a.group(group)
         g = g[g.interpolated]
-        if not len(g) or last not in g or g[last].isna().all():
+        if not len(g):
             return None
+        if last not in g or g[last].isna().all():
+            return _not_recorded(g, last)
         top = g[g.d == g.d.max()]
         stab, run = float(top[last].median()), float(top[total].median())
         share = float((top[last] / top[total]).median())
@@ -341,8 +351,10 @@ def _crossings(group: str):
     def statistic(a, s) -> Measured | None:
         g = a.group(group)
         g = g[g.interpolated]
-        if not len(g) or "crossed_fraction" not in g or g.crossed_fraction.isna().all():
+        if not len(g):
             return None
+        if "crossed_fraction" not in g or g.crossed_fraction.isna().all():
+            return _not_recorded(g, "crossed_fraction")
         held_by_d = g.groupby("d").held_at_end.median()
         held = ", ".join(f"{d:.0e}: {v:.3g}" for d, v in held_by_d.items())
         args = {"x": g.d, "y": g.crossed_fraction, "groups": g.seed, "key": group}

@@ -58,18 +58,19 @@ def _init_share_params(s) -> dict:
 # A gap of 0. Where the method is exact (its floor is the numerical zero) and the median gap
 # at some x of the window is 0, the law has nothing to fit. A ReLU network whose activation
 # pattern never changes is a linear model on its active entries, and gradient methods end at
-# that model's min-norm point exactly: the square-root law is the cost of changes of side.
-# So a gap of 0 is outside the claim's regime when fewer than MOST_CHANGE of the window's runs
-# change any entry's side (flow: `flow.pattern_changes`; GD: `engine.Sides`), and contradicts
-# the law when at least that share of them do.
+# that model's min-norm point exactly: the square-root law is the cost of pattern changes.
+# So a gap of 0 is outside the claim's regime when fewer than MOST_CHANGE of the runs at the
+# x values whose median gap is 0 ever change their pattern (GD: any flip; the flow: any
+# event, holds included), and contradicts the law when at least that share of them do.
 MOST_CHANGE = claims.at_least(0.5)
 NUMERICAL_ZERO = 1e-9  # relative gaps below this are numerical zeros (analysis.ZERO_GAP)
 
 
 def exponent_outcome(law, *rest) -> claims.Verdict | claims.ExponentCheck:
     """An exponent row's outcome from its rules' checks: the n/d law, then (optional) the
-    gap-vs-init exponent (`outside_regime`), then the share of the window's runs that change
-    side (`CHANGES_SIDE`), which decides a gap of 0 (see MOST_CHANGE above).
+    gap-vs-init exponent (`outside_regime`), then the share of the runs whose pattern ever
+    changes, at the window's x values with a median gap of 0 (`CHANGES_SIDE`), which decides
+    a gap of 0 (see MOST_CHANGE above).
 
     Args:
         law: The n/d exponent's check (`judge_asymptotic_exponent`).
@@ -80,14 +81,15 @@ def exponent_outcome(law, *rest) -> claims.Verdict | claims.ExponentCheck:
     """
     *share, changes = rest
     verdict = outside_regime(law, share[0]) if share else law
-    at_zero = law.agrees is None and law.floor <= NUMERICAL_ZERO and "floor" in law.reason
-    if not at_zero or changes.agrees is None:
+    exact = law.floor <= NUMERICAL_ZERO  # the method's own floor is the numerical zero
+    if law.agrees is not None or not exact or changes.agrees is None:  # no median gap is 0
         return verdict
-    runs = f"{changes.value:.0%} of the window's {changes.n} runs change an entry's side"
+    runs = (f"{changes.value:.0%} of the {changes.n} runs where the median gap is 0 ever "
+            "change their activation pattern")  # fmt: skip
     if changes.agrees:
         return claims.Verdict(False, f"the gap is 0 although {runs}")
     return claims.Verdict(None, f"outside the claim's regime: the gap is 0 and only {runs}; "
-                          "without a change of side the network is linear on its active "
+                          "a network whose pattern never changes is linear on its active "
                           "entries and ends at the min-norm point exactly")  # fmt: skip
 
 
