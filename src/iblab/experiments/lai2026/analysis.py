@@ -11,7 +11,7 @@ import pandas as pd
 from iblab.claims import fit_power_law
 from iblab.experiments.skeleton import Analysis
 
-from .rules import EXPONENT, FIT_DROP, INIT_SHARE, NUMERICAL_ZERO
+from .rules import EXPONENT, FIT_DROP, INIT_SHARE, N_SWEEP_EXPONENT, NUMERICAL_ZERO
 from .runs import G
 from .settings import LaiSettings, convention_group
 
@@ -33,6 +33,11 @@ SWEEPS = {
     G.ANISO_SPIKED_FLOW: ("n_over_tr_sigma", "width", "flow"),
     G.INIT_SWEEP: ("init_scale", "single", "flow"),
 }
+
+
+# The rule each sweep is judged by (EXPONENT unless named here).
+SWEEP_RULES = {G.INIT_SWEEP: INIT_SHARE, G.N_SINGLE: N_SWEEP_EXPONENT,
+               G.N_WIDTH_FLOW: N_SWEEP_EXPONENT}  # fmt: skip
 
 
 def sweeps(s: LaiSettings) -> dict:
@@ -114,7 +119,7 @@ def law(df: pd.DataFrame, s: LaiSettings, group: str) -> dict:
     y = g[col].where(g[col] > ZERO_GAP, 0.0)  # numerical zeros are zeros
     args = {"x": g[xcol], "y": y, "groups": g["seed"],
             "floor": floor(df, s, reading, method, lr_factor), "key": group}  # fmt: skip
-    rule = INIT_SHARE if group == G.INIT_SWEEP else EXPONENT
+    rule = SWEEP_RULES.get(group, EXPONENT)
     ok = g[g["gap"] > ZERO_GAP]
     counts = (len(reached), int((g["gap"] <= ZERO_GAP).sum()), int((df.group == group).sum()),
               len(reached) - len(g))  # fmt: skip

@@ -9,10 +9,17 @@ import numpy as np
 import pandas as pd
 
 from iblab.claims import any_of, within
-from iblab.experiments.skeleton import ClaimSpec, Measured
+from iblab.experiments.skeleton import ClaimSpec, Measured, resolve
 
 from . import rules
-from .analysis import STABILISATION, ZERO_GAP, gap_column, sweeps, switch_share_by_d
+from .analysis import (
+    STABILISATION,
+    SWEEP_RULES,
+    ZERO_GAP,
+    gap_column,
+    sweeps,
+    switch_share_by_d,
+)
 from .runs import G, orthogonal_d
 from .settings import LaiSettings, convention_group
 
@@ -86,12 +93,13 @@ def _exponent_criterion(group: str, share: bool = False):
         x = X_NAMES[xcol]
         target, tol = ((rules.INIT_SHARE_TARGET, rules.INIT_SHARE_TOL) if group == G.INIT_SWEEP
                        else (rules.EXPONENT_TARGET, rules.EXPONENT_TOL))  # fmt: skip
+        decades = resolve(SWEEP_RULES.get(group, rules.EXPONENT).params, s)["decades"]
         text = (
             f"median (quantile 0.5) regression of log {gap_column(s)} on log {x} over the "
-            f"{rules.EXPONENT_DECADES:g} decades of {x} nearest 0 that the sweep has, with a "
+            f"{decades:g} decades of {x} nearest 0 that the sweep has, with a "
             f"95% interval from {s.n_boot} resamples of the seeds: agrees when the interval "
             f"lies {within(target, tol)}, contradicts when it lies entirely outside; not "
-            f"resolved otherwise, when the sweep spans fewer than {rules.EXPONENT_DECADES:g} "
+            f"resolved otherwise, when the sweep spans fewer than {decades:g} "
             f"decades or the window fewer than {rules.MIN_VALUES} values, or when the median "
             f"gap at some {x} of the window is within {rules.FLOOR_MARGIN:g}x of the floor "
             "(the gap the same method measures on exactly orthogonal inputs; gaps below it are "
@@ -117,9 +125,10 @@ def _exponent_criterion(group: str, share: bool = False):
 def exponent_claim(group: str, statement, paper: str, share: str | None = None) -> ClaimSpec:
     """The claim that the group's gap follows the paper's square-root law; with `share`, a
     contradiction is weighed against that group's gap-vs-init exponent."""
-    checks = (rules.EXPONENT, rules.CHANGES_SIDE)
+    law = SWEEP_RULES.get(group, rules.EXPONENT)
+    checks = (law, rules.CHANGES_SIDE)
     if share is not None:
-        checks = (rules.EXPONENT, rules.INIT_SHARE, rules.CHANGES_SIDE)
+        checks = (law, rules.INIT_SHARE, rules.CHANGES_SIDE)
     return ClaimSpec(
         statement,
         paper,

@@ -12,6 +12,10 @@ from iblab.experiments.skeleton import Rule
 EXPONENT_TARGET = 0.5  # the paper's law: gap ~ (n/d)^(1/2)
 EXPONENT_TOL = 0.1  # agrees: the interval inside 0.5 +- 0.1; contradicts: entirely outside
 EXPONENT_DECADES = 3.0  # the decades of the swept variable fitted, nearest 0
+# An n sweep spans what the flow's cost allows (n = 16 .. 512 at m = 64: a run at n = 512
+# takes minutes, and 3 decades would need n = 16,000): its window is its whole range, 1.5
+# decades, and a sweep spanning fewer is not resolved. Fixed before the n = 512 runs.
+N_SWEEP_DECADES = 1.5
 FLOOR_MARGIN = 3.0  # every median in the window at least this many floors above the floor
 MIN_VALUES = 3  # the fewest distinct values of the swept variable in the window
 UPPER_QUANTILE = 0.9  # the quantile of the reported upper exponent
@@ -49,6 +53,10 @@ def _exponent_params(s) -> dict:
         "ratio_percentiles": RATIO_PERCENTILES,
         "n_boot": s.n_boot,
     }
+
+
+def _n_sweep_params(s) -> dict:
+    return _exponent_params(s) | {"decades": N_SWEEP_DECADES}
 
 
 def _init_share_params(s) -> dict:
@@ -129,6 +137,7 @@ def judge_gap_or_floor(values, bound, *, floor_reason: str = ""):
 
 
 EXPONENT = Rule(claims.judge_asymptotic_exponent, _exponent_params)
+N_SWEEP_EXPONENT = Rule(claims.judge_asymptotic_exponent, _n_sweep_params)
 INIT_SHARE = Rule(claims.judge_asymptotic_exponent, _init_share_params)
 ORTHOGONAL = Rule(claims.judge_every_run, {"bound": ORTHOGONAL_GAP})
 GD_FLOOR_REASON = "GD's gap on these inputs is its step-size floor (the lr rows)"

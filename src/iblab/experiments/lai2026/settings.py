@@ -231,7 +231,7 @@ FULL = LaiSettings(
     n=64,
     ds=(300, 1000, 3000, 10_000, 30_000, 100_000, 300_000, 1_000_000),
     n_values=(16, 32, 64, 128, 256),
-    n_sweep_d=100_000,
+    n_sweep_d=10**9,  # n/d from 1.6e-8: where the d sweep's exponent is asymptotic
     seeds=12,
     n_test=128,
     width=64,
@@ -246,7 +246,9 @@ FULL = LaiSettings(
     flow_ds=(1000, 3000, 10_000, 100_000, 1_000_000, 10**7, 10**8, 10**9, 10**10),
     flow_seeds=24,  # 12 left the width-m interval at 0.226 > 0.2 once a missed switch was
     # fixed (0.565 [0.437, 0.663]); the rule asks for width < 0.2
-    flow_n_values=(16, 32, 64, 128),  # a flow run at n = 256 takes minutes
+    # the flow's cost bounds n: at m = 64, d = 1e9 a run takes 19 s at n = 256, 158 s at 512
+    flow_n_values=(16, 32, 64, 128, 256, 512),
+    flow_sweep_seeds=12,
     # Seeds enough for the exponent rule's interval: 8 and 12 left it wider than the band
     # (power law 0.637 [0.115, 0.690], init_dead_negative at init 1 0.524 [0.436, 0.607]),
     # and 24 the spiked spectrum's (0.578 [0.520, 0.718]).
