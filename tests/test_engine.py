@@ -147,7 +147,7 @@ def _sides(zs):
                       jnp.zeros((1, 1), bool), jnp.zeros((), jnp.int32))  # fmt: skip
     for t, z in enumerate(zs[1:], start=1):
         Z = jnp.full((1, 1), z)
-        sd = engine.track_sides(sd, Z, Z > 0, sd.z > 0, t)
+        sd = engine.track_sides(sd, Z, t)
     return sd
 
 

@@ -185,7 +185,7 @@ def test_a_gap_of_zero_is_judged_by_the_changes_of_side(floor, changed, outcome,
     from iblab.experiments.lai2026 import rules
 
     law = _law(floor, None, f"median within 3x of the floor {floor:g} at x = 1e-06")
-    changes = rules.CHANGES_SIDE({"met": np.array(changed, bool)}, TINY)
+    changes = rules.PATTERN_CHANGES({"met": np.array(changed, bool)}, TINY)
     verdict = rules.exponent_outcome(law, changes)
     assert verdict.agrees is outcome
     assert says in verdict.reason
@@ -195,7 +195,7 @@ def test_a_decided_law_stands_whatever_changes_side():
     from iblab.experiments.lai2026 import rules
 
     law = _law(1e-9, True, "")
-    changes = rules.CHANGES_SIDE({"met": np.zeros(10, bool)}, TINY)
+    changes = rules.PATTERN_CHANGES({"met": np.zeros(10, bool)}, TINY)
     assert rules.exponent_outcome(law, changes) is law
 
 
@@ -205,13 +205,13 @@ def test_an_init_share_row_keeps_its_reason_beside_the_changes():
     from iblab.experiments.lai2026 import rules
 
     law, share = _law(1e-9, False, ""), _law(1e-9, True, "")
-    changes = rules.CHANGES_SIDE({"met": np.zeros(4, bool)}, TINY)
+    changes = rules.PATTERN_CHANGES({"met": np.zeros(4, bool)}, TINY)
     verdict = rules.exponent_outcome(law, share, changes)
     assert verdict.agrees is None and "initialisation's share" in verdict.reason
 
 
 def test_the_changes_are_counted_where_the_median_gap_is_0():
-    """analysis.law passes CHANGES_SIDE the runs at the window's n/d whose median gap is 0
+    """analysis.law passes PATTERN_CHANGES the runs at the window's n/d whose median gap is 0
     (any pattern change counts), and nothing when no median is 0."""
     from iblab.experiments.lai2026.analysis import law
 

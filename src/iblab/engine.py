@@ -116,10 +116,10 @@ class Sides(NamedTuple):
     last_cross: jax.Array  # int32 scalar, the flip step of the latest change of side
 
 
-def track_sides(sd: Sides, Z, pattern, previous, t) -> Sides:
-    """`Sides` after evaluating step t: Z (n, m) the pre-activations there, pattern = Z > 0,
-    previous the pattern at the step evaluated before."""
-    flip = jnp.where(pattern != previous, t, sd.flip).astype(jnp.int32)
+def track_sides(sd: Sides, Z, t) -> Sides:
+    """`Sides` after evaluating step t, Z (n, m) the pre-activations there."""
+    pattern = Z > 0
+    flip = jnp.where(pattern != (sd.z > 0), t, sd.flip).astype(jnp.int32)
     band = jnp.abs(Z) <= jnp.abs(Z - sd.z)
     change = (pattern != sd.side) & ~band
     latest = jnp.max(jnp.where(change, flip, -1), initial=-1)
@@ -144,12 +144,16 @@ class State(NamedTuple):
     vs: jax.Array  # momentum buffers for s, C, a (0 without momentum)
     vC: jax.Array
     va: jax.Array
-    pattern: jax.Array  # (n, m) bool, activation pattern Z > 0 at the last evaluated step
     last_change: jax.Array  # last step whose pattern differed from the step before
     switched: jax.Array  # (n,) bool, point i's pattern ever changed
     sides: Sides  # changes of side told apart from chatter at the kink (see `Sides`)
     status: jax.Array  # RUNNING, CONVERGED or DIVERGED
     stop_step: jax.Array  # step where the run stopped, -1 while running
+
+    @property
+    def pattern(self) -> jax.Array:
+        """(n, m) bool, the activation pattern Z > 0 at the last evaluated step."""
+        return self.sides.z > 0
 
 
 def batch_weights(key, t, n: int, batch_size: int | None, dtype):
@@ -201,7 +205,6 @@ def initial_state(spec: Spec, b: Blocks) -> State:
         vs=zero,
         vC=C,
         va=jnp.zeros_like(b.a0),
-        pattern=Z > 0,
         last_change=jnp.zeros((), jnp.int32),
         switched=jnp.zeros((n,), bool),
         sides=Sides(
@@ -246,7 +249,7 @@ def _propose(spec: Spec, hp: Hyper, b: Blocks, st: State, loss0) -> tuple[State,
     changed_points = jnp.any(pattern != st.pattern, axis=1)
     last_change = jnp.where(jnp.any(changed_points), st.t, st.last_change).astype(jnp.int32)
     switched = st.switched | changed_points
-    sides = track_sides(st.sides, Z, pattern, st.pattern, st.t)
+    sides = track_sides(st.sides, Z, st.t)
 
     w = batch_weights(hp.key, st.t, n, spec.batch_size, b.K.dtype)
     r = losses.derivative(spec.loss, f, b.y) * w  # dL/df_i
@@ -271,11 +274,10 @@ def _propose(spec: Spec, hp: Hyper, b: Blocks, st: State, loss0) -> tuple[State,
     status = jnp.where(converged, CONVERGED, jnp.where(finite & bounded, RUNNING, DIVERGED))
     status = status.astype(jnp.int32)
     moved = st._replace(
-        t=st.t + 1, s=s, C=C, a=a, vs=vs, vC=vC, va=va, pattern=pattern,
-        last_change=last_change, switched=switched, sides=sides, status=status,
+        t=st.t + 1, s=s, C=C, a=a, vs=vs, vC=vC, va=va, last_change=last_change,
+        switched=switched, sides=sides, status=status,
     )  # fmt: skip
     kept = st._replace(
-        pattern=pattern,
         last_change=last_change,
         switched=switched,
         sides=sides,
@@ -405,7 +407,7 @@ def _finish(b: Blocks, st: State) -> State:
     Z_final = Z > 0
     changed = jnp.any(Z_final != st.pattern, axis=1)
     evaluated = st.stop_step < 0  # a stopped run evaluated its final pattern already
-    sides = track_sides(st.sides, Z, Z_final, st.pattern, st.t)
+    sides = track_sides(st.sides, Z, st.t)
     return st._replace(
         C=st.C.T,
         vC=st.vC.T,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from iblab.config import LOG_T_MAX
 from iblab.gram import frobenius_sq
 
 
@@ -49,3 +50,9 @@ def init_shares(result) -> dict:
         "init_to_step_ratio": w0 / step1 if step1 > 0 else np.nan,
         "init_share_final": w0 / moved if moved > 0 else np.inf,
     }
+
+
+def log_time_records(log_time: float | None, per_log_decade: int) -> dict:
+    """The record settings of a flow run to t = e^log_time: per_log_decade records a decade
+    of log t past t = 1e300 (`record.per_log_decade`), only for a run that gets there."""
+    return {"per_log_decade": per_log_decade} if log_time and log_time > LOG_T_MAX else {}

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from iblab.config import LOG_T_MAX, Config
-from iblab.experiments.common import init_shares
+from iblab.config import Config
+from iblab.experiments.common import init_shares, log_time_records
 from iblab.experiments.skeleton import Group
 
 from .diagnostics import diagnose, fit_svm
@@ -82,8 +82,8 @@ def make_config(s: FreiSettings, phase: str, data: str, d: int, scale: float, se
     per_decade = s.flow_per_decade if flow else s.long_per_decade if long else s.per_decade
     record = {"geometric": True, "per_decade": per_decade, "spectrum": True,
               "top_singular_values": s.top_singular_values, "coefficients": True}  # fmt: skip
-    if flow and s.flow_log_time > LOG_T_MAX:  # records past t = 1e300
-        record["per_log_decade"] = s.flow_per_log_decade
+    if flow:
+        record |= log_time_records(s.flow_log_time, s.flow_per_log_decade)
     return Config.from_dict(
         {
             "seed": seed,

@@ -10,8 +10,8 @@ import numpy as np
 
 from iblab import metrics
 from iblab.activations import Activation, dphi, phi
-from iblab.config import LOG_T_MAX, Config
-from iblab.experiments.common import init_shares
+from iblab.config import Config
+from iblab.experiments.common import init_shares, log_time_records
 from iblab.experiments.skeleton import Group
 
 from .settings import KouSettings
@@ -70,8 +70,8 @@ def make_config(s: KouSettings, method: str, data: str, act: str, d: int, scale:
     record = {"geometric": True, "spectrum": True, "coefficients": True,
               "per_decade": s.flow_per_decade if method == FLOW else s.per_decade,
               "top_singular_values": s.top_singular_values}  # fmt: skip
-    if method == FLOW and s.flow_log_time > LOG_T_MAX:  # records past t = 1e300
-        record["per_log_decade"] = s.flow_per_log_decade
+    if method == FLOW:
+        record |= log_time_records(s.flow_log_time, s.flow_per_log_decade)
     return Config.from_dict(
         {
             "seed": seed,

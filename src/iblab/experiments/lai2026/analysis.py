@@ -107,7 +107,7 @@ def law(df: pd.DataFrame, s: LaiSettings, group: str) -> dict:
     """One exponent sweep: `args` (x, y, seeds, floor and key for the exponent rule;
     interpolating runs with a reference solved to optimality, gaps below ZERO_GAP as 0),
     `check` (the rule's finding, drawn in the figures; the init sweep's is judged against
-    1), `changes` (for `rules.CHANGES_SIDE`: per run at the window's values of x whose
+    1), `changes` (for `rules.PATTERN_CHANGES`: per run at the window's values of x whose
     median gap is 0, whether its activation pattern ever changed, GD's by any flip and the
     flow's by any event; none when no median is 0), `distance` (the unnormalised distance's
     full-range fit) and `counts` (reached, zero gaps, planned, inaccurate references)."""

@@ -72,7 +72,7 @@ def _exponent(group: str, share: str | None = None):
                         f"{len(changed)} runs ever changed their activation pattern")  # fmt: skip
         args += (law["changes"],)
         top = f"{X_NAMES[xcol]} <= {check.window[1]:.1e}"
-        zero = check.agrees is None and check.floor <= ZERO_GAP and len(changed) > 0
+        zero = rules.gap_is_zero(check, len(changed))
         at_floor = "gap 0: " if zero else "at the floor: " if "floor" in check.reason else ""
         estimate = (f"{at_floor}exponent {check} ({check.n_points} runs, {top})"
                     if np.isfinite(check.exponent) else f"no fit ({check.reason})")  # fmt: skip
@@ -126,9 +126,9 @@ def exponent_claim(group: str, statement, paper: str, share: str | None = None) 
     """The claim that the group's gap follows the paper's square-root law; with `share`, a
     contradiction is weighed against that group's gap-vs-init exponent."""
     law = SWEEP_RULES.get(group, rules.EXPONENT)
-    checks = (law, rules.CHANGES_SIDE)
+    checks = (law, rules.PATTERN_CHANGES)
     if share is not None:
-        checks = (law, rules.INIT_SHARE, rules.CHANGES_SIDE)
+        checks = (law, rules.INIT_SHARE, rules.PATTERN_CHANGES)
     return ClaimSpec(
         statement,
         paper,
@@ -159,12 +159,11 @@ def _conventions(s: LaiSettings) -> list[ClaimSpec]:
 
 def init_share_claim() -> ClaimSpec:
     """The gap against the init scale at one d: the initialisation's share when ~ init."""
-    return ClaimSpec(
+    return exponent_claim(
+        G.INIT_SWEEP,
         lambda s: f"single neuron, flow, {s.init_sweep_labels}, d = {s.init_sweep_d:g}: gap ~ "
         "init scale",
         "(ours) at a small init the gap is the initialisation's share",
-        (G.INIT_SWEEP,), _exponent(G.INIT_SWEEP), (rules.INIT_SHARE, rules.CHANGES_SIDE),
-        _exponent_criterion(G.INIT_SWEEP), rules.exponent_outcome,
     )  # fmt: skip
 
 
@@ -344,11 +343,10 @@ def _stabilisation(group: str, last: str, total: str):
             f"{float(top.crossed_fraction.median()):.2g}; median by d: "
             f"{_by_d_text(g, last, total)}"
         )
-        what = "last change of side"
         why = (f"{unfitted} of {len(top)} runs at d = {g.d.max():.0e} have no fit time (their "
                "loss's excess never fell that far)" if unfitted else "")  # fmt: skip
-        return Measured(((share,),), f"{what} at {share:.2g} of the run (d = {g.d.max():.0e})",
-                        details, why)  # fmt: skip
+        return Measured(((share,),), f"last change of side at {share:.2g} of the run "
+                        f"(d = {g.d.max():.0e})", details, why)  # fmt: skip
 
     return statistic
 

@@ -32,13 +32,13 @@ LINEAR_GAP = claims.below(1e-6)  # the linear control: the min-norm interpolator
 SOME_RUN = claims.above(0.0)  # a fraction of runs: at least one
 EVERY_RUN = claims.at_least(1.0)  # a fraction of runs: all of them
 NO_BIAS_GAP = claims.at_least(0.1)  # low-dimensional inputs: a median gap of order one
-# The last change of side as a share of the run, at the largest d (median over seeds). GD: over
-# the steps run to the loss tol, where an entry changes side when it lies on the other side of
-# its kink by more than its last step moved it (engine.Sides: chatter at the kink at O(lr) is
-# not a change); the flow: the last change of side (a
-# crossing, or a release to the other side after a hold; holds and releases back to the side
-# an entry came from are not changes) over the fit time, when the
-# loss's excess over its limit first falls to FIT_DROP times its initial excess.
+# The last change of side as a share of the run, at the largest d (median over seeds). GD:
+# over the steps run to the loss tol, where an entry changes side when it lies on the other
+# side of its kink by more than its last step moved it (engine.Sides: chatter at the kink at
+# O(lr) is not a change); the flow: the last change of side (a crossing, or a release to the
+# other side after a hold; holds and releases back to the side an entry came from are not
+# changes) over the fit time, when the loss's excess over its limit first falls to FIT_DROP
+# times its initial excess.
 QUICK_SWITCH = claims.at_most(0.1)
 FIT_DROP = 1e-6
 FEWER_CROSS = claims.below(0.0)  # the share of entries that ever cross, per decade of d
@@ -78,10 +78,17 @@ MOST_CHANGE = claims.at_least(0.5)
 NUMERICAL_ZERO = 1e-9  # relative gaps below this are numerical zeros (analysis.ZERO_GAP)
 
 
+def gap_is_zero(law, runs: int) -> bool:
+    """Whether an exponent check is the case of a gap of 0 (see MOST_CHANGE above): not
+    resolved, by an exact method (floor: the numerical zero), with `runs` > 0 runs at the
+    window's x values whose median gap is 0."""
+    return law.agrees is None and law.floor <= NUMERICAL_ZERO and runs > 0
+
+
 def exponent_outcome(law, *rest) -> claims.Verdict | claims.ExponentCheck:
     """An exponent row's outcome from its rules' checks: the n/d law, then (optional) the
     gap-vs-init exponent (`outside_regime`), then the share of the runs whose pattern ever
-    changes, at the window's x values with a median gap of 0 (`CHANGES_SIDE`), which decides
+    changes, at the window's x values with a median gap of 0 (`PATTERN_CHANGES`), which decides
     a gap of 0 (see MOST_CHANGE above).
 
     Args:
@@ -93,8 +100,7 @@ def exponent_outcome(law, *rest) -> claims.Verdict | claims.ExponentCheck:
     """
     *share, changes = rest
     verdict = outside_regime(law, share[0]) if share else law
-    exact = law.floor <= NUMERICAL_ZERO  # the method's own floor is the numerical zero
-    if law.agrees is not None or not exact or changes.agrees is None:  # no median gap is 0
+    if not gap_is_zero(law, changes.n):
         return verdict
     runs = (f"{changes.value:.0%} of the {changes.n} runs where the median gap is 0 ever "
             "change their activation pattern")  # fmt: skip
@@ -148,7 +154,7 @@ GD_FLOOR_REASON = "GD's gap on these inputs is its step-size floor (the lr rows)
 ORTHOGONAL_GD_WIDTH = Rule(judge_gap_or_floor, {"bound": ORTHOGONAL_GAP,
                                                 "floor_reason": GD_FLOOR_REASON})  # fmt: skip
 LINEAR = Rule(claims.judge_every_run, {"bound": LINEAR_GAP})
-CHANGES_SIDE = Rule(claims.judge_fraction, {"share": MOST_CHANGE})
+PATTERN_CHANGES = Rule(claims.judge_fraction, {"share": MOST_CHANGE})
 SOME_RUN_FAILS = Rule(claims.judge_fraction, {"share": SOME_RUN})
 ORDER_ONE_GAP = Rule(claims.judge_value, {"bound": NO_BIAS_GAP})
 QUICK_STABILISATION = Rule(claims.judge_value, {"bound": QUICK_SWITCH})
