@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -35,6 +37,23 @@ def _unsquash(y):
     return np.where(y <= KNEE, y, KNEE * 10 ** (2 * (np.maximum(y, KNEE) / KNEE - 1)))
 
 
+def _median_curve(g: pd.DataFrame, col: str, points: int = 400):
+    """The median over g's runs of col against log10_t: runs record at different times (the
+    flow's records follow each run's own time scale), so each run is interpolated onto one
+    grid, even on the figure's axis, before the median; a run counts only inside its range."""
+    finite = g[np.isfinite(g[col]) & np.isfinite(g["log10_t"])]
+    axis = _squash(finite["log10_t"])
+    grid = np.linspace(axis.min(), axis.max(), points) if len(finite) else np.zeros(0)
+    curves = [
+        np.interp(grid, _squash(r["log10_t"]), r[col], left=np.nan, right=np.nan)
+        for _, r in finite.sort_values("log10_t").groupby("run_id")
+    ]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a grid point no run reaches
+        med = np.nanmedian(curves, axis=0) if curves else grid
+    return _unsquash(grid), med
+
+
 def figure_dynamics(diag: pd.DataFrame, data: str, small: float):
     """The per-record figures against log10 t (flow time; lr * step for GD; linear up to
     t = 1e30 and logarithmic in log10 t beyond, since the flow runs to t = e^10000), one
@@ -57,9 +76,9 @@ def figure_dynamics(diag: pd.DataFrame, data: str, small: float):
         for i, (col, name, yscale, lines) in enumerate(ROWS):
             ax = axes[i, j]
             for (method, lr), g in runs.groupby(["method", "lr_factor"], dropna=False):
-                med = g[np.isfinite(g[col])].groupby("log10_t")[col].median()
+                x, med = _median_curve(g, col)
                 flow = method == FLOW
-                ax.plot(med.index, med.to_numpy(), color="black" if flow else colors[lr],
+                ax.plot(x, med, color="black" if flow else colors[lr],
                         lw=1.0, ls=":" if flow else "-",
                         label="exact flow" if flow else f"GD, lr factor {lr:g}")  # fmt: skip
             for y in lines:
