@@ -572,3 +572,23 @@ def test_log_time_leaves_other_runs_identity_unchanged():
     raw = {"data": {"labels": {"kind": "sign"}}, "train": train_part}
     config = validate(raw)
     assert validate(config.to_dict()) == config and config.to_dict()["train"]["log_time"] == 1e4
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.3])
+def test_h_updated_across_switches_equals_h_summed_afresh(gamma):
+    from iblab.flow._regions import REBUILD_EVERY, Region
+
+    rng = np.random.default_rng(5)
+    n, m = 10, 6
+    X = rng.standard_normal((n, 4))  # d < n: held sets may be rank deficient too
+    K, a = X @ X.T, rng.choice([-1.0, 1.0], m)
+    D = np.where(rng.uniform(size=(n, m)) > 0.5, 1.0, gamma)
+    S = np.zeros((n, m), bool)
+    region = Region(K, a, D, S, gamma)
+    for step in range(2 * REBUILD_EVERY + 3):  # one entry switched per region, as events do
+        i, j = rng.integers(n), rng.integers(m)
+        S[i, j], D[i, j] = rng.uniform() < 0.3, rng.choice([1.0, gamma])
+        region = Region(K, a, D, S, gamma, previous=region)
+        fresh = Region(K, a, D, S, gamma)
+        assert region._updates == (step + 1) % (REBUILD_EVERY + 1)
+        np.testing.assert_allclose(region.H, fresh.H, rtol=0, atol=1e-12 * np.abs(fresh.H).max())

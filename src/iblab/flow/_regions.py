@@ -22,6 +22,11 @@ import numpy as np
 from scipy import linalg
 
 RELEASE_SLACK = 1e-12
+# H is updated across an event by swapping the terms of the neurons that changed; it is
+# summed afresh every REBUILD_EVERY regions (so rounding cannot build up) or when more than
+# REBUILD_SHARE of the neurons changed at once.
+REBUILD_EVERY = 32
+REBUILD_SHARE = 0.25
 
 
 class _Held(NamedTuple):
@@ -51,18 +56,28 @@ class Region:
         self.Dt = np.where(S, 0.0, D)
         Da = self.Dt * a
         self._minus_Da = -Da
-        H = K * (Da @ Da.T)
         cache = {} if projections is None else projections
         same = _unchanged(previous, self.Dt, S)
         self._held: dict[int, _Held] = {}
         for j in np.flatnonzero(S.any(axis=0)).tolist():
-            held = previous._held[j] if same[j] else self._hold(j, cache, rank_K)
-            H -= held.correction
-            self._held[j] = held
+            self._held[j] = previous._held[j] if same[j] else self._hold(j, cache, rank_K)
         # A neuron holds points whose inputs are linearly dependent, or span all of span X
         # (its weight is pinned, e.g. at 0; only when d < n). The flow need not be unique there.
         self.singular = any(held.deficient for held in self._held.values())
-        self.H = 0.5 * (H + H.T)
+        changed = np.flatnonzero(~same)
+        fresh = previous is None or previous._updates >= REBUILD_EVERY
+        if fresh or len(changed) > REBUILD_SHARE * len(same):
+            self._sum = K * (Da @ Da.T)
+            for held in self._held.values():
+                self._sum -= held.correction
+            self._updates = 0
+        else:  # H is a sum of per-neuron terms: swap the changed neurons' terms
+            self._sum = previous._sum.copy()
+            for j in changed.tolist():
+                self._sum -= previous._term(j)
+                self._sum += self._term(j)
+            self._updates = previous._updates + 1
+        self.H = 0.5 * (self._sum + self._sum.T)
         held = list(self._held.values())
         self.points = np.concatenate([h.points for h in held]) if held else np.zeros(0, int)
         self.neurons = np.repeat(list(self._held), [len(h.points) for h in held]).astype(int)
@@ -72,6 +87,13 @@ class Region:
         self.entries = list(zip(self.points.tolist(), self.neurons.tolist(), strict=True))
         self._entry_index = {entry: e for e, entry in enumerate(self.entries)}
         self.side = np.where(D == 1.0, 1.0, -1.0)  # +1 above the kink, -1 below
+
+    def _term(self, j: int):
+        """Neuron j's term of H (n, n): a_j^2 diag(D~_j) K Pi_j diag(D~_j)."""
+        d = self.a[j] * self.Dt[:, j]
+        term = self.K * np.outer(d, d)
+        held = self._held.get(j)
+        return term if held is None else term - held.correction
 
     def _hold(self, j: int, cache: dict, rank_K: int | None) -> _Held:
         """The terms of sliding neuron j, its projection taken from (or put in) the cache."""
