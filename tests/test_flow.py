@@ -592,3 +592,26 @@ def test_h_updated_across_switches_equals_h_summed_afresh(gamma):
         fresh = Region(K, a, D, S, gamma)
         assert region._updates == (step + 1) % (REBUILD_EVERY + 1)
         np.testing.assert_allclose(region.H, fresh.H, rtol=0, atol=1e-12 * np.abs(fresh.H).max())
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_square_path_series_matches_its_spectral_form_on_the_first_interval(seed):
+    from types import SimpleNamespace
+
+    from iblab.flow._paths import SquarePath
+
+    rng = np.random.default_rng(seed)
+    n = 12
+    J = rng.standard_normal((n, 5 + 10 * seed))  # rank deficient for seed 0
+    region = SimpleNamespace(H=J @ J.T)
+    f0, y = rng.standard_normal(n), rng.standard_normal(n)
+    path = SquarePath(region, f0, y, 0.0, np.inf)
+    xs = np.concatenate([[0.0, 1e-12], np.linspace(0, path.x1, 9)])
+    # u may differ in null(H), which moves no weight: compare the outputs' move H u, and r
+    moved = (lambda x: path._du_series(x) @ region.H, lambda x: path._du_spectral(x) @ region.H)
+    for series, spectral in (moved, (path._r_series, path._r_spectral)):
+        exact = spectral(xs)
+        scale = np.abs(exact).max(axis=1, keepdims=True) + 1e-300
+        assert np.all(np.abs(series(xs) - exact) <= 1e-13 * scale)
+    short = SquarePath(region, f0, y, 0.0, 0.5 * path.x1)  # ends in its first interval
+    assert [len(c) for c in short.chunks()] == [2] and short._eigen is None

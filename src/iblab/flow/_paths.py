@@ -19,6 +19,9 @@ from scipy.integrate import DOP853
 
 from iblab.flow._regions import Region
 
+# Terms of the square-loss path's Taylor series on its first interval: 0.1^k / k! < 1e-30.
+SERIES_TERMS = 20
+
 # float64 stand-in for t = inf in log time: the classification loss is then of order 1e-300.
 T_MAX = 1e300
 
@@ -68,44 +71,117 @@ def loss_value(loss: str, f, y):
 class SquarePath:
     """Square loss: f = f0 - H u, du/dt = (f - y) / n, so with H = V diag(lam) V^T and
     c = V^T (f0 - y): u(t) = V [c (1 - exp(-lam t / n)) / lam] and r(t) = V [c exp(-lam t / n)]
-    / n. Modes with lam <= 1e-13 lam_max move nothing (H = J J^T: u in null(H) leaves W)."""
+    / n. Modes with lam <= 1e-13 lam_max move nothing (H = J J^T: u in null(H) leaves W).
+
+    Most regions end in their first interval, [0, x1] with x1 = 0.1 n / ||H||_inf (at most a
+    tenth of the fastest time scale): there u and r are their Taylor series in x, which
+    converge like 0.1^k / k! (SERIES_TERMS terms reach float64), at the cost of that many
+    products with H. The eigendecomposition is taken only for a path that goes past x1. (The
+    series keeps u's part in null(H), which the spectral form drops: it moves no weight.)"""
 
     def __init__(self, region: Region, f0, y, t0: float, t_end: float):
-        n = len(y)
-        lam, V = np.linalg.eigh(region.H)
-        lam = np.maximum(lam, 0.0)
-        top = lam.max(initial=0.0)
-        self.pos = lam > 1e-13 * top if top > 0 else np.zeros_like(lam, bool)
-        self.n, self.lam, self.V, self.c = n, lam, V, V.T @ (f0 - y)
+        self.H, self.n, self.f0_y = region.H, len(y), f0 - y
         self.t0, self.x0, self.x_end = t0, 0.0, t_end - t0
-        if self.pos.any():
-            fast, slow = n / lam[self.pos].max(), n / lam[self.pos].min()
-            # 4 points per doubling, from a tenth of the fastest time scale until the slowest
-            # mode has decayed by e^-40; then the end (which may be inf).
-            k = np.arange(int(4 * math.log2(400 * slow / fast)) + 2)
-            grid = 0.1 * fast * 2.0 ** (k / 4)
-            grid = grid[grid < self.x_end]
-        else:
-            grid = np.zeros(0)
-        self.grid = np.concatenate([[0.0], grid, [self.x_end]])
-        # Past this point nothing changes in float64 (records stop; the end may be t = inf).
-        self.x_settled = self.grid[-2] if np.isinf(self.x_end) else self.x_end
+        bound = float(np.abs(self.H).sum(axis=1).max(initial=0.0))  # >= lam_max(H)
+        self.x1 = min(0.1 * self.n / bound, self.x_end) if bound > 0 else 0.0
+        self._eigen = None
+        if self.x1 > 0:  # w_k = (-H / n)^k (f0 - y) / n: r = sum w_k x^k / k!
+            w = [self.f0_y / self.n]
+            for _ in range(SERIES_TERMS - 1):
+                w.append(-(self.H @ w[-1]) / self.n)
+            self._w = np.array(w)
+
+    def _spectrum(self):
+        """(lam, V, c, pos, grid past x1), computed on first use."""
+        if self._eigen is None:
+            n = self.n
+            lam, V = np.linalg.eigh(self.H)
+            lam = np.maximum(lam, 0.0)
+            top = lam.max(initial=0.0)
+            pos = lam > 1e-13 * top if top > 0 else np.zeros_like(lam, bool)
+            if pos.any():
+                fast, slow = n / lam[pos].max(), n / lam[pos].min()
+                # 4 points per doubling, from a tenth of the fastest time scale until the
+                # slowest mode has decayed by e^-40; then the end (which may be inf).
+                k = np.arange(int(4 * math.log2(400 * slow / fast)) + 2)
+                grid = 0.1 * fast * 2.0 ** (k / 4)
+                grid = grid[(grid > self.x1) & (grid < self.x_end)]
+            else:
+                grid = np.zeros(0)
+            grid = np.concatenate([[0.0] if self.x1 == 0 else [], grid, [self.x_end]])
+            self._eigen = (lam, V, V.T @ self.f0_y, pos, grid)
+        return self._eigen
+
+    @property
+    def grid(self):
+        """The points events are looked for at: 0, x1, then the spectrum's grid (x1 < x)."""
+        head = [0.0, self.x1] if self.x1 > 0 else []
+        if self.x1 >= self.x_end:
+            return np.array(head)
+        return np.concatenate([head, self._spectrum()[4]])
+
+    @property
+    def x_settled(self):
+        """Past this point nothing changes in float64 (records stop; the end may be inf)."""
+        return self.grid[-2] if np.isinf(self.x_end) else self.x_end
 
     def chunks(self, size: int = 8):
-        for start in range(0, len(self.grid), size):
-            yield self.grid[start : start + size]
+        """[0, x1], then the rest of the grid in chunks of 2, 4, then `size` points."""
+        if self.x1 > 0:
+            yield np.array([0.0, self.x1])
+            if self.x1 >= self.x_end:
+                return
+        rest = self._spectrum()[4]
+        start, step = 0, 2
+        while start < len(rest):
+            yield rest[start : start + step]
+            start, step = start + step, min(2 * step, size)
+
+    def _split(self, x, series, spectral):
+        """series(x) where x <= x1, spectral(x) elsewhere; x (T,) -> (T, n)."""
+        x = np.asarray(x, float)
+        near = x <= self.x1
+        if near.all():
+            return series(x)
+        out = np.empty((len(x), self.n))
+        if near.any():
+            out[near] = series(x[near])
+        out[~near] = spectral(x[~near])
+        return out
 
     def du(self, x):
-        x = np.asarray(x, float)[:, None]
-        lam, c = self.lam[self.pos], self.c[self.pos]
-        E = -np.expm1(-x * lam / self.n) / lam
-        return (E * c) @ self.V[:, self.pos].T
+        return self._split(x, self._du_series, self._du_spectral)
 
     def r(self, x):
-        x = np.asarray(x, float)[:, None]
+        return self._split(x, self._r_series, self._r_spectral)
+
+    @staticmethod
+    def _powers(x, shift: int):
+        """x^(k + shift) / (k + shift)! for k < SERIES_TERMS (shift 0 or 1): (T, SERIES_TERMS)."""
+        P = np.cumprod(x[:, None] / np.arange(1, SERIES_TERMS + 1), axis=1)  # x^k / k!, k >= 1
+        if shift:
+            return P
+        return np.concatenate([np.ones((len(x), 1)), P[:, :-1]], axis=1)
+
+    def _du_series(self, x):
+        return self._powers(x, 1) @ self._w
+
+    def _r_series(self, x):
+        return self._powers(x, 0) @ self._w
+
+    def _du_spectral(self, x):
+        lam, V, c, pos, _ = self._spectrum()
+        x = x[:, None]
+        lam, c = lam[pos], c[pos]
+        E = -np.expm1(-x * lam / self.n) / lam
+        return (E * c) @ V[:, pos].T
+
+    def _r_spectral(self, x):
+        lam, V, c, pos, _ = self._spectrum()
+        x = x[:, None]
         with np.errstate(invalid="ignore"):
-            decay = np.where(self.pos, np.exp(-x * self.lam / self.n), 1.0)
-        return (decay * self.c) @ self.V.T / self.n
+            decay = np.where(pos, np.exp(-x * lam / self.n), 1.0)
+        return (decay * c) @ V.T / self.n
 
     def velocity(self, x, du, r):
         """du/dx (T, n) at x (T,), given du(x) and r(x): r itself (x = t - t0)."""
