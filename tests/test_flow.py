@@ -615,3 +615,44 @@ def test_square_path_series_matches_its_spectral_form_on_the_first_interval(seed
         assert np.all(np.abs(series(xs) - exact) <= 1e-13 * scale)
     short = SquarePath(region, f0, y, 0.0, 0.5 * path.x1)  # ends in its first interval
     assert [len(c) for c in short.chunks()] == [2] and short._eigen is None
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_skipping_entries_that_cannot_reach_their_kink_changes_nothing(seed, monkeypatch):
+    from iblab.flow._paths import LogTimePath
+
+    p = random_problem(seed, 24, 40, 16, True)
+    act = Activation("leaky_relu", 0.2)
+
+    def run():
+        return flow.solve(p.K, p.P0, p.a, p.y, activation=act, loss="logistic", time=1e8)
+
+    skipped = run()
+    monkeypatch.setattr(LogTimePath, "skips_entries", False)
+    dense = run()
+    assert len(skipped.events) > 10
+    pd.testing.assert_frame_equal(skipped.events, dense.events)
+    np.testing.assert_array_equal(skipped.Ct, dense.Ct)
+
+
+def test_move_bounds_hold_along_a_step():
+    from iblab.flow._paths import LogTimePath
+    from iblab.flow._piecewise import _bounds, _Problem
+    from iblab.flow._regions import Region
+
+    p = random_problem(3, 20, 30, 12, True)
+    pb = _Problem(p.K, p.P0, p.a, p.y, "logistic", 0.2, 0.0)
+    D = np.where(p.P0 > 0, 1.0, 0.2)
+    S = np.abs(p.P0) < np.quantile(np.abs(p.P0), 0.1)  # some entries held
+    region = Region(p.K, p.a, D, S, 0.2)
+    path = LogTimePath(region, region.outputs(p.P0), p.y, "logistic", 1.0, 0.0, 30.0)
+    bounds = _bounds(region, p.P0, pb, float(np.linalg.eigvalsh(p.K)[-1]))
+    chunks = path.chunks()
+    next(chunks)
+    for _, xs in zip(range(5), chunks, strict=False):  # each step as the search sees it
+        xa = xs[0] - (xs[1] - xs[0])  # the step's start
+        grid = np.linspace(xa, xs[-1], 33)
+        Z = np.matmul(p.K, region.coef_delta(path.du(grid))).reshape(len(grid), -1)
+        moved = np.abs(Z - Z[0]).max(axis=0)
+        assert np.all(moved <= bounds.per_move * path.reach(xa, xs[-1]) + 1e-15)
+        assert np.any(moved > 0.1 * bounds.per_move * path.reach(xa, xs[-1]))  # not vacuous

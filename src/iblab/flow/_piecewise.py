@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from scipy import optimize
@@ -24,6 +25,8 @@ from iblab.flow._regions import Region, release_slack
 from iblab.flow._solution import FlowSolution, event_table
 
 KINK = 1e-12  # relative size of a pre-activation at rounding level, on its kink
+BOUND_MARGIN = 1e-9  # relative slack of the move bounds that let entries go unevaluated
+DENSE_SHARE = 0.2  # evaluate every entry when more than this share may reach its kink
 
 
 @dataclass
@@ -61,6 +64,7 @@ def flow_piecewise(
     decided = np.zeros((n, m), bool)  # entries decided at instant t
     at_instant = 0  # events handled at instant t
     rank_K = int(np.linalg.matrix_rank(pb.K, hermitian=True))
+    lam_max = float(np.linalg.eigvalsh(pb.K)[-1])
     Z = pb.P0 + pb.K @ C.T
     while True:  # Z: the pre-activations at C
         region = Region(pb.K, pb.a, D, S, gamma, projections, rank_K, previous=region)
@@ -75,7 +79,7 @@ def flow_piecewise(
         def emit(x, path=path, C0=C, region=region):
             records.emit(path, x, C0, region, len(out.events))
 
-        hit = _detect(region, path, Z, pb, armed, emit)
+        hit = _detect(region, path, Z, pb, armed, emit, lam_max)
         out.solver_steps += getattr(path, "steps", 0)
         if hit is None:  # no event before the path's end
             C = C + region.coef_delta(path.du([path.x_end])[0]).T
@@ -247,6 +251,9 @@ def _values(region: Region, path, Z0, pb: _Problem, xs, slopes: bool = True):
     if slopes:  # du/dx too (finite where t is not)
         velocity = path.velocity(xs, U, R)
         V = np.concatenate([U, velocity]) if moved else velocity
+    elif not moved:  # the region's start: Z = Z0
+        Zs = Z0 + np.zeros((T, 1, 1))
+        return region.functions(Zs, R, _stop(region, Zs, pb)), None
     else:
         V = U
     moves = np.matmul(pb.K, region.coef_delta(V))  # Z - Z0 and (or) dZ/dx
@@ -256,6 +263,81 @@ def _values(region: Region, path, Z0, pb: _Problem, xs, slopes: bool = True):
         return F, None
     dZ = moves[-T:] * region.side  # d(side Z)/dx
     return F, dZ.reshape(T, -1)
+
+
+class _Bounds(NamedTuple):
+    """What bounds the crossing functions' moves in one region: |z_ij(x) - z_ij(x')| <=
+    per_move_ij ||du(x) - du(x')||_2 (n m,), a margin for the rounding of computed values,
+    and the held entries (n m,) (their crossing functions are inf).
+
+    z_ij(u) - z_ij(0) = -a_j x_i^T P_j X^T (D~_j u) with P_j a projection (I, or I less the
+    projection onto neuron j's held inputs) and |D~| <= max(1, |gamma|), so per_move_ij =
+    |a_j| max(1, |gamma|) ||x_i|| ||X||_2 = |a_j| max(1, |gamma|) sqrt(K_ii lambda_max(K))."""
+
+    per_move: np.ndarray
+    margin: float
+    held: np.ndarray
+
+
+def _bounds(region: Region, Z0, pb: _Problem, lam_max: float) -> _Bounds:
+    rows = np.sqrt(np.maximum(np.diag(pb.K), 0.0) * lam_max)
+    per_move = np.outer(rows, np.abs(pb.a) * max(1.0, abs(pb.gamma))).ravel()
+    margin = BOUND_MARGIN * float(np.max(np.abs(Z0), initial=0.0))
+    return _Bounds(per_move * (1 + BOUND_MARGIN), margin, region.S.ravel())
+
+
+def _bounded_values(region: Region, path, Z0, pb: _Problem, bounds: _Bounds, shift, prev, xs):
+    """Event functions (T + 1, F) and crossing slopes (T + 1, n m) at [x_prev] + xs, as
+    `_values` gives them, but evaluated only for the crossing functions that may reach 0 on
+    [x_prev, xs[-1]]: each other one holds a lower bound (prev's value less the most the
+    entry can move there, `_Bounds`), which is > 0, with slope 0, so it neither fires nor
+    dips. prev = (x_prev, F (F,), _) holds exact values or such bounds; values include
+    `shift` (F,), as `_detect`'s. None when more than DENSE_SHARE of the entries may reach 0
+    (`_values` is then cheaper) or the tol function must be evaluated exactly."""
+    x_prev, F_prev = prev[0], prev[1]
+    nm = Z0.size
+    lower = F_prev[:nm] - bounds.per_move * path.reach(x_prev, xs[-1]) - bounds.margin
+    near = np.flatnonzero(~bounds.held & (lower <= bounds.margin))
+    if len(near) > DENSE_SHARE * nm:
+        return None
+    xs = np.concatenate([[x_prev], xs])
+    U, R = path.state(xs)
+    stop = _model_stop(region, Z0, pb, U)
+    if stop is None:
+        return None
+    T = len(xs)
+    i, j = np.divmod(near, Z0.shape[1])
+    moves = region.z_moves(np.concatenate([U, path.velocity(xs, U, R)]), i, j)  # (2T, c)
+    side = region.side.ravel()[near]
+    g = np.broadcast_to(lower, (T, nm)).copy()
+    g[0] = F_prev[:nm]
+    g[:, near] = side * (Z0.ravel()[near] + moves[:T]) + shift[near]
+    g[:, bounds.held] = np.inf
+    if pb.gamma == 1.0:  # linear: no kink
+        g[:] = np.inf
+    dG = np.zeros((T, nm))
+    dG[:, near] = side * moves[T:]
+    up, down = region.release_functions(R)
+    return xs, np.concatenate([g, up, down, stop[:, None]], axis=1), dG
+
+
+def _model_stop(region: Region, Z0, pb: _Problem, U):
+    """The tol function (T,) at dual moves U (T, n) from the region's affine model of the
+    outputs (f = f0 - H u) where that model's loss, its residuals shrunk by far more than
+    rounding could take off them, is above 4 tol: the network's own loss is then above tol
+    too. None otherwise (the exact `_stop` must be evaluated); inf when tol = 0."""
+    if pb.tol <= 0:
+        return np.full(len(U), np.inf)
+    moved = U @ region.H
+    f = region.outputs(Z0) - moved
+    shrunk = np.maximum(np.abs(f - pb.y) - 1e-8 * (np.abs(f) + np.abs(pb.y) + np.abs(moved)), 0.0)
+    if pb.loss == "square":
+        loss = 0.5 * np.mean(shrunk**2, axis=-1)
+    else:
+        loss = loss_value(pb.loss, f, pb.y) * (1 - 1e-6)
+    if np.any(loss <= 4 * pb.tol):
+        return None
+    return loss - pb.tol
 
 
 def _stop(region: Region, Z, pb: _Problem):
@@ -279,7 +361,7 @@ def _armed_mask(region: Region, armed) -> np.ndarray:
     return np.concatenate([armed[0].ravel(), armed[1][held], armed[2][held], [True]])
 
 
-def _detect(region: Region, path, Z0, pb: _Problem, armed, emit):
+def _detect(region: Region, path, Z0, pb: _Problem, armed, emit, lam_max: float):
     """The first event along the path: (x, function index), or None. Calls emit(x) as the
     path advances, so that records before the event are taken. Marks functions seen > 0 as
     armed; an unarmed function at the region's start does not fire there.
@@ -292,18 +374,31 @@ def _detect(region: Region, path, Z0, pb: _Problem, armed, emit):
     nm = Z0.size
     shift = np.zeros(len(mask))
     shift[:nm][~mask[:nm]] = KINK * np.max(np.abs(Z0), initial=0.0)
-    prev = None
+    bounds = _bounds(region, Z0, pb, lam_max)
+    prev = None  # (x, F, dG) at the end of the last chunk; dG None where F holds bounds
     for xs in path.chunks():
-        F, dG = _values(region, path, Z0, pb, xs)
-        F = F + shift
-        if prev is None:
+        if prev is None:  # the region's start: every function, exactly
+            F = _values(region, path, Z0, pb, xs[:1], slopes=False)[0] + shift
             now = np.flatnonzero(_fires_at_start(F[0] - shift, mask))
             if len(now):
                 return xs[0], int(now[np.argmin(F[0][now])])
-        else:
+            prev, xs = (xs[0], F[0], None), xs[1:]
+            if not len(xs):
+                continue
+        found = None
+        if path.skips_entries:
+            found = _bounded_values(region, path, Z0, pb, bounds, shift, prev, xs)
+        if found is not None:
+            xs, F, dG = found
+        elif prev[2] is not None:
+            F, dG = _values(region, path, Z0, pb, xs)
             xs = np.concatenate([[prev[0]], xs])
-            F = np.concatenate([prev[1][None], F])
+            F = np.concatenate([prev[1][None], F + shift])
             dG = np.concatenate([prev[2][None], dG])
+        else:  # prev holds bounds: evaluate it again, with the chunk
+            xs = np.concatenate([[prev[0]], xs])
+            F, dG = _values(region, path, Z0, pb, xs)
+            F = F + shift
         seen = 0  # F[:seen] marked: functions seen > 0 on the way may fire at a later start
         for k in np.flatnonzero(_may_fire(F, dG)):
             _update_armed(region, armed, F[seen : k + 1] - shift)
@@ -316,7 +411,7 @@ def _detect(region: Region, path, Z0, pb: _Problem, armed, emit):
                 return hit
         _update_armed(region, armed, F[seen:-1] - shift)
         emit(xs[-1])
-        prev = (xs[-1], F[-1], dG[-1])
+        prev = (xs[-1], F[-1], None if found is not None else dG[-1])
     return None
 
 

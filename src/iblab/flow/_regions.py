@@ -118,6 +118,19 @@ class Region:
             Ct[..., self.points, self.neurons] -= self._a * (v @ self._to_w.T)
         return Ct
 
+    def z_moves(self, v, i, j):
+        """The moves of pre-activations z_ij, entries (i, j) (c,) each, for dual moves v
+        (T, n): (K coef_delta(v))[..., i, j] (T, c), at O(T n c) instead of O(T n^2 m)."""
+        K = self.K
+        moves = v @ (K[i] * self._minus_Da[:, j].T).T
+        held = np.isin(j, list(self._held))
+        if held.any():  # the held entries' coefficients, as in coef_delta
+            shares = np.zeros((len(v),) + self.Dt.shape)
+            shares[:, self.points, self.neurons] = -self._a * (v @ self._to_w.T)
+            c = np.flatnonzero(held)
+            moves[:, c] += np.einsum("tkc,ck->tc", shares[:, :, j[c]], K[i[c]])
+        return moves
+
     def coef_delta_column(self, v, j: int, slopes=None):
         """Column j of coef_delta(v) for one v (n,): the change of C_j (n,). slopes (n,)
         replaces D~_j (to try a switch without building a region)."""
