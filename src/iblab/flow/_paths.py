@@ -154,19 +154,6 @@ class SquarePath:
         out[~near] = spectral(x[~near])
         return out
 
-    def reach(self, xa: float, xb: float) -> float:
-        """An upper bound on ||du(x) - du(xa)||_2 for x in [xa, xb], both on one side of x1:
-        on [0, x1] from the series (each term's move grows with x), past it from the modes
-        (each moves monotonically in x, so the move to xb bounds the rest)."""
-        if xb <= self.x1:
-            move = self._powers(np.array([xb]), 1)[0] - self._powers(np.array([xa]), 1)[0]
-            return float(move @ np.linalg.norm(self._w, axis=1))
-        lam, _, c, pos, _ = self._spectrum()
-        lam, c = lam[pos], c[pos]
-        with np.errstate(invalid="ignore"):
-            move = (np.expm1(-xa * lam / self.n) - np.expm1(-xb * lam / self.n)) / lam
-        return float(np.linalg.norm(np.nan_to_num(move) * c))
-
     def du(self, x):
         return self._split(x, self._du_series, self._du_spectral)
 

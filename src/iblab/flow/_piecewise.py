@@ -258,7 +258,8 @@ def _values(region: Region, path, Z0, pb: _Problem, xs, slopes: bool = True):
         V = U
     moves = np.matmul(pb.K, region.coef_delta(V))  # Z - Z0 and (or) dZ/dx
     Zs = Z0 + moves[:T] if moved else Z0 + np.zeros((T, 1, 1))
-    F = region.functions(Zs, R, _stop(region, Zs, pb))
+    stop = _model_stop(region, Z0, pb, U)
+    F = region.functions(Zs, R, _stop(region, Zs, pb) if stop is None else stop)
     if not slopes:
         return F, None
     dZ = moves[-T:] * region.side  # d(side Z)/dx
@@ -509,12 +510,12 @@ def _earliest_root(region, path, Z0, pb, shift, xa, ks, his, guess):
         others = np.delete(ks, e)
         if len(others) == 0:
             return x, k
-        F = _values(region, path, Z0, pb, np.array([x]), slopes=False)[0][0] + shift
-        earlier = others[F[others] <= 0]
+        fired = _some(region, path, Z0, pb, x, others) + shift[others] <= 0
+        earlier = others[fired]
         if len(earlier) == 0:
             return x, k
         ks, his = earlier, np.full(len(earlier), x)
-        guess = np.delete(guess, e)[F[others] <= 0]
+        guess = np.delete(guess, e)[fired]
 
 
 def _hermite_min(fa, fb, da, db, h, samples=17):
@@ -523,6 +524,22 @@ def _hermite_min(fa, fb, da, db, h, samples=17):
     h00, h10 = 2 * s**3 - 3 * s**2 + 1, s**3 - 2 * s**2 + s
     h01, h11 = -2 * s**3 + 3 * s**2, s**3 - s**2
     return (h00 * fa + h10 * h * da + h01 * fb + h11 * h * db).min(axis=0)
+
+
+def _some(region: Region, path, Z0, pb: _Problem, x, ks):
+    """Event functions ks (K,) at one x, each as `_one` evaluates it (the path's state taken
+    once): O(K n + n^2), not the O(n^2 m) of all of them."""
+    u, r = (v[0] for v in path.state([x]))
+    out = np.empty(len(ks))
+    for e, k in enumerate(ks.tolist()):
+        kind, i, j = region.describe(k)
+        if kind == "cross":
+            out[e] = region.side[i, j] * (Z0[i, j] + pb.K[i] @ region.coef_delta_column(u, j))
+        elif kind == "tol":
+            out[e] = _one(region, path, Z0, pb, x, k)
+        else:
+            out[e] = region.release_function(r, region.entry_index(i, j), kind == "release_up")
+    return out
 
 
 def _one(region: Region, path, Z0, pb: _Problem, x, k):
