@@ -265,7 +265,7 @@ def train_many(
 ) -> list[TrainResult]:
     """Train many runs; runs of one shape go through one compiled, vmapped program.
 
-    Callbacks are called from the threads that train the chunks.
+    Callbacks are called from the threads that train the chunks (flows: the calling thread).
 
     Args:
         configs: The runs' configurations.
@@ -298,12 +298,9 @@ def train_many(
         groups.setdefault(key, []).append(i)
 
     jobs = [(spec, chunk) for (spec, *_), idx in groups.items() for chunk in _chunks(idx)]
-    jobs += [(None, [i]) for i in flows]
     results: list[TrainResult | None] = [None] * len(configs)
 
     def run(spec, chunk):
-        if spec is None:  # gradient flow: one run, its own integrator
-            return [_train_flow(configs[chunk[0]], problems[chunk[0]])]
         t0 = time.perf_counter()
         outs = _run_chunk(spec, [configs[i] for i in chunk], [lrs[i] for i in chunk],
                           [problems[i] for i in chunk], on_progress)  # fmt: skip
@@ -312,10 +309,16 @@ def train_many(
         return [_result(configs[i], problems[i], *out, timing, lrs[i][0]) for i, out in pairs]
 
     # Flows run BLAS on one thread (flow.solve); held for the whole pool, so that no flow's
-    # thread count depends on when another thread's flow ends.
+    # thread count depends on when another thread's flow ends. They run one after another
+    # in this thread while the pool trains GD's compiled chunks: their event loops hold the
+    # GIL between NumPy calls, so flows in two threads ran slower than one by one (0.59-1.01x).
     blas = threadpool_limits(limits=1, user_api="blas") if flows else contextlib.nullcontext()
     with blas, ThreadPoolExecutor(max(1, min(THREADS, len(jobs)))) as pool:
         futures = {pool.submit(run, spec, chunk): chunk for spec, chunk in jobs}
+        for i in flows:
+            results[i] = _train_flow(configs[i], problems[i])
+            if on_done is not None:
+                on_done(1)
         for future in as_completed(futures):
             chunk = futures[future]
             for i, r in zip(chunk, future.result(), strict=True):
