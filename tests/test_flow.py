@@ -656,3 +656,16 @@ def test_move_bounds_hold_along_a_step():
         moved = np.abs(Z - Z[0]).max(axis=0)
         assert np.all(moved <= bounds.per_move * path.reach(xa, xs[-1]) + 1e-15)
         assert np.any(moved > 0.1 * bounds.per_move * path.reach(xa, xs[-1]))  # not vacuous
+
+
+def test_square_path_with_nothing_moving():
+    from types import SimpleNamespace
+
+    from iblab.flow._paths import SquarePath
+
+    f0, y = np.array([1.0, -2.0]), np.array([0.5, 0.5])
+    path = SquarePath(SimpleNamespace(H=np.zeros((2, 2))), f0, y, 0.0, np.inf)  # no neuron on
+    xs = np.array([0.0, 1.0, 1e6])
+    assert path.x1 == 0 and [len(c) for c in path.chunks()] == [2]
+    np.testing.assert_array_equal(path.du(xs), 0.0)
+    np.testing.assert_array_equal(path.r(xs), np.tile((f0 - y) / 2, (3, 1)))

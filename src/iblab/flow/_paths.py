@@ -145,7 +145,7 @@ class SquarePath:
     def _split(self, x, series, spectral):
         """series(x) where x <= x1, spectral(x) elsewhere; x (T,) -> (T, n)."""
         x = np.asarray(x, float)
-        near = x <= self.x1
+        near = x <= self.x1 if self.x1 > 0 else np.zeros(len(x), bool)  # x1 = 0: H = 0
         if near.all():
             return series(x)
         out = np.empty((len(x), self.n))
