@@ -76,8 +76,10 @@ class SquarePath:
     Most regions end in their first interval, [0, x1] with x1 = 0.1 n / ||H||_inf (at most a
     tenth of the fastest time scale): there u and r are their Taylor series in x, which
     converge like 0.1^k / k! (SERIES_TERMS terms reach float64), at the cost of that many
-    products with H. The eigendecomposition is taken only for a path that goes past x1. (The
-    series keeps u's part in null(H), which the spectral form drops: it moves no weight.)"""
+    products with H. The eigendecomposition is taken only for a path that goes past x1. The
+    series keeps u's part in null(H) (and modes below 1e-13 lam_max), which the spectral form
+    drops; past x1 u is the spectral form plus the difference of the two at x1, so it is
+    continuous there and that part stays where the series left it."""
 
     # Whether the event search evaluates only the entries that may reach their kink within a
     # chunk (`_piecewise._bounded_values`): measured slower here (n = m = 256: 27 s against
@@ -89,7 +91,7 @@ class SquarePath:
         self.t0, self.x0, self.x_end = t0, 0.0, t_end - t0
         bound = float(np.abs(self.H).sum(axis=1).max(initial=0.0))  # >= lam_max(H)
         self.x1 = min(0.1 * self.n / bound, self.x_end) if bound > 0 else 0.0
-        self._eigen = None
+        self._eigen, self._anchor = None, 0.0
         if self.x1 > 0:  # w_k = (-H / n)^k (f0 - y) / n: r = sum w_k x^k / k!
             w = [self.f0_y / self.n]
             for _ in range(SERIES_TERMS - 1):
@@ -115,6 +117,9 @@ class SquarePath:
                 grid = np.zeros(0)
             grid = np.concatenate([[0.0] if self.x1 == 0 else [], grid, [self.x_end]])
             self._eigen = (lam, V, V.T @ self.f0_y, pos, grid)
+            if self.x1 > 0:  # u continuous at x1: the series' part in null(H) is kept there
+                x1 = np.array([self.x1])
+                self._anchor = (self._du_series(x1) - self._du_spectral(x1))[0]
         return self._eigen
 
     @property
@@ -179,7 +184,7 @@ class SquarePath:
         x = x[:, None]
         lam, c = lam[pos], c[pos]
         E = -np.expm1(-x * lam / self.n) / lam
-        return (E * c) @ V[:, pos].T
+        return (E * c) @ V[:, pos].T + self._anchor
 
     def _r_spectral(self, x):
         lam, V, c, pos, _ = self._spectrum()
@@ -252,9 +257,10 @@ class LogTimePath:
             yield x_old + (self.solver.t - x_old) * np.array([0.25, 0.5, 0.75, 1.0])
 
     def reach(self, xa: float, xb: float) -> float:
-        """An upper bound on ||du(x) - du(xa)||_2 for x in [xa, xb] inside the latest step
-        (xa its start): the interpolant is y_old + sum_k F_k b_k(s) with |b_k(s)| <= 1 on
-        [0, 1], so the bound is sum_k ||F_k||_2."""
+        """An upper bound on ||du(x) - du(xa)||_2 for x in [xa, xb] inside the latest step,
+        xa its start (the only use; from another xa it would need a factor 2): the
+        interpolant is y_old + sum_k F_k b_k(s) with |b_k(s)| <= 1 on [0, 1], so the bound is
+        sum_k ||F_k||_2."""
         if self._dense is None:
             return 0.0
         return float(np.linalg.norm(self._dense.F, axis=1).sum())

@@ -64,7 +64,7 @@ def flow_piecewise(
     decided = np.zeros((n, m), bool)  # entries decided at instant t
     at_instant = 0  # events handled at instant t
     rank_K = int(np.linalg.matrix_rank(pb.K, hermitian=True))
-    lam_max = float(np.linalg.eigvalsh(pb.K)[-1])
+    lam_max = float(np.linalg.eigvalsh(pb.K)[-1]) if loss != "square" else np.nan  # bounds
     Z = pb.P0 + pb.K @ C.T
     while True:  # Z: the pre-activations at C
         region = Region(pb.K, pb.a, D, S, gamma, projections, rank_K, previous=region)
@@ -311,7 +311,6 @@ def _bounded_values(region: Region, path, Z0, pb: _Problem, bounds: _Bounds, shi
     moves = region.z_moves(np.concatenate([U, path.velocity(xs, U, R)]), i, j)  # (2T, c)
     side = region.side.ravel()[near]
     g = np.broadcast_to(lower, (T, nm)).copy()
-    g[0] = F_prev[:nm]
     g[:, near] = side * (Z0.ravel()[near] + moves[:T]) + shift[near]
     g[:, bounds.held] = np.inf
     if pb.gamma == 1.0:  # linear: no kink
@@ -319,7 +318,9 @@ def _bounded_values(region: Region, path, Z0, pb: _Problem, bounds: _Bounds, shi
     dG = np.zeros((T, nm))
     dG[:, near] = side * moves[T:]
     up, down = region.release_functions(R)
-    return xs, np.concatenate([g, up, down, stop[:, None]], axis=1), dG
+    F = np.concatenate([g, up, down, stop[:, None]], axis=1)
+    F[0] = F_prev  # as the dense search: a value at rounding level keeps its sign across chunks
+    return xs, F, dG
 
 
 def _model_stop(region: Region, Z0, pb: _Problem, U):
@@ -331,7 +332,11 @@ def _model_stop(region: Region, Z0, pb: _Problem, U):
         return np.full(len(U), np.inf)
     moved = U @ region.H
     f = region.outputs(Z0) - moved
-    shrunk = np.maximum(np.abs(f - pb.y) - 1e-8 * (np.abs(f) + np.abs(pb.y) + np.abs(moved)), 0.0)
+    # the model and the network part by rounding, and by the entries within KINK of their
+    # kink on the side the model does not count: at most KINK max|Z| sum_j |a_j| per output
+    kink = KINK * float(np.max(np.abs(Z0), initial=0.0)) * float(np.abs(pb.a).sum())
+    rounding = 1e-8 * (np.abs(f) + np.abs(pb.y) + np.abs(moved)) + 2 * kink
+    shrunk = np.maximum(np.abs(f - pb.y) - rounding, 0.0)
     if pb.loss == "square":
         loss = 0.5 * np.mean(shrunk**2, axis=-1)
     else:

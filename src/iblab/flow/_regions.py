@@ -23,8 +23,8 @@ from scipy import linalg
 
 RELEASE_SLACK = 1e-12
 # H is updated across an event by swapping the terms of the neurons that changed; it is
-# summed afresh every REBUILD_EVERY regions (so rounding cannot build up) or when more than
-# REBUILD_SHARE of the neurons changed at once.
+# summed afresh after REBUILD_EVERY such updates (so rounding cannot build up) or when more
+# than REBUILD_SHARE of the neurons changed at once.
 REBUILD_EVERY = 32
 REBUILD_SHARE = 0.25
 
@@ -77,6 +77,9 @@ class Region:
                 self._sum -= previous._term(j)
                 self._sum += self._term(j)
             self._updates = previous._updates + 1
+        idle = ~Da.any(axis=1)  # points no neuron moves: their rows of H are exactly 0
+        self._sum[idle] = 0.0
+        self._sum[:, idle] = 0.0
         self.H = 0.5 * (self._sum + self._sum.T)
         held = list(self._held.values())
         self.points = np.concatenate([h.points for h in held]) if held else np.zeros(0, int)
