@@ -256,7 +256,7 @@ def _values(region: Region, path, Z0, pb: _Problem, xs, slopes: bool = True):
         return region.functions(Zs, R, _stop(region, Zs, pb)), None
     else:
         V = U
-    moves = np.matmul(pb.K, region.coef_delta(V))  # Z - Z0 and (or) dZ/dx
+    moves = _moves(region, pb.K, V)  # Z - Z0 and (or) dZ/dx
     Zs = Z0 + moves[:T] if moved else Z0 + np.zeros((T, 1, 1))
     stop = _model_stop(region, Z0, pb, U)
     F = region.functions(Zs, R, _stop(region, Zs, pb) if stop is None else stop)
@@ -264,6 +264,17 @@ def _values(region: Region, path, Z0, pb: _Problem, xs, slopes: bool = True):
         return F, None
     dZ = moves[-T:] * region.side  # d(side Z)/dx
     return F, dZ.reshape(T, -1)
+
+
+def _moves(region: Region, K, V):
+    """K coef_delta(V) (T, n, m) for dual moves V (T, n), skipping rows of V that are 0 (a
+    region's start, whose moves are exactly 0)."""
+    rows = np.flatnonzero(V.any(axis=1))
+    if len(rows) == len(V):
+        return np.matmul(K, region.coef_delta(V))
+    moves = np.zeros((len(V),) + region.Dt.shape)
+    moves[rows] = np.matmul(K, region.coef_delta(V[rows]))
+    return moves
 
 
 class _Bounds(NamedTuple):
