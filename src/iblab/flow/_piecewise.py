@@ -391,7 +391,7 @@ def _detect(region: Region, path, Z0, pb: _Problem, armed, emit, lam_max: float)
     nm = Z0.size
     shift = np.zeros(len(mask))
     shift[:nm][~mask[:nm]] = KINK * np.max(np.abs(Z0), initial=0.0)
-    bounds = _bounds(region, Z0, pb, lam_max)
+    bounds = _bounds(region, Z0, pb, lam_max) if path.skips_entries else None
     prev = None  # (x, F, dG) at the end of the last chunk; dG None where F holds bounds
     for xs in path.chunks():
         if prev is None:  # the region's start: every function, exactly
@@ -403,7 +403,7 @@ def _detect(region: Region, path, Z0, pb: _Problem, armed, emit, lam_max: float)
             if not len(xs):
                 continue
         found = None
-        if path.skips_entries:
+        if bounds is not None:
             found = _bounded_values(region, path, Z0, pb, bounds, shift, prev, xs)
         if found is not None:
             xs, F, dG = found
@@ -550,7 +550,7 @@ def _some(region: Region, path, Z0, pb: _Problem, x, ks):
     for e, k in enumerate(ks.tolist()):
         kind, i, j = region.describe(k)
         if kind == "cross":
-            out[e] = region.side[i, j] * (Z0[i, j] + pb.K[i] @ region.coef_delta_column(u, j))
+            out[e] = _crossing(region, Z0, pb, u, i, j)
         elif kind == "tol":
             out[e] = _one(region, path, Z0, pb, x, k)
         else:
@@ -558,13 +558,16 @@ def _some(region: Region, path, Z0, pb: _Problem, x, ks):
     return out
 
 
+def _crossing(region: Region, Z0, pb: _Problem, u, i: int, j: int) -> float:
+    """Entry (i, j)'s crossing function side * z_ij at dual move u (n,): O(n)."""
+    return region.side[i, j] * (Z0[i, j] + pb.K[i] @ region.coef_delta_column(u, j))
+
+
 def _one(region: Region, path, Z0, pb: _Problem, x, k):
     """Event function k at one x: O(n^2) for an entry, not the O(n^2 m) of all of them."""
     kind, i, j = region.describe(k)
     if kind == "cross":
-        u = path.du([x])[0]
-        z = Z0[i, j] + pb.K[i] @ region.coef_delta_column(u, j)
-        return region.side[i, j] * z
+        return _crossing(region, Z0, pb, path.du([x])[0], i, j)
     if kind == "tol":
         Z = Z0 + pb.K @ region.coef_delta(path.du([x])[0])
         return float(_stop(region, Z, pb))
