@@ -231,3 +231,28 @@ def test_the_changes_are_counted_where_the_median_gap_is_0():
     zero = frame(0.0)
     assert zero["changes"]["met"].tolist() == [True, False, False] * 2  # at 1e-6 and 1e-5
     assert len(frame(1e-4)["changes"]["met"]) == 0
+
+
+@pytest.mark.parametrize("method_group,judged_floor", [("d_width", 1e-9), ("d_width_flow", 0.04)])
+def test_gd_is_judged_as_gd_and_the_flow_against_its_floor(method_group, judged_floor):
+    """A sweep whose gaps sit flat at 0.04, the method's gap on orthogonal inputs: GD's gap is
+    what GD ends with at its step, so its rule sees the numerical zero as floor and the flat
+    gap contradicts the law (its step-size floor reported beside); the flow's floor is a
+    limit of the instrument, so the same gaps are not resolved."""
+    from iblab.experiments.lai2026.analysis import law
+
+    orthogonal = "orthogonal_flow" if method_group.endswith("flow") else "orthogonal"
+    rows = [{"group": orthogonal, "reading": "width", "gap": 0.04, "seed": k, "n_over_d": 1.0,
+             "lr_factor": 0.5, "lr_data": "orthogonal"} for k in range(3)]  # fmt: skip
+    rng = np.random.default_rng(0)
+    for x in (1e-6, 1e-5, 1e-4, 1e-3):
+        for k in range(6):
+            rows.append({"group": method_group, "reading": "width", "seed": k, "n_over_d": x,
+                         "gap": 0.04 * (1 + 0.05 * rng.random()), "lr_factor": 0.5,
+                         "lr_data": "gaussian"})  # fmt: skip
+    df = pd.DataFrame(rows).assign(interpolated=True, counted=True, switched_fraction=0.1,
+                                   distance=lambda f: f.gap)  # fmt: skip
+    got = law(df, dataclasses.replace(TINY, n_boot=20), method_group)
+    assert got["check"].floor == pytest.approx(judged_floor)
+    assert got["floor"] == pytest.approx(0.04)
+    assert got["check"].agrees is (False if method_group == "d_width" else None)

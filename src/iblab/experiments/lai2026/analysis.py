@@ -18,7 +18,9 @@ from .settings import LaiSettings, convention_group
 ZERO_GAP = NUMERICAL_ZERO  # relative gaps below this are numerical zeros (counted, not fitted)
 
 # The exponent sweeps: group -> (x column, reading, method). method: "gd" (at the group's lr
-# factor) or "flow"; it picks the floor the sweep is judged against.
+# factor) or "flow". The flow is judged against its floor (its gap on orthogonal inputs, the
+# numerical zero); GD is judged as GD: its gap is what GD ends with at its step, measured
+# exactly, and its step-size floor (its gap on orthogonal inputs) is reported beside it.
 SWEEPS = {
     G.D_SINGLE: ("n_over_d", "single", "gd"),
     G.D_WIDTH: ("n_over_d", "width", "gd"),
@@ -105,7 +107,9 @@ def _try_fit(x, y, n_boot: int):
 
 def law(df: pd.DataFrame, s: LaiSettings, group: str) -> dict:
     """One exponent sweep: `args` (x, y, seeds, floor and key for the exponent rule;
-    interpolating runs with a reference solved to optimality, gaps below ZERO_GAP as 0),
+    interpolating runs with a reference solved to optimality, gaps below ZERO_GAP as 0; the
+    floor is the flow's, or the numerical zero for GD, see SWEEPS), `floor` (the method's
+    floor: GD's step-size floor at its lr factor), `method` ("gd" or "flow"),
     `check` (the rule's finding, drawn in the figures; the init sweep's is judged against
     1), `changes` (for `rules.PATTERN_CHANGES`: per run at the window's values of x whose
     median gap is 0, whether its activation pattern ever changed, GD's by any flip and the
@@ -117,8 +121,9 @@ def law(df: pd.DataFrame, s: LaiSettings, group: str) -> dict:
     g = reached[reached.counted]
     lr_factor = float(g.lr_factor.iloc[0]) if len(g) and method == "gd" else None
     y = g[col].where(g[col] > ZERO_GAP, 0.0)  # numerical zeros are zeros
-    args = {"x": g[xcol], "y": y, "groups": g["seed"],
-            "floor": floor(df, s, reading, method, lr_factor), "key": group}  # fmt: skip
+    method_floor = floor(df, s, reading, method, lr_factor)
+    judged_floor = method_floor if method == "flow" else ZERO_GAP  # GD judged as GD
+    args = {"x": g[xcol], "y": y, "groups": g["seed"], "floor": judged_floor, "key": group}
     rule = SWEEP_RULES.get(group, EXPONENT)
     ok = g[g["gap"] > ZERO_GAP]
     counts = (len(reached), int((g["gap"] <= ZERO_GAP).sum()), int((df.group == group).sum()),
@@ -129,6 +134,7 @@ def law(df: pd.DataFrame, s: LaiSettings, group: str) -> dict:
     zero_at = y[inside].groupby(g[xcol][inside]).median().pipe(lambda m: m.index[m == 0])
     changes = {"met": (g.switched_fraction[g[xcol].isin(zero_at)] > 0).to_numpy()}
     return {"args": args, "check": check, "changes": changes, "counts": counts,
+            "floor": method_floor, "method": method,
             "distance": _try_fit(ok[xcol], ok["distance"], s.n_boot)}  # fmt: skip
 
 

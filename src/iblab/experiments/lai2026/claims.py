@@ -61,6 +61,9 @@ def _exponent(group: str, share: str | None = None):
             f"{used}/{total} runs reached a global minimum, {zeros} of them with gap < "
             f"{ZERO_GAP:g}, {inaccurate} with an inaccurate reference (left out)"
         )
+        if law["method"] == "gd":
+            details += (f"; GD's step-size floor (its gap on exactly orthogonal inputs at this "
+                        f"lr factor) {law['floor']:.2g}, reported, not censored")  # fmt: skip
         args: tuple = (law["args"],)
         if share is not None:
             other = a.derived["laws"][share]["check"]
@@ -102,8 +105,10 @@ def _exponent_criterion(group: str, share: bool = False):
             f"resolved otherwise, when the sweep spans fewer than {decades:g} "
             f"decades or the window fewer than {rules.MIN_VALUES} values, or when the median "
             f"gap at some {x} of the window is within {rules.FLOOR_MARGIN:g}x of the floor "
-            "(the gap the same method measures on exactly orthogonal inputs; gaps below it are "
-            "set to it); where the method is exact (floor: the numerical zero) and the median "
+            "(the flow's: its gap on exactly orthogonal inputs, never below the numerical zero; "
+            "gaps below it are set to it; GD is judged as GD, by what it ends with at its step, "
+            "against the numerical zero); where the method is exact (floor: the numerical "
+            "zero) and the median "
             f"gap at some {x} of the window is 0, outside the claim's regime when fewer than "
             f"{rules.MOST_CHANGE.limit:.0%} of the runs at those {x} ever change their "
             "activation pattern (GD: any flip; the flow: any event; a network whose pattern "
@@ -174,8 +179,7 @@ def exponent_claims(s: LaiSettings) -> list[ClaimSpec]:
         exponent_claim(G.D_WIDTH, lambda s: f"width m, GD (lr factor {s.lr_factor}): gap ~ "
                        "sqrt(n/d), d varies", SQRT_ND),
         exponent_claim(G.D_WIDTH_SMALL_LR, lambda s: f"width m, GD (lr factor "
-                       f"{s.small_lr_factor}): gap ~ sqrt(n/d), d varies",
-                       SQRT_ND + " (gradient flow / small steps)"),
+                       f"{s.small_lr_factor}): gap ~ sqrt(n/d), d varies", SQRT_ND),
         exponent_claim(G.D_WIDTH_FLOW, "width m, exact flow: gap ~ sqrt(n/d), d varies",
                        SQRT_ND + FLOW_LIMIT),
         exponent_claim(G.D_SINGLE_FLOW, "single neuron, exact flow: gap ~ sqrt(n/d), d varies",
@@ -234,17 +238,18 @@ ORTHOGONAL_CRITERION = (
 
 def orthogonal_claims() -> list[ClaimSpec]:
     """GD and the flow on exactly orthogonal inputs, for each reading."""
-    claims = []
-    for group, method in ((G.ORTHOGONAL, "GD"), (G.ORTHOGONAL_FLOW, "gradient flow")):
-        for reading, name in READING_NAMES.items():
-            floored = method == "GD" and reading == "width"
-            rule = rules.ORTHOGONAL_GD_WIDTH if floored else rules.ORTHOGONAL
-            claims.append(ClaimSpec(
-                f"exactly orthogonal inputs, {name}, {method}: the min-norm solution",
-                ORTHOGONAL_PAPER, (group,), _orthogonal(group, reading), (rule,),
-                ORTHOGONAL_CRITERION,
-            ))  # fmt: skip
-    return claims
+
+    def statement(name: str, method: str):
+        return lambda s: (f"exactly orthogonal inputs, {name}, {method.format(s=s)}: the "
+                          "min-norm solution")  # fmt: skip
+
+    return [
+        ClaimSpec(statement(name, method), ORTHOGONAL_PAPER, (group,),
+                  _orthogonal(group, reading), (rules.ORTHOGONAL,), ORTHOGONAL_CRITERION)
+        for group, method in ((G.ORTHOGONAL, "GD (lr factor {s.lr_factor})"),
+                              (G.ORTHOGONAL_FLOW, "gradient flow"))
+        for reading, name in READING_NAMES.items()
+    ]  # fmt: skip
 
 
 def _lr_table(g: pd.DataFrame) -> str:

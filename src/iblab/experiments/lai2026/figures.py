@@ -3,6 +3,8 @@ the analysis, in iblab's figure style (iblab.figures)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from iblab import figures
@@ -39,9 +41,9 @@ def group_names(s) -> dict[str, str]:
 
 
 def _scatter_fit(ax, g, xcol: str, label: str, color, check=None, fit=None,
-                 guide: float = 0.5) -> None:  # fmt: skip
-    """Runs and a line: the exponent rule's check (its median fit over its window, and the
-    method's floor, dashed) or a least-squares `fit` over every run; dotted, a line of slope
+                 guide: float = 0.5, floor: float = math.nan) -> None:  # fmt: skip
+    """Runs and a line: the exponent rule's check (its median fit over its window) or a
+    least-squares `fit` over every run; dashed, the method's `floor`; dotted, a line of slope
     `guide` (the rule's target) through the fit's last point."""
     counted = g.counted  # as in the fits
     ok = g[counted & (g["gap"] > ZERO)]
@@ -54,8 +56,8 @@ def _scatter_fit(ax, g, xcol: str, label: str, color, check=None, fit=None,
     if len(bad):
         y = bad["gap"].where(bad["gap"] > ZERO, ZERO)
         ax.scatter(bad[xcol], y, marker="x", s=12, color=color, alpha=0.6)
-    if check is not None and np.isfinite(check.floor) and check.floor > ZERO:
-        ax.axhline(check.floor, color=color, ls="--", lw=0.8)
+    if np.isfinite(floor) and floor > ZERO:
+        ax.axhline(floor, color=color, ls="--", lw=0.8)
     line = check if check is not None and np.isfinite(check.exponent) else fit
     if line is not None and len(ok):
         window = check.window if line is check else (ok[xcol].min(), ok[xcol].max())
@@ -102,7 +104,7 @@ def _gap_figure(a, s, panels, xcol: str, xlabel: str, guide: float = EXPONENT_TA
             g = df[df.group == group]
             if len(g):
                 _scatter_fit(ax, g, xcol, names[group], colors[k], laws[group]["check"],
-                             guide=guide)  # fmt: skip
+                             guide=guide, floor=laws[group]["floor"])  # fmt: skip
         _loglog(ax, xlabel, ylabel=ax is axes[0])
         ax.set_title(title)
         _legend_under(ax)

@@ -130,29 +130,10 @@ def outside_regime(law, share) -> claims.Verdict | claims.ExponentCheck:
     return law
 
 
-def judge_gap_or_floor(values, bound, *, floor_reason: str = ""):
-    """`judge_every_run`, where a run beyond the bound is the method's floor (when
-    floor_reason says so): then not resolved, for that reason.
-
-    Args:
-        values: One gap per run, shape (k,).
-        bound: What every run must meet.
-        floor_reason: Why a run beyond the bound is not a contradiction; empty: it is one.
-
-    Returns:
-        The check, or not resolved with floor_reason.
-    """
-    check = claims.judge_every_run(values, bound)
-    return claims.Verdict(None, floor_reason) if floor_reason and not check.agrees else check
-
-
 EXPONENT = Rule(claims.judge_asymptotic_exponent, _exponent_params)
 N_SWEEP_EXPONENT = Rule(claims.judge_asymptotic_exponent, _n_sweep_params)
 INIT_SHARE = Rule(claims.judge_asymptotic_exponent, _init_share_params)
 ORTHOGONAL = Rule(claims.judge_every_run, {"bound": ORTHOGONAL_GAP})
-GD_FLOOR_REASON = "GD's gap on these inputs is its step-size floor (the lr rows)"
-ORTHOGONAL_GD_WIDTH = Rule(judge_gap_or_floor, {"bound": ORTHOGONAL_GAP,
-                                                "floor_reason": GD_FLOOR_REASON})  # fmt: skip
 LINEAR = Rule(claims.judge_every_run, {"bound": LINEAR_GAP})
 PATTERN_CHANGES = Rule(claims.judge_fraction, {"share": MOST_CHANGE})
 SOME_RUN_FAILS = Rule(claims.judge_fraction, {"share": SOME_RUN})
