@@ -216,6 +216,39 @@ def test_pattern_qp_planted(n, d, m, seed):
     assert np.abs((Gam - q.C_) @ X).max() < 1e-8
 
 
+@pytest.mark.parametrize("n,d,m,seed,slope", [(24, 200, 8, 3, 0.0), (40, 1000, 16, 4, 0.0),
+                                              (24, 200, 8, 5, 0.1)])  # fmt: skip
+def test_pattern_qp_active_set_matches_clarabel(n, d, m, seed, slope):
+    """The active set (tried first) and Clarabel (the fallback) reach the same point: W
+    within 1e-10 of each other, the same objective, and the active set's KKT residuals at
+    rounding level; a constraint left active at 0 is found by both."""
+    from iblab._qp import clarabel_settings
+    from iblab.gram import psd_factor
+    from iblab.references._regression_qp import solve_span_qp
+    from iblab.references.min_norm import _pattern_structure
+
+    rng, X, W0, a, K, P0, _ = make(n, d, m, seed)
+    _, D, y = planted(rng, X, W0, a)
+    q = PatternQP().fit(K, P0, a, y, D, slope=slope)
+    U, sig = psd_factor(K, 1e-12)
+    settings = clarabel_settings(1e-10, 500)
+    ref = solve_span_qp(K, U, sig, 1.0, P0, y, *_pattern_structure(D, a, slope), settings)
+    assert q.solver_ == "active_set" and ref["status"] == "optimal"
+    assert_kkt(q.kkt_, tol=1e-12)
+    assert np.abs((q.C_ - ref["C"]) @ X).max() < 1e-10
+    assert q.objective_ == pytest.approx(ref["objective"], rel=1e-10)
+    assert (q.dual_ineq_ > 0).sum() == (ref["lam"] > 1e-9 * ref["lam"].max()).sum() > 0
+
+
+def test_pattern_qp_infeasible_goes_to_clarabel():
+    """The active set cannot tell an infeasible QP: it gives up, and Clarabel says so."""
+    rng, X, W0, a, K, P0, _ = make(6, 20, 3, seed=0)
+    D = np.ones((6, 3), bool)
+    D[2] = False
+    q = PatternQP().fit(K, P0, a, np.ones(6), D)
+    assert q.solver_ == "clarabel" and q.status_ == "infeasible"
+
+
 def test_pattern_qp_single_neuron_agree():
     rng, X, W0, _, K, P0, _ = make(10, 40, 1, seed=4)
     y = np.maximum(rng.standard_normal(10), 0.0)

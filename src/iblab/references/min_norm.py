@@ -6,8 +6,10 @@ minimiser. Every reference is a point W_ref = s_ W_0 + C_ X given by Gram blocks
 except `SingleNeuronQP(center="origin")`, where s_ = 0 (minimum ||w||).
 
 Estimators follow scikit-learn: `fit(...)` returns self, fitted attributes end in `_`.
-QPs are solved by Clarabel in an orthonormal basis of span X (see `_regression_qp`); every
-estimator reports KKT residuals `kkt_` computed independently from the returned point.
+QPs are solved by a primal-dual active set on their multipliers (`_active_set`), kept only when
+its KKT residuals certify it, else by Clarabel in an orthonormal basis of span X
+(`_regression_qp`); every estimator reports KKT residuals `kkt_` computed independently from
+the returned point, and `solver_` says which solver gave it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 from iblab._qp import clarabel_settings, homogeneous_qp
 from iblab.activations import Activation, phi
 from iblab.gram import distance_sq, preactivations, psd_factor, psd_pinv
+from iblab.references._active_set import solve_span_qp_active_set
 from iblab.references._regression_qp import gamma, solve_span_qp
 
 __all__ = [
@@ -101,6 +104,8 @@ class MinNormLinear:
 class _SpanQP:
     """Shared fitting of the QP references; subclasses define the constraint structure.
 
+    The active set is tried first (`solve_span_qp_active_set`); Clarabel solves what it
+    leaves (an active set that cycles or does not certify, an infeasible QP).
     tol: Clarabel's gap and feasibility tolerances, in the units `solve_span_qp` solves in
     (constraint rows and right-hand sides of order 1, so about 1e-16 is machine precision;
     1e-12 there stalls as "insufficient progress"); the polishing re-solve then recovers the
@@ -115,8 +120,12 @@ class _SpanQP:
 
     def _solve(self, s, K, P0, y, eq, E, M, sgn):
         U, sig = psd_factor(K, self.rcond)
-        settings = clarabel_settings(self.tol, self.max_iter, **(self.solver_options or {}))
-        res = solve_span_qp(K, U, sig, s, P0, y, eq, E, M, sgn, settings, self.polish)
+        res = solve_span_qp_active_set(K, U, s, P0, y, eq, E, M, sgn)
+        if res is None:
+            settings = clarabel_settings(self.tol, self.max_iter, **(self.solver_options or {}))
+            res = solve_span_qp(K, U, sig, s, P0, y, eq, E, M, sgn, settings, self.polish)
+            res["solver"] = "clarabel"
+        self.solver_ = res["solver"]
         self.s_ = float(s)
         self.status_ = res["status"]
         self.C_ = res["C"]
@@ -166,7 +175,8 @@ class SingleNeuronQP(_SpanQP):
         C_: Data-span coefficients (1, n), after `fit`; use it only when status_
             starts with "optimal" (most failures leave None).
         s_: Scale of w0 in the centre: 1 (init) or 0 (origin).
-        status_: Clarabel's outcome: "optimal", "optimal_inaccurate", "infeasible", ...
+        status_: "optimal" (either solver), or Clarabel's: "optimal_inaccurate",
+            "infeasible", ...
         objective_: ||w_ - centre||^2 (inf for most failures).
         dual_: The multipliers (n,): free nu_i for y_i > 0, lam_i >= 0 for y_i <= 0, of
             1/2 ||w - centre||^2 - sum nu_i (a z_i - y_i) - sum lam_i (-z_i), so stationarity
@@ -174,7 +184,8 @@ class SingleNeuronQP(_SpanQP):
         kkt_: KKT residuals of the returned point (stationarity, stationarity_rel,
             primal_eq, primal_ineq, dual, complementarity), computed from the Gram blocks.
         polished_: Whether the polishing re-solve's point was kept.
-        n_iter_: Clarabel iterations, both solves.
+        solver_: "active_set" or "clarabel", the solver whose point was kept.
+        n_iter_: Iterations (active-set iterations, or Clarabel's over both solves).
         solve_time_: Seconds spent solving.
     """
 
@@ -235,7 +246,8 @@ class PatternQP(_SpanQP):
         C_: Data-span coefficients (m, n), after `fit`; use it only when status_
             starts with "optimal" (most failures leave None).
         s_: 1.
-        status_: Clarabel's outcome: "optimal", "optimal_inaccurate", "infeasible", ...
+        status_: "optimal" (either solver), or Clarabel's: "optimal_inaccurate",
+            "infeasible", ...
         objective_: ||W_ - W0||_F^2 (inf for most failures).
         dual_eq_: nu (n,), and dual_ineq_: lam >= 0 (n, m), the multipliers of
             1/2 ||W - W0||^2 - sum_i nu_i (sum_j a_j D_ij Z_ij - y_i)
@@ -244,7 +256,8 @@ class PatternQP(_SpanQP):
         kkt_: KKT residuals of the returned point (stationarity, stationarity_rel,
             primal_eq, primal_ineq, dual, complementarity), computed from the Gram blocks.
         polished_: Whether the polishing re-solve's point was kept.
-        n_iter_: Clarabel iterations, both solves.
+        solver_: "active_set" or "clarabel", the solver whose point was kept.
+        n_iter_: Iterations (active-set iterations, or Clarabel's over both solves).
         solve_time_: Seconds spent solving.
     """
 

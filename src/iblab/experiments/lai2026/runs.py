@@ -254,6 +254,7 @@ def evaluate(res) -> dict:
     t0 = time.perf_counter()
     ref = reference(res, reading, pattern)
     row["qp_time_s"] = time.perf_counter() - t0
+    row["ref_solver"] = getattr(ref, "solver_", "closed form")
     solved = getattr(ref, "C_", None) is not None
     row["ref_status"] = getattr(ref, "status_", "optimal")
     row |= _gap_row(res, ref, reading) if solved else dict.fromkeys(_GAPS, math.nan)
