@@ -222,31 +222,55 @@ def test_pattern_qp_active_set_matches_clarabel(n, d, m, seed, slope):
     """The active set (tried first) and Clarabel (the fallback) reach the same point: W
     within 1e-10 of each other, the same objective, and the active set's KKT residuals at
     rounding level; a constraint left active at 0 is found by both."""
-    from iblab._qp import clarabel_settings
-    from iblab.gram import psd_factor
-    from iblab.references._regression_qp import solve_span_qp
-    from iblab.references.min_norm import _pattern_structure
 
     rng, X, W0, a, K, P0, _ = make(n, d, m, seed)
     _, D, y = planted(rng, X, W0, a)
     q = PatternQP().fit(K, P0, a, y, D, slope=slope)
-    U, sig = psd_factor(K, 1e-12)
-    settings = clarabel_settings(1e-10, 500)
-    ref = solve_span_qp(K, U, sig, 1.0, P0, y, *_pattern_structure(D, a, slope), settings)
-    assert q.solver_ == "active_set" and ref["status"] == "optimal"
+    ref = PatternQP(solver="clarabel").fit(K, P0, a, y, D, slope=slope)
+    assert q.solver_ == "active_set" and ref.solver_ == "clarabel" and ref.status_ == "optimal"
     assert_kkt(q.kkt_, tol=1e-12)
-    assert np.abs((q.C_ - ref["C"]) @ X).max() < 1e-10
-    assert q.objective_ == pytest.approx(ref["objective"], rel=1e-10)
-    assert (q.dual_ineq_ > 0).sum() == (ref["lam"] > 1e-9 * ref["lam"].max()).sum() > 0
+    assert np.abs((q.C_ - ref.C_) @ X).max() < 1e-10
+    assert q.objective_ == pytest.approx(ref.objective_, rel=1e-10)
+    big = 1e-9 * ref.dual_ineq_.max()
+    assert ((q.dual_ineq_ > big) == (ref.dual_ineq_ > big)).all() and (q.dual_ineq_ > big).any()
 
 
-def test_pattern_qp_infeasible_goes_to_clarabel():
-    """The active set cannot tell an infeasible QP: it gives up, and Clarabel says so."""
+@pytest.mark.parametrize("center,d", [("init", 80), ("origin", 80), ("init", 10)])
+def test_single_neuron_qp_active_set_matches_clarabel(center, d):
+    """Equality rows switched off (y_i <= 0) and, at d < n, a rank-deficient K: the active
+    set's W is Clarabel's (or, where its system is singular, Clarabel answers)."""
+    rng, X, W0, _, K, P0, _ = make(16, d, 1, seed=7)
+    y = rng.standard_normal(16)
+    y = np.where(P0[:, 0] > 0, np.abs(y), -np.abs(y))
+    q = SingleNeuronQP(center=center).fit(K, P0, 1.0, y)
+    ref = SingleNeuronQP(center=center, solver="clarabel").fit(K, P0, 1.0, y)
+    assert q.status_ == ref.status_
+    if q.status_ == "optimal":
+        assert np.abs((q.C_ - ref.C_) @ X).max() < 1e-8 * max(1.0, np.abs(ref.C_ @ X).max())
+        assert (q.dual_ >= 0)[y <= 0].all()
+
+
+@pytest.mark.parametrize("target", [1.0, 1e-8])
+def test_pattern_qp_infeasible_goes_to_clarabel(target):
+    """A row no active neuron can fit (all its entries off): the active set leaves it to
+    Clarabel, which says infeasible, however small the target and large the init."""
     rng, X, W0, a, K, P0, _ = make(6, 20, 3, seed=0)
     D = np.ones((6, 3), bool)
     D[2] = False
-    q = PatternQP().fit(K, P0, a, np.ones(6), D)
+    y = np.full(6, target)
+    q = PatternQP().fit(K, 1e3 * P0, a, y, D)
     assert q.solver_ == "clarabel" and q.status_ == "infeasible"
+
+
+def test_pattern_qp_rejects_a_non_finite_solution():
+    """A NaN target cannot be certified: the active set does not answer it."""
+    from iblab.references._active_set import solve_span_qp_active_set
+    from iblab.references.min_norm import _pattern_structure
+
+    rng, X, W0, a, K, P0, _ = make(8, 30, 3, seed=1)
+    _, D, y = planted(rng, X, W0, a)
+    y[0] = np.nan
+    assert solve_span_qp_active_set(K, 1.0, P0, y, *_pattern_structure(D, a)) is None
 
 
 def test_pattern_qp_single_neuron_agree():

@@ -43,12 +43,12 @@ FEAS = 1e-12
 CERTIFY = 1e-10
 
 
-def solve_span_qp_active_set(K, U, s, P0, y, eq, E, M, sgn, max_iter=MAX_ITER):
+def solve_span_qp_active_set(K, s, P0, y, eq, E, M, sgn, max_iter=MAX_ITER):
     """The span QP's minimiser by a primal-dual active set, or None when it does not settle
     or its KKT residuals do not certify it (see CERTIFY).
 
     Args:
-        K: X X^T (n, n); U (n, r) an orthonormal basis of its range (`psd_factor`).
+        K: X X^T (n, n).
         s: W_0's scale in the centre (the QP measures W - s W_0).
         P0: X W_0^T (n, m).
         y: Targets (n,).
@@ -57,42 +57,49 @@ def solve_span_qp_active_set(K, U, s, P0, y, eq, E, M, sgn, max_iter=MAX_ITER):
         max_iter: Iterations before giving up.
 
     Returns:
-        `solve_span_qp`'s dict (status "optimal", C (m, n) in the range of K, nu, lam,
-        objective ||W - centre||_F^2, kkt, polished False, iterations, solve_time) with
-        solver "active_set", or None.
+        `solve_span_qp`'s dict (status "optimal", C (m, n), nu, lam >= 0, objective
+        ||W - centre||_F^2, kkt, polished False, iterations, solve_time) with solver
+        "active_set", or None. C is Gamma itself: W = s W_0 + C X is the solution exactly,
+        and C may differ from the minimum-norm coefficients by a part in the null space of
+        K, which moves neither W nor any Z.
     """
     t0 = time.perf_counter()
     K = np.asarray(K, np.float64)
     offset = s * np.asarray(P0, np.float64)
     eq, M = np.asarray(eq, bool), np.asarray(M, bool)
     E = np.where(eq[:, None], E, 0.0)
-    found = _iterate(K, offset, y, eq, E, M, sgn, max_iter)
+    rhs = y - (E * offset).sum(1)
+    empty = eq & (np.abs(E).sum(1) == 0)
+    if np.any(rhs[empty] != 0):
+        return None  # a target no entry can produce: Clarabel's rule decides it
+    found = _iterate(K, offset, rhs, eq & ~empty, E, M, sgn, max_iter)
     if found is None:
         return None
     C, nu, lam, iterations = found
-    if U.shape[1] < K.shape[0]:
-        C = (C @ U) @ U.T  # the minimum-norm coefficients; W is the same
+    lam = np.maximum(lam, 0.0)  # within FEAS of 0 where negative
     kkt = kkt_residuals(s, C, K, P0, y, eq, E, M, sgn, nu, lam)
-    scale = max(np.abs(y).max(initial=0.0), np.abs(offset).max(initial=0.0)) or 1.0
+    scale = max(np.abs(rhs[eq]).max(initial=0.0), np.abs(offset[M]).max(initial=0.0)) or 1.0
     lam_scale = np.abs(lam).max(initial=0.0) or 1.0
-    bounds = {"primal_eq": scale, "primal_ineq": scale, "dual": lam_scale,
-              "complementarity": scale * lam_scale}  # fmt: skip
-    if any(kkt[k] > CERTIFY * b for k, b in bounds.items()):
+    bounds = {"stationarity_rel": 1.0, "primal_eq": scale, "primal_ineq": scale,
+              "dual": lam_scale, "complementarity": scale * lam_scale}  # fmt: skip
+    if not np.isfinite(C).all() or not all(kkt[k] <= CERTIFY * b for k, b in bounds.items()):
         return None
     return dict(status="optimal", C=C, nu=nu, lam=lam, objective=float((C * (C @ K)).sum()),
                 kkt=kkt, polished=False, iterations=iterations,
                 solve_time=time.perf_counter() - t0, solver="active_set")  # fmt: skip
 
 
-def _iterate(K, offset, y, eq, E, M, sgn, max_iter):
-    """The active-set iteration: (C (m, n), nu (n,), lam (n, m), iterations), or None."""
+def _iterate(K, offset, rhs, eq, E, M, sgn, max_iter):
+    """The active-set iteration: (C (m, n), nu (n,), lam (n, m), iterations), or None.
+    rhs (n,): y minus the equalities' offset part; eq: the rows with an equality and a
+    coefficient."""
     n, m = offset.shape
-    rows = np.flatnonzero(eq & (np.abs(E).sum(1) > 0))
-    rhs_eq = (y - (E * offset).sum(1))[rows]
+    rows = np.flatnonzero(eq)
+    rhs_eq = rhs[rows]
     Ke = K[np.ix_(rows, rows)] * (E[rows] @ E[rows].T)
     scale = max(np.abs(rhs_eq).max(initial=0.0), np.abs(offset[M]).max(initial=0.0)) or 1.0
     active = np.zeros((n, m), bool)
-    seen = set()
+    seen = {active.tobytes()}
     for it in range(1, max_iter + 1):
         ii, jj = np.nonzero(active)
         sg = sgn[ii, jj]

@@ -104,14 +104,20 @@ class MinNormLinear:
 class _SpanQP:
     """Shared fitting of the QP references; subclasses define the constraint structure.
 
-    The active set is tried first (`solve_span_qp_active_set`); Clarabel solves what it
-    leaves (an active set that cycles or does not certify, an infeasible QP).
+    solver: "auto" tries the active set first (`solve_span_qp_active_set`) and leaves to
+    Clarabel what it cannot certify (an active set that cycles or is singular, an infeasible
+    QP); "clarabel" uses Clarabel alone. tol, max_iter, polish and solver_options are
+    Clarabel's and apply only where it solves.
     tol: Clarabel's gap and feasibility tolerances, in the units `solve_span_qp` solves in
     (constraint rows and right-hand sides of order 1, so about 1e-16 is machine precision;
     1e-12 there stalls as "insufficient progress"); the polishing re-solve then recovers the
     solution to machine precision."""
 
-    def __init__(self, tol=1e-10, max_iter=500, rcond=1e-12, polish=True, solver_options=None):
+    def __init__(self, tol=1e-10, max_iter=500, rcond=1e-12, polish=True, solver_options=None,
+                 solver="auto"):  # fmt: skip
+        if solver not in ("auto", "clarabel"):
+            raise ValueError(f"solver must be 'auto' or 'clarabel', got {solver!r}")
+        self.solver = solver
         self.tol = tol
         self.polish = polish
         self.max_iter = max_iter
@@ -120,7 +126,9 @@ class _SpanQP:
 
     def _solve(self, s, K, P0, y, eq, E, M, sgn):
         U, sig = psd_factor(K, self.rcond)
-        res = solve_span_qp_active_set(K, U, s, P0, y, eq, E, M, sgn)
+        res = None
+        if self.solver == "auto":
+            res = solve_span_qp_active_set(K, s, P0, y, eq, E, M, sgn)
         if res is None:
             settings = clarabel_settings(self.tol, self.max_iter, **(self.solver_options or {}))
             res = solve_span_qp(K, U, sig, s, P0, y, eq, E, M, sgn, settings, self.polish)
@@ -170,6 +178,8 @@ class SingleNeuronQP(_SpanQP):
         polish (bool): Re-solve with the constraints found active as equalities, keeping
             that point when its KKT residuals are smaller.
         solver_options (dict | None): More Clarabel settings, by name.
+        solver (str): "auto" (the active set, then Clarabel where it cannot certify) or
+            "clarabel" (Clarabel alone).
 
     Attributes:
         C_: Data-span coefficients (1, n), after `fit`; use it only when status_
@@ -190,9 +200,10 @@ class SingleNeuronQP(_SpanQP):
     """
 
     def __init__(
-        self, center="init", tol=1e-10, max_iter=500, rcond=1e-12, polish=True, solver_options=None
-    ):
-        super().__init__(tol, max_iter, rcond, polish, solver_options)
+        self, center="init", tol=1e-10, max_iter=500, rcond=1e-12, polish=True, solver_options=None,
+        solver="auto",
+    ):  # fmt: skip
+        super().__init__(tol, max_iter, rcond, polish, solver_options, solver)
         self.center = center
 
     def fit(self, K, P0, a, y):
@@ -241,6 +252,8 @@ class PatternQP(_SpanQP):
         rcond (float): Rank threshold of K, as for `SingleNeuronQP`.
         polish (bool): Re-solve on the active set (see `SingleNeuronQP`).
         solver_options (dict | None): More Clarabel settings, by name.
+        solver (str): "auto" (the active set, then Clarabel where it cannot certify) or
+            "clarabel" (Clarabel alone).
 
     Attributes:
         C_: Data-span coefficients (m, n), after `fit`; use it only when status_
