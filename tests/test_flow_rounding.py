@@ -12,6 +12,7 @@ from threadpoolctl import threadpool_limits
 from iblab import flow, make_problem, train
 from iblab.activations import Activation
 from iblab.config import validate
+from iblab.flow._instant import HELD, UP
 from iblab.flow._solve import _solve
 
 SIZES = [8, 12, 16, 24, 29, 32, 48]
@@ -191,6 +192,37 @@ def test_a_lai_flow_run_that_cycled_converges():
     sol = solve(config, p)
     assert sol.status == "converged" and sol.undecided_instants == 0
     assert sol.events.groupby("time").size().max() <= p.n * p.m
+
+
+def test_a_lai_flow_run_that_stalled_on_a_velocity_tie_converges():
+    # The full Lai reproduction's d_width_flow run at d = 1e6, seed 20 (n = m = 64): late in
+    # the fit (residuals ~1e-14) a held entry's release function fell to 0 while its velocity
+    # if let go was -3e-16, at rounding level; the velocity test was strict, so the entry was
+    # held again, and its release fired again 3e-13 later, with no event recorded, without
+    # end. A velocity at rounding level is now a tie, settled by the event (let go).
+    from iblab.experiments.lai2026.runs import make_config
+    from iblab.experiments.lai2026.settings import FULL
+
+    config = make_config(FULL, "width", 64, 10**6, 20, flow=True)
+    config = config.model_copy(update={"train": config.train.model_copy(update={
+        "max_events": 2000})})  # fmt: skip
+    sol = solve(config, make_problem(config))
+    assert sol.status == "converged" and len(sol.events) < 400
+
+
+@pytest.mark.parametrize("fired,expected", [(UP, UP), (HELD, HELD)])
+def test_a_velocity_tie_is_settled_by_the_event(fired, expected):
+    # Entry 0 on its kink, attracting (a r_0 > 0): held is consistent (its release function
+    # is 5e-16 a, inside the slack) and so is up (its velocity is -5e-16 a, inside the
+    # velocities' slack). The event decides: a release to the upper side lets it go, an
+    # arrival at the kink holds it.
+    from iblab.flow._instant import decide
+
+    K = np.array([[1.0, 0.5], [0.5, 1.0]])
+    r = np.array([1.0, -2.0 + 1e-15])
+    choice = decide(K, 0.5, 0.0, r, np.array([1.0, 1.0]), np.array([0]), np.array([fired]),
+                    np.array([UP]))  # fmt: skip
+    assert choice.states.tolist() == [expected] and not choice.undecided
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -172,7 +172,9 @@ class TrainConfig(_Strict):
         tol: Stop once the full-batch loss is at most tol (0: only at zero loss).
         dtype: float64 or float32 (gradient_flow: float64 only).
         max_events: gradient_flow only: the most activation switches followed
-            (piecewise-linear activations with a fixed second layer).
+            (piecewise-linear activations with a fixed second layer); an event that fires
+            and changes no state (the joint decision keeps every entry) counts too, so the
+            budget bounds the work however the events fall.
         max_solver_steps: gradient_flow only: the most adaptive solver steps (other models).
     """
 

@@ -11,7 +11,9 @@ region's own formula:
 
 - held is consistent when both release functions are >= 0 (`Region.release_functions`, with
   their slack of 1e-12 |a_j| max |r|: a hold at rounding distance from a bound stays held);
-- up when dz/dt >= 0, down when dz/dt <= 0 (computed with the held entries' theta).
+- up when dz/dt >= 0, down when dz/dt <= 0 (computed with the held entries' theta), each
+  within the same relative slack (1e-12 |a_j| max |r| sum_k |K_ik|): a velocity at rounding
+  level is a tie.
 
 The consistent states are found by least-index principal pivoting (Murty's rule): start from
 the states before t*, with the event's entry held if it reached its kink and let go to the
@@ -65,8 +67,11 @@ def decide(K, a_j: float, gamma: float, r, slopes, points, guess, prefer) -> Dec
     while True:
         up, down, velocity = _tests(K, a_j, gamma, r, slopes, points, states)
         held = states == HELD
+        band = _velocity_slack(K, a_j, r, points)
         bad = np.where(
-            held, (up < 0) | (down < 0), np.where(states == UP, velocity < 0, velocity > 0)
+            held,
+            (up < 0) | (down < 0),
+            np.where(states == UP, velocity < -band, velocity > band),
         )
         if not bad.any():
             return Decision(points, states, False)
@@ -88,6 +93,14 @@ def decide(K, a_j: float, gamma: float, r, slopes, points, guess, prefer) -> Dec
             states[e] = HELD
         else:
             states[e] = -states[e]
+
+
+def _velocity_slack(K, a_j, r, points):
+    """(|P|,) the velocities' slack, as the release functions': 1e-12 |a_j| max_k |r_k|
+    times sum_k |K_ik|, the size of the terms a velocity -a_j sum_k K_ik d_k r_k sums. A
+    velocity within it of 0 is a tie, consistent for the state tried first."""
+    slack = float(release_slack(a_j, r)[0])
+    return slack * np.abs(K[points]).sum(axis=1)
 
 
 def _tests(K, a_j, gamma, r, slopes, points, states):

@@ -102,16 +102,18 @@ def flow_piecewise(
         if tol == 0 and loss == "square" and _at_rounding_level(Z, pb):
             out.status = "converged"  # nothing left to fit: later "events" would be noise
             break
-        if len(out.events) >= max_events:
+        if len(out.events) + out.idle_hits >= max_events:
             out.status = "max_events"
             break
         if at_instant > 4 * n * m + 16:  # decided entries do not fire again at an instant
             raise RuntimeError(f"gradient flow: no progress at t = {t!r}")  # pragma: no cover
         r = direction(pb.loss, region.outputs(Z), pb.y)
+        before = len(out.events)
         for q, fired in _at_this_instant(region, Z, r, armed, i, j, kind).items():
             events, undecided = _decide(pb, Z, r, D, S, armed, decided, q, fired, (t, log_t))
             out.events += events
             out.undecided_instants += int(undecided)
+        out.idle_hits += int(len(out.events) == before)  # fired, and the decision kept all
     records.finish(t, log_t, C, len(out.events))
     return FlowSolution(
         time=t, log_time=log_t, Ct=C.T, a=pb.a, status=out.status,
@@ -130,6 +132,7 @@ class _Outcome:
     solver_steps: int = 0
     singular_time: float = float("nan")
     undecided_instants: int = 0
+    idle_hits: int = 0  # events that fired and changed no state; they count in max_events
 
 
 def _at_origin(Z) -> bool:
