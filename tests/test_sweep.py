@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from iblab import store, train, training
 from iblab.cli import app
-from iblab.config import GD_ONLY, Config
+from iblab.config import GD_ONLY, Config, validate
 from iblab.sweep import SweepError, expand, parse_sweep, plan, run_sweep
 
 BASE = {
@@ -93,6 +93,13 @@ def test_expand_grid_zip_seeds():
     assert len({store.run_id(c) for c in configs}) == len(configs)
     assert sum(len(g) for g in plan(configs)) == len(configs)
     assert all(len({(c.data.n, c.train.steps) for c in g}) == 1 for g in plan(configs))
+
+    def as_flow(c: Config) -> Config:
+        train = {k: v for k, v in c.to_dict()["train"].items() if k not in GD_ONLY}
+        return validate(c.to_dict() | {"train": train | {"optimizer": "gradient_flow"}})
+
+    flows = [as_flow(c) for c in configs]
+    assert max(len(g) for g in plan(flows)) <= 2  # flows spread over the workers
 
 
 def test_base_path_is_relative_to_the_sweep_file(tmp_path):

@@ -45,6 +45,10 @@ from iblab.config._fields import did_you_mean
 SWEEP_KEYS = ("base", "grid", "zip", "seeds")
 MAX_RUNS = 100_000  # a sweep of more runs needs force=True (`iblab sweep --force`)
 GROUP_SIZE = 32  # runs per unit of work; the engine vmaps up to 32 runs per call
+# Flows are not batched (each runs on its own, one after another in its group), so their
+# groups are small: a shape's runs then spread over the workers instead of one worker
+# taking all twelve n = 512 flows of a sweep (15 minutes) while the other idles.
+FLOW_GROUP_SIZE = 2
 INDEX_EVERY = 500  # index the store after this many new results
 
 
@@ -337,7 +341,8 @@ def for_optimizer(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def plan(configs: Sequence[Config], group_size: int = GROUP_SIZE) -> list[list[Config]]:
-    """Groups of runs of one shape (one compiled program), at most group_size each.
+    """Groups of runs of one shape (one compiled program), at most group_size each
+    (gradient flows: at most FLOW_GROUP_SIZE, since they gain nothing from batching).
 
     Runs of one shape are split into the fewest groups of near-equal lengths.
 
@@ -356,7 +361,16 @@ def plan(configs: Sequence[Config], group_size: int = GROUP_SIZE) -> list[list[C
         shape = (spec_for(c), data.kind, getattr(data, "n", None), getattr(data, "n_test", 0))
         shape += (c.model.width,)
         by_shape.setdefault(shape, []).append(c)
-    return [chunk for runs in by_shape.values() for chunk in _balanced(runs, group_size)]
+    return [
+        chunk
+        for runs in by_shape.values()
+        for chunk in _balanced(runs, _group_size(runs[0], group_size))
+    ]
+
+
+def _group_size(config: Config, group_size: int) -> int:
+    flow = config.train.optimizer == "gradient_flow"
+    return min(group_size, FLOW_GROUP_SIZE) if flow else group_size
 
 
 def _balanced(runs: list, size: int) -> list[list]:
