@@ -62,12 +62,12 @@ def decide(K, a_j: float, gamma: float, r, slopes, points, guess, prefer) -> Dec
     points = np.asarray(points)
     states = np.asarray(guess).copy()
     attracting = a_j * r[points] > 0
+    band = _velocity_slack(K, a_j, r, points)  # the same for every state
     seen: set[bytes] = set()
     best = (np.inf, states.copy())
     while True:
         up, down, velocity = _tests(K, a_j, gamma, r, slopes, points, states)
         held = states == HELD
-        band = _velocity_slack(K, a_j, r, points)
         bad = np.where(
             held,
             (up < 0) | (down < 0),

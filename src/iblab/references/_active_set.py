@@ -72,13 +72,13 @@ def solve_span_qp_active_set(K, s, P0, y, eq, E, M, sgn, max_iter=MAX_ITER):
     empty = eq & (np.abs(E).sum(1) == 0)
     if np.any(rhs[empty] != 0):
         return None  # a target no entry can produce: Clarabel's rule decides it
-    found = _iterate(K, offset, rhs, eq & ~empty, E, M, sgn, max_iter)
+    scale = max(np.abs(rhs[eq]).max(initial=0.0), np.abs(offset[M]).max(initial=0.0)) or 1.0
+    found = _iterate(K, offset, rhs, eq & ~empty, E, M, sgn, scale, max_iter)
     if found is None:
         return None
     C, nu, lam, iterations = found
     lam = np.maximum(lam, 0.0)  # within FEAS of 0 where negative
     kkt = kkt_residuals(s, C, K, P0, y, eq, E, M, sgn, nu, lam)
-    scale = max(np.abs(rhs[eq]).max(initial=0.0), np.abs(offset[M]).max(initial=0.0)) or 1.0
     lam_scale = np.abs(lam).max(initial=0.0) or 1.0
     bounds = {"stationarity_rel": 1.0, "primal_eq": scale, "primal_ineq": scale,
               "dual": lam_scale, "complementarity": scale * lam_scale}  # fmt: skip
@@ -89,15 +89,14 @@ def solve_span_qp_active_set(K, s, P0, y, eq, E, M, sgn, max_iter=MAX_ITER):
                 solve_time=time.perf_counter() - t0, solver="active_set")  # fmt: skip
 
 
-def _iterate(K, offset, rhs, eq, E, M, sgn, max_iter):
+def _iterate(K, offset, rhs, eq, E, M, sgn, scale, max_iter):
     """The active-set iteration: (C (m, n), nu (n,), lam (n, m), iterations), or None.
     rhs (n,): y minus the equalities' offset part; eq: the rows with an equality and a
-    coefficient."""
+    coefficient; scale: the right-hand sides' largest magnitude (FEAS's unit)."""
     n, m = offset.shape
     rows = np.flatnonzero(eq)
     rhs_eq = rhs[rows]
     Ke = K[np.ix_(rows, rows)] * (E[rows] @ E[rows].T)
-    scale = max(np.abs(rhs_eq).max(initial=0.0), np.abs(offset[M]).max(initial=0.0)) or 1.0
     active = np.zeros((n, m), bool)
     seen = {active.tobytes()}
     for it in range(1, max_iter + 1):

@@ -125,11 +125,11 @@ class _SpanQP:
         self.solver_options = solver_options
 
     def _solve(self, s, K, P0, y, eq, E, M, sgn):
-        U, sig = psd_factor(K, self.rcond)
         res = None
         if self.solver == "auto":
             res = solve_span_qp_active_set(K, s, P0, y, eq, E, M, sgn)
-        if res is None:
+        if res is None:  # Clarabel's basis of span X: an eigendecomposition, only here
+            U, sig = psd_factor(K, self.rcond)
             settings = clarabel_settings(self.tol, self.max_iter, **(self.solver_options or {}))
             res = solve_span_qp(K, U, sig, s, P0, y, eq, E, M, sgn, settings, self.polish)
             res["solver"] = "clarabel"
