@@ -240,6 +240,11 @@ FULL = LaiSettings(
     # 24, sized for an interval narrower than 0.15 (width ~ 1 / sqrt(seeds)), gave 0.592
     # [0.422, 0.644]: its window's medians bend (local slope 0.1 to 1.1), not a power law
     width_seeds=24,
+    # The small-lr GD row at the flow's d values (to 1e10), so that it reads against the flow
+    # at every d, and its window lies where GD at this step meets its step-size floor. Chosen
+    # after 24 seeds at ds (to 1e6) gave the interval above, whose window is where the
+    # flow's own medians bend.
+    small_lr_ds=(1000, 3000, 10_000, 100_000, 1_000_000, 10**7, 10**8, 10**9, 10**10),
     lr_sweep_seeds=3,
     # ||lambda||_1 over 7 decades (to d = 1e10, as the width-m flow's d sweep), so the
     # exponent rule's 3-decade window lies where the gap is smallest
@@ -250,8 +255,9 @@ FULL = LaiSettings(
     flow_ds=(1000, 3000, 10_000, 100_000, 1_000_000, 10**7, 10**8, 10**9, 10**10),
     flow_seeds=24,  # 12 left the width-m interval at 0.226 > 0.2 once a missed switch was
     # fixed (0.565 [0.437, 0.663]); the rule asks for width < 0.2
-    # the flow's cost bounds n: at m = 64, d = 1e9 a run takes 19 s at n = 256, 158 s at 512
-    flow_n_values=(16, 32, 64, 128, 256, 512),
+    # the flow's cost bounds n: at m = 64, d = 1e9 a run takes 8 s at n = 256, 58 s at 512
+    # and minutes at 1024 (added when n <= 512 left the n-sweep row not resolved)
+    flow_n_values=(16, 32, 64, 128, 256, 512, 1024),
     flow_sweep_seeds=12,
     # Seeds enough for the exponent rule's interval: 8 and 12 left it wider than the band
     # (power law 0.637 [0.115, 0.690], init_dead_negative at init 1 0.524 [0.436, 0.607]),
