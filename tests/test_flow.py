@@ -594,6 +594,26 @@ def test_h_updated_across_switches_equals_h_summed_afresh(gamma):
         np.testing.assert_allclose(region.H, fresh.H, rtol=0, atol=1e-12 * np.abs(fresh.H).max())
 
 
+def test_projection_cache_stays_within_its_size_and_dropping_changes_nothing():
+    from iblab.flow._regions import ProjectionCache, Region
+
+    rng = np.random.default_rng(6)
+    n, m = 12, 5
+    X = rng.standard_normal((n, 30))
+    K, a = X @ X.T, rng.choice([-1.0, 1.0], m)
+    D = np.where(rng.uniform(size=(n, m)) > 0.5, 1.0, 0.0)
+    small, large = ProjectionCache(max_bytes=3 * (n * n + 2 * n) * 8), ProjectionCache()
+    region_small = region_large = None
+    for _ in range(40):  # held sets come and go, and come back
+        S = rng.uniform(size=(n, m)) < 0.15
+        region_small = Region(K, a, D, S, 0.0, small, previous=region_small)
+        region_large = Region(K, a, D, S, 0.0, large, previous=region_large)
+        assert small.bytes <= small.max_bytes
+        np.testing.assert_array_equal(region_small.H, region_large.H)
+        np.testing.assert_array_equal(region_small._to_w, region_large._to_w)
+    assert large.bytes > 3 * small.max_bytes  # the small cache did drop entries
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_square_path_series_matches_its_spectral_form_on_the_first_interval(seed):
     from types import SimpleNamespace

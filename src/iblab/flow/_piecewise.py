@@ -21,7 +21,7 @@ from scipy import optimize
 
 from iblab.flow._instant import DOWN, HELD, UP, decide
 from iblab.flow._paths import LogTimePath, SquarePath, direction, log_clock, loss_value
-from iblab.flow._regions import Region, release_slack
+from iblab.flow._regions import ProjectionCache, Region, release_slack
 from iblab.flow._solution import FlowSolution, event_table
 
 KINK = 1e-12  # relative size of a pre-activation at rounding level, on its kink
@@ -59,7 +59,8 @@ def flow_piecewise(
     out = _Outcome()
     records = _Records(record_times, record_log_times, on_record)
     x_end = None if loss == "square" else log_clock(t_s, time, log_time)
-    clock, projections, region = 0.0, {}, None  # clock: t (square loss) or log(1 + t / t_s)
+    clock, region = 0.0, None  # clock: t (square loss) or log(1 + t / t_s)
+    projections = ProjectionCache()
     t = log_t = 0.0
     decided = np.zeros((n, m), bool)  # entries decided at instant t
     at_instant = 0  # events handled at instant t

@@ -16,6 +16,7 @@ stays on the kink while its Filippov weight theta_ij lies in [gamma, 1].
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import NamedTuple
 
 import numpy as np
@@ -27,6 +28,10 @@ RELEASE_SLACK = 1e-12
 # than REBUILD_SHARE of the neurons changed at once.
 REBUILD_EVERY = 32
 REBUILD_SHARE = 0.25
+# Held-set projections kept for reuse, least recently used dropped first past this size:
+# each holds an n x n matrix, and unbounded, a run at n = 1024 (thousands of held sets)
+# filled 12 GB.
+CACHE_BYTES = 2**28
 
 
 class _Held(NamedTuple):
@@ -45,18 +50,18 @@ class Region:
     """The affine dynamics of one region (all arrays float64)."""
 
     def __init__(
-        self, K, a, D, S, gamma: float, projections: dict | None = None,
+        self, K, a, D, S, gamma: float, projections: ProjectionCache | None = None,
         rank_K: int | None = None, previous: Region | None = None,
     ):  # fmt: skip
-        """projections: a cache {sliding points: (M = K_SS^+ K_S,:, K_:,S M, rank deficient)}
-        shared between regions. previous: a region whose per-neuron terms are reused for the
-        neurons whose slopes and held sets have not changed (after an event, all but one)."""
+        """projections: the held sets' projections, shared between regions. previous: a
+        region whose per-neuron terms are reused for the neurons whose slopes and held sets
+        have not changed (after an event, all but one)."""
         self.K, self.a, self.gamma = K, a, gamma
         self.S = S.copy()  # as built: the caller switches D and S in place after an event
         self.Dt = np.where(S, 0.0, D)
         Da = self.Dt * a
         self._minus_Da = -Da
-        cache = {} if projections is None else projections
+        cache = ProjectionCache() if projections is None else projections
         same = _unchanged(previous, self.Dt, S)
         self._held: dict[int, _Held] = {}
         for j in np.flatnonzero(S.any(axis=0)).tolist():
@@ -98,16 +103,17 @@ class Region:
         held = self._held.get(j)
         return term if held is None else term - held.correction
 
-    def _hold(self, j: int, cache: dict, rank_K: int | None) -> _Held:
+    def _hold(self, j: int, cache: ProjectionCache, rank_K: int | None) -> _Held:
         """The terms of sliding neuron j, its projection taken from (or put in) the cache."""
         K, idx = self.K, np.flatnonzero(self.S[:, j])
-        key = idx.tobytes()
-        if key not in cache:  # pinv: a neuron may hold more points than rank(K)
+
+        def project():  # pinv: a neuron may hold more points than rank(K)
             inv, rank = linalg.pinvh(K[np.ix_(idx, idx)], rtol=1e-12, return_rank=True)
             M = inv @ K[idx]  # (s, n)
             pinned = rank_K is not None and rank >= rank_K  # W_j fixed in span X
-            cache[key] = (M, K[:, idx] @ M, rank < len(idx) or pinned)
-        M, Q, deficient = cache[key]
+            return M, K[:, idx] @ M, rank < len(idx) or pinned
+
+        M, Q, deficient = cache.get(idx.tobytes(), project)
         d = self.a[j] * self.Dt[:, j]
         correction = d[:, None] * Q * d[None, :]
         return _Held(idx, M, correction, -(M * self.Dt[:, j]), deficient)
@@ -205,6 +211,29 @@ class Region:
         if k < len(entries):
             return "release_down", *entries[k]
         return "tol", -1, -1
+
+
+class ProjectionCache:
+    """Held sets' projections {held points: (M = K_SS^+ K_S,: (s, n), K_:,S M (n, n), rank
+    deficient)}, at most max_bytes of them (least recently used dropped first). A projection
+    is a function of its held points alone, so what is dropped is recomputed the same."""
+
+    def __init__(self, max_bytes: int = CACHE_BYTES):
+        self.max_bytes, self.bytes = max_bytes, 0
+        self._items: OrderedDict = OrderedDict()
+
+    def get(self, key: bytes, make):
+        """The projection stored under key, or make() stored there."""
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = make()
+        self._items[key] = value
+        self.bytes += value[0].nbytes + value[1].nbytes
+        while self.bytes > self.max_bytes and len(self._items) > 1:
+            _, old = self._items.popitem(last=False)
+            self.bytes -= old[0].nbytes + old[1].nbytes
+        return value
 
 
 def release_slack(a, r):
