@@ -599,19 +599,26 @@ def test_projection_cache_stays_within_its_size_and_dropping_changes_nothing():
 
     rng = np.random.default_rng(6)
     n, m = 12, 5
-    X = rng.standard_normal((n, 30))
+    X = rng.standard_normal((n, 8))  # d < n: some held sets are rank deficient or pin W_j
     K, a = X @ X.T, rng.choice([-1.0, 1.0], m)
     D = np.where(rng.uniform(size=(n, m)) > 0.5, 1.0, 0.0)
     small, large = ProjectionCache(max_bytes=3 * (n * n + 2 * n) * 8), ProjectionCache()
     region_small = region_large = None
-    for _ in range(40):  # held sets come and go, and come back
-        S = rng.uniform(size=(n, m)) < 0.15
-        region_small = Region(K, a, D, S, 0.0, small, previous=region_small)
-        region_large = Region(K, a, D, S, 0.0, large, previous=region_large)
+    singular = 0
+    for _ in range(60):  # held sets come and go, and come back
+        S = rng.uniform(size=(n, m)) < rng.choice([0.1, 0.5])
+        region_small = Region(K, a, D, S, 0.0, small, rank_K=8, previous=region_small)
+        region_large = Region(K, a, D, S, 0.0, large, rank_K=8, previous=region_large)
+        fresh = Region(K, a, D, S, 0.0, rank_K=8)  # no cache, nothing reused
         assert small.bytes <= small.max_bytes
-        np.testing.assert_array_equal(region_small.H, region_large.H)
-        np.testing.assert_array_equal(region_small._to_w, region_large._to_w)
+        for region in (region_small, region_large):
+            assert region.singular == fresh.singular
+            np.testing.assert_array_equal(region._to_w, fresh._to_w)
+            for j, held in fresh._held.items():
+                np.testing.assert_array_equal(region._held[j].correction, held.correction)
+        singular += fresh.singular
     assert large.bytes > 3 * small.max_bytes  # the small cache did drop entries
+    assert 0 < singular < 60  # both kinds of held set were met
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -215,8 +215,9 @@ class Region:
 
 class ProjectionCache:
     """Held sets' projections {held points: (M = K_SS^+ K_S,: (s, n), K_:,S M (n, n), rank
-    deficient)}, at most max_bytes of them (least recently used dropped first). A projection
-    is a function of its held points alone, so what is dropped is recomputed the same."""
+    deficient)}, at most max_bytes of them (least recently used dropped first; one larger
+    than max_bytes alone is not kept). A projection is a function of its held points alone,
+    so what is dropped is recomputed the same."""
 
     def __init__(self, max_bytes: int = CACHE_BYTES):
         self.max_bytes, self.bytes = max_bytes, 0
@@ -228,9 +229,12 @@ class ProjectionCache:
             self._items.move_to_end(key)
             return self._items[key]
         value = make()
+        size = value[0].nbytes + value[1].nbytes
+        if size > self.max_bytes:
+            return value
         self._items[key] = value
-        self.bytes += value[0].nbytes + value[1].nbytes
-        while self.bytes > self.max_bytes and len(self._items) > 1:
+        self.bytes += size
+        while self.bytes > self.max_bytes:
             _, old = self._items.popitem(last=False)
             self.bytes -= old[0].nbytes + old[1].nbytes
         return value

@@ -98,7 +98,8 @@ class LaiSettings:
     at d in flow_ds (sampled Gram data, so d = 1e8 costs what 1e3 does), flow_seeds seeds
     each, up to flow_events activation switches, to the loss tol; and on exactly orthogonal inputs
     ("orthogonal_flow"), where the flow's gap is 0, which measures its floor. The n sweep
-    ("n_width_flow", d = n_sweep_d, flow_sweep_seeds seeds) and the anisotropic sweeps
+    ("n_width_flow", n in flow_n_values (default n_values), d = n_sweep_d, flow_sweep_seeds
+    seeds; judged over its whole range, rules.N_SWEEP_DECADES) and the anisotropic sweeps
     ("aniso_*_flow", d in aniso_ds, aniso_flow_seeds seeds) are repeated with the flow for
     width m.
 
@@ -241,9 +242,10 @@ FULL = LaiSettings(
     # [0.422, 0.644]: its window's medians bend (local slope 0.1 to 1.1), not a power law
     width_seeds=24,
     # The small-lr GD row at the flow's d values (to 1e10), so that it reads against the flow
-    # at every d, and its window lies where GD at this step meets its step-size floor. Chosen
-    # after 24 seeds at ds (to 1e6) gave the interval above, whose window is where the
-    # flow's own medians bend.
+    # at every d. Chosen after 24 seeds at ds (to 1e6) gave the interval above, whose window
+    # is where the flow's own medians bend. Its window is now d = 1e7..1e10, where the
+    # flow's median gap (2.3e-4 to 6.5e-6) falls below this factor's step-size floor (1.3e-4):
+    # the row says what GD at this step does as d grows, not what the flow does.
     small_lr_ds=(1000, 3000, 10_000, 100_000, 1_000_000, 10**7, 10**8, 10**9, 10**10),
     lr_sweep_seeds=3,
     # ||lambda||_1 over 7 decades (to d = 1e10, as the width-m flow's d sweep), so the
@@ -255,8 +257,9 @@ FULL = LaiSettings(
     flow_ds=(1000, 3000, 10_000, 100_000, 1_000_000, 10**7, 10**8, 10**9, 10**10),
     flow_seeds=24,  # 12 left the width-m interval at 0.226 > 0.2 once a missed switch was
     # fixed (0.565 [0.437, 0.663]); the rule asks for width < 0.2
-    # the flow's cost bounds n: at m = 64, d = 1e9 a run takes 8 s at n = 256, 58 s at 512
-    # and minutes at 1024 (added when n <= 512 left the n-sweep row not resolved)
+    # the flow's cost bounds n: at m = 64, d = 1e9 a run of the full call took 8 s at n = 256
+    # and 58 s at 512 (medians), minutes at 1024 (added when n <= 512 left the n-sweep row
+    # not resolved)
     flow_n_values=(16, 32, 64, 128, 256, 512, 1024),
     flow_sweep_seeds=12,
     # Seeds enough for the exponent rule's interval: 8 and 12 left it wider than the band
@@ -266,8 +269,9 @@ FULL = LaiSettings(
     convention_seeds=48,
     # GD's step-size floor is ~0.065 lr_factor (the orthogonal lr sweep); chosen when GD rows
     # were judged against their floor, which had to lie 3x below the median gap at the
-    # window's largest d (the flow's: 7.6e-4 at d = 1e6): lr_factor <= 3.9e-3, so 0.002 (0.02
-    # left the row at its floor). GD rows are now judged as GD, the floor reported beside.
+    # window's largest d (then d = 1e6; the flow's: 7.6e-4): lr_factor <= 3.9e-3, so 0.002
+    # (0.02 left the row at its floor). GD rows are now judged as GD, the floor reported
+    # beside; over d to 1e10 (small_lr_ds) the floor lies above the flow's gap.
     small_lr_factor=0.002,
     lr_sweep_factors=(0.5, 0.1, 0.02, 0.005, 0.002),
 )
