@@ -261,7 +261,9 @@ FULL = LaiSettings(
     # and 58 s at 512 (medians), minutes at 1024 (added when n <= 512 left the n-sweep row
     # not resolved)
     flow_n_values=(16, 32, 64, 128, 256, 512, 1024),
-    flow_sweep_seeds=12,
+    # 12 seeds left the n sweep's interval 0.213 wide (0.592 [0.529, 0.742]) once it reached
+    # n = 1024; 24, sized for a width under 0.15 (width ~ 1 / sqrt(seeds))
+    flow_sweep_seeds=24,
     # Seeds enough for the exponent rule's interval: 8 and 12 left it wider than the band
     # (power law 0.637 [0.115, 0.690], init_dead_negative at init 1 0.524 [0.436, 0.607]),
     # and 24 the spiked spectrum's (0.578 [0.520, 0.718]).
