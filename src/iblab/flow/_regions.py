@@ -229,15 +229,18 @@ class ProjectionCache:
             self._items.move_to_end(key)
             return self._items[key]
         value = make()
-        size = value[0].nbytes + value[1].nbytes
-        if size > self.max_bytes:
+        if _nbytes(value) > self.max_bytes:
             return value
         self._items[key] = value
-        self.bytes += size
+        self.bytes += _nbytes(value)
         while self.bytes > self.max_bytes:
-            _, old = self._items.popitem(last=False)
-            self.bytes -= old[0].nbytes + old[1].nbytes
+            self.bytes -= _nbytes(self._items.popitem(last=False)[1])
         return value
+
+
+def _nbytes(projection) -> int:
+    """The memory of one projection's arrays (M and K_:,S M)."""
+    return projection[0].nbytes + projection[1].nbytes
 
 
 def release_slack(a, r):

@@ -226,6 +226,9 @@ QUICK = LaiSettings(
     init_sweep_seeds=2,
 )
 
+# d from 1e3 to 1e10: the full run's flow sweeps, anisotropic sweeps and small-lr GD row.
+DS_TO_1E10 = (1000, 3000, 10_000, 100_000, 1_000_000, 10**7, 10**8, 10**9, 10**10)
+
 # The full run (its measured time is in docs/reproductions.md and in its settings.json).
 # Width 64: each width-m pattern QP (m n = 4096 variables) takes a few seconds; at width 128
 # the QPs alone passed the time budget.
@@ -246,15 +249,15 @@ FULL = LaiSettings(
     # is where the flow's own medians bend. Its window is now d = 1e7..1e10, where the
     # flow's median gap (2.3e-4 to 6.5e-6) falls below this factor's step-size floor (1.3e-4):
     # the row says what GD at this step does as d grows, not what the flow does.
-    small_lr_ds=(1000, 3000, 10_000, 100_000, 1_000_000, 10**7, 10**8, 10**9, 10**10),
+    small_lr_ds=DS_TO_1E10,
     lr_sweep_seeds=3,
     # ||lambda||_1 over 7 decades (to d = 1e10, as the width-m flow's d sweep), so the
     # exponent rule's 3-decade window lies where the gap is smallest
-    aniso_ds=(1000, 3000, 10_000, 100_000, 1_000_000, 10**7, 10**8, 10**9, 10**10),
+    aniso_ds=DS_TO_1E10,
     aniso_seeds=6,
     extreme_seeds=4,
     steps=8000,
-    flow_ds=(1000, 3000, 10_000, 100_000, 1_000_000, 10**7, 10**8, 10**9, 10**10),
+    flow_ds=DS_TO_1E10,
     flow_seeds=24,  # 12 left the width-m interval at 0.226 > 0.2 once a missed switch was
     # fixed (0.565 [0.437, 0.663]); the rule asks for width < 0.2
     # the flow's cost bounds n: at m = 64, d = 1e9 a run of the full call took 8 s at n = 256
