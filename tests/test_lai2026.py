@@ -110,6 +110,8 @@ def test_reproduce_tiny(tmp_path):
     assert len(small) == 2 and (small.lr_factor == 0.1).all()
     assert (small.step_budget == TINY.small_lr_steps()).all()
     assert set(runs[runs.group == "lr_sweep"].lr_data) == {"orthogonal", "gaussian"}
+    cubic = runs[runs.group == "n_width_flow_d_n3"]  # d grows as n^3, one factor for all n
+    assert sorted(cubic.n) == sorted(TINY.n_values) and (cubic.d == 4096 * cubic.n**3).all()
     claims_md = (tmp_path / "claims.md").read_text()
     assert "GD (lr factor 0.1)" in claims_md and "GD's gap is O(lr)" in claims_md
     assert "Wall time of the call that trained the runs" in claims_md  # analysed again

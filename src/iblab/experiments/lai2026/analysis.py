@@ -29,6 +29,7 @@ SWEEPS = {
     G.D_SINGLE_FLOW: ("n_over_d", "single", "flow"),
     G.N_SINGLE: ("n_over_d", "single", "gd"),
     G.N_WIDTH_FLOW: ("n_over_d", "width", "flow"),
+    G.N_WIDTH_FLOW_CUBIC: ("n_over_d", "width", "flow"),
     G.ANISO_POWER_LAW: ("n_over_tr_sigma", "single", "gd"),
     G.ANISO_SPIKED: ("n_over_tr_sigma", "single", "gd"),
     G.ANISO_POWER_LAW_FLOW: ("n_over_tr_sigma", "width", "flow"),

@@ -189,6 +189,8 @@ def exponent_claims(s: LaiSettings) -> list[ClaimSpec]:
         exponent_claim(G.N_SINGLE, "single neuron, GD: gap ~ sqrt(n/d), n varies", SQRT_ND),
         exponent_claim(G.N_WIDTH_FLOW, "width m, exact flow: gap ~ sqrt(n/d), n varies",
                        SQRT_ND + FLOW_LIMIT),
+        exponent_claim(G.N_WIDTH_FLOW_CUBIC, lambda s: "width m, exact flow: gap ~ sqrt(n/d), "
+                       f"n varies, d = {s.cubic_d_factor} n^3", SQRT_ND + FLOW_LIMIT),
         exponent_claim(G.ANISO_POWER_LAW, lambda s: "single neuron, power-law spectrum "
                        f"({s.power_law_exponent}): gap ~ sqrt(n/tr)", SQRT_TRACE),
         exponent_claim(G.ANISO_SPIKED, lambda s: f"single neuron, spiked spectrum {list(s.spikes)}"

@@ -29,6 +29,9 @@ def group_names(s) -> dict[str, str]:
         G.D_WIDTH_FLOW: f"width {s.width}, gradient flow",
         G.D_SINGLE_FLOW: f"single neuron, gradient flow, init scale {s.init_scale:g}",
         G.N_WIDTH_FLOW: f"width {s.width}, gradient flow, n varies",
+        G.N_WIDTH_FLOW_CUBIC: (
+            f"width {s.width}, gradient flow, n varies, d = {s.cubic_d_factor} n^3"
+        ),
         G.ANISO_POWER_LAW_FLOW: f"width {s.width}, gradient flow, power-law spectrum",
         G.ANISO_SPIKED_FLOW: f"width {s.width}, gradient flow, spiked spectrum",
         G.ANISO_POWER_LAW: "single neuron, power-law spectrum",
@@ -117,7 +120,7 @@ def gap_vs_n_over_d(a, s):
     panels = (
         ("single neuron (QP reference)", (G.D_SINGLE, G.N_SINGLE, G.D_SINGLE_FLOW)),
         (f"width {s.width} (pattern QP at the final pattern)",
-         (G.D_WIDTH, G.D_WIDTH_SMALL_LR, G.D_WIDTH_FLOW, G.N_WIDTH_FLOW)),
+         (G.D_WIDTH, G.D_WIDTH_SMALL_LR, G.D_WIDTH_FLOW, G.N_WIDTH_FLOW, G.N_WIDTH_FLOW_CUBIC)),
     )  # fmt: skip
     return _gap_figure(a, s, panels, "n_over_d", "n / d")
 

@@ -41,6 +41,7 @@ class G:
     ANISO_POWER_LAW_FLOW, ANISO_SPIKED_FLOW = "aniso_power_law_flow", "aniso_spiked_flow"
     ORTHOGONAL_FLOW, D_WIDTH_SMALL_LR, LR_SWEEP = "orthogonal_flow", "d_width_small_lr", "lr_sweep"
     INIT_SWEEP = "single_flow_init_sweep"
+    N_WIDTH_FLOW_CUBIC = "n_width_flow_d_n3"
 
 
 READINGS: tuple[Reading, ...] = ("single", "width")  # the two readings of the ReLU model
@@ -98,6 +99,15 @@ def _init_sweep(s: LaiSettings):
         yield {"reading": "single"}, config
 
 
+def _cubic_n_sweep(s: LaiSettings):
+    """Width m, the flow, at every n of the flow's n sweep with d = cubic_d_factor n^3 (so d
+    outgrows n^3 by one fixed factor, and n/d = 1 / (cubic_d_factor n^2))."""
+    seeds = s.cubic_sweep_seeds or s.flow_sweep_seeds
+    for n, k in itertools.product(s.flow_n_values or s.n_values, range(seeds)):
+        config = make_config(s, "width", n, s.cubic_d_factor * n**3, k, flow=True)
+        yield {"reading": "width"}, config
+
+
 def _conventions(s: LaiSettings) -> list[Group]:
     """The single-neuron flow d sweep again, for each (labels, init scale) convention."""
     return [
@@ -137,6 +147,7 @@ AFTER_CONVENTIONS = (
           steps=lambda s: s.small_lr_steps()),
     Group(G.LR_SWEEP, _lr_sweep),
     Group(G.INIT_SWEEP, _init_sweep),
+    Group(G.N_WIDTH_FLOW_CUBIC, _cubic_n_sweep),
 )  # fmt: skip
 
 

@@ -101,7 +101,11 @@ class LaiSettings:
     ("n_width_flow", n in flow_n_values (default n_values), d = n_sweep_d, flow_sweep_seeds
     seeds; judged over its whole range, rules.N_SWEEP_DECADES) and the anisotropic sweeps
     ("aniso_*_flow", d in aniso_ds, aniso_flow_seeds seeds) are repeated with the flow for
-    width m.
+    width m. A second n sweep of the width-m flow ("n_width_flow_d_n3", the same n, seeds
+    cubic_sweep_seeds (default flow_sweep_seeds)) grows d with n as d = cubic_d_factor n^3,
+    judged by the exponent rule (three decades of n/d nearest 0): whether the law holds in n
+    when d/n^3 stays fixed, where at d = n_sweep_d the runs far above it grow in number as
+    d/n^3 falls.
 
     Single-neuron conventions (the flow). single_conventions: (labels, init scale) pairs; the
     single-neuron flow d sweep is repeated for each (group `convention_group(labels,
@@ -180,6 +184,8 @@ class LaiSettings:
     flow_sweep_seeds: int = 8
     aniso_flow_seeds: int = 8
     flow_n_values: tuple[int, ...] | None = None
+    cubic_d_factor: int = 4096
+    cubic_sweep_seeds: int | None = None
     flow_events: int = 200_000
     single_conventions: tuple[tuple[str, float], ...] = (
         ("init_active", 1e-2),
@@ -267,6 +273,12 @@ FULL = LaiSettings(
     # 12 seeds left the n sweep's interval 0.213 wide (0.592 [0.529, 0.742]) once it reached
     # n = 1024; 24, sized for a width under 0.15 (width ~ 1 / sqrt(seeds))
     flow_sweep_seeds=24,
+    # d = 4096 n^3 (n/d from 1/(4096 n^2): 3.6 decades over n = 16..1024): in the width-m d
+    # sweep (n = 64) the runs 3-80x above the law are gone from d/n^3 = 380 (d = 1e8) on; at
+    # n_sweep_d they grow in number as d/n^3 falls (60 at n = 256, 7.5 at 512, 0.93 at 1024).
+    # 4096 is 10x the first of those. Fixed, with 12 seeds (the flows at n = 1024 take about
+    # 5 minutes each), before these runs.
+    cubic_sweep_seeds=12,
     # Seeds enough for the exponent rule's interval: 8 and 12 left it wider than the band
     # (power law 0.637 [0.115, 0.690], init_dead_negative at init 1 0.524 [0.436, 0.607]),
     # and 24 the spiked spectrum's (0.578 [0.520, 0.718]).
