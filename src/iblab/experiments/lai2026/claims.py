@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -44,9 +47,43 @@ def _by_x(g: pd.DataFrame, xcol: str, col: str) -> str:
 X_NAMES = {"n_over_d": "n/d", "n_over_tr_sigma": "n/tr Sigma", "init_scale": "init scale"}
 
 
-def _exponent(group: str, share: str | None = None):
-    """The statistic of an exponent claim: the group's law (analysis.law); with `share`,
-    also the law of that group (the gap against the init scale), for `rules.outside_regime`."""
+class Beside(NamedTuple):
+    """A second sweep read beside an exponent row: its group, its exponent's name in the row's
+    details (settings -> text), the criterion's words for how it weighs in (settings -> text),
+    and the rule that weighs it (rules.py: (law, beside) -> outcome)."""
+
+    group: str
+    name: Callable[[LaiSettings], str]
+    criterion: Callable[[LaiSettings], str]
+    regime: Callable
+
+
+INIT_SHARE_BESIDE = Beside(
+    G.INIT_SWEEP,
+    lambda s: f"gap against the init scale at d = {s.init_sweep_d:g}",
+    lambda s: (
+        "a contradiction is not resolved (outside the claim's regime) when the gap against the "
+        f"init scale at d = {s.init_sweep_d:g} agrees with exponent {rules.INIT_SHARE_TARGET:g} "
+        "by the same rule (the gap is the initialisation's share)"
+    ),
+    rules.outside_regime,
+)
+CUBIC_D_BESIDE = Beside(
+    G.N_WIDTH_FLOW_CUBIC,
+    lambda s: f"the same n sweep with d = {s.cubic_d_factor} n^3",
+    lambda s: (
+        "an outcome other than agrees is not resolved (outside the claim's regime: the data "
+        "are not high-dimensional enough for these n) when the same n sweep with d = "
+        f"{s.cubic_d_factor} n^3 agrees by the exponent rule over the {rules.EXPONENT_DECADES:g} "
+        "decades of n/d nearest 0"
+    ),
+    rules.fixed_d_regime,
+)
+
+
+def _exponent(group: str, beside: Beside | None = None):
+    """The statistic of an exponent claim: the group's law (analysis.law); with `beside`,
+    also the law of that group, for its rule."""
 
     def statistic(a, s: LaiSettings) -> Measured:
         law = a.derived["laws"][group]
@@ -65,10 +102,10 @@ def _exponent(group: str, share: str | None = None):
             details += (f"; GD's step-size floor (its gap on exactly orthogonal inputs at this "
                         f"lr factor) {law['floor']:.2g}, reported, not censored")  # fmt: skip
         args: tuple = (law["args"],)
-        if share is not None:
-            other = a.derived["laws"][share]["check"]
-            details += f"; gap against the init scale at d = {s.init_sweep_d:g}: exponent {other}"
-            args += (a.derived["laws"][share]["args"],)
+        if beside is not None:
+            other = a.derived["laws"][beside.group]["check"]
+            details += f"; {beside.name(s)}: exponent {other}"
+            args += (a.derived["laws"][beside.group]["args"],)
         changed = law["changes"]["met"]
         if len(changed):
             details += (f"; where the median gap is 0, {int(changed.sum())} of "
@@ -90,7 +127,7 @@ def _target(group: str) -> float:
     return rules.INIT_SHARE_TARGET if group == G.INIT_SWEEP else rules.EXPONENT_TARGET
 
 
-def _exponent_criterion(group: str, share: bool = False):
+def _exponent_criterion(group: str, beside: Beside | None = None):
     def criterion(s: LaiSettings) -> str:
         xcol = sweeps(s)[group][0]
         x = X_NAMES[xcol]
@@ -115,33 +152,30 @@ def _exponent_criterion(group: str, share: bool = False):
             "never changes is linear on its active entries and ends at the min-norm point), "
             "contradicts otherwise"
         )
-        if share:
-            text += (
-                "; a contradiction is not resolved (outside the claim's regime) when the gap "
-                f"against the init scale at d = {s.init_sweep_d:g} agrees with exponent "
-                f"{rules.INIT_SHARE_TARGET:g} by the same rule (the gap is the "
-                "initialisation's share)"
-            )
+        if beside is not None:
+            text += "; " + beside.criterion(s)
         return text
 
     return criterion
 
 
-def exponent_claim(group: str, statement, paper: str, share: str | None = None) -> ClaimSpec:
-    """The claim that the group's gap follows the paper's square-root law; with `share`, a
-    contradiction is weighed against that group's gap-vs-init exponent."""
+def exponent_claim(group: str, statement, paper: str, beside: Beside | None = None) -> ClaimSpec:
+    """The claim that the group's gap follows the paper's square-root law; with `beside`, its
+    outcome is weighed against that sweep's exponent by the sweep's rule."""
     law = SWEEP_RULES.get(group, rules.EXPONENT)
     checks = (law, rules.PATTERN_CHANGES)
-    if share is not None:
-        checks = (law, rules.INIT_SHARE, rules.PATTERN_CHANGES)
+    outcome = rules.exponent_outcome
+    if beside is not None:
+        checks = (law, SWEEP_RULES.get(beside.group, rules.EXPONENT), rules.PATTERN_CHANGES)
+        outcome = functools.partial(rules.exponent_outcome, regime=beside.regime)
     return ClaimSpec(
         statement,
         paper,
         (group,),
-        _exponent(group, share),
+        _exponent(group, beside),
         checks,
-        _exponent_criterion(group, share is not None),
-        rules.exponent_outcome,
+        _exponent_criterion(group, beside),
+        outcome,
     )
 
 
@@ -157,7 +191,7 @@ def _conventions(s: LaiSettings) -> list[ClaimSpec]:
         exponent_claim(convention_group(labels, scale),
                        f"single neuron, flow, {labels}, init {scale:g}: gap ~ sqrt(n/d)",
                        SQRT_ND + FLOW_LIMIT,
-                       G.INIT_SWEEP if _in_share_window(s, labels, scale) else None)
+                       INIT_SHARE_BESIDE if _in_share_window(s, labels, scale) else None)
         for labels, scale in s.single_conventions
     ]  # fmt: skip
 
@@ -188,7 +222,7 @@ def exponent_claims(s: LaiSettings) -> list[ClaimSpec]:
         init_share_claim(),
         exponent_claim(G.N_SINGLE, "single neuron, GD: gap ~ sqrt(n/d), n varies", SQRT_ND),
         exponent_claim(G.N_WIDTH_FLOW, "width m, exact flow: gap ~ sqrt(n/d), n varies",
-                       SQRT_ND + FLOW_LIMIT),
+                       SQRT_ND + FLOW_LIMIT, CUBIC_D_BESIDE),
         exponent_claim(G.N_WIDTH_FLOW_CUBIC, lambda s: "width m, exact flow: gap ~ sqrt(n/d), "
                        f"n varies, d = {s.cubic_d_factor} n^3", SQRT_ND + FLOW_LIMIT),
         exponent_claim(G.ANISO_POWER_LAW, lambda s: "single neuron, power-law spectrum "

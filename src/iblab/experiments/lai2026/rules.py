@@ -86,21 +86,23 @@ def gap_is_zero(law, runs: int) -> bool:
     return law.agrees is None and law.floor <= NUMERICAL_ZERO and runs > 0
 
 
-def exponent_outcome(law, *rest) -> claims.Verdict | claims.ExponentCheck:
+def exponent_outcome(law, *rest, regime=None) -> claims.Verdict | claims.ExponentCheck:
     """An exponent row's outcome from its rules' checks: the n/d law, then (optional) the
-    gap-vs-init exponent (`outside_regime`), then the share of the runs whose pattern ever
-    changes, at the window's x values with a median gap of 0 (`PATTERN_CHANGES`), which decides
-    a gap of 0 (see MOST_CHANGE above).
+    exponent of a sweep read beside it, weighed by `regime` (`outside_regime`,
+    `fixed_d_regime`), then the share of the runs whose pattern ever changes, at the window's
+    x values with a median gap of 0 (`PATTERN_CHANGES`), which decides a gap of 0 (see
+    MOST_CHANGE above).
 
     Args:
         law: The n/d exponent's check (`judge_asymptotic_exponent`).
-        rest: The init-scale exponent's check (when the row has one), then the changes'.
+        rest: The check of the sweep beside it (when the row has one), then the changes'.
+        regime: (law, beside) -> outcome, for a row with a sweep beside it.
 
     Returns:
         The outcome.
     """
-    *share, changes = rest
-    verdict = outside_regime(law, share[0]) if share else law
+    *beside, changes = rest
+    verdict = regime(law, beside[0]) if beside else law
     if not gap_is_zero(law, changes.n):
         return verdict
     runs = (f"{changes.value:.0%} of the {changes.n} runs where the median gap is 0 ever "
@@ -128,6 +130,27 @@ def outside_regime(law, share) -> claims.Verdict | claims.ExponentCheck:
     if share.agrees is True and law.agrees is False:
         return claims.Verdict(None, "outside the claim's regime: at this init the gap is the "
                               f"initialisation's share (gap ~ init^{share})")  # fmt: skip
+    return law
+
+
+def fixed_d_regime(law, growing) -> claims.Verdict | claims.ExponentCheck:
+    """An n sweep at one fixed d, with the same n sweep where d grows as n^3 beside it. The
+    claim is for sufficiently high-dimensional data; when the growing-d sweep agrees with the
+    law and the fixed-d one does not, the law holds in n while d keeps pace with n^3 and not
+    once n outgrows the fixed d: not resolved, outside the claim's regime (saying so).
+    Otherwise the fixed-d outcome stands. Fixed before the growing-d sweep's runs.
+
+    Args:
+        law: The fixed-d sweep's exponent check.
+        growing: The growing-d sweep's, by the exponent rule.
+
+    Returns:
+        The outcome.
+    """
+    if growing.agrees is True and law.agrees is not True:
+        return claims.Verdict(None, f"outside the claim's regime: at this fixed d the law "
+                              f"({law}) does not hold as n grows, while with d growing as "
+                              f"n^3 it does ({growing})")  # fmt: skip
     return law
 
 
