@@ -208,8 +208,31 @@ def test_an_init_share_row_keeps_its_reason_beside_the_changes():
 
     law, share = _law(1e-9, False, ""), _law(1e-9, True, "")
     changes = rules.PATTERN_CHANGES({"met": np.zeros(4, bool)}, TINY)
-    verdict = rules.exponent_outcome(law, share, changes)
+    verdict = rules.exponent_outcome(law, share, changes, regime=rules.outside_regime)
     assert verdict.agrees is None and "initialisation's share" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    "fixed,growing,outcome",
+    [
+        (None, True, None),  # not resolved at fixed d, the law holds with d ~ n^3: regime
+        (False, True, None),  # contradicts at fixed d, holds with d ~ n^3: regime
+        (True, True, True),  # agrees at fixed d: stands
+        (None, None, None),  # d ~ n^3 undecided: the fixed-d reason stands
+        (False, False, False),  # both contradict: the contradiction stands
+    ],
+)
+def test_a_fixed_d_n_sweep_is_read_beside_the_growing_d_one(fixed, growing, outcome):
+    from iblab.experiments.lai2026 import rules
+
+    law, beside = _law(1e-9, fixed, "straddles"), _law(1e-9, growing, "")
+    changes = rules.PATTERN_CHANGES({"met": np.zeros(0, bool)}, TINY)
+    verdict = rules.exponent_outcome(law, beside, changes, regime=rules.fixed_d_regime)
+    assert verdict.agrees is outcome
+    regime = "outside the claim's regime" in verdict.reason
+    assert regime is (growing is True and fixed is not True)
+    if not regime:
+        assert verdict is law
 
 
 def test_the_changes_are_counted_where_the_median_gap_is_0():
