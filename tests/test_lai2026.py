@@ -220,6 +220,8 @@ def test_an_init_share_row_keeps_its_reason_beside_the_changes():
         (True, True, True),  # agrees at fixed d: stands
         (None, None, None),  # d ~ n^3 undecided: the fixed-d reason stands
         (False, False, False),  # both contradict: the contradiction stands
+        (False, None, False),  # d ~ n^3 undecided: the contradiction stands
+        (True, False, True),  # one-sided: a fixed-d row that agrees stays so
     ],
 )
 def test_a_fixed_d_n_sweep_is_read_beside_the_growing_d_one(fixed, growing, outcome):

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from iblab.claims import any_of, within
+from iblab.claims import ExponentCheck, Verdict, any_of, within
 from iblab.experiments.skeleton import ClaimSpec, Measured, resolve
 
 from . import rules
@@ -55,7 +55,7 @@ class Beside(NamedTuple):
     group: str
     name: Callable[[LaiSettings], str]
     criterion: Callable[[LaiSettings], str]
-    regime: Callable
+    regime: Callable[[ExponentCheck, ExponentCheck], Verdict | ExponentCheck]
 
 
 INIT_SHARE_BESIDE = Beside(
@@ -74,8 +74,9 @@ CUBIC_D_BESIDE = Beside(
     lambda s: (
         "an outcome other than agrees is not resolved (outside the claim's regime: the data "
         "are not high-dimensional enough for these n) when the same n sweep with d = "
-        f"{s.cubic_d_factor} n^3 agrees by the exponent rule over the {rules.EXPONENT_DECADES:g} "
-        "decades of n/d nearest 0"
+        f"{s.cubic_d_factor} n^3 agrees by the exponent rule over the "
+        f"{_decades(G.N_WIDTH_FLOW_CUBIC, s):g} decades of n/d nearest 0 (along d ~ n^3 the "
+        "exponent in n/d is (3 b - a) / 2 for gap ~ n^a d^-b: half as sensitive to a)"
     ),
     rules.fixed_d_regime,
 )
@@ -127,13 +128,18 @@ def _target(group: str) -> float:
     return rules.INIT_SHARE_TARGET if group == G.INIT_SWEEP else rules.EXPONENT_TARGET
 
 
+def _decades(group: str, s: LaiSettings) -> float:
+    """The decades of the swept variable that the group's exponent rule fits."""
+    return resolve(SWEEP_RULES.get(group, rules.EXPONENT).params, s)["decades"]
+
+
 def _exponent_criterion(group: str, beside: Beside | None = None):
     def criterion(s: LaiSettings) -> str:
         xcol = sweeps(s)[group][0]
         x = X_NAMES[xcol]
         target, tol = ((rules.INIT_SHARE_TARGET, rules.INIT_SHARE_TOL) if group == G.INIT_SWEEP
                        else (rules.EXPONENT_TARGET, rules.EXPONENT_TOL))  # fmt: skip
-        decades = resolve(SWEEP_RULES.get(group, rules.EXPONENT).params, s)["decades"]
+        decades = _decades(group, s)
         text = (
             f"median (quantile 0.5) regression of log {gap_column(s)} on log {x} over the "
             f"{decades:g} decades of {x} nearest 0 that the sweep has, with a "

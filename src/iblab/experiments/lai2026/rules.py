@@ -102,6 +102,8 @@ def exponent_outcome(law, *rest, regime=None) -> claims.Verdict | claims.Exponen
         The outcome.
     """
     *beside, changes = rest
+    if beside and regime is None:
+        raise ValueError("exponent_outcome: a sweep read beside the row needs its regime rule")
     verdict = regime(law, beside[0]) if beside else law
     if not gap_is_zero(law, changes.n):
         return verdict
@@ -138,7 +140,10 @@ def fixed_d_regime(law, growing) -> claims.Verdict | claims.ExponentCheck:
     claim is for sufficiently high-dimensional data; when the growing-d sweep agrees with the
     law and the fixed-d one does not, the law holds in n while d keeps pace with n^3 and not
     once n outgrows the fixed d: not resolved, outside the claim's regime (saying so).
-    Otherwise the fixed-d outcome stands. Fixed before the growing-d sweep's runs.
+    Otherwise the fixed-d outcome stands: one-sided, it never changes a fixed-d row that
+    agrees. Fixed before the growing-d sweep's runs. Along d ~ n^3, n/d ~ n^-2, so for gap ~
+    n^a d^-b the growing-d exponent is (3 b - a) / 2: with b = 1/2, a band of +-0.1 on it
+    bounds a to 1/2 +- 0.2, half the fixed-d sweep's sensitivity to a.
 
     Args:
         law: The fixed-d sweep's exponent check.
@@ -149,7 +154,7 @@ def fixed_d_regime(law, growing) -> claims.Verdict | claims.ExponentCheck:
     """
     if growing.agrees is True and law.agrees is not True:
         return claims.Verdict(None, f"outside the claim's regime: at this fixed d the law "
-                              f"({law}) does not hold as n grows, while with d growing as "
+                              f"({law}) is not confirmed as n grows, while with d growing as "
                               f"n^3 it does ({growing})")  # fmt: skip
     return law
 

@@ -105,7 +105,9 @@ class LaiSettings:
     cubic_sweep_seeds (default flow_sweep_seeds)) grows d with n as d = cubic_d_factor n^3,
     judged by the exponent rule (three decades of n/d nearest 0): whether the law holds in n
     when d/n^3 stays fixed, where at d = n_sweep_d the runs far above it grow in number as
-    d/n^3 falls.
+    d/n^3 falls. The fixed-d n sweep's row is read beside it (rules.fixed_d_regime): when
+    this sweep agrees and the fixed-d one does not, the fixed-d row is not resolved, outside
+    the claim's high-dimensional regime.
 
     Single-neuron conventions (the flow). single_conventions: (labels, init scale) pairs; the
     single-neuron flow d sweep is repeated for each (group `convention_group(labels,
@@ -273,7 +275,8 @@ FULL = LaiSettings(
     # 12 seeds left the n sweep's interval 0.213 wide (0.592 [0.529, 0.742]) once it reached
     # n = 1024; 24, sized for a width under 0.15 (width ~ 1 / sqrt(seeds))
     flow_sweep_seeds=24,
-    # d = 4096 n^3 (n/d from 1/(4096 n^2): 3.6 decades over n = 16..1024): in the width-m d
+    # d = 4096 n^3 (n/d = 1/(4096 n^2): 3.6 decades over n = 16..1024, the rule's 3-decade
+    # window n = 64..1024): in the width-m d
     # sweep (n = 64) the runs 3-80x above the law are gone from d/n^3 = 380 (d = 1e8) on; at
     # n_sweep_d they grow in number as d/n^3 falls (60 at n = 256, 7.5 at 512, 0.93 at 1024).
     # 4096 is 10x the first of those. Fixed, with 12 seeds (the flows at n = 1024 take about
