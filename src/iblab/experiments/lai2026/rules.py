@@ -141,9 +141,9 @@ def fixed_d_regime(law, growing) -> claims.Verdict | claims.ExponentCheck:
     law and the fixed-d one does not, the law holds in n while d keeps pace with n^3 and not
     once n outgrows the fixed d: not resolved, outside the claim's regime (saying so).
     Otherwise the fixed-d outcome stands: one-sided, it never changes a fixed-d row that
-    agrees. Fixed before the growing-d sweep's runs. Along d ~ n^3, n/d ~ n^-2, so for gap ~
-    n^a d^-b the growing-d exponent is (3 b - a) / 2: with b = 1/2, a band of +-0.1 on it
-    bounds a to 1/2 +- 0.2, half the fixed-d sweep's sensitivity to a.
+    agrees. Fixed before the growing-d sweep's results were looked at. Along d ~ n^3, n/d ~
+    n^-2, so for gap ~ n^a d^-b the growing-d exponent is (3 b - a) / 2: with b = 1/2, a
+    band of +-0.1 on it bounds a to 1/2 +- 0.2, half the fixed-d sweep's sensitivity to a.
 
     Args:
         law: The fixed-d sweep's exponent check.
