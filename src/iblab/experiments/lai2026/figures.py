@@ -4,6 +4,7 @@ the analysis, in iblab's figure style (iblab.figures)."""
 from __future__ import annotations
 
 import math
+import textwrap
 
 import numpy as np
 
@@ -81,8 +82,14 @@ def _loglog(ax, xlabel: str, ylabel: bool = True) -> None:
     ax.grid(True, which="major", alpha=0.2)
 
 
-def _legend_under(ax) -> None:
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False, ncol=1)
+def _legend_under(ax, panels: int) -> None:
+    """The panel's legend under it, each label wrapped to the panel's width (about 110
+    characters of legend text across the page), so that neighbours' legends do not meet."""
+    handles, labels = ax.get_legend_handles_labels()
+    width = 110 // panels
+    labels = [textwrap.fill(lab, width, subsequent_indent="    ") for lab in labels]
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.24), frameon=False,
+              ncol=1)  # fmt: skip
 
 
 GAP_NOTE = (
@@ -110,7 +117,7 @@ def _gap_figure(a, s, panels, xcol: str, xlabel: str, guide: float = EXPONENT_TA
                              guide=guide, floor=laws[group]["floor"])  # fmt: skip
         _loglog(ax, xlabel, ylabel=ax is axes[0])
         ax.set_title(title)
-        _legend_under(ax)
+        _legend_under(ax, len(panels))
     fig.suptitle(GAP_NOTE.format(guide=guide), fontsize=6)
     return fig
 

@@ -99,11 +99,16 @@ def _init_sweep(s: LaiSettings):
         yield {"reading": "single"}, config
 
 
+def _flow_ns(s: LaiSettings) -> tuple[int, ...]:
+    """The n values of the flow's n sweeps (the GD sweep's when none are set)."""
+    return s.flow_n_values or s.n_values
+
+
 def _cubic_n_sweep(s: LaiSettings):
     """Width m, the flow, at every n of the flow's n sweep with d = cubic_d_factor n^3 (so d
     outgrows n^3 by one fixed factor, and n/d = 1 / (cubic_d_factor n^2))."""
     seeds = s.cubic_sweep_seeds or s.flow_sweep_seeds
-    for n, k in itertools.product(s.flow_n_values or s.n_values, range(seeds)):
+    for n, k in itertools.product(_flow_ns(s), range(seeds)):
         config = make_config(s, "width", n, s.cubic_d_factor * n**3, k, flow=True)
         yield {"reading": "width"}, config
 
@@ -133,7 +138,7 @@ BEFORE_CONVENTIONS = (
     sweep(G.D_WIDTH_FLOW, ("width",), _flow_ds, _flow_seeds, flow=True),
     sweep(G.D_SINGLE_FLOW, ("single",), _flow_ds, _flow_seeds, flow=True),
     sweep(G.N_WIDTH_FLOW, ("width",), lambda s: (s.n_sweep_d,), _sweep_seeds, flow=True,
-          ns=lambda s: s.flow_n_values or s.n_values),
+          ns=_flow_ns),
     sweep(G.ANISO_POWER_LAW_FLOW, ("width",), _aniso, _aniso_flow_seeds, spectrum=_power,
           flow=True),
     sweep(G.ANISO_SPIKED_FLOW, ("width",), _aniso, _aniso_flow_seeds, spectrum=_spiked,
