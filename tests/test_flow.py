@@ -711,3 +711,18 @@ def test_h_is_exactly_zero_where_no_neuron_moves():
         D[:, j] = 0.0
         region = Region(K, a, D, np.zeros((6, 4), bool), 0.0, previous=region)
     assert region._updates == 4 and not region.H.any()
+
+
+def test_a_point_no_neuron_reaches_runs_past_float64():
+    # x_3 = -(x_1 + x_2) lies below both neurons' kinks for the whole run: its output stays
+    # 0 and its dual variable grew like t, which overflowed the ODE solver near t = e^709.
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]])
+    W0 = 0.1 * np.array([[1.0, 0.2], [0.2, 1.0]])
+    a, y = np.array([1.0, 1.0]) / np.sqrt(2), np.ones(3)
+    sol = flow.solve(X @ X.T, X @ W0.T, a, y, activation=Activation("relu"), loss="logistic",
+                     log_time=1e3)  # fmt: skip
+    assert sol.status == "max_time" and sol.log_time == pytest.approx(1e3, rel=1e-12)
+    W = W0 + sol.Ct.T @ X
+    assert np.all(X[2] @ W.T < 0) and np.isfinite(W).all()
+    margins = np.maximum(X @ W.T, 0) @ a
+    assert margins[:2].min() > 1e2  # the others' margins grow like log t

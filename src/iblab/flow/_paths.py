@@ -225,6 +225,10 @@ class LogTimePath:
 
     def __init__(self, region: Region, f0, y, loss: str, t_s: float, x0: float, x_end: float):
         self.H, self.f0, self.y, self.loss_kind = region.H, f0, y, loss
+        # A point that no neuron moves (its row of H exactly 0) keeps f_i, so its u_i grows
+        # like t and would overflow past t ~ 1e308; it moves nothing (every coefficient of
+        # it is 0), so it is held at 0. Bitwise the same path where every point moves.
+        self.moved = region.H.any(axis=1)
         self.n, self.t_s, self.log_ts = len(y), t_s, math.log(t_s)
         self.x0, self.x_end = x0, x_end
         scale = self.n / max(float(np.max(np.diag(region.H), initial=0.0)), 1e-300)
@@ -237,13 +241,13 @@ class LogTimePath:
     def _rhs(self, x, u):
         # du/dx = (t_s + t) l'(f) / n, formed in logs so that neither factor overflows.
         sign, log_mag = log_force(self.loss_kind, self.f0 - self.H @ u, self.y)
-        return sign * np.exp(self.log_ts + x + log_mag) / self.n
+        return sign * np.exp(self.log_ts + x + np.where(self.moved, log_mag, -np.inf)) / self.n
 
     def velocity(self, x, du, r):
         """du/dx (T, n) at x (T,) given du(x) (T, n): finite where t and r = dL/df are not."""
         sign, log_mag = log_force(self.loss_kind, self.f0 - du @ self.H, self.y)
         x = np.asarray(x, float)[:, None]
-        return sign * np.exp(self.log_ts + x + log_mag) / self.n
+        return sign * np.exp(self.log_ts + x + np.where(self.moved, log_mag, -np.inf)) / self.n
 
     def chunks(self):
         yield np.array([self.x0])
