@@ -293,11 +293,14 @@ def measure(spec: Spec, b: Blocks, st: State, prev_pattern) -> tuple[dict, jax.A
     return figures(spec, b, st.t, st.s, st.C, st.a, prev_pattern)
 
 
-def figures(spec: Spec, b: Blocks, step, s, Ct, a, prev_pattern) -> tuple[dict, jax.Array]:
+def figures(
+    spec: Spec, b: Blocks, step, s, Ct, a, prev_pattern, pattern=None
+) -> tuple[dict, jax.Array]:
     """Figures of W = s W_0 + C X with second layer a: Ct = C^T (n, m), a (m,); `step` is
-    recorded as is. Returns them and the activation pattern Z > 0 (n, m)."""
+    recorded as is. Returns them and the activation pattern (n, m): `pattern` where given (the
+    exact flow's, decided on the kinks), else Z > 0."""
     Z, _, f = _forward(spec, s, Ct, a, b.K, b.P0)
-    pattern = Z > 0
+    pattern = Z > 0 if pattern is None else pattern
     C = Ct.T  # (m, n)
     frob = metrics.frobenius_norm(s, C, b.K, b.P0, b.G0_trace)
     out = {

@@ -430,8 +430,8 @@ def _train_flow(config: Config, problem: Problem) -> TrainResult:
     rows, coefs, seconds = [], [], []
     prev = [blocks.P0 > 0]
 
-    def take(t, Ct, a, n_events, log_t):
-        rec, prev[0] = figures(blocks, len(rows), 1.0, Ct, a, prev[0])
+    def take(t, Ct, a, n_events, log_t, active):
+        rec, prev[0] = figures(blocks, len(rows), 1.0, Ct, a, prev[0], active)
         if spec.keep_coefficients:
             coefs.append(np.asarray(rec.pop("C")))
             seconds.append(np.asarray(rec.pop("a")))

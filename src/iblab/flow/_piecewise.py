@@ -21,7 +21,7 @@ from scipy import optimize
 
 from iblab.flow._instant import DOWN, HELD, UP, decide
 from iblab.flow._paths import LogTimePath, SquarePath, direction, log_clock, loss_value
-from iblab.flow._regions import ProjectionCache, Region, release_slack
+from iblab.flow._regions import ProjectionCache, Region, active_pattern, release_slack
 from iblab.flow._solution import FlowSolution, event_table
 
 KINK = 1e-12  # relative size of a pre-activation at rounding level, on its kink
@@ -42,14 +42,16 @@ class _Problem:
 
 def flow_piecewise(
     K, P0, a, y, *, loss: str, gamma: float, time: float, tol: float, max_events: int,
-    record_times: np.ndarray, on_record: Callable[[float, float, np.ndarray, int], None],
-    t_s: float, log_time: float | None = None, record_log_times: np.ndarray | None = None,
+    record_times: np.ndarray, on_record: Callable[..., None], t_s: float,
+    log_time: float | None = None, record_log_times: np.ndarray | None = None,
 ) -> FlowSolution:  # fmt: skip
     """Follow the flow from C = 0 to flow time `time` (inf allowed) or e^log_time (when
     given: classification losses, any size), the network's loss reaching tol, or
-    `max_events` events. on_record(t, log t, C, events_so_far) is called at each record time
-    in [0, end) and once at the end; records past float64's range have t = inf and are placed
-    by `record_log_times` (log t of every record). t_s: the unit of log time."""
+    `max_events` events. on_record(t, log t, C, events_so_far, active) is called at each
+    record time in [0, end) and once at the end, with active (n, m) the pattern as the flow
+    decided it (above the kink and not held; `active_pattern`); records past float64's range
+    have t = inf and are placed by `record_log_times` (log t of every record). t_s: the unit
+    of log time."""
     pb = _Problem(*(np.asarray(v, np.float64) for v in (K, P0, a, y)), loss, gamma, tol)
     n, m = pb.P0.shape
     C = np.zeros((m, n))
@@ -115,7 +117,7 @@ def flow_piecewise(
             out.events += events
             out.undecided_instants += int(undecided)
         out.idle_hits += int(len(out.events) == before)  # fired, and the decision kept all
-    records.finish(t, log_t, C, len(out.events))
+    records.finish(t, log_t, C, len(out.events), active_pattern(D, S))
     return FlowSolution(
         time=t, log_time=log_t, Ct=C.T, a=pb.a, status=out.status,
         events=event_table(out.events),
@@ -237,13 +239,14 @@ class _Records:
             x = self._x(path, self.next)
             u = path.du([x])[0]
             k = self.next
-            self.on_record(self.times[k], self.log_times[k], C0 + region.coef_delta(u).T, n_events)
+            C = C0 + region.coef_delta(u).T
+            self.on_record(self.times[k], self.log_times[k], C, n_events, region.active)
             self.next += 1
 
-    def finish(self, t, log_t, C, n_events):
+    def finish(self, t, log_t, C, n_events, active):
         while self.next < len(self.times) and self.log_times[self.next] < log_t:
             self.next += 1  # passed without being emitted: only when a region ended early
-        self.on_record(t, log_t, C, n_events)
+        self.on_record(t, log_t, C, n_events, active)
 
 
 def _values(region: Region, path, Z0, pb: _Problem, xs, slopes: bool = True):

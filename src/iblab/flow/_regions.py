@@ -95,6 +95,7 @@ class Region:
         self.entries = list(zip(self.points.tolist(), self.neurons.tolist(), strict=True))
         self._entry_index = {entry: e for e, entry in enumerate(self.entries)}
         self.side = np.where(D == 1.0, 1.0, -1.0)  # +1 above the kink, -1 below
+        self.active = active_pattern(D, self.S)  # the pattern inside the region
 
     def _term(self, j: int):
         """Neuron j's term of H (n, n): a_j^2 diag(D~_j) K Pi_j diag(D~_j)."""
@@ -241,6 +242,13 @@ class ProjectionCache:
 def _nbytes(projection) -> int:
     """The memory of one projection's arrays (M and K_:,S M)."""
     return projection[0].nbytes + projection[1].nbytes
+
+
+def active_pattern(D, S):
+    """The activation pattern (n, m) bool as the flow decided it: entries above their kink and
+    not held on it. Entries on a kink have z = 0 in exact arithmetic (inactive), so no record
+    reads a side from z's rounding there."""
+    return (D == 1.0) & ~S
 
 
 def release_slack(a, r):

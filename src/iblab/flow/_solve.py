@@ -16,9 +16,9 @@ from iblab.flow._piecewise import flow_piecewise
 from iblab.flow._smooth import flow_smooth
 from iblab.flow._solution import Budget, FlowSolution, event_table
 
-# on_record(t, Ct (n, m), a (m,), events so far, log t)
+# on_record(t, Ct (n, m), a (m,), events so far, log t, active (n, m) bool or None)
 DEFAULT_BUDGET = Budget()
-OnRecord = Callable[[float, np.ndarray, np.ndarray, int, float], None]
+OnRecord = Callable[[float, np.ndarray, np.ndarray, int, float, np.ndarray | None], None]
 
 
 def time_unit(K, P0, a, act: Activation) -> float:
@@ -83,8 +83,11 @@ def solve(
         tol: stop when the network's loss is at or below it (0: no such stop).
         budget: the most events and solver steps.
         per_decade: records per decade of t, from a hundredth of the fastest time scale.
-        on_record: called as on_record(t, Ct (n, m), a (m,), events so far, log t) at 0,
-            at each record time and at the end (t = inf past float64's range).
+        on_record: called as on_record(t, Ct (n, m), a (m,), events so far, log t, active)
+            at 0, at each record time and at the end (t = inf past float64's range); active
+            (n, m) bool is the activation pattern as the event-driven integrator decided it
+            (above the kink and not held on it), None for linear networks and the ODE
+            solver, whose pattern is read from the pre-activations.
         log_time: run to t = e^log_time instead of `time` (classification losses with the
             event-driven integrator; any size, e.g. 1e4 for t = e^10000).
         per_log_decade: with log_time, records per decade of log t past t = 1e300
@@ -133,7 +136,8 @@ def _solve(K, P0, a, y, activation, loss, train_second_layer, time, tol, budget,
         return flow_piecewise(
             K, P0, a, y, loss=loss, gamma=activation.gamma, time=time, tol=tol,
             max_events=budget.max_events, record_times=times, t_s=unit, log_time=log_time,
-            record_log_times=logs, on_record=lambda t, lt, C, k: record(t, C.T, a, k, lt),
+            record_log_times=logs, on_record=lambda t, lt, C, k, active: record(
+                t, C.T, a, k, lt, None if activation.kind == "linear" else active),
         )  # fmt: skip
     times = record_times(time, unit, per_decade)
     t_rec, Ct, A, status, evaluate, steps = flow_smooth(
@@ -145,7 +149,7 @@ def _solve(K, P0, a, y, activation, loss, train_second_layer, time, tol, budget,
     counts = np.searchsorted(events.time.to_numpy(), t_rec, "right")
     with np.errstate(divide="ignore"):
         for t, c, a_t, k in zip(t_rec, Ct, A, counts, strict=True):
-            record(float(t), c, a_t, int(k), float(np.log(t)))
+            record(float(t), c, a_t, int(k), float(np.log(t)), None)
         return FlowSolution(
             time=float(t_rec[-1]), log_time=float(np.log(t_rec[-1])), Ct=Ct[-1], a=A[-1],
             status=status, events=events, solver_steps=steps,
