@@ -53,7 +53,7 @@ def peak_cell(repeats: int) -> dict:
 
 def step_cell(batch: int, dtype: str, steps: int, repeats: int) -> dict:
     from iblab import Config, make_problem, train_many
-    from iblab.training import THREADS
+    from iblab.training import side_by_side
 
     cfg = Config.model_validate(
         {
@@ -75,7 +75,7 @@ def step_cell(batch: int, dtype: str, steps: int, repeats: int) -> dict:
         "batch": batch,
         "dtype": dtype,
         "steps": steps,
-        "threads": min(THREADS, batch),
+        "threads": min(side_by_side(), batch),
         "step_us": per_step * 1e6,
         "run_step_us": per_step / batch * 1e6,
         "gflops": step_flops() * batch / per_step / 1e9,

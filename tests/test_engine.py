@@ -100,11 +100,17 @@ def test_same_config_same_numbers_whatever_the_batch(threads, monkeypatch):
 @pytest.mark.parametrize(
     "runs,threads,sizes", [(1, 2, [1]), (5, 2, [3, 2]), (64, 2, [32, 32]), (100, 1, [32] * 3 + [4])]
 )
-def test_runs_are_split_over_cores_in_chunks(runs, threads, sizes, monkeypatch):
-    monkeypatch.setattr(training, "THREADS", threads)
-    chunks = _chunks(list(range(runs)))
+def test_runs_are_split_over_cores_in_chunks(runs, threads, sizes):
+    chunks = _chunks(list(range(runs)), threads)
     assert [len(c) for c in chunks] == sizes
     assert sum(chunks, []) == list(range(runs))
+
+
+@pytest.mark.parametrize("backend,calls", [("cpu", 3), ("gpu", 1), ("tpu", 1)])
+def test_an_accelerator_takes_a_whole_chunk_in_one_call(backend, calls, monkeypatch):
+    monkeypatch.setattr(training, "THREADS", 3)
+    monkeypatch.setattr(training.jax, "default_backend", lambda: backend)
+    assert training.side_by_side() == calls
 
 
 @pytest.mark.parametrize(

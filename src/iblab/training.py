@@ -35,8 +35,14 @@ BATCH_CHUNK = 32  # runs per compiled call; a smaller last chunk is padded to sh
 # own, and it has no batch figures.
 TIMING = ("wall_time_s", "batch_wall_time_s", "batch_size")
 # Compiled calls run side by side, one per core: XLA runs the engine's small products on one
-# thread, so a batch split over cores trains up to `THREADS` times faster.
+# thread, so a batch split over cores trains up to `THREADS` times faster. On an accelerator
+# one call takes a whole chunk (its runs vmapped on the device): split, they only queue there.
 THREADS = int(os.environ.get("IBLAB_THREADS", 0)) or len(os.sched_getaffinity(0))
+
+
+def side_by_side() -> int:
+    """How many compiled calls train_many runs at once: THREADS on the CPU backend, else 1."""
+    return THREADS if jax.default_backend() == "cpu" else 1
 
 
 @dataclass
@@ -297,7 +303,8 @@ def train_many(
         key = (spec_for(c), p.n, p.m, p.n_test)
         groups.setdefault(key, []).append(i)
 
-    jobs = [(spec, chunk) for (spec, *_), idx in groups.items() for chunk in _chunks(idx)]
+    calls = side_by_side()
+    jobs = [(spec, chunk) for (spec, *_), idx in groups.items() for chunk in _chunks(idx, calls)]
     results: list[TrainResult | None] = [None] * len(configs)
 
     def run(spec, chunk):
@@ -313,7 +320,7 @@ def train_many(
     # in this thread while the pool trains GD's compiled chunks: their event loops hold the
     # GIL between NumPy calls, so flows in two threads ran slower than one by one (0.59-1.01x).
     blas = threadpool_limits(limits=1, user_api="blas") if flows else contextlib.nullcontext()
-    with blas, ThreadPoolExecutor(max(1, min(THREADS, len(jobs)))) as pool:
+    with blas, ThreadPoolExecutor(max(1, min(calls, len(jobs)))) as pool:
         futures = {pool.submit(run, spec, chunk): chunk for spec, chunk in jobs}
         for i in flows:
             results[i] = _train_flow(configs[i], problems[i])
@@ -341,10 +348,10 @@ def batch_timing(seconds: float, runs: int) -> dict:
     return {"wall_time_s": seconds / runs, "batch_wall_time_s": seconds, "batch_size": runs}
 
 
-def _chunks(idx: list[int]) -> list[list[int]]:
+def _chunks(idx: list[int], calls: int) -> list[list[int]]:
     """Split one shape's runs into compiled calls: at most BATCH_CHUNK runs each, and at
-    least THREADS calls when there are enough runs to keep every core busy."""
-    size = min(BATCH_CHUNK, max(1, math.ceil(len(idx) / THREADS)))
+    least `calls` of them when there are enough runs to keep every one busy."""
+    size = min(BATCH_CHUNK, max(1, math.ceil(len(idx) / calls)))
     return [idx[i : i + size] for i in range(0, len(idx), size)]
 
 
