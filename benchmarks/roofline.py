@@ -4,10 +4,11 @@ Peak: the median FLOP/s of a 2048 x 2048 GEMM (2 * 2048^3 flops) in numpy and in
 larger of the two, per dtype. Step: train_many on prebuilt problems (no Gram sampling in the
 timing) for n = 100, m = 512 (ReLU, square loss, GD, sampled Gram data), 1 and 16 runs,
 float64 and float32, timed over STEPS steps; 16 runs are split over the cores as train_many
-does (train.THREADS compiled calls side by side). Flops counted per run and step: 2 n^2 m
-for Z = s P0 + K C^T (the one O(n^2 m) product) plus 10 n m for the rest (add s P0, phi,
-f = H a, phi', G = r phi' a and the update C - lr G, each a multiply-add per entry or
-cheaper). Each (batch, dtype) runs in its own process.
+does (train.THREADS compiled calls side by side on the CPU backend; one call on an
+accelerator). Flops counted per run and step: 2 n^2 m for Z = s P0 + K C^T (the one
+O(n^2 m) product) plus 10 n m for the rest (add s P0, phi, f = H a, phi', G = r phi' a and
+the update C - lr G, each a multiply-add per entry or cheaper). Each (batch, dtype) runs in
+its own process.
 Run: python -m benchmarks roofline [--quick]
 """
 
