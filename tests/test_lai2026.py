@@ -90,11 +90,18 @@ def test_reproduce_tiny(tmp_path):
     for fig in figs:
         assert (tmp_path / f"{fig}.png").is_file() and (tmp_path / f"{fig}.pdf").is_file()
     runs = lai2026.tidy(pd.read_parquet(tmp_path / "analysis.parquet"), TINY)
-    # Analysed again from the folder alone (no run files read): the same claims.
-    pd.testing.assert_frame_equal(skeleton.reanalyse(lai2026.REPRODUCTION, tmp_path), table)
+    # Analysed again from the folder alone (no run files read; figures kept): the same claims.
+    drawn = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.png")}
+    index = (tmp_path / "index.md").read_text()
+    again = skeleton.reanalyse(lai2026.REPRODUCTION, tmp_path, figures=False)
+    pd.testing.assert_frame_equal(again, table)
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.png")} == drawn
+    assert (tmp_path / "index.md").read_text() == index  # the kept figures still shown
     # One group trained apart and joined to the folder again: the same claims, and a note.
     apart = tmp_path.with_name(tmp_path.name + "_apart")
-    added = skeleton.add_groups(lai2026.REPRODUCTION, tmp_path, ["single_flow_init_sweep"], apart)
+    added = skeleton.add_groups(
+        lai2026.REPRODUCTION, tmp_path, ["single_flow_init_sweep"], apart, figures=False
+    )
     pd.testing.assert_frame_equal(added, table)
     assert "single_flow_init_sweep added since" in (tmp_path / "claims.md").read_text()
     assert len(runs) == len(lai2026.plan(TINY))

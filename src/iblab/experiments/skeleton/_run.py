@@ -77,7 +77,10 @@ def draw(rep: Reproduction, analysis: Analysis, settings: Any, out: Path) -> lis
     return drawn
 
 
-def analyse(rep: Reproduction, frame: pd.DataFrame, history: pd.DataFrame, settings, out: Path):
+def analyse(
+    rep: Reproduction, frame: pd.DataFrame, history: pd.DataFrame, settings, out: Path,
+    figures: bool = True,
+):  # fmt: skip
     """Prepare the analysis, write its tables and figures, judge its claims.
 
     Args:
@@ -86,17 +89,22 @@ def analyse(rep: Reproduction, frame: pd.DataFrame, history: pd.DataFrame, setti
         history: The runs' records.
         settings: Its settings.
         out: The results folder.
+        figures: Draw the figures; when False, those already in out are kept as they are.
 
     Returns:
-        The claims (`iblab.claims.Claim` rows) and the names of the figures drawn.
+        The claims (`iblab.claims.Claim` rows) and the names of the figures drawn (or kept).
     """
     analysis = rep.prepare(frame, history, settings)
     for name, table in rep.tables.items():
         df = table(analysis)
         if df is not None:
             df.to_csv(out / f"{name}.csv", index=False)
-    figures = draw(rep, analysis, settings, out)
-    return judge(rep, analysis, settings), figures
+    if figures:
+        drawn = draw(rep, analysis, settings, out)
+    else:
+        declared = [f.name for f in resolve(rep.figures, settings)]
+        drawn = [name for name in declared if (out / f"{name}.png").is_file()]
+    return judge(rep, analysis, settings), drawn
 
 
 @dataclass(frozen=True)
@@ -164,7 +172,9 @@ def reproduce(
     return table
 
 
-def reanalyse(rep: Reproduction, out: str | Path, settings: Any = None) -> pd.DataFrame:
+def reanalyse(
+    rep: Reproduction, out: str | Path, settings: Any = None, figures: bool = True
+) -> pd.DataFrame:
     """Analyse a finished reproduction again from its analysis.parquet and history.parquet
     (no run files needed, nothing trained): claims, figures, tables and pages.
 
@@ -172,6 +182,8 @@ def reanalyse(rep: Reproduction, out: str | Path, settings: Any = None) -> pd.Da
         rep: The reproduction.
         out: The folder of a finished call of `reproduce`.
         settings: The settings it ran with; read from its settings.json when None.
+        figures: Draw the figures again; False judges the claims and writes the tables and
+            pages only (quicker where figures take long), keeping the figures in out.
 
     Returns:
         The claims table.
@@ -182,17 +194,17 @@ def reanalyse(rep: Reproduction, out: str | Path, settings: Any = None) -> pd.Da
     s = settings if settings is not None else _settings_from(rep, meta["settings"])
     frame = pd.read_parquet(out / "analysis.parquet")
     history = pd.read_parquet(out / "history.parquet")
-    claims, figures = analyse(rep, frame, history, s, out)
+    claims, drawn = analyse(rep, frame, history, s, out, figures)
     call = Call(meta["which"], meta["runs"], meta["trained_now"], meta["already_stored"],
                 frame.iloc[:0], meta["wall_time_s"], reanalysed=True,
                 added=tuple(meta.get("added", ())))  # fmt: skip
     meta |= {"reanalysed_s": time.perf_counter() - t0}
-    return _write(rep, claims, figures, s, call, out, meta)
+    return _write(rep, claims, drawn, s, call, out, meta)
 
 
 def add_groups(
     rep: Reproduction, out: str | Path, names: Sequence[str], store_dir: str | Path,
-    executor: Any = None, log: Callable[[str], None] = print,
+    executor: Any = None, log: Callable[[str], None] = print, figures: bool = True,
 ) -> pd.DataFrame:  # fmt: skip
     """Add groups to a finished reproduction without training its other runs again: train
     the named groups' runs (at the folder's settings) into store_dir, put their rows in
@@ -206,6 +218,7 @@ def add_groups(
         store_dir: Where their runs are trained (resumable; may be out itself).
         executor: Where to train (see `reproduce`).
         log: Where progress lines go.
+        figures: Draw the figures again (see `reanalyse`).
 
     Returns:
         The claims table.
@@ -230,7 +243,7 @@ def add_groups(
              "wall_time_s": time.perf_counter() - t0, "provenance": store.provenance()}  # fmt: skip
     meta["added"] = [*meta.get("added", []), added]
     (out / "settings.json").write_text(json.dumps(meta, indent=2, default=_plain))
-    return reanalyse(rep, out, s)
+    return reanalyse(rep, out, s, figures)
 
 
 def _settings_from(rep: Reproduction, stored: dict):
