@@ -554,27 +554,34 @@ def _some(region: Region, path, Z0, pb: _Problem, x, ks):
     once): O(K n + n^2), not the O(n^2 m) of all of them."""
     u, r = (v[0] for v in path.state([x]))
     out = np.empty(len(ks))
+    n_cross, m = Z0.size, Z0.shape[1]
+    columns = {}  # neuron j's coefficient move, once per neuron: many entries share one
     for e, k in enumerate(ks.tolist()):
+        if k < n_cross:
+            i, j = divmod(k, m)
+            if j not in columns:
+                columns[j] = region.coef_delta_column(u, j)
+            out[e] = _crossing(region, Z0, pb, columns[j], i, j)
+            continue
         kind, i, j = region.describe(k)
-        if kind == "cross":
-            out[e] = _crossing(region, Z0, pb, u, i, j)
-        elif kind == "tol":
+        if kind == "tol":
             out[e] = _one(region, path, Z0, pb, x, k)
         else:
             out[e] = region.release_function(r, region.entry_index(i, j), kind == "release_up")
     return out
 
 
-def _crossing(region: Region, Z0, pb: _Problem, u, i: int, j: int) -> float:
-    """Entry (i, j)'s crossing function side * z_ij at dual move u (n,): O(n)."""
-    return region.side[i, j] * (Z0[i, j] + pb.K[i] @ region.coef_delta_column(u, j))
+def _crossing(region: Region, Z0, pb: _Problem, column, i: int, j: int) -> float:
+    """Entry (i, j)'s crossing function side * z_ij, given neuron j's coefficient move
+    `column` = region.coef_delta_column(u, j) (n,) at dual move u: O(n)."""
+    return region.side[i, j] * (Z0[i, j] + pb.K[i] @ column)
 
 
 def _one(region: Region, path, Z0, pb: _Problem, x, k):
     """Event function k at one x: O(n^2) for an entry, not the O(n^2 m) of all of them."""
     kind, i, j = region.describe(k)
     if kind == "cross":
-        return _crossing(region, Z0, pb, path.du([x])[0], i, j)
+        return _crossing(region, Z0, pb, region.coef_delta_column(path.du([x])[0], j), i, j)
     if kind == "tol":
         Z = Z0 + pb.K @ region.coef_delta(path.du([x])[0])
         return float(_stop(region, Z, pb))

@@ -82,6 +82,14 @@ def _solver(act: Activation, loss: str, train_a: bool, max_steps: int):
 _EVALUATE_STEPS = 4096  # solver steps to reach a time between two records
 
 
+def _padded(xs, x1: float):
+    """The record places xs (R,) padded with x1 to the next power of two (at least 16), so
+    that runs whose record counts differ share one compiled solver; the solver saves at the
+    extra places without stepping to them, and saves at x1 are dropped as records."""
+    size = max(16, 1 << max(len(xs) - 1, 0).bit_length())
+    return np.concatenate([xs, np.full(size - len(xs), x1)])
+
+
 def flow_smooth(K, P0, a, y, *, activation: Activation, loss: str, train_second_layer: bool,
                 time: float, tol: float, max_steps: int, record_times, t_s: float):  # fmt: skip
     """Integrate from C = 0; returns (times (R,), Ct (R, n, m), a (R, m), status,
@@ -94,7 +102,7 @@ def flow_smooth(K, P0, a, y, *, activation: Activation, loss: str, train_second_
     to_x = (lambda t: np.log1p(np.asarray(t, float) / t_s)) if log_time else np.asarray
     x1 = float(to_x(min(time, T_MAX)))
     times = np.asarray(record_times, float)
-    xs = to_x(times)
+    xs = _padded(to_x(times), x1)
     state0 = (jnp.zeros((n, m), jnp.float64), f64(a))
     args = (f64(K), f64(P0), f64(y), f64(math.log(t_s)), f64(tol))
     sol = solve(state0, args, f64(0.0), f64(x1), f64(xs))
