@@ -239,14 +239,16 @@ class LogTimePath:
         self._dense = None
 
     def _rhs(self, x, u):
-        # du/dx = (t_s + t) l'(f) / n, formed in logs so that neither factor overflows.
-        sign, log_mag = log_force(self.loss_kind, self.f0 - self.H @ u, self.y)
-        return sign * np.exp(self.log_ts + x + np.where(self.moved, log_mag, -np.inf)) / self.n
+        return self._rate(x, self.f0 - self.H @ u)
 
     def velocity(self, x, du, r):
         """du/dx (T, n) at x (T,) given du(x) (T, n): finite where t and r = dL/df are not."""
-        sign, log_mag = log_force(self.loss_kind, self.f0 - du @ self.H, self.y)
-        x = np.asarray(x, float)[:, None]
+        return self._rate(np.asarray(x, float)[:, None], self.f0 - du @ self.H)
+
+    def _rate(self, x, f):
+        """du/dx = (t_s + t) l'(f) / n at x and outputs f (..., n), formed in logs so that
+        neither factor overflows; 0 for the points no neuron moves."""
+        sign, log_mag = log_force(self.loss_kind, f, self.y)
         return sign * np.exp(self.log_ts + x + np.where(self.moved, log_mag, -np.inf)) / self.n
 
     def chunks(self):

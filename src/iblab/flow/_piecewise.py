@@ -554,17 +554,14 @@ def _some(region: Region, path, Z0, pb: _Problem, x, ks):
     once): O(K n + n^2), not the O(n^2 m) of all of them."""
     u, r = (v[0] for v in path.state([x]))
     out = np.empty(len(ks))
-    n_cross, m = Z0.size, Z0.shape[1]
     columns = {}  # neuron j's coefficient move, once per neuron: many entries share one
     for e, k in enumerate(ks.tolist()):
-        if k < n_cross:
-            i, j = divmod(k, m)
+        kind, i, j = region.describe(k)
+        if kind == "cross":
             if j not in columns:
                 columns[j] = region.coef_delta_column(u, j)
             out[e] = _crossing(region, Z0, pb, columns[j], i, j)
-            continue
-        kind, i, j = region.describe(k)
-        if kind == "tol":
+        elif kind == "tol":
             out[e] = _one(region, path, Z0, pb, x, k)
         else:
             out[e] = region.release_function(r, region.entry_index(i, j), kind == "release_up")
