@@ -82,7 +82,7 @@ def figure_dynamics(diag: pd.DataFrame, data: str, small: float):
                         lw=1.0, ls=":" if flow else "-",
                         label="exact flow" if flow else f"GD, lr factor {lr:g}")  # fmt: skip
             for y in lines:
-                ax.axhline(y, color="grey", lw=0.8, ls="--")
+                ax.axhline(y, color="grey", lw=0.8, ls="--", zorder=1)
             ax.set_xscale("function", functions=(_squash, _unsquash))
             ax.set_xticks(DECADE_TICKS)
             ax.set_yscale(yscale)
@@ -121,9 +121,9 @@ def figure_limits(runs: pd.DataFrame, small: float):
             ax.set_xscale("log")
             if i == 0:
                 ax.set_title(act.replace("_", " "), fontsize=7)
-                ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+                ax.axhline(1.0, color="grey", lw=0.8, ls="--", zorder=1)
             else:
-                ax.axhline(SPREAD, color="grey", lw=0.8, ls="--")
+                ax.axhline(SPREAD, color="grey", lw=0.8, ls="--", zorder=1)
                 ax.set_xlabel("d")
             if j == 0:
                 ax.set_ylabel(name)
