@@ -1,10 +1,12 @@
 """A reproduction is a sweep into a store: killed with SIGKILL and resumed on Dask, it
 finishes with the claims of an uninterrupted local run without training stored runs again
 (so Dask gives the local claims); `iblab query` reads its runs. On `iblab reproduce kou2023
---quick`, which prints its claims table."""
+--quick` made smaller by `--set` (both data sets, GD and the flow), which prints its claims
+table; bad settings are refused before any work."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -17,11 +19,15 @@ import pandas as pd
 import pytest
 
 from iblab import store
-from iblab.experiments import kou2023
+from iblab.experiments import kou2023, skeleton
 
 IBLAB = [str(Path(sys.executable).parent / "iblab")]
-COMMAND = [*IBLAB, "reproduce", "kou2023", "--quick"]
-PLANNED = [c for _, c in kou2023.REPRODUCTION.plan(kou2023.QUICK)]
+SMALLER = {"n": 10, "width": 8, "dims": "[1e8]", "init_scales": "[1e-6]", "lr_factors": "[1]",
+           "steps": 1000, "flow_log_time": 1000, "flow_per_log_decade": 10, "digits_n": 20,
+           "digits_n_test": 10}  # fmt: skip
+SET = [f"{name}={value}" for name, value in SMALLER.items()]
+COMMAND = [*IBLAB, "reproduce", "kou2023", "--quick", *(a for s in SET for a in ("--set", s))]
+PLANNED = [c for _, c in kou2023.REPRODUCTION.plan(skeleton.with_settings(kou2023.QUICK, SET))]
 RUNS = len({store.run_id(c) for c in PLANNED})
 
 
@@ -79,3 +85,27 @@ def test_query_reads_a_reproduction(uninterrupted):
     assert lines[0] == "d,runs,srank"
     assert len(lines) - 1 == len({getattr(c.data, "d", None) for c in PLANNED})
     assert sum(int(line.split(",")[1]) for line in lines[1:]) == RUNS
+
+
+@pytest.mark.parametrize(
+    "setting,says",
+    [
+        ("seed=3", "--set seed: not a setting of KouSettings; choose from n, width"),
+        ("n=ten", "--set n: Input should be a valid integer"),
+        ("dims=[-5]", "--set: the settings plan a bad run: data.d: Input should be greater"),
+        ("n", "--set: expected name=value, got 'n'"),
+    ],
+)
+def test_bad_settings_are_refused_before_any_work(tmp_path, setting, says):
+    done = subprocess.run([*IBLAB, "reproduce", "kou2023", "--out", str(tmp_path / "out"),
+                           "--set", setting], capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: {says}") and done.stderr.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_settings_are_edited_by_name_and_typed_by_their_fields():
+    s = skeleton.with_settings(kou2023.QUICK, ["seeds=4", "dims=[1e4, 1e8]", "slope=0.2"])
+    assert (s.seeds, s.dims, s.slope) == (4, (10**4, 10**8), 0.2)
+    assert dataclasses.replace(s, seeds=1, dims=(10**6,), slope=0.1) == kou2023.QUICK
+    assert skeleton.with_settings(kou2023.QUICK, []) is kou2023.QUICK

@@ -214,6 +214,14 @@ WorkersOption = Annotated[
 SchedulerOption = Annotated[
     str | None, typer.Option(help="dask: scheduler address (default: start a LocalCluster).")
 ]
+SettingsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Change a setting of the full (or --quick) settings: name=value, the value as "
+        "YAML (seeds=24, dims=[1e4,1e6]); repeatable. settings.json records them all.",
+    ),
+]
 
 
 @app.command()
@@ -223,6 +231,7 @@ def reproduce(
     out: Annotated[
         Path | None, typer.Option(help="Results directory (a store; re-run to resume).")
     ] = None,
+    set_: SettingsOption = None,
     executor: ExecutorOption = "local",
     workers: WorkersOption = None,
     scheduler: SchedulerOption = None,
@@ -234,7 +243,7 @@ def reproduce(
     if name not in REPRODUCTIONS:
         fail(f"name: unknown reproduction {name!r}; choose from {', '.join(REPRODUCTIONS)}")
     out = out or Path("results") / (name + ("-quick" if quick else ""))
-    _run_declared(skeleton.from_module(REPRODUCTIONS[name]), out, quick,
+    _run_declared(skeleton.from_module(REPRODUCTIONS[name]), out, quick, set_,
                   executor, workers, scheduler)  # fmt: skip
 
 
@@ -245,6 +254,7 @@ def check(
     ],
     out: Annotated[Path, typer.Option(help="Results directory (a store; re-run to resume).")],
     quick: Annotated[bool, typer.Option("--quick", help="Its quick settings.")] = False,
+    set_: SettingsOption = None,
     executor: ExecutorOption = "local",
     workers: WorkersOption = None,
     scheduler: SchedulerOption = None,
@@ -257,25 +267,43 @@ def check(
         rep = skeleton.from_file(claims_file)
     except skeleton.ClaimsFileError as e:
         fail(str(e))
-    _run_declared(rep, out, quick, executor, workers, scheduler)
+    _run_declared(rep, out, quick, set_, executor, workers, scheduler)
 
 
-def _run_declared(rep, out: Path, quick: bool, executor: str, workers, scheduler) -> None:
-    """Run a declared reproduction into the store out, on the executor the options name."""
+def _run_declared(
+    rep, out: Path, quick: bool, overrides, executor: str, workers, scheduler
+) -> None:
+    """Run a declared reproduction into the store out, at its full or quick settings edited
+    by the overrides, on the executor the options name."""
     from iblab import store
     from iblab.config import ConfigError
     from iblab.experiments import skeleton
 
     try:
+        base = rep.quick if quick else rep.full
+        settings = skeleton.with_settings(base, overrides or [])
+        if overrides:
+            _plan(rep, settings)
         runner = _executor(executor, workers, scheduler)
         store.check_writable(out)
     except ConfigError as e:
         fail(str(e))
     _compile_cache()
+    given = settings if overrides else None
     try:
-        skeleton.reproduce(rep, out=out, quick=quick, executor=runner)
+        skeleton.reproduce(rep, out=out, quick=quick, settings=given, executor=runner)
     except store.StoreWriteError as e:
         fail(str(e), status=1)
+
+
+def _plan(rep, settings) -> None:
+    """Plan every run, so that settings giving a bad config fail before any work."""
+    from iblab.config import ConfigError
+
+    try:
+        rep.plan(settings)
+    except ConfigError as e:
+        raise ConfigError(f"--set: the settings plan a bad run: {e}") from None
 
 
 def _executor(kind: str, workers: int | None, scheduler: str | None):

@@ -67,6 +67,10 @@ def plan(s: LaiSettings) -> skeleton.Planned:
     return REPRODUCTION.plan(s)
 
 
-def reproduce(out: Path, quick: bool = False, settings: LaiSettings | None = None, executor=None):
-    """Run the reproduction into the store `out`; print and return the claims table."""
-    return skeleton.reproduce(REPRODUCTION, out, quick, settings, executor)
+def reproduce(
+    out: Path, quick: bool = False, settings: LaiSettings | None = None, executor=None,
+    figures: bool = True,
+):  # fmt: skip
+    """Run the reproduction into the store `out`; print and return the claims table
+    (`skeleton.reproduce`)."""
+    return skeleton.reproduce(REPRODUCTION, out, quick, settings, executor, figures=figures)

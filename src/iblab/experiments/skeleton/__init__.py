@@ -9,7 +9,8 @@ draws from them; `reanalyse` does the analysis again from a finished folder with
 training; `add_groups` trains only some groups and joins them to a finished folder;
 `limit_checks` judges each run's limits (`Limit`) from their trend, on its own clock
 (flow time, log t for a flow on the log-time clock, or GD's steps);
-`from_module` and `from_file` find a module's or a claims file's `REPRODUCTION`.
+`from_module` and `from_file` find a module's or a claims file's `REPRODUCTION`;
+`with_settings` edits settings by `name=value` overrides (`iblab reproduce --set`).
 """
 
 from iblab.experiments.skeleton._declare import (
@@ -32,6 +33,7 @@ from iblab.experiments.skeleton._run import (
     judge,
     reanalyse,
     reproduce,
+    with_settings,
 )
 
 __all__ = [
@@ -56,4 +58,5 @@ __all__ = [
     "reanalyse",
     "reproduce",
     "resolve",
+    "with_settings",
 ]

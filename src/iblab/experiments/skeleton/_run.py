@@ -128,6 +128,7 @@ def reproduce(
     settings: Any = None,
     executor: Any = None,
     log: Callable[[str], None] = print,
+    figures: bool = True,
 ) -> pd.DataFrame:
     """Train what is not yet stored in out, analyse the store; the claims table.
 
@@ -139,9 +140,10 @@ def reproduce(
         rep: The reproduction (its declarations).
         out: The store (created if missing; re-run to resume).
         quick: The quick settings instead of the full ones.
-        settings: Settings to use instead of either.
+        settings: Settings to use instead of either (`with_settings` edits either).
         executor: Where to train (`iblab.executors.Local` or `Dask`); in-process if None.
         log: Where progress lines go.
+        figures: Draw the figures; False keeps those already in out (see `reanalyse`).
 
     Returns:
         The claims table (`iblab.claims.claims_frame`).
@@ -162,12 +164,12 @@ def reproduce(
             "they are left out of every claim")  # fmt: skip
         frame = frame[frame.status != "error"].reset_index(drop=True)
     history = stored.history[stored.history.run_id.isin(frame.run_id)].reset_index(drop=True)
-    claims, figures = analyse(rep, frame, history, s, out)
+    claims, drawn = analyse(rep, frame, history, s, out, figures)
     call = Call(which, len(configs), progress.done, progress.skipped, failed,
                 time.perf_counter() - t0)  # fmt: skip
     frame.drop(columns=["config"]).to_parquet(out / "analysis.parquet", index=False)
     history.to_parquet(out / "history.parquet", index=False)
-    table = _write(rep, claims, figures, s, call, out)
+    table = _write(rep, claims, drawn, s, call, out)
     log(f"wrote {out} in {call.elapsed:.0f} s")
     return table
 
@@ -244,6 +246,47 @@ def add_groups(
     meta["added"] = [*meta.get("added", []), added]
     (out / "settings.json").write_text(json.dumps(meta, indent=2, default=_plain))
     return reanalyse(rep, out, s, figures)
+
+
+def with_settings(settings: Any, overrides: Sequence[str]) -> Any:
+    """The settings with `name=value` overrides applied (each value parsed as YAML, as
+    `iblab run --set` parses it) and every field validated against its annotation.
+
+    Args:
+        settings: A reproduction's settings (a dataclass).
+        overrides: `name=value` strings, e.g. `seeds=3` or `dims=[1e4, 1e6]`.
+
+    Returns:
+        A new settings dataclass (settings itself when there are no overrides).
+
+    Raises:
+        ConfigError: One line naming the setting and value: no '=', an unknown name, or a
+            value of the wrong type.
+    """
+    from pydantic import TypeAdapter, ValidationError
+
+    from iblab.config import ConfigError, parse_value
+
+    if not overrides:
+        return settings
+    names = [f.name for f in dataclasses.fields(settings)]
+    values = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set: expected name=value, got {item!r}")
+        name, text = item.split("=", 1)
+        if name not in names:
+            raise ConfigError(
+                f"--set {name}: not a setting of {type(settings).__name__}; "
+                f"choose from {', '.join(names)}"
+            )
+        values[name] = parse_value(name, text)
+    try:
+        return TypeAdapter(type(settings)).validate_python(dataclasses.asdict(settings) | values)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(k) for k in first["loc"])
+        raise ConfigError(f"--set {where}: {first['msg']}, got {first['input']!r}") from None
 
 
 def _settings_from(rep: Reproduction, stored: dict):
