@@ -109,3 +109,16 @@ def test_settings_are_edited_by_name_and_typed_by_their_fields():
     assert (s.seeds, s.dims, s.slope) == (4, (10**4, 10**8), 0.2)
     assert dataclasses.replace(s, seeds=1, dims=(10**6,), slope=0.1) == kou2023.QUICK
     assert skeleton.with_settings(kou2023.QUICK, []) is kou2023.QUICK
+
+
+def test_a_dry_run_counts_the_runs_and_trains_nothing(uninterrupted, tmp_path):
+    distinct = {store.run_id(c): c for c in PLANNED}.values()
+    flows = sum(c.train.optimizer == "gradient_flow" for c in distinct)
+    for out, stored in ((uninterrupted, RUNS), (tmp_path / "new", 0)):
+        done = subprocess.run([*COMMAND, "--out", str(out), "--dry-run"], capture_output=True,
+                              text=True)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("kou2023 settings: n=10, width=8,")
+        total = next(line for line in done.stdout.splitlines() if "│ all " in line)
+        assert [int(cell) for cell in total.split("│")[2:5]] == [RUNS, flows, stored]
+    assert not (tmp_path / "new").exists()

@@ -214,6 +214,10 @@ WorkersOption = Annotated[
 SchedulerOption = Annotated[
     str | None, typer.Option(help="dask: scheduler address (default: start a LocalCluster).")
 ]
+PlanOption = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Print the settings and the runs by group; train nothing."),
+]
 SettingsOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -232,6 +236,7 @@ def reproduce(
         Path | None, typer.Option(help="Results directory (a store; re-run to resume).")
     ] = None,
     set_: SettingsOption = None,
+    dry_run: PlanOption = False,
     executor: ExecutorOption = "local",
     workers: WorkersOption = None,
     scheduler: SchedulerOption = None,
@@ -243,7 +248,7 @@ def reproduce(
     if name not in REPRODUCTIONS:
         fail(f"name: unknown reproduction {name!r}; choose from {', '.join(REPRODUCTIONS)}")
     out = out or Path("results") / (name + ("-quick" if quick else ""))
-    _run_declared(skeleton.from_module(REPRODUCTIONS[name]), out, quick, set_,
+    _run_declared(skeleton.from_module(REPRODUCTIONS[name]), out, quick, set_, dry_run,
                   executor, workers, scheduler)  # fmt: skip
 
 
@@ -255,6 +260,7 @@ def check(
     out: Annotated[Path, typer.Option(help="Results directory (a store; re-run to resume).")],
     quick: Annotated[bool, typer.Option("--quick", help="Its quick settings.")] = False,
     set_: SettingsOption = None,
+    dry_run: PlanOption = False,
     executor: ExecutorOption = "local",
     workers: WorkersOption = None,
     scheduler: SchedulerOption = None,
@@ -267,14 +273,15 @@ def check(
         rep = skeleton.from_file(claims_file)
     except skeleton.ClaimsFileError as e:
         fail(str(e))
-    _run_declared(rep, out, quick, set_, executor, workers, scheduler)
+    _run_declared(rep, out, quick, set_, dry_run, executor, workers, scheduler)
 
 
 def _run_declared(
-    rep, out: Path, quick: bool, overrides, executor: str, workers, scheduler
+    rep, out: Path, quick: bool, overrides, dry_run: bool, executor: str, workers, scheduler
 ) -> None:
     """Run a declared reproduction into the store out, at its full or quick settings edited
-    by the overrides, on the executor the options name."""
+    by the overrides, on the executor the options name; or, for a dry run, print what it
+    would train."""
     from iblab import store
     from iblab.config import ConfigError
     from iblab.experiments import skeleton
@@ -285,15 +292,35 @@ def _run_declared(
         if overrides:
             _plan(rep, settings)
         runner = _executor(executor, workers, scheduler)
-        store.check_writable(out)
+        if not dry_run:
+            store.check_writable(out)
     except ConfigError as e:
         fail(str(e))
+    if dry_run:
+        _print_plan(rep, settings, out)
+        return
     _compile_cache()
     given = settings if overrides else None
     try:
         skeleton.reproduce(rep, out=out, quick=quick, settings=given, executor=runner)
     except store.StoreWriteError as e:
         fail(str(e), status=1)
+
+
+def _print_plan(rep, settings, out: Path) -> None:
+    """The settings, then runs by group (of them by the flow, and already stored in out)."""
+    import dataclasses
+
+    from iblab.experiments import skeleton
+
+    values = ", ".join(f"{f.name}={getattr(settings, f.name)!r}"
+                       for f in dataclasses.fields(settings))  # fmt: skip
+    console.print(f"{rep.name} settings: {values}", highlight=False, soft_wrap=True)
+    plan = skeleton.plan_summary(rep, settings, out)
+    table = Table("group", "runs", "by the flow", f"stored in {out}")
+    for row in plan.itertuples():
+        table.add_row(row.group, str(row.runs), str(row.flow), str(row.stored))
+    console.print(table)
 
 
 def _plan(rep, settings) -> None:

@@ -10,7 +10,8 @@ training; `add_groups` trains only some groups and joins them to a finished fold
 `limit_checks` judges each run's limits (`Limit`) from their trend, on its own clock
 (flow time, log t for a flow on the log-time clock, or GD's steps);
 `from_module` and `from_file` find a module's or a claims file's `REPRODUCTION`;
-`with_settings` edits settings by `name=value` overrides (`iblab reproduce --set`).
+`with_settings` edits settings by `name=value` overrides (`iblab reproduce --set`), and
+`plan_summary` counts what a call would train (`--dry-run`).
 """
 
 from iblab.experiments.skeleton._declare import (
@@ -31,6 +32,7 @@ from iblab.experiments.skeleton._run import (
     add_groups,
     analysis_frame,
     judge,
+    plan_summary,
     reanalyse,
     reproduce,
     with_settings,
@@ -55,6 +57,7 @@ __all__ = [
     "judge",
     "limit_checks",
     "plain_prepare",
+    "plan_summary",
     "reanalyse",
     "reproduce",
     "resolve",

@@ -248,6 +248,34 @@ def add_groups(
     return reanalyse(rep, out, s, figures)
 
 
+def plan_summary(rep: Reproduction, settings: Any, out: str | Path | None = None) -> pd.DataFrame:
+    """What a call of `reproduce` would train, group by group, without training anything.
+
+    Args:
+        rep: The reproduction.
+        settings: The settings to plan.
+        out: A store to count the runs already in (none counted when None or missing).
+
+    Returns:
+        One row per group, in plan order: group, runs (distinct configs), flow (of them,
+        trained by the exact gradient flow), stored (of them, already in out); then a row
+        "all" over the distinct configs of every group (a config planned in two groups
+        trains once).
+    """
+    stored = set(store.scan(out)) if out is not None else set()
+    rows: dict[str, dict[str, str]] = {}
+    for tags, config in rep.plan(settings):
+        rows.setdefault(tags["group"], {})[store.run_id(config)] = config.train.optimizer
+    every = {k: v for runs in rows.values() for k, v in runs.items()}
+
+    def row(group: str, runs: dict[str, str]) -> dict:
+        flow = sum(opt == "gradient_flow" for opt in runs.values())
+        return {"group": group, "runs": len(runs), "flow": flow,
+                "stored": len(stored.intersection(runs))}  # fmt: skip
+
+    return pd.DataFrame([row(g, runs) for g, runs in rows.items()] + [row("all", every)])
+
+
 def with_settings(settings: Any, overrides: Sequence[str]) -> Any:
     """The settings with `name=value` overrides applied (each value parsed as YAML, as
     `iblab run --set` parses it) and every field validated against its annotation.
