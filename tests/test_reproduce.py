@@ -104,8 +104,26 @@ def test_bad_settings_are_refused_before_any_work(tmp_path, setting, says):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    "args,says",
+    [
+        (["--set", "seeds=2"], "--out: required with --set"),  # not the default folder
+        (["--dry-run", "--out", "{file}"], "--out: {file} is a file, not a store"),
+    ],
+)
+def test_where_a_call_would_write_is_checked_first(tmp_path, args, says):
+    file = tmp_path / "a_file"
+    file.write_text("kept")
+    args = [a.format(file=file) for a in args]
+    done = subprocess.run([*IBLAB, "reproduce", "kou2023", "--quick", *args],
+                          capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: {says.format(file=file)}")
+    assert [p.name for p in tmp_path.iterdir()] == ["a_file"] and file.read_text() == "kept"
+
+
 def test_settings_are_edited_by_name_and_typed_by_their_fields():
-    s = skeleton.with_settings(kou2023.QUICK, ["seeds=4", "dims=[1e4, 1e8]", "slope=0.2"])
+    s = skeleton.with_settings(kou2023.QUICK, ["seeds=4", "dims=[1e4, 1e8]", " slope = 0.2"])
     assert (s.seeds, s.dims, s.slope) == (4, (10**4, 10**8), 0.2)
     assert dataclasses.replace(s, seeds=1, dims=(10**6,), slope=0.1) == kou2023.QUICK
     assert skeleton.with_settings(kou2023.QUICK, []) is kou2023.QUICK
@@ -114,6 +132,7 @@ def test_settings_are_edited_by_name_and_typed_by_their_fields():
 def test_a_dry_run_counts_the_runs_and_trains_nothing(uninterrupted, tmp_path):
     distinct = {store.run_id(c): c for c in PLANNED}.values()
     flows = sum(c.train.optimizer == "gradient_flow" for c in distinct)
+    files = {p.name: p.stat().st_mtime_ns for p in uninterrupted.iterdir()}
     for out, stored in ((uninterrupted, RUNS), (tmp_path / "new", 0)):
         done = subprocess.run([*COMMAND, "--out", str(out), "--dry-run"], capture_output=True,
                               text=True)  # fmt: skip
@@ -122,3 +141,4 @@ def test_a_dry_run_counts_the_runs_and_trains_nothing(uninterrupted, tmp_path):
         total = next(line for line in done.stdout.splitlines() if "│ all " in line)
         assert [int(cell) for cell in total.split("│")[2:5]] == [RUNS, flows, stored]
     assert not (tmp_path / "new").exists()
+    assert {p.name: p.stat().st_mtime_ns for p in uninterrupted.iterdir()} == files

@@ -247,6 +247,8 @@ def reproduce(
 
     if name not in REPRODUCTIONS:
         fail(f"name: unknown reproduction {name!r}; choose from {', '.join(REPRODUCTIONS)}")
+    if set_ and out is None and not dry_run:
+        fail("--out: required with --set (the default folder holds the unchanged settings)")
     out = out or Path("results") / (name + ("-quick" if quick else ""))
     _run_declared(skeleton.from_module(REPRODUCTIONS[name]), out, quick, set_, dry_run,
                   executor, workers, scheduler)  # fmt: skip
@@ -292,6 +294,8 @@ def _run_declared(
         if overrides:
             _plan(rep, settings)
         runner = _executor(executor, workers, scheduler)
+        if dry_run and out.exists() and not out.is_dir():
+            raise ConfigError(f"--out: {out} is a file, not a store")
         if not dry_run:
             store.check_writable(out)
     except ConfigError as e:

@@ -250,20 +250,20 @@ def _retrying(fn):
 
 
 @_retrying
-def finished(directory: str | Path) -> dict[str, str]:
+def finished(directory: str | Path, index: bool = True) -> dict[str, str]:
     """The runs with a valid result file, and their statuses.
-
-    Opening the store indexes new files.
 
     Args:
         directory: The store; a missing directory holds none.
+        index: Index new files in the store as it is opened (False: read only, the new
+            files read in memory).
 
     Returns:
         run_id -> status.
     """
     if not Path(directory).is_dir():
         return {}
-    con = _open(Path(directory))
+    con = _open(Path(directory), write=index)
     try:
         rows = con.execute("SELECT run_id, status FROM _all WHERE kind = 'run'").fetchall()
     finally:

@@ -137,7 +137,11 @@ def plan(s: FreiSettings) -> skeleton.Planned:
     return REPRODUCTION.plan(s)
 
 
-def reproduce(out: Path, quick: bool = False, settings: FreiSettings | None = None, executor=None):
+def reproduce(
+    out: Path, quick: bool = False, settings: FreiSettings | None = None, executor=None,
+    figures: bool = True,
+):  # fmt: skip
     """Run the reproduction into the store `out`; print and return the claims table.
-    `settings` overrides the choice between FULL and QUICK (tests use a tiny one)."""
-    return skeleton.reproduce(REPRODUCTION, out, quick, settings, executor)
+    `settings` overrides the choice between FULL and QUICK (tests use a tiny one);
+    see `skeleton.reproduce`."""
+    return skeleton.reproduce(REPRODUCTION, out, quick, settings, executor, figures=figures)

@@ -249,7 +249,7 @@ def add_groups(
 
 
 def plan_summary(rep: Reproduction, settings: Any, out: str | Path | None = None) -> pd.DataFrame:
-    """What a call of `reproduce` would train, group by group, without training anything.
+    """What a call of `reproduce` would train, group by group; nothing is trained or written.
 
     Args:
         rep: The reproduction.
@@ -257,21 +257,22 @@ def plan_summary(rep: Reproduction, settings: Any, out: str | Path | None = None
         out: A store to count the runs already in (none counted when None or missing).
 
     Returns:
-        One row per group, in plan order: group, runs (distinct configs), flow (of them,
-        trained by the exact gradient flow), stored (of them, already in out); then a row
-        "all" over the distinct configs of every group (a config planned in two groups
-        trains once).
+        One row per declared group, in order: group, runs (distinct configs), flow (of
+        them, trained by the exact gradient flow), stored (of them, stored in out with a
+        status other than error: a call trains the rest); then a row "all" over the
+        distinct configs of every group (a config planned in two groups trains once).
     """
-    stored = set(store.scan(out)) if out is not None else set()
-    rows: dict[str, dict[str, str]] = {}
+    done = store.finished(out, index=False) if out is not None else {}
+    kept = {run_id for run_id, status in done.items() if status != "error"}
+    rows: dict[str, dict[str, str]] = {g.name: {} for g in resolve(rep.groups, settings)}
     for tags, config in rep.plan(settings):
-        rows.setdefault(tags["group"], {})[store.run_id(config)] = config.train.optimizer
+        rows[tags["group"]][store.run_id(config)] = config.train.optimizer
     every = {k: v for runs in rows.values() for k, v in runs.items()}
 
     def row(group: str, runs: dict[str, str]) -> dict:
         flow = sum(opt == "gradient_flow" for opt in runs.values())
         return {"group": group, "runs": len(runs), "flow": flow,
-                "stored": len(stored.intersection(runs))}  # fmt: skip
+                "stored": len(kept.intersection(runs))}  # fmt: skip
 
     return pd.DataFrame([row(g, runs) for g, runs in rows.items()] + [row("all", every)])
 
@@ -291,41 +292,48 @@ def with_settings(settings: Any, overrides: Sequence[str]) -> Any:
         ConfigError: One line naming the setting and value: no '=', an unknown name, or a
             value of the wrong type.
     """
-    from pydantic import TypeAdapter, ValidationError
-
     from iblab.config import ConfigError, parse_value
 
     if not overrides:
         return settings
-    names = [f.name for f in dataclasses.fields(settings)]
+    names = [f.name for f in dataclasses.fields(settings) if f.init]
     values = {}
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"--set: expected name=value, got {item!r}")
-        name, text = item.split("=", 1)
+        name, text = (part.strip() for part in item.split("=", 1))
         if name not in names:
             raise ConfigError(
                 f"--set {name}: not a setting of {type(settings).__name__}; "
                 f"choose from {', '.join(names)}"
             )
         values[name] = parse_value(name, text)
+    return _typed(settings, values, "--set")
+
+
+def _typed(settings: Any, values: dict, where: str) -> Any:
+    """settings with the plain values (lists for tuples) put in, each checked against its
+    field's annotation; ConfigError naming where the values came from, the field and the
+    value (the fields given, for a check of the whole settings)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from iblab.config import ConfigError
+
+    kept = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.init}
     try:
-        return TypeAdapter(type(settings)).validate_python(dataclasses.asdict(settings) | values)
+        return TypeAdapter(type(settings)).validate_python(kept | values)
     except ValidationError as e:
         first = e.errors()[0]
-        where = ".".join(str(k) for k in first["loc"])
-        raise ConfigError(f"--set {where}: {first['msg']}, got {first['input']!r}") from None
+        if not first["loc"]:  # a check of the whole settings (e.g. in __post_init__)
+            raise ConfigError(f"{where} {', '.join(values)}: {first['msg']}") from None
+        field = ".".join(str(k) for k in first["loc"])
+        raise ConfigError(f"{where} {field}: {first['msg']}, got {first['input']!r}") from None
 
 
 def _settings_from(rep: Reproduction, stored: dict):
     """The settings dataclass of rep rebuilt from settings.json's plain values."""
-    fields = {f.name: f for f in dataclasses.fields(rep.full)}
-    values = {k: _tuples(v) for k, v in stored.items() if k in fields}
-    return dataclasses.replace(rep.full, **values)
-
-
-def _tuples(v):
-    return tuple(_tuples(x) for x in v) if isinstance(v, list) else v
+    fields = {f.name for f in dataclasses.fields(rep.full)}
+    return _typed(rep.full, {k: v for k, v in stored.items() if k in fields}, "settings.json")
 
 
 def _write(rep, claims, figures, s, call: Call, out: Path, meta: dict | None = None):
