@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -142,3 +143,13 @@ def test_a_dry_run_counts_the_runs_and_trains_nothing(uninterrupted, tmp_path):
         assert [int(cell) for cell in total.split("│")[2:5]] == [RUNS, flows, stored]
     assert not (tmp_path / "new").exists()
     assert {p.name: p.stat().st_mtime_ns for p in uninterrupted.iterdir()} == files
+
+
+def test_settings_pydantic_cannot_check_are_still_edited():
+    @dataclasses.dataclass(frozen=True)
+    class Own:  # a researcher's settings with an array field
+        seeds: int = 2
+        weights: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(2))
+
+    s = skeleton.with_settings(Own(), ["seeds=3"])
+    assert s.seeds == 3 and (s.weights == 0).all()

@@ -315,13 +315,17 @@ def _typed(settings: Any, values: dict, where: str) -> Any:
     """settings with the plain values (lists for tuples) put in, each checked against its
     field's annotation; ConfigError naming where the values came from, the field and the
     value (the fields given, for a check of the whole settings)."""
-    from pydantic import TypeAdapter, ValidationError
+    from pydantic import PydanticUserError, TypeAdapter, ValidationError
 
     from iblab.config import ConfigError
 
     kept = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.init}
     try:
-        return TypeAdapter(type(settings)).validate_python(kept | values)
+        adapter = TypeAdapter(type(settings))
+    except PydanticUserError:  # a field of a type pydantic cannot check (e.g. an array)
+        return dataclasses.replace(settings, **{k: _tuples(v) for k, v in values.items()})
+    try:
+        return adapter.validate_python(kept | values)
     except ValidationError as e:
         first = e.errors()[0]
         if not first["loc"]:  # a check of the whole settings (e.g. in __post_init__)
@@ -334,6 +338,10 @@ def _settings_from(rep: Reproduction, stored: dict):
     """The settings dataclass of rep rebuilt from settings.json's plain values."""
     fields = {f.name for f in dataclasses.fields(rep.full)}
     return _typed(rep.full, {k: v for k, v in stored.items() if k in fields}, "settings.json")
+
+
+def _tuples(v):
+    return tuple(_tuples(x) for x in v) if isinstance(v, list) else v
 
 
 def _write(rep, claims, figures, s, call: Call, out: Path, meta: dict | None = None):
