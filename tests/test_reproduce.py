@@ -66,6 +66,8 @@ def test_killed_and_resumed_on_dask_gives_the_local_claims(uninterrupted, tmp_pa
 
     _reproduce(out, "--executor", "dask", "--workers", "2")  # the rest trained on Dask
     meta = json.loads((out / "settings.json").read_text())
+    assert meta["which"] == "quick" and meta["changes"] == SET
+    assert f"quick settings with {SET[0]}, {SET[1]}," in (out / "claims.md").read_text()
     assert meta["already_stored"] == len(kept)
     assert meta["trained_now"] == RUNS - len(kept)
     assert {name: (out / name).stat().st_mtime_ns for name in kept} == kept  # not rewritten

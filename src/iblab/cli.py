@@ -304,9 +304,8 @@ def _run_declared(
         _print_plan(rep, settings, out)
         return
     _compile_cache()
-    given = settings if overrides else None
     try:
-        skeleton.reproduce(rep, out=out, quick=quick, settings=given, executor=runner)
+        skeleton.reproduce(rep, out=out, quick=quick, executor=runner, changes=overrides or ())
     except store.StoreWriteError as e:
         fail(str(e), status=1)
 

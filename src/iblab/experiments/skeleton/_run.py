@@ -119,6 +119,7 @@ class Call:
     elapsed: float
     reanalysed: bool = False
     added: tuple = ()  # groups added to the folder since (`add_groups`), as settings.json has them
+    changes: tuple = ()  # the `name=value` changes made to the settings (`with_settings`)
 
 
 def reproduce(
@@ -129,6 +130,7 @@ def reproduce(
     executor: Any = None,
     log: Callable[[str], None] = print,
     figures: bool = True,
+    changes: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Train what is not yet stored in out, analyse the store; the claims table.
 
@@ -144,17 +146,20 @@ def reproduce(
         executor: Where to train (`iblab.executors.Local` or `Dask`); in-process if None.
         log: Where progress lines go.
         figures: Draw the figures; False keeps those already in out (see `reanalyse`).
+        changes: `name=value` changes to those settings (`with_settings`); claims.md and
+            settings.json record them.
 
     Returns:
         The claims table (`iblab.claims.claims_frame`).
     """
     t0 = time.perf_counter()
     out = Path(out)
-    s = settings if settings is not None else rep.quick if quick else rep.full
+    base = settings if settings is not None else rep.quick if quick else rep.full
+    s = with_settings(base, changes)
     which = "given" if settings is not None else "quick" if quick else "full"
     planned = rep.plan(s)
     configs = list({store.run_id(c): c for _, c in planned}.values())
-    log(f"{rep.name}: {len(configs)} runs ({which} settings)")
+    log(f"{rep.name}: {len(configs)} runs ({_settings_said(which, changes)})")
     progress = _train(configs, out, executor, rep.evaluate, log)
     stored = store.load(out, arrays=False, run_ids=sorted(store.run_id(c) for c in configs))
     frame = analysis_frame(stored.runs, planned, out)
@@ -166,7 +171,7 @@ def reproduce(
     history = stored.history[stored.history.run_id.isin(frame.run_id)].reset_index(drop=True)
     claims, drawn = analyse(rep, frame, history, s, out, figures)
     call = Call(which, len(configs), progress.done, progress.skipped, failed,
-                time.perf_counter() - t0)  # fmt: skip
+                time.perf_counter() - t0, changes=tuple(changes))  # fmt: skip
     frame.drop(columns=["config"]).to_parquet(out / "analysis.parquet", index=False)
     history.to_parquet(out / "history.parquet", index=False)
     table = _write(rep, claims, drawn, s, call, out)
@@ -199,7 +204,8 @@ def reanalyse(
     claims, drawn = analyse(rep, frame, history, s, out, figures)
     call = Call(meta["which"], meta["runs"], meta["trained_now"], meta["already_stored"],
                 frame.iloc[:0], meta["wall_time_s"], reanalysed=True,
-                added=tuple(meta.get("added", ())))  # fmt: skip
+                added=tuple(meta.get("added", ())),
+                changes=tuple(meta.get("changes", ())))  # fmt: skip
     meta |= {"reanalysed_s": time.perf_counter() - t0}
     return _write(rep, claims, drawn, s, call, out, meta)
 
@@ -359,9 +365,16 @@ def _write(rep, claims, figures, s, call: Call, out: Path, meta: dict | None = N
         "failed": meta["failed"] if meta else sorted(call.failed.run_id),
         "provenance": meta["provenance"] if meta else store.provenance(),
     }
+    if call.changes:
+        meta["changes"] = list(call.changes)
     (out / "settings.json").write_text(json.dumps(meta, indent=2, default=_plain))
     print_claims(table, rep.title)
     return table
+
+
+def _settings_said(which: str, changes: Sequence[str]) -> str:
+    """'quick settings', or 'quick settings with seeds=4, n=10' where they were changed."""
+    return f"{which} settings" + (f" with {', '.join(changes)}" if changes else "")
 
 
 def _note(call: Call) -> str:
@@ -369,8 +382,8 @@ def _note(call: Call) -> str:
     which = "the call that trained the runs" if call.reanalysed else "this call"
     note = (
         f"Wall time of {which}: {call.elapsed:.0f} s, training {call.done} runs "
-        f"({call.skipped} were already stored; {call.runs} in all, {call.which} "
-        "settings; see settings.json).\n"
+        f"({call.skipped} were already stored; {call.runs} in all, "
+        f"{_settings_said(call.which, call.changes)}; see settings.json).\n"
     )
     if call.reanalysed:
         note += (
