@@ -21,6 +21,7 @@ from iblab.flow._regions import Region
 
 # Terms of the square-loss path's Taylor series on its first interval: 0.1^k / k! < 1e-30.
 SERIES_TERMS = 20
+_DIVISORS = np.arange(1, SERIES_TERMS + 1)  # x^k / k! = prod_{l <= k} x / l
 
 # float64 stand-in for t = inf in log time: the classification loss is then of order 1e-300.
 T_MAX = 1e300
@@ -117,6 +118,7 @@ class SquarePath:
                 grid = np.zeros(0)
             grid = np.concatenate([[0.0] if self.x1 == 0 else [], grid, [self.x_end]])
             self._eigen = (lam, V, V.T @ self.f0_y, pos, grid)
+            self._modes = (lam[pos], self._eigen[2][pos], V[:, pos])  # the modes that move
             if self.x1 > 0:  # u continuous at x1: the series' part in null(H) is kept there
                 x1 = np.array([self.x1])
                 self._anchor = (self._du_series(x1) - self._du_spectral(x1))[0]
@@ -150,6 +152,8 @@ class SquarePath:
     def _split(self, x, series, spectral):
         """series(x) where x <= x1, spectral(x) elsewhere; x (T,) -> (T, n)."""
         x = np.asarray(x, float)
+        if len(x) == 1:  # the root search's evaluations: one x at a time
+            return series(x) if 0 < self.x1 and x[0] <= self.x1 else spectral(x)
         near = x <= self.x1 if self.x1 > 0 else np.zeros(len(x), bool)  # x1 = 0: H = 0
         if near.all():
             return series(x)
@@ -168,7 +172,7 @@ class SquarePath:
     @staticmethod
     def _powers(x, shift: int):
         """x^(k + shift) / (k + shift)! for k < SERIES_TERMS (shift 0 or 1): (T, SERIES_TERMS)."""
-        P = np.cumprod(x[:, None] / np.arange(1, SERIES_TERMS + 1), axis=1)  # x^k / k!, k >= 1
+        P = np.cumprod(x[:, None] / _DIVISORS, axis=1)  # x^k / k!, k >= 1
         if shift:
             return P
         return np.concatenate([np.ones((len(x), 1)), P[:, :-1]], axis=1)
@@ -180,11 +184,10 @@ class SquarePath:
         return self._powers(x, 0) @ self._w
 
     def _du_spectral(self, x):
-        lam, V, c, pos, _ = self._spectrum()
-        x = x[:, None]
-        lam, c = lam[pos], c[pos]
-        E = -np.expm1(-x * lam / self.n) / lam
-        return (E * c) @ V[:, pos].T + self._anchor
+        self._spectrum()
+        lam, c, V = self._modes
+        E = -np.expm1(-x[:, None] * lam / self.n) / lam
+        return (E * c) @ V.T + self._anchor
 
     def _r_spectral(self, x):
         lam, V, c, pos, _ = self._spectrum()
@@ -229,6 +232,7 @@ class LogTimePath:
         # like t and would overflow past t ~ 1e308; it moves nothing (every coefficient of
         # it is 0), so it is held at 0. Bitwise the same path where every point moves.
         self.moved = region.H.any(axis=1)
+        self.all_moved = bool(self.moved.all())
         self.n, self.t_s, self.log_ts = len(y), t_s, math.log(t_s)
         self.x0, self.x_end = x0, x_end
         scale = self.n / max(float(np.max(np.diag(region.H), initial=0.0)), 1e-300)
@@ -249,7 +253,9 @@ class LogTimePath:
         """du/dx = (t_s + t) l'(f) / n at x and outputs f (..., n), formed in logs so that
         neither factor overflows; 0 for the points no neuron moves."""
         sign, log_mag = log_force(self.loss_kind, f, self.y)
-        return sign * np.exp(self.log_ts + x + np.where(self.moved, log_mag, -np.inf)) / self.n
+        if not self.all_moved:
+            log_mag = np.where(self.moved, log_mag, -np.inf)
+        return sign * np.exp(self.log_ts + x + log_mag) / self.n
 
     def chunks(self):
         yield np.array([self.x0])

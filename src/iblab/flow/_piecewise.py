@@ -39,6 +39,9 @@ class _Problem:
     gamma: float
     tol: float
 
+    def __post_init__(self):
+        self.a_norm1 = float(np.abs(self.a).sum())  # sum_j |a_j|
+
 
 def flow_piecewise(
     K, P0, a, y, *, loss: str, gamma: float, time: float, tol: float, max_events: int,
@@ -113,7 +116,9 @@ def flow_piecewise(
         r = direction(pb.loss, region.outputs(Z), pb.y)
         before = len(out.events)
         for q, fired in _at_this_instant(region, Z, r, armed, i, j, kind).items():
-            events, undecided = _decide(pb, Z, r, D, S, armed, decided, q, fired, (t, log_t))
+            events, undecided = _decide(
+                pb, Z, r, D, S, armed, decided, q, fired, (t, log_t), projections
+            )
             out.events += events
             out.undecided_instants += int(undecided)
         out.idle_hits += int(len(out.events) == before)  # fired, and the decision kept all
@@ -170,15 +175,17 @@ def _at_this_instant(region: Region, Z, r, armed, i, j, kind) -> dict[int, dict[
     for p, q in zip(*np.nonzero(near), strict=True):
         fired.setdefault(int(q), {}).setdefault(int(p), "cross")
     half = 0.5 * release_slack(region.a[region.neurons], r)
-    near = [f + half for f in region.release_functions(r, slack=False)]
-    for e, (p, q) in enumerate(region.sliding_entries()):
-        for name, value, on in (("release_up", near[0], 1), ("release_down", near[1], 2)):
-            if armed[on, p, q] and value[e] <= 0:
-                fired.setdefault(q, {}).setdefault(p, name)
+    up, down = region.release_functions(r, slack=False)
+    held = (region.points, region.neurons)
+    fire_up, fire_down = armed[1][held] & (up + half <= 0), armed[2][held] & (down + half <= 0)
+    for e in np.flatnonzero(fire_up | fire_down).tolist():
+        p, q = region.entries[e]
+        fired.setdefault(q, {}).setdefault(p, "release_up" if fire_up[e] else "release_down")
     return dict(sorted(fired.items()))
 
 
-def _decide(pb: _Problem, Z, r, D, S, armed, decided, j, fired: dict[int, str], instant):
+def _decide(pb: _Problem, Z, r, D, S, armed, decided, j, fired: dict[int, str], instant,
+            projections: ProjectionCache):  # fmt: skip
     """Decide neuron j's entries on its kink at once (`_instant.decide`), `fired` ({point:
     kind}) the events of this instant on it; apply the states to (D, S) in place and return
     the events, one per entry whose state changed: (t, log t, point, neuron, direction,
@@ -195,7 +202,8 @@ def _decide(pb: _Problem, Z, r, D, S, armed, decided, j, fired: dict[int, str], 
         if kind is not None:
             guess[e] = {"cross": HELD, "release_up": UP, "release_down": DOWN}[kind]
             prefer[e] = -start[e] if kind == "cross" else guess[e]
-    choice = decide(pb.K, pb.a[j], pb.gamma, r, D[:, j], points, guess, prefer)
+    choice = decide(pb.K, pb.a[j], pb.gamma, r, D[:, j], points, guess, prefer,
+                    lambda held: projections.inverse(pb.K, held))  # fmt: skip
     events = []
     for p, old, new in zip(points.tolist(), start.tolist(), choice.states.tolist(), strict=True):
         if new == old:
@@ -352,7 +360,7 @@ def _model_stop(region: Region, Z0, pb: _Problem, U):
     f = region.outputs(Z0) - moved
     # the model and the network part by rounding, and by the entries within KINK of their
     # kink on the side the model does not count: at most KINK max|Z| sum_j |a_j| per output
-    kink = KINK * float(np.max(np.abs(Z0), initial=0.0)) * float(np.abs(pb.a).sum())
+    kink = KINK * float(np.max(np.abs(Z0), initial=0.0)) * pb.a_norm1
     rounding = 1e-8 * (np.abs(f) + np.abs(pb.y) + np.abs(moved)) + 2 * kink
     shrunk = np.maximum(np.abs(f - pb.y) - rounding, 0.0)
     if pb.loss == "square":
@@ -487,7 +495,7 @@ def _first_in(region, path, Z0, pb, shift, xa, xb, Fa, Fb, dG):
         low = _hermite_min(Fa[dips], Fb[dips], dG[0, dips], dG[1, dips], xb - xa)
         dips = dips[low < 0.5 * np.minimum(Fa[dips], Fb[dips])]
     for k in dips:
-        g = lambda x, k=k: _one(region, path, Z0, pb, x, k) + shift[k]  # noqa: E731
+        g = _shifted(_function(region, path, Z0, pb, k), shift[k])
         low = optimize.minimize_scalar(g, bounds=(xa, xb), method="bounded")
         if low.fun <= 0:
             ks, his = np.append(ks, k), np.append(his, low.x)
@@ -520,7 +528,7 @@ def _earliest_root(region, path, Z0, pb, shift, xa, ks, his, guess):
     while True:
         e = int(np.argmin(guess))
         k, hi = int(ks[e]), float(his[e])
-        g = lambda x, k=k: _one(region, path, Z0, pb, x, k) + shift[k]  # noqa: E731
+        g = _shifted(_function(region, path, Z0, pb, k), shift[k])
         if g(xa) <= 0:  # the full and the one-entry evaluations differ in the last bits
             return xa, k
         x = hi  # unless the one-entry evaluation puts the root there too
@@ -554,33 +562,44 @@ def _some(region: Region, path, Z0, pb: _Problem, x, ks):
     once): O(K n + n^2), not the O(n^2 m) of all of them."""
     u, r = (v[0] for v in path.state([x]))
     out = np.empty(len(ks))
+    nm, m = Z0.shape[0] * Z0.shape[1], Z0.shape[1]
+    side, K = region.side, pb.K
     columns = {}  # neuron j's coefficient move, once per neuron: many entries share one
     for e, k in enumerate(ks.tolist()):
+        if k < nm:  # a crossing function: side z_ij, as `_function` evaluates it
+            i, j = divmod(k, m)
+            column = columns.get(j)
+            if column is None:
+                column = columns[j] = region.coef_delta_column(u, j)
+            out[e] = side[i, j] * (Z0[i, j] + K[i] @ column)
+            continue
         kind, i, j = region.describe(k)
-        if kind == "cross":
-            if j not in columns:
-                columns[j] = region.coef_delta_column(u, j)
-            out[e] = _crossing(region, Z0, pb, columns[j], i, j)
-        elif kind == "tol":
+        if kind == "tol":
             out[e] = _one(region, path, Z0, pb, x, k)
         else:
             out[e] = region.release_function(r, region.entry_index(i, j), kind == "release_up")
     return out
 
 
-def _crossing(region: Region, Z0, pb: _Problem, column, i: int, j: int) -> float:
-    """Entry (i, j)'s crossing function side * z_ij, given neuron j's coefficient move
-    `column` = region.coef_delta_column(u, j) (n,) at dual move u: O(n)."""
-    return region.side[i, j] * (Z0[i, j] + pb.K[i] @ column)
-
-
 def _one(region: Region, path, Z0, pb: _Problem, x, k):
     """Event function k at one x: O(n^2) for an entry, not the O(n^2 m) of all of them."""
+    return _function(region, path, Z0, pb, k)(x)
+
+
+def _function(region: Region, path, Z0, pb: _Problem, k):
+    """Event function k as a function of x, with what does not depend on x taken once (the
+    root search evaluates it many times): O(n) for a crossing function side z_ij (given the
+    path's state), O(n^2 m) for the tol function."""
     kind, i, j = region.describe(k)
     if kind == "cross":
-        return _crossing(region, Z0, pb, region.coef_delta_column(path.du([x])[0], j), i, j)
+        column, side, z0, K_i = region.column_map(j), region.side[i, j], Z0[i, j], pb.K[i]
+        return lambda x: side * (z0 + K_i @ column(path.du([x])[0]))
     if kind == "tol":
-        Z = Z0 + pb.K @ region.coef_delta(path.du([x])[0])
-        return float(_stop(region, Z, pb))
-    e = region.entry_index(i, j)
-    return region.release_function(path.r([x])[0], e, kind == "release_up")
+        return lambda x: float(_stop(region, Z0 + pb.K @ region.coef_delta(path.du([x])[0]), pb))
+    e, up = region.entry_index(i, j), kind == "release_up"
+    return lambda x: region.release_function(path.r([x])[0], e, up)
+
+
+def _shifted(g, shift):
+    """x -> g(x) + shift."""
+    return lambda x: g(x) + shift

@@ -69,6 +69,8 @@ class Region:
         # A neuron holds points whose inputs are linearly dependent, or span all of span X
         # (its weight is pinned, e.g. at 0; only when d < n). The flow need not be unique there.
         self.singular = any(held.deficient for held in self._held.values())
+        self._held_mask = np.zeros(len(a), bool)  # (m,) the neurons that hold points
+        self._held_mask[list(self._held)] = True
         changed = np.flatnonzero(~same)
         fresh = previous is None or previous._updates >= REBUILD_EVERY
         if fresh or len(changed) > REBUILD_SHARE * len(same):
@@ -112,9 +114,9 @@ class Region:
             inv, rank = linalg.pinvh(K[np.ix_(idx, idx)], rtol=1e-12, return_rank=True)
             M = inv @ K[idx]  # (s, n)
             pinned = rank_K is not None and rank >= rank_K  # W_j fixed in span X
-            return M, K[:, idx] @ M, rank < len(idx) or pinned
+            return M, K[:, idx] @ M, rank < len(idx) or pinned, inv
 
-        M, Q, deficient = cache.get(idx.tobytes(), project)
+        M, Q, deficient, _ = cache.get(idx.tobytes(), project)
         d = self.a[j] * self.Dt[:, j]
         correction = d[:, None] * Q * d[None, :]
         return _Held(idx, M, correction, -(M * self.Dt[:, j]), deficient)
@@ -133,7 +135,7 @@ class Region:
         (T, n): (K coef_delta(v))[..., i, j] (T, c), at O(T n c) instead of O(T n^2 m)."""
         K = self.K
         moves = v @ (K[i] * self._minus_Da[:, j].T).T
-        held = np.isin(j, list(self._held))
+        held = self._held_mask[j]
         if held.any():  # the held entries' coefficients, as in coef_delta
             shares = np.zeros((len(v),) + self.Dt.shape)
             shares[:, self.points, self.neurons] = -self._a * (v @ self._to_w.T)
@@ -144,12 +146,23 @@ class Region:
     def coef_delta_column(self, v, j: int, slopes=None):
         """Column j of coef_delta(v) for one v (n,): the change of C_j (n,). slopes (n,)
         replaces D~_j (to try a switch without building a region)."""
+        return self.column_map(j, slopes)(v)
+
+    def column_map(self, j: int, slopes=None):
+        """v (n,) -> coef_delta_column(v, j, slopes), with what does not depend on v taken
+        once (the root search evaluates one column many times)."""
         d = self.Dt[:, j] if slopes is None else slopes
-        col = -self.a[j] * d * v
+        scaled, a_j = -self.a[j] * d, self.a[j]
         held = self._held.get(j)
-        if held is not None:
-            col[held.points] += self.a[j] * (held.M @ (v * d))
-        return col
+        if held is None:
+            return lambda v: scaled * v
+
+        def column(v):
+            col = scaled * v
+            col[held.points] += a_j * (held.M @ (v * d))
+            return col
+
+        return column
 
     def outputs(self, Z):
         """f (n,) of the region's affine model at pre-activations Z (n, m)."""
@@ -216,9 +229,9 @@ class Region:
 
 class ProjectionCache:
     """Held sets' projections {held points: (M = K_SS^+ K_S,: (s, n), K_:,S M (n, n), rank
-    deficient)}, at most max_bytes of them (least recently used dropped first; one larger
-    than max_bytes alone is not kept). A projection is a function of its held points alone,
-    so what is dropped is recomputed the same."""
+    deficient, K_SS^+ (s, s))}, at most max_bytes of them (least recently used dropped
+    first; one larger than max_bytes alone is not kept). A projection is a function of its
+    held points alone, so what is dropped is recomputed the same."""
 
     def __init__(self, max_bytes: int = CACHE_BYTES):
         self.max_bytes, self.bytes = max_bytes, 0
@@ -238,6 +251,15 @@ class ProjectionCache:
             self.bytes -= _nbytes(self._items.popitem(last=False)[1])
         return value
 
+    def inverse(self, K, idx):
+        """K_SS^+ (s, s) for held points idx (s,) ascending: the stored projection's, or
+        computed as it is (not stored: the joint decision tries held sets no region takes)."""
+        idx = np.asarray(idx, np.int64)
+        stored = self._items.get(idx.tobytes())
+        if stored is not None:
+            return stored[3]
+        return linalg.pinvh(K[np.ix_(idx, idx)], rtol=1e-12, check_finite=False)
+
 
 def _nbytes(projection) -> int:
     """The memory of one projection's arrays (M and K_:,S M)."""
@@ -251,12 +273,13 @@ def active_pattern(D, S):
     return (D == 1.0) & ~S
 
 
+_TINY = np.finfo(float).tiny
+
+
 def release_slack(a, r):
     """The release functions' slack for second-layer weights a (...,): 1e-12 |a| max_k |r_k|
     (r (..., n)), and the smallest normal float so that r = 0 releases nothing either."""
-    return (
-        RELEASE_SLACK * np.abs(a) * np.max(np.abs(r), axis=-1, keepdims=True) + np.finfo(float).tiny
-    )
+    return RELEASE_SLACK * np.abs(a) * np.abs(r).max(axis=-1, keepdims=True) + _TINY
 
 
 def _unchanged(previous: Region | None, Dt, S) -> np.ndarray:
