@@ -250,6 +250,7 @@ def test_the_joint_decision_is_the_one_consistent_state_from_any_start(seed):
     import itertools
 
     from iblab.flow._instant import _tests, decide
+    from iblab.flow._regions import release_slack
 
     rng = np.random.default_rng(seed)
     n, d, size = 7, 5, int(rng.integers(2, 5))
@@ -262,7 +263,8 @@ def test_the_joint_decision_is_the_one_consistent_state_from_any_start(seed):
     slopes = np.where(rng.uniform(size=n) < 0.5, 1.0, gamma)
 
     def consistent(states):
-        up, down, v = _tests(K, a_j, gamma, r, slopes, points, np.array(states))
+        up, down, v = _tests(K, a_j, gamma, r, slopes, points, np.array(states), None,
+                             K[points], float(release_slack(a_j, r)[0]))  # fmt: skip
         held = np.array(states) == 0
         return not np.any(np.where(held, (up < 0) | (down < 0),
                                    np.where(np.array(states) == 1, v < 0, v > 0)))  # fmt: skip

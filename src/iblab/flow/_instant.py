@@ -63,11 +63,13 @@ def decide(K, a_j: float, gamma: float, r, slopes, points, guess, prefer, invers
     points = np.asarray(points)
     states = np.asarray(guess).copy()
     attracting = a_j * r[points] > 0
-    band = _velocity_slack(K, a_j, r, points)  # the same for every state
+    rows, slack = K[points], float(release_slack(a_j, r)[0])  # the same for every state
+    band = _velocity_slack(rows, slack)
     seen: set[bytes] = set()
     best = (np.inf, states.copy())
     while True:
-        up, down, velocity = _tests(K, a_j, gamma, r, slopes, points, states, inverse)
+        up, down, velocity = _tests(K, a_j, gamma, r, slopes, points, states, inverse,
+                                    rows, slack)  # fmt: skip
         held = states == HELD
         bad = np.where(
             held,
@@ -96,17 +98,18 @@ def decide(K, a_j: float, gamma: float, r, slopes, points, guess, prefer, invers
             states[e] = -states[e]
 
 
-def _velocity_slack(K, a_j, r, points):
-    """(|P|,) the velocities' slack, as the release functions': 1e-12 |a_j| max_k |r_k|
-    times sum_k |K_ik|, the size of the terms a velocity -a_j sum_k K_ik d_k r_k sums. A
-    velocity within it of 0 is a tie, consistent for the state tried first."""
-    slack = float(release_slack(a_j, r)[0])
-    return slack * np.abs(K[points]).sum(axis=1)
+def _velocity_slack(rows, slack: float):
+    """(|P|,) the velocities' slack, as the release functions': their slack, 1e-12 |a_j|
+    max_k |r_k|, times sum_k |K_ik| (rows: K's rows of the kink points), the size of the
+    terms a velocity -a_j sum_k K_ik d_k r_k sums. A velocity within it of 0 is a tie,
+    consistent for the state tried first."""
+    return slack * np.abs(rows).sum(axis=1)
 
 
-def _tests(K, a_j, gamma, r, slopes, points, states, inverse=None):
+def _tests(K, a_j, gamma, r, slopes, points, states, inverse, rows, slack: float):
     """Release functions (up, down) of the held entries and velocities dz/dt of the others,
-    each (|P|,) (entries of the other kind hold 0)."""
+    each (|P|,) (entries of the other kind hold 0); rows = K[points], slack = the release
+    functions' (`release_slack`)."""
     d = np.asarray(slopes, float).copy()
     d[points] = np.where(states == UP, 1.0, gamma)
     held = points[states == HELD]
@@ -119,8 +122,7 @@ def _tests(K, a_j, gamma, r, slopes, points, states, inverse=None):
         else:
             inv = inverse(held)
         w = -(inv @ (K[held] @ dr))
-    velocity = -a_j * (K[points] @ dr + K[np.ix_(points, held)] @ w)
-    slack = float(release_slack(a_j, r)[0])
+    velocity = -a_j * (rows @ dr + rows[:, held] @ w)
     up = np.zeros(len(points))
     down = np.zeros(len(points))
     on = states == HELD

@@ -115,9 +115,10 @@ def flow_piecewise(
             raise RuntimeError(f"gradient flow: no progress at t = {t!r}")  # pragma: no cover
         r = direction(pb.loss, region.outputs(Z), pb.y)
         before = len(out.events)
-        for q, fired in _at_this_instant(region, Z, r, armed, i, j, kind).items():
+        near = np.abs(Z) <= KINK * np.max(np.abs(Z))  # (n, m) at rounding distance from 0
+        for q, fired in _at_this_instant(region, near, r, armed, i, j, kind).items():
             events, undecided = _decide(
-                pb, Z, r, D, S, armed, decided, q, fired, (t, log_t), projections
+                pb, near, r, D, S, armed, decided, q, fired, (t, log_t), projections
             )
             out.events += events
             out.undecided_instants += int(undecided)
@@ -163,16 +164,15 @@ def _outputs_and_ulp(Z, pb: _Problem):
     return act @ pb.a, np.finfo(float).eps * terms
 
 
-def _at_this_instant(region: Region, Z, r, armed, i, j, kind) -> dict[int, dict[int, str]]:
+def _at_this_instant(region: Region, near, r, armed, i, j, kind) -> dict[int, dict[int, str]]:
     """The entries whose events fall at this instant, by neuron (ascending), each {point:
     kind}: the one that fired, every armed entry off its kink at rounding distance from it
-    (|z| <= KINK max |Z|), and every armed held entry whose release function is within half
-    its slack of firing (a hold exactly at a bound, e.g. theta = gamma = 0, is not). Events
-    that coincide in exact arithmetic (neurons of one pattern, a residual through 0) are
-    then decided at one r, not in the order rounding puts them."""
+    (`near` (n, m): |z| <= KINK max |Z|), and every armed held entry whose release function
+    is within half its slack of firing (a hold exactly at a bound, e.g. theta = gamma = 0,
+    is not). Events that coincide in exact arithmetic (neurons of one pattern, a residual
+    through 0) are then decided at one r, not in the order rounding puts them."""
     fired: dict[int, dict[int, str]] = {j: {i: kind}}
-    near = ~region.S & armed[0] & (np.abs(Z) <= KINK * np.max(np.abs(Z)))
-    for p, q in zip(*np.nonzero(near), strict=True):
+    for p, q in zip(*np.nonzero(~region.S & armed[0] & near), strict=True):
         fired.setdefault(int(q), {}).setdefault(int(p), "cross")
     half = 0.5 * release_slack(region.a[region.neurons], r)
     up, down = region.release_functions(r, slack=False)
@@ -184,7 +184,7 @@ def _at_this_instant(region: Region, Z, r, armed, i, j, kind) -> dict[int, dict[
     return dict(sorted(fired.items()))
 
 
-def _decide(pb: _Problem, Z, r, D, S, armed, decided, j, fired: dict[int, str], instant,
+def _decide(pb: _Problem, near, r, D, S, armed, decided, j, fired: dict[int, str], instant,
             projections: ProjectionCache):  # fmt: skip
     """Decide neuron j's entries on its kink at once (`_instant.decide`), `fired` ({point:
     kind}) the events of this instant on it; apply the states to (D, S) in place and return
@@ -192,7 +192,7 @@ def _decide(pb: _Problem, Z, r, D, S, armed, decided, j, fired: dict[int, str], 
     kind) with (t, log t) = `instant`,
     direction +1 to the upper side, -1 to the lower side, 0 held (kind 'slide'); and whether
     the decision was left undecided (`Decision.undecided`)."""
-    on_kink = S[:, j] | decided[:, j] | (np.abs(Z[:, j]) <= KINK * np.max(np.abs(Z)))
+    on_kink = S[:, j] | decided[:, j] | near[:, j]
     on_kink[list(fired)] = True
     points = np.flatnonzero(on_kink)
     start = np.where(S[points, j], HELD, np.where(D[points, j] == 1.0, UP, DOWN))
