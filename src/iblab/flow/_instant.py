@@ -36,9 +36,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy import linalg
 
-from iblab.flow._regions import release_slack
+from iblab.flow._regions import held_inverse, release_slack
 
 HELD, UP, DOWN = 0, 1, -1
 
@@ -58,8 +57,8 @@ def decide(K, a_j: float, gamma: float, r, slopes, points, guess, prefer, invers
     K (n, n); r (n,) the residuals dL/df; slopes (n,) the slope of every entry of neuron j
     off its kink (1 or gamma; entries in `points` are ignored); points (|P|,) ascending
     point indices on the kink; guess (|P|,) the state to start from; prefer (|P|,) UP or
-    DOWN, the way each entry moves at t*; inverse(held points) gives K_HH^+ (default: pinvh,
-    with rtol 1e-12)."""
+    DOWN, the way each entry moves at t*; inverse(held points) gives K_HH^+ (default:
+    `held_inverse`)."""
     points = np.asarray(points)
     states = np.asarray(guess).copy()
     attracting = a_j * r[points] > 0
@@ -117,10 +116,7 @@ def _tests(K, a_j, gamma, r, slopes, points, states, inverse, rows, slack: float
     dr = d * r
     w = np.zeros(len(held))  # theta r on the held entries
     if len(held):
-        if inverse is None:
-            inv = linalg.pinvh(K[np.ix_(held, held)], rtol=1e-12, check_finite=False)
-        else:
-            inv = inverse(held)
+        inv = held_inverse(K, held)[0] if inverse is None else inverse(held)
         w = -(inv @ (K[held] @ dr))
     velocity = -a_j * (rows @ dr + rows[:, held] @ w)
     up = np.zeros(len(points))

@@ -570,7 +570,7 @@ def _some(region: Region, path, Z0, pb: _Problem, x, ks):
             i, j = divmod(k, m)
             column = columns.get(j)
             if column is None:
-                column = columns[j] = region.coef_delta_column(u, j)
+                column = columns[j] = region.column_map(j)(u)
             out[e] = side[i, j] * (Z0[i, j] + K[i] @ column)
             continue
         kind, i, j = region.describe(k)

@@ -111,7 +111,7 @@ class Region:
         K, idx = self.K, np.flatnonzero(self.S[:, j])
 
         def project():  # pinv: a neuron may hold more points than rank(K)
-            inv, rank = linalg.pinvh(K[np.ix_(idx, idx)], rtol=1e-12, return_rank=True)
+            inv, rank = held_inverse(K, idx)
             M = inv @ K[idx]  # (s, n)
             pinned = rank_K is not None and rank >= rank_K  # W_j fixed in span X
             return M, K[:, idx] @ M, rank < len(idx) or pinned, inv
@@ -143,15 +143,11 @@ class Region:
             moves[:, c] += np.einsum("tkc,ck->tc", shares[:, :, j[c]], K[i[c]])
         return moves
 
-    def coef_delta_column(self, v, j: int, slopes=None):
-        """Column j of coef_delta(v) for one v (n,): the change of C_j (n,). slopes (n,)
-        replaces D~_j (to try a switch without building a region)."""
-        return self.column_map(j, slopes)(v)
-
-    def column_map(self, j: int, slopes=None):
-        """v (n,) -> coef_delta_column(v, j, slopes), with what does not depend on v taken
-        once (the root search evaluates one column many times)."""
-        d = self.Dt[:, j] if slopes is None else slopes
+    def column_map(self, j: int):
+        """v (n,) -> column j of coef_delta(v) (n,), the change of C_j for one dual move v,
+        with what does not depend on v taken once (the root search evaluates one column many
+        times)."""
+        d = self.Dt[:, j]
         scaled, a_j = -self.a[j] * d, self.a[j]
         held = self._held.get(j)
         if held is None:
@@ -256,9 +252,13 @@ class ProjectionCache:
         computed as it is (not stored: the joint decision tries held sets no region takes)."""
         idx = np.asarray(idx, np.int64)
         stored = self._items.get(idx.tobytes())
-        if stored is not None:
-            return stored[3]
-        return linalg.pinvh(K[np.ix_(idx, idx)], rtol=1e-12, check_finite=False)
+        return held_inverse(K, idx)[0] if stored is None else stored[3]
+
+
+def held_inverse(K, idx):
+    """(K_SS^+ (s, s), its rank) for held points idx (s,): pinvh with rtol 1e-12, the one
+    inverse regions and the joint decision use (a neuron may hold more points than rank K)."""
+    return linalg.pinvh(K[np.ix_(idx, idx)], rtol=1e-12, return_rank=True, check_finite=False)
 
 
 def _nbytes(projection) -> int:
