@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jax
@@ -255,3 +256,29 @@ def test_progress_is_reported_to_the_callback_passed_in():
     train_many([config(seed=s) for s in range(3)], on_progress=seen.append)
     assert max(seen) == 40
     assert result.summary["steps_run"] == 40
+
+
+def test_runs_that_differ_only_in_steps_or_records_share_programs():
+    spec = training.spec_for(config(train={"steps": 40}))
+    longer = training.spec_for(config(train={"steps": 90}, record={"every": 3}))
+    assert spec.record_at != longer.record_at
+    share = engine._programs(engine.program_spec(spec))
+    assert engine._programs(engine.program_spec(longer)) is share
+    cosine = [training.spec_for(config(train={"steps": s, "schedule": "cosine"})) for s in (40, 90)]
+    assert len({engine._programs(engine.program_spec(c)) for c in cosine}) == 2
+
+
+def test_threads_calling_one_program_at_once_compile_it_once():
+    traced = []
+
+    def double(x):
+        traced.append(x.shape)  # runs once per trace
+        return 2 * x
+
+    once = engine._CompiledOnce(jax.jit(double))
+    x = np.arange(4.0)
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda _: once(x), range(8)))
+    assert traced == [(4,)] and all(np.array_equal(o, 2 * x) for o in outs)
+    once(np.arange(3.0))
+    assert traced == [(4,), (3,)]

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from typing import NamedTuple
 
 import jax
@@ -426,7 +427,43 @@ def _finish(b: Blocks, st: State) -> State:
 PROGRESS_CHUNKS = 16
 
 
+def program_spec(spec: Spec) -> Spec:
+    """spec without what its programs do not read, so that runs that differ only there share
+    them: the record steps (data, passed in chunks; only their number shapes the program)
+    and the step count unless the schedule is cosine (the only rule that reads it)."""
+    return spec._replace(record_at=(), steps=spec.steps if spec.schedule == "cosine" else 0)
+
+
 @functools.lru_cache(maxsize=64)
+def _programs(spec: Spec):
+    """The (start, advance, finish) programs of a program spec (`program_spec`)."""
+    begin = _CompiledOnce(jax.jit(functools.partial(start, spec)))
+    step = _CompiledOnce(jax.jit(functools.partial(_advance_in_groups, spec)))
+    return begin, step, _CompiledOnce(jax.jit(jax.vmap(_finish)))
+
+
+class _CompiledOnce:
+    """A jitted function compiled once per argument shapes, however many threads call it
+    at once: `train_many` trains a shape's chunks side by side, and jit alone let each
+    thread compile the same program (seconds each) at the same time."""
+
+    def __init__(self, fn):
+        self.fn, self._lock, self._done, self._compiling = fn, threading.Lock(), {}, {}
+
+    def __call__(self, *args):
+        leaves, tree = jax.tree.flatten(args)
+        key = (tree, tuple((x.shape, x.dtype) for x in leaves))
+        done = self._done.get(key)
+        if done is None:
+            with self._lock:  # one lock per key, so that other shapes compile meanwhile
+                lock = self._compiling.setdefault(key, threading.Lock())
+            with lock:
+                done = self._done.get(key)
+                if done is None:
+                    done = self._done[key] = self.fn.lower(*args).compile()
+        return done(*args)
+
+
 def compiled(spec: Spec):
     """The batched run for one spec: takes (Hyper, Blocks) with a leading batch axis (NumPy
     or JAX arrays of spec.dtype) and an optional on_progress(step), called as the batch
@@ -436,9 +473,7 @@ def compiled(spec: Spec):
     size = -(-R // PROGRESS_CHUNKS)
     padded = list(spec.record_at) + [spec.record_at[-1]] * (size * PROGRESS_CHUNKS - R)
     chunks = [np.asarray(padded[i : i + size], np.int32) for i in range(0, R, size)]
-    begin = jax.jit(functools.partial(start, spec))
-    step = jax.jit(functools.partial(_advance_in_groups, spec))
-    finish = jax.jit(jax.vmap(_finish))
+    begin, step, finish = _programs(program_spec(spec))
 
     def run_chunks(hp: Hyper, b: Blocks, on_progress=None) -> tuple[dict, State]:
         # JAX's 64-bit types, on for this thread only: float64 runs need them, and float32

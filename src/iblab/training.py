@@ -433,7 +433,7 @@ def _train_flow(config: Config, problem: Problem) -> TrainResult:
     started = time.perf_counter()
     spec = spec_for(config)
     blocks = _blocks(problem, spec, np.float64)
-    figures = _figures(spec)
+    figures = _figures(engine.program_spec(spec))
     rows, coefs, seconds = [], [], []
     prev = [blocks.P0 > 0]
 
