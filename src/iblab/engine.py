@@ -439,7 +439,13 @@ def _programs(spec: Spec):
     """The (start, advance, finish) programs of a program spec (`program_spec`)."""
     begin = _CompiledOnce(jax.jit(functools.partial(start, spec)))
     step = _CompiledOnce(jax.jit(functools.partial(_advance_in_groups, spec)))
-    return begin, step, _CompiledOnce(jax.jit(jax.vmap(_finish)))
+    return begin, step, _finish_program()
+
+
+@functools.cache
+def _finish_program():
+    """The finish program, one for every spec (`_finish` reads none of it)."""
+    return _CompiledOnce(jax.jit(jax.vmap(_finish)))
 
 
 class _CompiledOnce:
