@@ -364,6 +364,18 @@ def test_cli_run_writes_events(tmp_path):
     assert bad.output.strip().count("\n") == 0 and "train.momentum" in bad.output
 
 
+def test_a_flow_reports_its_switches_as_progress():
+    # A flow has no step budget: `iblab run` once showed "step 0/1000" for all of one.
+    from iblab.cli import _run_columns
+
+    seen = []
+    result = train(validate(FLOW_RUN), on_progress=seen.append)
+    assert len(seen) == len(result.history) and seen == sorted(seen)
+    assert seen[-1] == result.summary["events"] > 0
+    shown = " ".join(getattr(c, "text_format", "") for c in _run_columns(validate(FLOW_RUN)))
+    assert "switches" in shown and "step" not in shown
+
+
 def test_gd_configs_keep_their_identity_and_flow_configs_round_trip():
     assert "time" not in validate({}).to_dict()["train"]  # run ids of GD runs are unchanged
     for train_part in [{"optimizer": "gradient_flow"}, {"optimizer": "gradient_flow", "time": 2.5}]:

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -22,11 +22,15 @@ from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
+    SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from iblab.config import Config
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -128,15 +132,10 @@ def run(
     except ConfigError as e:
         fail(str(e))
     _compile_cache()
-    columns = [
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("step {task.completed:.0f}/{task.total:.0f}"),
-        TimeElapsedColumn(),
-    ]
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("training", total=max(cfg.train.steps, 1))
-        result = train(cfg, problem, on_progress=lambda t: bar.update(task, completed=t))
+    with Progress(*_run_columns(cfg), console=console, transient=True) as bar:
+        flow = cfg.train.optimizer == "gradient_flow"
+        task = bar.add_task("training", total=None if flow else max(cfg.train.steps, 1))
+        result = train(cfg, problem, on_progress=lambda k: bar.update(task, completed=k))
     _print_summary(result.summary)
     if out is None:
         return
@@ -393,6 +392,20 @@ def sweep(
     _compile_cache()
     configs = [c for _, c in pairs]
     _run_with_progress(configs, out, runner, retry_failed=retry_failed, group_size=group_size)
+
+
+def _run_columns(cfg: Config) -> list:
+    """The progress line of one run: steps out of its budget, or a flow's switches so far
+    (a flow has no step budget; it ends at its time, tol or the exact limit)."""
+    if cfg.train.optimizer == "gradient_flow":
+        return [TextColumn("gradient flow"), SpinnerColumn(),
+                TextColumn("{task.completed:,.0f} switches"), TimeElapsedColumn()]  # fmt: skip
+    return [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("step {task.completed:.0f}/{task.total:.0f}"),
+        TimeElapsedColumn(),
+    ]
 
 
 def _run_with_progress(configs, out: Path, runner, retry_failed: bool, group_size: int) -> None:

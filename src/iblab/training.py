@@ -250,8 +250,8 @@ def train(
         config: The run's configuration.
         problem: Data to train on in place of those the config describes (e.g.
             `Problem.from_arrays`); None draws them from the config.
-        on_progress: Called as on_progress(step) as the run passes record steps (see
-            `train_many`).
+        on_progress: Called as on_progress(k) as the run passes its records: k is the step
+            reached, or for a gradient flow the switches so far (see `train_many`).
 
     Returns:
         The trained run.
@@ -279,7 +279,9 @@ def train_many(
             draws each from its config.
         on_done: Called as on_done(k) after each chunk of k runs finishes.
         on_progress: Called as on_progress(step) as a chunk passes record steps (at most
-            `engine.PROGRESS_CHUNKS` times a chunk; not for gradient flow).
+            `engine.PROGRESS_CHUNKS` times a chunk); for a gradient flow, which has no step
+            budget, as on_progress(switches) at each of its records, with the switches so
+            far.
 
     Returns:
         One TrainResult per config, in input order; each equals what the run gives alone.
@@ -323,7 +325,7 @@ def train_many(
     with blas, ThreadPoolExecutor(max(1, min(calls, len(jobs)))) as pool:
         futures = {pool.submit(run, spec, chunk): chunk for spec, chunk in jobs}
         for i in flows:
-            results[i] = _train_flow(configs[i], problems[i])
+            results[i] = _train_flow(configs[i], problems[i], on_progress)
             if on_done is not None:
                 on_done(1)
         for future in as_completed(futures):
@@ -428,8 +430,9 @@ def _figures(spec: engine.Spec):
 
 
 @jax.enable_x64(True)
-def _train_flow(config: Config, problem: Problem) -> TrainResult:
-    """One gradient-flow run (in float64): `flow.solve`, its records measured like GD's."""
+def _train_flow(config: Config, problem: Problem, on_progress=None) -> TrainResult:
+    """One gradient-flow run (in float64): `flow.solve`, its records measured like GD's;
+    on_progress(switches so far) at each record."""
     started = time.perf_counter()
     spec = spec_for(config)
     blocks = _blocks(problem, spec, np.float64)
@@ -445,6 +448,8 @@ def _train_flow(config: Config, problem: Problem) -> TrainResult:
         rec.pop("step")
         scalars = {k: np.asarray(v).item() for k, v in rec.items()}
         rows.append({"time": t, "log_time": log_t, "events": n_events} | scalars)
+        if on_progress is not None:
+            on_progress(n_events)
 
     p, tc = problem, config.train
     sol = flow.solve(
