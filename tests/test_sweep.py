@@ -167,6 +167,15 @@ def test_a_sweep_over_the_optimizer_keeps_each_run_to_its_keys(train):
         assert "lr" not in c.to_dict()["train"] and c.train.flow_time == train.get("time", inf)
 
 
+def test_flows_and_gd_runs_are_never_grouped_together():
+    # A flow keeps GD's defaults (steps 1000, ...), so its spec can equal a GD run's.
+    base = {**BASE, "train": {"lr": 0.05}}  # GD runs keep the default steps too
+    configs = expand(parse_sweep({"base": base, "grid": MIXED, "seeds": 3}))
+    groups = plan(configs)
+    assert all(len({c.train.optimizer for c in group}) == 1 for group in groups)
+    assert sum(len(g) for g in groups if g[0].train.optimizer == "gradient_flow") == 3
+
+
 def test_the_flow_at_every_step_is_one_run():
     sweep = parse_sweep({"base": BASE, "grid": MIXED})
     flows = [c for c in expand(sweep) if c.train.optimizer == "gradient_flow"]
@@ -337,6 +346,14 @@ def test_progress_moves_within_a_group(tmp_path):
     partial = [f for done, f in seen if done == 0 and 0 < f < 4]
     assert len(partial) >= 3 and partial == sorted(partial)
     assert seen[-1] == (4, 0.0)
+
+
+def test_flows_add_no_steps_to_the_progress_in_flight(tmp_path):
+    # A flow calls back with its switches, which no step budget measures.
+    raw = {"base": {**BASE, "train": {"optimizer": "gradient_flow"}}, "seeds": 2}
+    seen = []
+    run_sweep(expand(parse_sweep(raw)), tmp_path, on_progress=lambda p: seen.append(p.in_flight))
+    assert seen and set(seen) == {0.0}
 
 
 def _fails_on_seed_1(result) -> dict:

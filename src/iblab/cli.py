@@ -132,9 +132,9 @@ def run(
     except ConfigError as e:
         fail(str(e))
     _compile_cache()
-    with Progress(*_run_columns(cfg), console=console, transient=True) as bar:
-        flow = cfg.train.optimizer == "gradient_flow"
-        task = bar.add_task("training", total=None if flow else max(cfg.train.steps, 1))
+    columns, total = _run_progress(cfg)
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("training", total=total)
         result = train(cfg, problem, on_progress=lambda k: bar.update(task, completed=k))
     _print_summary(result.summary)
     if out is None:
@@ -394,18 +394,20 @@ def sweep(
     _run_with_progress(configs, out, runner, retry_failed=retry_failed, group_size=group_size)
 
 
-def _run_columns(cfg: Config) -> list:
-    """The progress line of one run: steps out of its budget, or a flow's switches so far
-    (a flow has no step budget; it ends at its time, tol or the exact limit)."""
+def _run_progress(cfg: Config) -> tuple[list, int | None]:
+    """The progress line of one run and its total: steps out of the step budget, or a
+    flow's switches so far (a flow has no step budget; it ends at its time, tol or the exact
+    limit: no total)."""
     if cfg.train.optimizer == "gradient_flow":
-        return [TextColumn("gradient flow"), SpinnerColumn(),
-                TextColumn("{task.completed:,.0f} switches"), TimeElapsedColumn()]  # fmt: skip
-    return [
+        switches = TextColumn("{task.completed:,.0f} switches")
+        return [TextColumn("gradient flow"), SpinnerColumn(), switches, TimeElapsedColumn()], None
+    columns = [
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("step {task.completed:.0f}/{task.total:.0f}"),
         TimeElapsedColumn(),
     ]
+    return columns, max(cfg.train.steps, 1)
 
 
 def _run_with_progress(configs, out: Path, runner, retry_failed: bool, group_size: int) -> None:

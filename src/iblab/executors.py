@@ -42,7 +42,8 @@ def train_group(
         evaluate: evaluate(result) -> dict, more figures of each trained run, computed here
             (where it trained) and stored with it (see `iblab.store.result_table`).
         on_progress: Called as on_progress(step) with the step the group's training has
-            reached, as it goes (see `iblab.train`).
+            reached, as it goes (a group of flows: their switches so far; see
+            `iblab.train_many`).
 
     Returns:
         Each run's (run_id, Arrow table), in input order.

@@ -342,7 +342,9 @@ def for_optimizer(raw: dict[str, Any]) -> dict[str, Any]:
 
 def plan(configs: Sequence[Config], group_size: int = GROUP_SIZE) -> list[list[Config]]:
     """Groups of runs of one shape (one compiled program), at most group_size each
-    (gradient flows: at most FLOW_GROUP_SIZE, since they gain nothing from batching).
+    (gradient flows: at most FLOW_GROUP_SIZE, since they gain nothing from batching). Flows
+    and GD runs are never grouped together, even where their specs coincide (a flow keeps
+    GD's defaults), so each group has one size and one unit of progress.
 
     Runs of one shape are split into the fewest groups of near-equal lengths.
 
@@ -359,7 +361,7 @@ def plan(configs: Sequence[Config], group_size: int = GROUP_SIZE) -> list[list[C
     for c in configs:
         data = c.data
         shape = (spec_for(c), data.kind, getattr(data, "n", None), getattr(data, "n_test", 0))
-        shape += (c.model.width,)
+        shape += (c.model.width, c.train.optimizer == "gradient_flow")
         by_shape.setdefault(shape, []).append(c)
     return [
         chunk
@@ -396,7 +398,8 @@ class Progress:
         lost: Runs in groups whose worker or transport failed (left for the next resume).
         statuses: Count of each status written.
         elapsed_s: Seconds since the sweep started running.
-        in_flight: Runs' worth of steps taken by the group in training (in-process only).
+        in_flight: Runs' worth of steps taken by the group in training (in-process only;
+            a group of flows, which have no step budget, adds nothing).
     """
 
     total: int
